@@ -1,0 +1,173 @@
+"""The ``greenaudio`` command line.
+
+Used by: README (quick start), notebooks/05_1_cost_benchmark.ipynb (for the long runs, outside the notebook).
+
+``greenaudio bench`` measures a grid of the zoo's vocoders (parameters, GFLOPs per second of audio, real-time factor,
+energy per 100 s of audio) into a resumable SQLite store and prints a summary table::
+
+    greenaudio bench --models hifigan melgan --sizes small medium --device cpu --quick
+    greenaudio bench --store results/05/bench.sqlite --csv results/05/bench.csv     # the thesis protocol, resumable
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from typing import Any, Sequence
+
+__all__ = ["main", "build_parser", "format_summary"]
+
+SUMMARY_COLUMNS = [
+    ("model", "model"),
+    ("size", "size"),
+    ("device", "device"),
+    ("precision", "precision"),
+    ("rep", "repetition"),
+    ("status", "status"),
+    ("params_M", "params"),
+    ("GFLOPs/audio_s", "gflops_per_audio_s"),
+    ("RTF median", "rtf_median"),
+    ("RTF IQR", "rtf_iqr"),
+    ("E_gen J/100 s", "e_gen_j_per_100_audio_s"),
+    ("energy method", "energy_method"),
+]
+
+
+def _procedure_item(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"procedure settings are KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        parsed = value
+    return key.strip(), parsed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``greenaudio``."""
+    parser = argparse.ArgumentParser(prog="greenaudio", description="greenaudio: the executable edition's tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser(
+        "bench",
+        help="measure the inference cost of the vocoder zoo",
+        description="Measure parameters, GFLOPs per second of audio, real-time factor and energy of vocoders "
+        "(thesis §5.2.3, Table 8). Cells already in --store are skipped: an interrupted run resumes.",
+    )
+    b.add_argument("--models", nargs="+", default=None, help="registry names (default: all six)")
+    b.add_argument("--sizes", nargs="+", default=["small", "medium", "large"], help="presets (default: the thesis's)")
+    b.add_argument("--device", nargs="+", default=["cpu"], help="cpu, cuda, cuda:1 ... (several allowed)")
+    b.add_argument("--precision", nargs="+", default=["float32"], help="float32, float16, bfloat16 (several allowed)")
+    b.add_argument("--clips", type=int, default=None, help="clips per run (thesis: 10)")
+    b.add_argument("--duration", type=float, default=None, help="clip duration in seconds (thesis: 10)")
+    b.add_argument("--sample-rate", type=int, default=None, help="sampling rate of the protocol in Hz (thesis: 16000)")
+    b.add_argument("--batch-size", type=int, default=None, help="clips per forward call (default 1)")
+    b.add_argument("--repeats", type=int, default=None, help="timed runs per cell (default 3)")
+    b.add_argument("--warmup", type=int, default=None, help="untimed runs first (default 1)")
+    b.add_argument("--threads", type=int, default=None, help="torch threads during the measurement")
+    b.add_argument("--idle-window", type=float, default=None, help="cap of the idle-baseline window in s (0: none)")
+    b.add_argument("--repetitions", type=int, default=1, help="independent re-measurements of each cell")
+    b.add_argument("--quick", action="store_true", help="reduced protocol (2 clips x 1 s, 2 repeats, no idle window)")
+    b.add_argument("--store", default="results/bench.sqlite", help="SQLite results store (created if missing)")
+    b.add_argument("--csv", default=None, help="also export the store's records of this grid to this CSV")
+    b.add_argument("--energy", choices=["auto", "measured", "estimated"], default="auto", help="energy path")
+    b.add_argument("--hardware", default=None, help="hardware catalogue name for estimates (greenaudio.carbon)")
+    b.add_argument("--utilisation", type=float, default=1.0, help="fraction of max power assumed by estimates")
+    b.add_argument("--cpu-cores-total", type=int, default=None, help="cores of the CPU package (CPU estimates)")
+    b.add_argument("--procedure", nargs="*", type=_procedure_item, default=[], metavar="KEY=VALUE",
+                   help="inference settings for every model, e.g. steps=50")
+    b.add_argument("--no-flops", action="store_true", help="skip FLOP counting")
+    b.add_argument("--retry-failed", action="store_true", help="recompute cells stored as failed")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _fmt(value: Any, column: str) -> str:
+    if value is None:
+        return "-"
+    if column == "params":
+        return f"{value / 1e6:.3f}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_summary(records: Sequence[Any]) -> str:
+    """A plain-text table of benchmark records (one line per cell; failures show their error)."""
+    header = [h for h, _ in SUMMARY_COLUMNS]
+    rows = [[_fmt(getattr(r, c), c) for _, c in SUMMARY_COLUMNS] for r in records]
+    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    for r, row in zip(records, rows):
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        if r.status != "ok":
+            lines.append(f"    error: {r.error}")
+    notes = sorted({n for r in records for n in (r.energy_notes or ())})
+    if notes:
+        lines.append("")
+        lines.extend(f"note: {n}" for n in notes)
+    if any(r.flops_method for r in records):
+        lines.append("note: GFLOPs count matmul/conv operators only; element-wise operations are not counted")
+    return "\n".join(lines)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from greenaudio import measure
+
+    base = measure.QUICK_PROTOCOL if args.quick else measure.THESIS_PROTOCOL
+    changes = {
+        "n_clips": args.clips,
+        "clip_duration_s": args.duration,
+        "sample_rate": args.sample_rate,
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "threads": args.threads,
+        "idle_window_s": args.idle_window,
+    }
+    protocol = base.replace(**{k: v for k, v in changes.items() if v is not None})
+    with measure.ResultStore(args.store) as store:
+        result = measure.run_grid(
+            args.models,
+            args.sizes,
+            store=store,
+            devices=args.device,
+            precisions=args.precision,
+            protocol=protocol,
+            repetitions=args.repetitions,
+            retry_failed=args.retry_failed,
+            progress=not args.no_progress,
+            energy_mode=args.energy,
+            hardware=args.hardware,
+            utilisation=args.utilisation,
+            cpu_cores_total=args.cpu_cores_total,
+            procedure=dict(args.procedure) or None,
+            with_flops=not args.no_flops,
+        )
+        print(format_summary(result.records))
+        print(
+            f"\n{len(result.computed)} cell(s) computed ({len(result.failed)} failed), {len(result.skipped)} already in "
+            f"{args.store}; protocol {protocol.key()}"
+        )
+        if args.csv:
+            path = measure.save_records_csv(result.records, args.csv)
+            print(f"CSV written to {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``greenaudio`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "bench":
+            return _bench(args)
+    except ValueError as exc:
+        print(f"greenaudio {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 1  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,343 @@
+"""The uniform interface every vocoder of the zoo implements.
+
+Used by: notebooks/05_0_models.ipynb, notebooks/05_1_cost_benchmark.ipynb, greenaudio.measure, greenaudio.training.
+
+Every model maps a normalised log-mel spectrogram ``(B, n_mels, frames)`` to a waveform ``(B, frames * hop_length)``
+through ``generate(mel, **procedure)``. The *procedure* (diffusion steps, flow sigma, noise schedule, fast or plain
+reverse) is an explicit keyword argument, validated, and echoed back in the returned :class:`Generation` so that cost
+measurements can record exactly what ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+import torch
+from torch import nn
+
+__all__ = [
+    "Generation",
+    "OptimizerConfig",
+    "Vocoder",
+    "VocoderConfig",
+    "validate_mel",
+    "remove_all_weight_norms",
+    "count_parameters",
+]
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """Optimiser settings of a model's reference training recipe.
+
+    Args:
+        name: ``"adam"`` or ``"adamw"``.
+        lr: learning rate.
+        betas: Adam betas.
+        weight_decay: decoupled (AdamW) or L2 (Adam) weight decay.
+        lr_decay_per_epoch: multiplicative learning-rate decay applied once per epoch (1.0 = none).
+        grad_clip_norm: gradient-norm clipping threshold, ``None`` for none.
+    """
+
+    name: str = "adam"
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    lr_decay_per_epoch: float = 1.0
+    grad_clip_norm: float | None = None
+
+
+@dataclass(frozen=True)
+class VocoderConfig:
+    """Base of every model's typed configuration.
+
+    Subclasses add their architecture fields. All fields are plain values (numbers, strings, tuples), so a config
+    round-trips through :meth:`to_dict` / :meth:`from_dict` and is saved beside every checkpoint.
+
+    Args:
+        model: registry name of the model family (``"melgan"``, ``"hifigan"``, ...).
+        size: preset name (``"small"``, ``"medium"``, ``"large"``, or a paper variant such as ``"v1"``), or ``"custom"``.
+        sample_rate: audio sampling rate (in Hz).
+        n_mels: number of mel bands of the conditioning spectrogram.
+        hop_length: audio samples per mel frame.
+        optimizer: the reference training recipe's optimiser.
+    """
+
+    model: str = ""
+    size: str = "custom"
+    sample_rate: int = 16_000
+    n_mels: int = 80
+    hop_length: int = 256
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (tuples become lists), suitable for JSON/YAML."""
+        return _plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "VocoderConfig":
+        """Inverse of :meth:`to_dict`; rejects unknown keys with the list of valid ones."""
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ValueError(f"unknown config field(s) {unknown} for {cls.__name__}; valid fields: {sorted(names)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            if key == "optimizer" and isinstance(value, Mapping):
+                value = OptimizerConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in value.items()})
+            elif isinstance(value, list):
+                value = _tupled(value)
+            kwargs[key] = value
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any) -> "VocoderConfig":
+        """A copy with some fields changed (the config itself is immutable)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _tupled(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tupled(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Output of :meth:`Vocoder.generate`.
+
+    Attributes:
+        audio: generated waveform, shape ``(B, frames * hop_length)``, float, in [-1, 1] for the GANs (tanh output),
+            unbounded for flows and diffusion models.
+        procedure: the inference procedure that actually ran, with every default resolved (e.g.
+            ``{"steps": 6, "schedule": "fast"}``, ``{"sigma": 0.6}``, ``{"reverse": "fast"}``).
+        sample_rate: sampling rate of ``audio`` (in Hz).
+    """
+
+    audio: torch.Tensor
+    procedure: dict[str, Any]
+    sample_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        """Duration of one generated clip (in seconds of audio)."""
+        return self.audio.shape[-1] / self.sample_rate
+
+
+def validate_mel(mel: torch.Tensor, n_mels: int) -> torch.Tensor:
+    """Check a conditioning mel spectrogram and return it as ``(B, n_mels, frames)``.
+
+    Accepts ``(n_mels, frames)`` (a batch of one is added) or ``(B, n_mels, frames)``.
+
+    Raises:
+        ValueError: not a tensor, wrong number of dimensions or bands, no frames, non-floating dtype, NaN or inf.
+    """
+    if not isinstance(mel, torch.Tensor):
+        raise ValueError(f"mel must be a torch.Tensor of shape (B, {n_mels}, frames), got {type(mel).__name__}")
+    if mel.dim() == 2:
+        mel = mel.unsqueeze(0)
+    if mel.dim() != 3:
+        raise ValueError(
+            f"mel must have shape (B, {n_mels}, frames) or ({n_mels}, frames), got {tuple(mel.shape)}"
+        )
+    if mel.shape[1] != n_mels:
+        raise ValueError(f"mel has {mel.shape[1]} bands, this model expects {n_mels} (shape {tuple(mel.shape)})")
+    if mel.shape[2] < 1:
+        raise ValueError(f"mel has no frames (shape {tuple(mel.shape)})")
+    if not torch.is_floating_point(mel):
+        raise ValueError(f"mel must be a floating-point tensor, got dtype {mel.dtype}")
+    if not torch.isfinite(mel).all():
+        bad = int((~torch.isfinite(mel)).sum())
+        raise ValueError(f"mel contains {bad} NaN or inf value(s)")
+    return mel
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """Validate a procedure argument that must be a positive integer (e.g. diffusion steps)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_non_negative_float(name: str, value: Any) -> float:
+    """Validate a procedure argument that must be a finite float >= 0 (e.g. flow sigma)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) -> str:
+    """Validate a procedure argument that must be one of a few strings."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not valid; choose one of {list(choices)}")
+    return value
+
+
+class Vocoder(nn.Module):
+    """Base class of the zoo: a mel-conditioned waveform generator with a uniform inference interface.
+
+    Subclasses set ``family`` (``"gan"``, ``"flow"`` or ``"diffusion"``), build their layers from ``config``, and
+    implement :meth:`_generate` and :meth:`default_procedure`. Flows and diffusion models implement
+    :meth:`training_loss`; GANs expose their discriminators through :meth:`build_discriminator`.
+    """
+
+    family: ClassVar[str] = ""
+
+    def __init__(self, config: VocoderConfig):
+        super().__init__()
+        self.config = config
+
+    # -- properties shared by all -------------------------------------------------------------------------------
+    @property
+    def hop_length(self) -> int:
+        """Audio samples per mel frame."""
+        return self.config.hop_length
+
+    @property
+    def n_mels(self) -> int:
+        return self.config.n_mels
+
+    @property
+    def sample_rate(self) -> int:
+        """Output sampling rate (in Hz)."""
+        return self.config.sample_rate
+
+    # -- inference ----------------------------------------------------------------------------------------------
+    def default_procedure(self) -> dict[str, Any]:
+        """The inference procedure used when ``generate`` gets no keyword arguments."""
+        return {}
+
+    def resolve_procedure(self, **procedure: Any) -> dict[str, Any]:
+        """Merge ``procedure`` into the defaults and validate it; unknown keys raise ``ValueError``."""
+        resolved = dict(self.default_procedure())
+        unknown = sorted(set(procedure) - set(resolved))
+        if unknown:
+            raise ValueError(
+                f"unknown procedure argument(s) {unknown} for {type(self).__name__}; valid: {sorted(resolved)}"
+            )
+        resolved.update(procedure)
+        return self._validate_procedure(resolved)
+
+    def _validate_procedure(self, procedure: dict[str, Any]) -> dict[str, Any]:
+        return procedure
+
+    def generate(self, mel: torch.Tensor, *, generator: torch.Generator | None = None, **procedure: Any) -> Generation:
+        """Synthesise audio from a normalised log-mel spectrogram.
+
+        Args:
+            mel: ``(B, n_mels, frames)`` or ``(n_mels, frames)``, on the model's device.
+            generator: optional ``torch.Generator`` for the noise of flows and diffusion models (seeded generation).
+            **procedure: model-specific inference settings (see :meth:`default_procedure`).
+
+        Returns:
+            :class:`Generation` with ``audio`` of shape ``(B, frames * hop_length)`` and the resolved procedure.
+        """
+        mel = validate_mel(mel, self.n_mels)
+        resolved = self.resolve_procedure(**procedure)
+        audio = self._generate(mel, generator=generator, **resolved)
+        expected = mel.shape[-1] * self.hop_length
+        if audio.dim() != 2 or audio.shape[-1] != expected:
+            raise RuntimeError(
+                f"{type(self).__name__} produced audio of shape {tuple(audio.shape)}, expected (B, {expected})"
+            )
+        return Generation(audio=audio, procedure=resolved, sample_rate=self.sample_rate)
+
+    def _generate(self, mel: torch.Tensor, *, generator: torch.Generator | None, **procedure: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def prepare_for_inference(self) -> "Vocoder":
+        """Remove weight normalisation and fuse what can be fused, output unchanged; returns ``self`` in eval mode."""
+        remove_all_weight_norms(self)
+        return self.eval()
+
+    # -- training -----------------------------------------------------------------------------------------------
+    def training_loss(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training objective of flows (negative log-likelihood) and diffusion models (noise-prediction loss).
+
+        Args:
+            audio: ``(B, frames * hop_length)`` target waveform.
+            mel: ``(B, n_mels, frames)`` conditioning.
+
+        Returns:
+            dict with at least ``"loss"`` (scalar tensor to minimise) and the terms that compose it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} is trained adversarially; see build_discriminator()")
+
+    # GAN vocoders (family == "gan") implement the four methods below instead of training_loss.
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:  # pragma: no cover - overridden
+        """Differentiable training-time synthesis (GANs): ``(B, n_mels, frames)`` -> ``(B, frames * hop_length)``."""
+        raise NotImplementedError
+
+    def build_discriminator(self) -> nn.Module:
+        """A fresh discriminator for adversarial training (GANs only).
+
+        Its ``forward(audio)`` takes ``(B, T)`` audio and returns ``(logits, features)``: a list of score tensors
+        (one per sub-discriminator) and a list of lists of intermediate feature maps (for feature matching).
+        """
+        raise NotImplementedError(f"{type(self).__name__} is not a GAN")
+
+    def generator_loss(
+        self, real_audio: torch.Tensor, fake_audio: torch.Tensor, mel: torch.Tensor, discriminator: nn.Module
+    ) -> dict[str, torch.Tensor]:
+        """Generator objective of the model's paper (adversarial + feature matching + mel terms); key ``"loss"``."""
+        raise NotImplementedError(f"{type(self).__name__} is not a GAN")
+
+    def discriminator_loss(
+        self, real_audio: torch.Tensor, fake_audio: torch.Tensor, discriminator: nn.Module
+    ) -> dict[str, torch.Tensor]:
+        """Discriminator objective (``fake_audio`` already detached by the caller); key ``"loss"``."""
+        raise NotImplementedError(f"{type(self).__name__} is not a GAN")
+
+
+def remove_all_weight_norms(module: nn.Module) -> int:
+    """Remove every weight normalisation (old-style hooks and new-style parametrizations) in place.
+
+    Returns:
+        the number of weight norms removed.
+    """
+    from torch.nn.utils import parametrize
+
+    removed = 0
+    for sub in module.modules():
+        if parametrize.is_parametrized(sub, "weight"):
+            names = [type(p).__name__ for p in sub.parametrizations["weight"]]
+            if any("WeightNorm" in n or "_WeightNorm" in n for n in names):
+                parametrize.remove_parametrizations(sub, "weight", leave_parametrized=True)
+                removed += 1
+        else:
+            for hook in list(getattr(sub, "_forward_pre_hooks", {}).values()):
+                if type(hook).__name__ == "WeightNorm":
+                    torch.nn.utils.remove_weight_norm(sub)
+                    removed += 1
+                    break
+    return removed
+
+
+def count_parameters(model: nn.Module, weight_norm_gains: bool = True) -> int:
+    """Number of trainable parameters.
+
+    Args:
+        model: any module.
+        weight_norm_gains: count the weight-norm gain tensors ``g`` (one value per output channel). ``False`` gives
+            the count after weight-norm removal (the convention of the WaveGlow and HiFi-GAN papers).
+    """
+    total = 0
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        leaf = name.rsplit(".", 1)[-1]
+        is_gain = leaf in ("weight_g",) or name.endswith("parametrizations.weight.original0")
+        if is_gain and not weight_norm_gains:
+            continue
+        total += p.numel()
+    return total

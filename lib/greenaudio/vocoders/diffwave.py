@@ -1,0 +1,309 @@
+"""DiffWave (Kong et al. 2020, "DiffWave: A Versatile Diffusion Model for Audio Synthesis"), thesis §5.1.1 and Table 8.
+
+Used by: greenaudio.vocoders (registry), notebooks of Chapter 5, greenaudio.measure, greenaudio.training.
+
+Architecture (paper §3 and Fig. 2): the mel spectrogram is upsampled to the audio rate by two ConvTranspose2d layers of
+stride 16 (hop 256); a WaveNet-like stack of residual layers with bidirectional dilated convolutions (dilation
+``2^(i mod cycle)``), gated tanh/sigmoid units, per-layer mel conditioning (1x1 conv) and a diffusion-step embedding
+(sinusoidal, 128 -> 512 -> 512 with SiLU) added before each dilated convolution; skip connections are summed, scaled by
+``1/sqrt(layers)``, and projected to the predicted noise ``eps_theta(x_t, mel, t)``.
+
+Sizes (thesis Table 8; the counts below are exact, with 80 mels):
+
+=============  =================  ============  ==========================================================
+preset         residual channels  parameters    origin
+=============  =================  ============  ==========================================================
+small          32                 1,227,651     thesis's own (Table 8: 1.23M)
+medium / base  64                 2,619,971     paper's DiffWave BASE (paper: 2.64M; Table 8: 2.62M)
+large          128                6,885,315     paper's DiffWave LARGE channels (paper: 6.91M; Table 8: 6.89M)
+paper_large    128                6,885,315     paper's LARGE with its T = 200 training chain (betas 1e-4..0.02)
+=============  =================  ============  ==========================================================
+
+The thesis's text says it added its own *medium*; its Table 8 numbers show that the added size is the small one
+(C = 32): medium and large are the paper's Base and Large. The papers' counts exceed ours by ~0.02M in both cases; the
+number of diffusion steps does not change the count (the step table is computed, not learned).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import registry
+from .base import OptimizerConfig, Vocoder, VocoderConfig
+from .diffusion_common import NoiseSchedule, align_steps, ancestral_sample, linear_schedule, resolve_schedule_choice
+
+__all__ = ["DiffWaveConfig", "DiffWave", "FAST_BETAS"]
+
+FAST_BETAS = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)
+"""The paper's 6-step fast-sampling schedule ``eta_1..eta_6`` (DiffWave Appendix B, for the T = 50 base model)."""
+
+
+@dataclass(frozen=True)
+class DiffWaveConfig(VocoderConfig):
+    """DiffWave architecture and training recipe.
+
+    Args:
+        residual_channels: ``C``, channels of every residual layer (32 / 64 / 128).
+        residual_layers: number of residual layers (30 in every size).
+        dilation_cycle: dilations are ``2^(i mod dilation_cycle)`` (1, 2, ..., 512, then again).
+        step_embedding_dim: dimension of the sinusoidal step encoding (128).
+        step_hidden_dim: width of the step-embedding MLP (512).
+        upsample_strides: time strides of the ConvTranspose2d mel upsamplers; their product must equal ``hop_length``.
+        train_steps: ``T``, length of the training chain (50; the paper's Large uses 200).
+        beta_start: ``beta_1`` of the linear training schedule.
+        beta_end: ``beta_T`` of the linear training schedule (0.05 for T = 50, 0.02 for T = 200).
+        fast_betas: the inference schedule of the ``"fast"`` procedure.
+
+    Training recipe: Adam, lr 2e-4 (paper and reference code), L1 noise-prediction loss (the paper writes an L2
+    objective; the reference code and the thesis's code use L1).
+    """
+
+    model: str = "diffwave"
+    residual_channels: int = 64
+    residual_layers: int = 30
+    dilation_cycle: int = 10
+    step_embedding_dim: int = 128
+    step_hidden_dim: int = 512
+    upsample_strides: tuple[int, ...] = (16, 16)
+    train_steps: int = 50
+    beta_start: float = 1e-4
+    beta_end: float = 0.05
+    fast_betas: tuple[float, ...] = FAST_BETAS
+    optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(name="adam", lr=2e-4))
+
+    def __post_init__(self) -> None:
+        if math.prod(self.upsample_strides) != self.hop_length:
+            raise ValueError(
+                f"product of upsample_strides {self.upsample_strides} must equal hop_length {self.hop_length}"
+            )
+        if self.step_embedding_dim % 2:
+            raise ValueError(f"step_embedding_dim must be even, got {self.step_embedding_dim}")
+
+
+def step_encoding(steps: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal encoding of (possibly fractional) diffusion steps (DiffWave eq. in §3.1).
+
+    ``[sin(10^(0*4/(d/2-1)) t), ..., sin(10^(4) t), cos(...), ...]``, evaluated directly at fractional ``t`` (the
+    reference code interpolates between integer rows instead; both agree at integer steps).
+
+    Args:
+        steps: ``(S,)`` 0-based step indices (float).
+        dim: encoding dimension ``d``.
+
+    Returns:
+        ``(S, d)``.
+    """
+    half = dim // 2
+    freqs = 10.0 ** (torch.arange(half, dtype=steps.dtype, device=steps.device) * 4.0 / (half - 1))
+    angles = steps[:, None] * freqs[None, :]
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+
+
+class _ResidualLayer(nn.Module):
+    """One bidirectional dilated residual layer; returns ``(residual_out (B, C, T), skip (B, C, T))``."""
+
+    def __init__(self, channels: int, n_mels: int, hidden: int, dilation: int):
+        super().__init__()
+        self.dilated_conv = nn.Conv1d(channels, 2 * channels, 3, padding=dilation, dilation=dilation)
+        self.step_projection = nn.Linear(hidden, channels)
+        self.mel_projection = nn.Conv1d(n_mels, 2 * channels, 1)
+        self.output_projection = nn.Conv1d(channels, 2 * channels, 1)
+
+    def forward(self, x: torch.Tensor, mel: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = x + self.step_projection(step).unsqueeze(-1)
+        y = self.dilated_conv(y) + self.mel_projection(mel)
+        gate, filt = y.chunk(2, dim=1)
+        y = self.output_projection(torch.sigmoid(gate) * torch.tanh(filt))
+        residual, skip = y.chunk(2, dim=1)
+        return (x + residual) / math.sqrt(2.0), skip
+
+
+class DiffWave(Vocoder):
+    """DiffWave vocoder: ``eps_theta(x_t, mel, t)`` and its ancestral sampler.
+
+    Procedures (``generate(mel, schedule=..., steps=...)``; either key alone is enough):
+
+    * ``"fast"`` (6 steps, default): the paper's betas :data:`FAST_BETAS`; the network sees, at each step, the
+      fractional training step whose ``sqrt(alpha-bar)`` matches (:func:`align_steps`).
+    * ``"full"`` (``train_steps`` steps): the training chain itself.
+
+    Sampling starts from ``x_N ~ N(0, I)`` (paper Algorithm 2).
+    """
+
+    family = "diffusion"
+
+    def __init__(self, config: DiffWaveConfig):
+        super().__init__(config)
+        c = config
+        self.upsampler = nn.ModuleList(
+            nn.ConvTranspose2d(1, 1, (3, 2 * s), stride=(1, s), padding=(1, s // 2)) for s in c.upsample_strides
+        )
+        self.input_projection = nn.Conv1d(1, c.residual_channels, 1)
+        self.step_mlp = nn.Sequential(
+            nn.Linear(c.step_embedding_dim, c.step_hidden_dim),
+            nn.SiLU(),
+            nn.Linear(c.step_hidden_dim, c.step_hidden_dim),
+            nn.SiLU(),
+        )
+        self.layers = nn.ModuleList(
+            _ResidualLayer(c.residual_channels, c.n_mels, c.step_hidden_dim, 2 ** (i % c.dilation_cycle))
+            for i in range(c.residual_layers)
+        )
+        self.skip_projection = nn.Conv1d(c.residual_channels, c.residual_channels, 1)
+        self.output_projection = nn.Conv1d(c.residual_channels, 1, 1)
+        nn.init.zeros_(self.output_projection.weight)  # as the paper: the untrained model predicts zero noise
+        self.train_schedule = linear_schedule(c.beta_start, c.beta_end, c.train_steps)
+        self._step_cache: dict[str, torch.Tensor] = {}
+
+    # -- schedules --------------------------------------------------------------------------------------------
+    def schedules(self) -> dict[str, tuple[NoiseSchedule, torch.Tensor]]:
+        """Inference schedules: name -> (betas, 0-based fractional training step fed to the network at each)."""
+        fast = NoiseSchedule.from_betas(self.config.fast_betas)
+        full = self.train_schedule
+        return {
+            "fast": (fast, align_steps(self.train_schedule, fast)),
+            "full": (full, torch.arange(full.steps, dtype=torch.float64)),
+        }
+
+    def default_procedure(self) -> dict[str, Any]:
+        return {"schedule": None, "steps": None}
+
+    def _validate_procedure(self, procedure: dict[str, Any]) -> dict[str, Any]:
+        available = {"fast": len(self.config.fast_betas), "full": self.config.train_steps}
+        steps, schedule = resolve_schedule_choice(procedure["steps"], procedure["schedule"], available)
+        return {"schedule": schedule, "steps": steps}
+
+    # -- network ----------------------------------------------------------------------------------------------
+    def upsample_mel(self, mel: torch.Tensor) -> torch.Tensor:
+        """``(B, n_mels, frames)`` -> ``(B, n_mels, frames * hop_length)``."""
+        x = mel.unsqueeze(1)
+        for conv in self.upsampler:
+            x = F.leaky_relu(conv(x), 0.4)
+        return x.squeeze(1)
+
+    def embed_steps(self, steps: torch.Tensor) -> torch.Tensor:
+        """0-based (fractional) steps ``(S,)`` -> step embeddings ``(S, step_hidden_dim)``."""
+        w = self.step_mlp[0].weight
+        return self.step_mlp(step_encoding(steps.to(device=w.device, dtype=w.dtype), self.config.step_embedding_dim))
+
+    def predict_noise(
+        self, x_t: torch.Tensor, upsampled_mel: torch.Tensor, step_embedding: torch.Tensor
+    ) -> torch.Tensor:
+        """``eps_theta``.
+
+        Args:
+            x_t: noisy waveform ``(B, T)``.
+            upsampled_mel: ``(B, n_mels, T)`` from :meth:`upsample_mel`.
+            step_embedding: ``(B, step_hidden_dim)`` or ``(1, step_hidden_dim)`` from :meth:`embed_steps`.
+
+        Returns:
+            predicted noise ``(B, T)``.
+        """
+        x = F.relu(self.input_projection(x_t.unsqueeze(1)))
+        skip = torch.zeros_like(x)
+        for layer in self.layers:
+            x, s = layer(x, upsampled_mel, step_embedding)
+            skip = skip + s
+        x = F.relu(self.skip_projection(skip / math.sqrt(len(self.layers))))
+        return self.output_projection(x).squeeze(1)
+
+    # -- inference --------------------------------------------------------------------------------------------
+    def _generate(
+        self, mel: torch.Tensor, *, generator: torch.Generator | None, schedule: str, steps: int
+    ) -> torch.Tensor:
+        with torch.no_grad():
+            betas, train_steps = self.schedules()[schedule]
+            embeddings = self._step_cache.get(schedule)
+            if embeddings is None:
+                embeddings = self.embed_steps(train_steps)
+            embeddings = embeddings.to(device=mel.device, dtype=mel.dtype)
+            cond = self.upsample_mel(mel)
+            shape = (mel.shape[0], mel.shape[-1] * self.hop_length)
+            return ancestral_sample(
+                lambda x, n: self.predict_noise(x, cond, embeddings[n : n + 1]), betas, shape, mel, generator
+            )
+
+    def prepare_for_inference(self) -> "DiffWave":
+        """No weight norm to remove; caches the step embeddings of both schedules; eval mode; output unchanged."""
+        super().prepare_for_inference()
+        with torch.no_grad():
+            self._step_cache = {name: self.embed_steps(t) for name, (_, t) in self.schedules().items()}
+        return self
+
+    def train(self, mode: bool = True) -> "DiffWave":
+        if mode:
+            self._step_cache = {}  # weights will change: cached embeddings would go stale
+        return super().train(mode)
+
+    # -- training ---------------------------------------------------------------------------------------------
+    def training_loss(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """L1 noise-prediction loss at a uniformly drawn training step (paper Algorithm 1).
+
+        Args:
+            audio: ``(B, frames * hop_length)`` clean waveform ``x_0``.
+            mel: ``(B, n_mels, frames)``.
+
+        Returns:
+            ``{"loss": L1(eps, eps_theta), "mean_step": mean 0-based step drawn, "mean_noise_level":
+            mean sqrt(alpha-bar_t)}``.
+        """
+        audio = _check_pair(audio, mel, self)
+        b = audio.shape[0]
+        t = torch.randint(0, self.config.train_steps, (b,), device=audio.device)
+        alpha_bar = self.train_schedule.alpha_bars.to(device=audio.device, dtype=audio.dtype)[t][:, None]
+        eps = torch.randn_like(audio)
+        x_t = alpha_bar.sqrt() * audio + (1.0 - alpha_bar).sqrt() * eps  # q(x_t | x_0)
+        pred = self.predict_noise(x_t, self.upsample_mel(mel), self.embed_steps(t.to(audio.dtype)))
+        loss = F.l1_loss(pred, eps)
+        return {
+            "loss": loss,
+            "mean_step": t.to(audio.dtype).mean(),
+            "mean_noise_level": alpha_bar.sqrt().mean(),
+        }
+
+
+def _check_pair(audio: torch.Tensor, mel: torch.Tensor, model: Vocoder) -> torch.Tensor:
+    """Validate a training pair: audio ``(B, frames * hop)`` (or ``(B, 1, T)``) against mel ``(B, n_mels, frames)``."""
+    if audio.dim() == 3 and audio.shape[1] == 1:
+        audio = audio.squeeze(1)
+    if mel.dim() != 3 or mel.shape[1] != model.n_mels:
+        raise ValueError(f"mel must have shape (B, {model.n_mels}, frames), got {tuple(mel.shape)}")
+    expected = (mel.shape[0], mel.shape[-1] * model.hop_length)
+    if tuple(audio.shape) != expected:
+        raise ValueError(f"audio must have shape {expected} for mel {tuple(mel.shape)}, got {tuple(audio.shape)}")
+    return audio
+
+
+def _preset(size: str, **fields: Any) -> DiffWaveConfig:
+    return DiffWaveConfig(size=size, **fields)
+
+
+PRESETS = {
+    "small": _preset("small", residual_channels=32),  # thesis's own size
+    "medium": _preset("medium", residual_channels=64),  # = paper's BASE
+    "large": _preset("large", residual_channels=128),  # paper's LARGE channels, T = 50 as the thesis's code
+    "base": _preset("base", residual_channels=64),
+    "paper_large": _preset("paper_large", residual_channels=128, train_steps=200, beta_end=0.02),
+}
+
+registry.register(
+    registry.ModelEntry(
+        name="diffwave",
+        display_name="DiffWave",
+        family="diffusion",
+        model_class=DiffWave,
+        config_class=DiffWaveConfig,
+        presets=PRESETS,
+        notes=(
+            "Kong et al. 2020. 30 residual layers, C = 32/64/128 (1,227,651 / 2,619,971 / 6,885,315 params). "
+            "Training: T = 50, betas linspace(1e-4, 0.05), L1, Adam 2e-4. Inference: 'fast' 6 steps (default) "
+            "or 'full' T steps, starting from N(0, I)."
+        ),
+    )
+)

@@ -1,0 +1,145 @@
+"""Pieces shared by the GAN vocoders (MelGAN, HiFi-GAN).
+
+Used by: greenaudio.vocoders.melgan, greenaudio.vocoders.hifigan.
+
+Discriminator convention (see :meth:`greenaudio.vocoders.base.Vocoder.build_discriminator`): ``forward(audio)`` takes
+``(B, T)`` audio and returns ``(logits, features)``; ``logits[k]`` is the score map of sub-discriminator ``k`` and
+``features[k]`` the list of its feature maps used by feature matching (each model's docstring says which layers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm, weight_norm
+
+from .base import Vocoder, validate_mel
+
+__all__ = [
+    "GanVocoder",
+    "wn",
+    "sn",
+    "feature_matching_loss",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
+    "lsgan_discriminator_loss",
+    "lsgan_generator_loss",
+    "check_audio_pair",
+    "ReflectionPad1d",
+]
+
+DiscriminatorOutput = tuple[list[torch.Tensor], list[list[torch.Tensor]]]
+
+
+def wn(module: nn.Module) -> nn.Module:
+    """Weight normalisation ``w = g * v / ||v||`` (new-style parametrization, ``dim=0`` as in both references).
+
+    ``g`` is ``parametrizations.weight.original0``: one value per *output* channel for ``Conv1d``/``Conv2d``, per
+    *input* channel for ``ConvTranspose1d`` (whose weight is ``(C_in, C_out, K)``); the references count it that way.
+    """
+    return weight_norm(module, name="weight", dim=0)
+
+
+def sn(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (new-style parametrization; power-iteration vectors are buffers, not parameters)."""
+    return spectral_norm(module, name="weight")
+
+
+class ReflectionPad1d(nn.Module):
+    """Reflection padding of ``(B, C, T)`` by ``pad`` samples each side, replicate padding where ``T <= pad``.
+
+    Departs from the references (``nn.ReflectionPad1d``, which fails on inputs shorter than the padding) only for
+    inputs of a few samples, e.g. MelGAN on 1 to 3 mel frames, so that any frame count >= 1 can be synthesised.
+    """
+
+    def __init__(self, pad: int):
+        super().__init__()
+        self.pad = pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mode = "reflect" if x.shape[-1] > self.pad else "replicate"
+        return nn.functional.pad(x, (self.pad, self.pad), mode=mode)
+
+    def extra_repr(self) -> str:
+        return f"pad={self.pad}"
+
+
+def check_audio_pair(real_audio: torch.Tensor, fake_audio: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless real and fake audio are ``(B, T)`` tensors of the same shape."""
+    for name, audio in (("real_audio", real_audio), ("fake_audio", fake_audio)):
+        if not isinstance(audio, torch.Tensor) or audio.dim() != 2:
+            shape = tuple(audio.shape) if isinstance(audio, torch.Tensor) else type(audio).__name__
+            raise ValueError(f"{name} must be a (B, T) tensor, got {shape}")
+    if real_audio.shape != fake_audio.shape:
+        raise ValueError(f"real_audio {tuple(real_audio.shape)} and fake_audio {tuple(fake_audio.shape)} differ")
+
+
+def feature_matching_loss(
+    real_features: list[list[torch.Tensor]], fake_features: list[list[torch.Tensor]], layer_weight: float = 1.0
+) -> torch.Tensor:
+    """Feature-matching loss: ``layer_weight * sum_k sum_i mean|D_k^i(x) - D_k^i(G(s))|`` (real features detached).
+
+    Args:
+        real_features: per sub-discriminator, the feature maps of real audio.
+        fake_features: same structure for generated audio.
+        layer_weight: factor applied to every L1 term (MelGAN: ``4 / (n_layers + 1) / n_scales``; HiFi-GAN: 1).
+
+    Returns:
+        scalar tensor.
+    """
+    loss = fake_features[0][0].new_zeros(())
+    for real_maps, fake_maps in zip(real_features, fake_features, strict=True):
+        for real, fake in zip(real_maps, fake_maps, strict=True):
+            loss = loss + torch.mean(torch.abs(real.detach() - fake))
+    return layer_weight * loss
+
+
+def hinge_discriminator_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    """``sum_k E[relu(1 - D_k(x))] + E[relu(1 + D_k(G(s)))]`` (MelGAN, Kumar et al. 2019, Eq. 1)."""
+    return sum(
+        torch.relu(1 - r).mean() + torch.relu(1 + f).mean() for r, f in zip(real_logits, fake_logits, strict=True)
+    )
+
+
+def hinge_generator_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    """``-sum_k E[D_k(G(s))]`` (MelGAN, Eq. 2)."""
+    return sum(-f.mean() for f in fake_logits)
+
+
+def lsgan_discriminator_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    """``sum_k E[(D_k(x) - 1)^2] + E[D_k(G(s))^2]`` (HiFi-GAN, Kong et al. 2020, Eq. 1)."""
+    return sum(((1 - r) ** 2).mean() + (f**2).mean() for r, f in zip(real_logits, fake_logits, strict=True))
+
+
+def lsgan_generator_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
+    """``sum_k E[(D_k(G(s)) - 1)^2]`` (HiFi-GAN, Eq. 2)."""
+    return sum(((1 - f) ** 2).mean() for f in fake_logits)
+
+
+class GanVocoder(Vocoder):
+    """A GAN vocoder: one feed-forward pass of ``self.net`` (``(B, n_mels, F)`` -> ``(B, 1, F * hop)``).
+
+    Subclasses build ``self.net`` and the discriminator; the inference procedure is empty (``generate(mel)`` takes no
+    keyword arguments) and ``generator`` is ignored (no noise is sampled).
+    """
+
+    family = "gan"
+    net: nn.Module
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """Differentiable synthesis.
+
+        Args:
+            mel: ``(B, n_mels, frames)`` or ``(n_mels, frames)`` normalised log-mel spectrogram.
+
+        Returns:
+            audio ``(B, frames * hop_length)`` in [-1, 1].
+        """
+        return self.net(validate_mel(mel, self.n_mels)).squeeze(1)
+
+    def _generate(
+        self, mel: torch.Tensor, *, generator: torch.Generator | None = None, **procedure: Any
+    ) -> torch.Tensor:
+        return self.net(mel).squeeze(1)  # mel already validated by generate(); runs under the caller's grad mode

@@ -1,0 +1,401 @@
+"""WaveGrad (Chen et al. 2020, "WaveGrad: Estimating Gradients for Waveform Generation"), thesis §5.1.1 and Table 8.
+
+Used by: greenaudio.vocoders (registry), notebooks of Chapter 5, greenaudio.measure, greenaudio.training.
+
+Architecture (paper §3, Figs. 3-5): an upsampling path from the mel spectrogram (3x1 conv, five UBlocks, 3x1 conv to
+one channel) and a downsampling path from the noisy waveform (5x1 conv, four DBlocks). At each of the five resolutions a
+FiLM module turns the downsampling path's features and the noise level ``sqrt(alpha-bar)`` (sinusoidal positional
+encoding of ``5000 * sqrt(alpha-bar)``) into a scale and a shift that modulate the matching UBlock. Resampling is
+parameter-free (nearest-neighbour up, linear down), so the upsampling ratios never change the parameter count.
+
+Sizes (exact counts with 80 mels; the thesis's code uses ratios (4, 4, 4, 4, 2), hop 512; ours (4, 4, 4, 2, 2),
+hop 256, same count):
+
+======  ============================  ====================  ===========  ==========  ===========================
+preset  up path (mel -> audio)        down path (audio ->)  film_layout  parameters  thesis
+======  ============================  ====================  ===========  ==========  ===========================
+small   80-256-256-256-128-64-64-1    1-32-64-64-128-256    thesis_code   4,176,513  code 4.18M; Table 8 4.18M
+medium  80-512-384-384-256-128-64-1   1-32-64-128-256-384   thesis_code  10,616,449  code 10.62M; Table 8 17.12M
+large   80-768-512-512-256-128-128-1  1-32-128-128-256-512  thesis_code  17,122,625  code 17.12M; Table 8 33.91M
+base    80-768-512-512-256-128-128-1  1-32-128-128-256-512  paper        15,810,401  paper's WaveGrad Base
+======  ============================  ====================  ===========  ==========  ===========================
+
+**Where the thesis's code differs (it explains its counts exactly).** Its UBlocks (1x1 shortcut + four 3x1 convs) and
+DBlocks (1x1 shortcut + three 3x1 convs), all with biases, have the paper's structure; its FiLM modules do not. The
+paper's FiLM, as both references implement it (lmnt-com/wavegrad, ivanvovk/WaveGrad), keeps the down path's width
+``Cin`` through its 3x1 input conv, adds the noise encoding on ``Cin`` channels, and maps ``Cin -> Cout`` (the UBlock
+width) in its 3x1 scale and shift convs. The thesis's code (src/models/wavegrad/base_layers.py) maps ``Cin -> Cout``
+already in the input conv, adds a ``Cout``-channel encoding, and its scale and shift convs are ``Cout -> Cout``. Per
+FiLM that is ``6 Cout^2 - 3 Cin Cout - 3 Cin^2 + Cout - Cin`` more parameters; over the five FiLMs (pairs
+32-64/64-64/64-128/128-256/256-256, 32-64/64-128/128-256/256-384/384-384, 32-128/128-128/128-256/256-512/512-512)
+322,784 / 716,128 / 1,312,224, i.e. exactly the gaps between the paper layout (3,853,729 / 9,900,321 / 15,810,401)
+and the code's 4.18M / 10.62M / 17.12M. ``film_layout`` selects the variant; the three thesis presets use the code's.
+The code's "large" channel lists are the paper's Base lists, so ``base`` differs from ``large`` only by the layout.
+
+Other departures of the thesis's code, none of which changes the parameter count, that we do not copy:
+dilations (1, 2, 4, 8) in the first three UBlocks and (1, 2, 1, 2) in the last two (the paper: (1, 2, 1, 2) in the
+first two, (1, 2, 4, 8) in the last three), (1, 2, 1) in the DBlocks (paper: (1, 2, 4)); leaky ReLU slope 0.01
+(paper: 0.2); linear (not nearest) upsampling; encoding frequencies ``1e-4 ** linspace(0, 1, C/2)``; 16 kHz,
+2**14-sample training segments; 50 training steps of linspace(1e-6, 1e-2); Adam 1e-3 with StepLR(step_size=10
+epochs, gamma=0.9).
+
+**Table 8's "WaveGrad* LARGE 33.91M"** (still unexplained). The code has only three size files (default.yaml is a copy
+of large.yaml), and none gives 33.91M. Table 8 prints 4.18M / 17.12M / 33.91M: its MEDIUM row carries the code's large
+count, and Table 9's fp32 sizes (16.8 / 42.5 / 68.5 MB, about 4 bytes x 4.18 / 10.62 / 17.12M) say the three trained
+models had the code's counts, so 33.91M looks like a transcription or counting error; we could not confirm which.
+Candidates tried, with the thesis's FiLM layout and the down path tied to the up path as in the code's files: 2 x
+large 34,245,250; large + base 32,933,026; the Base lists with two extra factor-1 same-width UBlocks per level
+33,325,377 (one extra: 25,224,001); x1.5 the large widths (down pre-conv 32 kept) 38,352,769; up paths
+80-1024-768-768-384-192-192-1 37,928,705 and 80-1024-768-768-512-256-256-1 43,586,497. A search over non-increasing
+up paths with widths from {64, 96, 128, 192, 256, 384, 512, 640, 768, 896, 1024, 1280, 1536} found a single one
+within 5k of 33.91M, 80-1536-768-512-512-256-96-1, which no one would choose.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import registry
+from .base import OptimizerConfig, Vocoder, VocoderConfig
+from .diffusion_common import NoiseSchedule, ancestral_sample, linear_schedule, resolve_schedule_choice
+from .diffwave import _check_pair
+
+__all__ = ["WaveGradConfig", "WaveGrad", "INFERENCE_SCHEDULES", "FILM_LAYOUTS"]
+
+FILM_LAYOUTS = ("paper", "thesis_code")
+
+INFERENCE_SCHEDULES: dict[str, tuple[float, ...]] = {
+    # 6 iterations: the grid-searched betas of the ivanvovk/WaveGrad reference (the paper's 6-iteration schedule
+    # is also grid-searched but not printed). Its alpha-bar_N is ~0.93: sampling starts from N(0, I) anyway.
+    "fast": (1e-6, 1.8929e-5, 1e-4, 1e-3, 1.11e-2, 6e-2),
+    # 50 iterations: linspace(1e-4, 0.05, 50) (our choice, departs from the paper, whose 50-step schedule is not
+    # printed): the DiffWave training chain, alpha-bar_N ~0.28, inside the noise-level range seen in training.
+    "full": tuple(torch.linspace(1e-4, 0.05, 50, dtype=torch.float64).tolist()),
+}
+
+
+@dataclass(frozen=True)
+class WaveGradConfig(VocoderConfig):
+    """WaveGrad architecture and training recipe.
+
+    Args:
+        upsample_factors: ratio of each UBlock (mel rate -> audio rate); product = ``hop_length``. The thesis's code
+            uses (4, 4, 4, 4, 2) for hop 512; the shared mel front-end has hop 256, so we halve the fourth ratio:
+            (4, 4, 4, 2, 2). Resampling is parameter-free, so the parameter count is unchanged; the DBlocks use the
+            reversed ratios (2, 2, 4, 4) so that every FiLM matches its UBlock's resolution.
+        upsample_preconv_channels: output channels of the first 3x1 conv on the mel.
+        upsample_channels: output channels of the five UBlocks.
+        upsample_dilations: dilations of the four 3x1 convs of each UBlock.
+        downsample_preconv_channels: output channels of the 5x1 conv on the noisy waveform.
+        downsample_channels: output channels of the four DBlocks.
+        downsample_dilations: dilations of the three 3x1 convs of each DBlock.
+        noise_level_scale: the positional encoding sees ``noise_level_scale * sqrt(alpha-bar)`` (paper: 5000).
+        train_steps: ``S``, steps of the training schedule; the continuous noise level is drawn between consecutive
+            ``sqrt(alpha-bar)``. Paper: 1000 (our default). The thesis's code used 50 steps of linspace(1e-6, 1e-2),
+            whose alpha-bar ends at 0.778: such a model never sees the near-pure-noise levels its sampler starts from.
+        beta_start: first beta of the linear training schedule (1e-6).
+        beta_end: last beta of the linear training schedule (1e-2).
+        film_layout: where each FiLM module changes width. ``"paper"`` (default; the paper's Fig. 5 as implemented
+            by lmnt-com/wavegrad and ivanvovk/WaveGrad): 3x1 input conv ``Cin -> Cin``, noise encoding of ``Cin``
+            channels, scale and shift 3x1 convs ``Cin -> Cout``. ``"thesis_code"`` (the thesis's
+            neural-audio-energy code): input conv ``Cin -> Cout``, encoding of ``Cout`` channels, scale and shift
+            convs ``Cout -> Cout``; ``Cin`` is the DBlock (down-path) width, ``Cout`` the matching UBlock's width.
+            Costs ``6 Cout^2 - 3 Cin Cout - 3 Cin^2 + Cout - Cin`` more parameters per FiLM (1,312,224 for the
+            Base channel lists). The ``small``/``medium``/``large`` presets use ``"thesis_code"``, ``base`` uses
+            ``"paper"``.
+
+    Training recipe: Adam lr 1e-3 (paper; the reference code also decays it with StepLR, gamma 0.9 per epoch,
+    recorded in ``optimizer.lr_decay_per_epoch``), L1 loss on the noise.
+    """
+
+    model: str = "wavegrad"
+    upsample_factors: tuple[int, ...] = (4, 4, 4, 2, 2)  # departs from the thesis's code (4, 4, 4, 4, 2): hop 256
+    upsample_preconv_channels: int = 768
+    upsample_channels: tuple[int, ...] = (512, 512, 256, 128, 128)
+    upsample_dilations: tuple[tuple[int, ...], ...] = (
+        (1, 2, 1, 2), (1, 2, 1, 2), (1, 2, 4, 8), (1, 2, 4, 8), (1, 2, 4, 8)
+    )
+    downsample_preconv_channels: int = 32
+    downsample_channels: tuple[int, ...] = (128, 128, 256, 512)
+    downsample_dilations: tuple[int, ...] = (1, 2, 4)
+    noise_level_scale: float = 5000.0
+    train_steps: int = 1000
+    beta_start: float = 1e-6
+    beta_end: float = 1e-2
+    film_layout: str = "paper"
+    optimizer: OptimizerConfig = field(
+        default_factory=lambda: OptimizerConfig(name="adam", lr=1e-3, lr_decay_per_epoch=0.9)
+    )
+
+    def __post_init__(self) -> None:
+        n = len(self.upsample_channels)
+        if len(self.upsample_factors) != n or len(self.upsample_dilations) != n:
+            raise ValueError(
+                f"upsample_factors {self.upsample_factors}, upsample_channels {self.upsample_channels} and "
+                f"upsample_dilations need the same length"
+            )
+        if len(self.downsample_channels) != n - 1:
+            raise ValueError(f"need {n - 1} downsample_channels for {n} UBlocks, got {self.downsample_channels}")
+        if self.film_layout not in FILM_LAYOUTS:
+            raise ValueError(f"film_layout must be one of {FILM_LAYOUTS}, got {self.film_layout!r}")
+        if math.prod(self.upsample_factors) != self.hop_length:
+            raise ValueError(
+                f"product of upsample_factors {self.upsample_factors} must equal hop_length {self.hop_length}"
+            )
+
+
+def noise_level_encoding(noise_level: torch.Tensor, channels: int, scale: float) -> torch.Tensor:
+    """Sinusoidal encoding of the continuous noise level ``sqrt(alpha-bar)`` (paper §3, after Vaswani et al.).
+
+    Args:
+        noise_level: ``(B,)`` values in ``(0, 1]``.
+        channels: encoding size (even).
+        scale: linear scale applied first (5000).
+
+    Returns:
+        ``(B, channels, 1)``, broadcast over time.
+    """
+    half = channels // 2
+    freqs = torch.exp(-math.log(1e4) * torch.arange(half, device=noise_level.device, dtype=noise_level.dtype) / half)
+    angles = scale * noise_level[:, None] * freqs[None, :]
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1).unsqueeze(-1)
+
+
+def _conv(cin: int, cout: int, kernel: int = 3, dilation: int = 1) -> nn.Conv1d:
+    return nn.Conv1d(cin, cout, kernel, padding=dilation * (kernel - 1) // 2, dilation=dilation)
+
+
+class _FiLM(nn.Module):
+    """FiLM: features ``(B, Cin, T)`` -> ``scale, shift``, each ``(B, Cout, T)``.
+
+    A 3x1 input conv to ``hidden`` channels, leaky ReLU, plus the noise encoding ``(B, hidden, 1)``, then two 3x1
+    convs ``hidden -> Cout`` (scale and shift). ``hidden = Cin`` in the paper's layout (both references),
+    ``hidden = Cout`` in the thesis's code (see :class:`WaveGradConfig` ``film_layout``).
+    """
+
+    def __init__(self, cin: int, cout: int, hidden: int):
+        super().__init__()
+        self.input_conv = _conv(cin, hidden)
+        self.scale_conv = _conv(hidden, cout)
+        self.shift_conv = _conv(hidden, cout)
+
+    def forward(self, x: torch.Tensor, encoding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = F.leaky_relu(self.input_conv(x), 0.2) + encoding
+        return self.scale_conv(h), self.shift_conv(h)
+
+
+class _UBlock(nn.Module):
+    """Upsampling block (paper Fig. 3): ``(B, Cin, L)`` -> ``(B, Cout, L * factor)``, FiLM-modulated (gamma x + xi)."""
+
+    def __init__(self, cin: int, cout: int, factor: int, dilations: tuple[int, ...]):
+        super().__init__()
+        self.factor = factor
+        self.shortcut = _conv(cin, cout, kernel=1)
+        self.convs = nn.ModuleList([_conv(cin, cout, dilation=dilations[0])])
+        self.convs.extend(_conv(cout, cout, dilation=d) for d in dilations[1:])
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        up = lambda y: F.interpolate(y, scale_factor=self.factor, mode="nearest")  # noqa: E731
+        h = self.convs[0](up(F.leaky_relu(x, 0.2)))
+        h = self.convs[1](F.leaky_relu(scale * h + shift, 0.2))
+        x = self.shortcut(up(x)) + h
+        h = self.convs[2](F.leaky_relu(scale * x + shift, 0.2))
+        h = self.convs[3](F.leaky_relu(scale * h + shift, 0.2))
+        return x + h
+
+
+class _DBlock(nn.Module):
+    """Downsampling block (paper Fig. 4): ``(B, Cin, L)`` -> ``(B, Cout, L // factor)``."""
+
+    def __init__(self, cin: int, cout: int, factor: int, dilations: tuple[int, ...]):
+        super().__init__()
+        self.factor = factor
+        self.shortcut = _conv(cin, cout, kernel=1)
+        self.convs = nn.ModuleList(_conv(cin if i == 0 else cout, cout, dilation=d) for i, d in enumerate(dilations))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        down = lambda y: F.interpolate(y, size=y.shape[-1] // self.factor, mode="linear")  # noqa: E731
+        h = down(x)
+        for conv in self.convs:
+            h = conv(F.leaky_relu(h, 0.2))
+        return h + down(self.shortcut(x))
+
+
+class WaveGrad(Vocoder):
+    """WaveGrad vocoder: ``eps_theta(y_noisy, mel, sqrt(alpha-bar))`` and its ancestral sampler.
+
+    Procedures (``generate(mel, steps=...)`` or ``generate(mel, schedule=...)``):
+
+    * ``steps=6`` / ``schedule="fast"`` (default): the grid-searched 6 betas of :data:`INFERENCE_SCHEDULES`;
+    * ``steps=50`` / ``schedule="full"``: ``linspace(1e-4, 0.05, 50)``.
+
+    The network is conditioned on the continuous noise level ``sqrt(alpha-bar_n)`` of the inference schedule (paper
+    Algorithm 2), so any schedule works without retraining. Sampling starts from ``y_N ~ N(0, I)``.
+    """
+
+    family = "diffusion"
+
+    def __init__(self, config: WaveGradConfig):
+        super().__init__(config)
+        c = config
+        self.up_preconv = _conv(c.n_mels, c.upsample_preconv_channels)
+        ins = (c.upsample_preconv_channels,) + tuple(c.upsample_channels[:-1])
+        self.ublocks = nn.ModuleList(
+            _UBlock(i, o, f, d)
+            for i, o, f, d in zip(ins, c.upsample_channels, c.upsample_factors, c.upsample_dilations)
+        )
+        self.up_postconv = _conv(c.upsample_channels[-1], 1)
+        self.down_preconv = _conv(1, c.downsample_preconv_channels, kernel=5)
+        down_ins = (c.downsample_preconv_channels,) + tuple(c.downsample_channels[:-1])
+        down_factors = tuple(reversed(c.upsample_factors[1:]))
+        self.dblocks = nn.ModuleList(
+            _DBlock(i, o, f, c.downsample_dilations) for i, o, f in zip(down_ins, c.downsample_channels, down_factors)
+        )
+        film_ins = (c.downsample_preconv_channels,) + tuple(c.downsample_channels)  # audio rate first
+        self.films = nn.ModuleList(
+            _FiLM(i, o, hidden=i if c.film_layout == "paper" else o)
+            for i, o in zip(film_ins, reversed(c.upsample_channels))
+        )
+        self.train_schedule = linear_schedule(c.beta_start, c.beta_end, c.train_steps)
+        self._encoding_cache: dict[str, list[torch.Tensor]] = {}
+
+    # -- schedules --------------------------------------------------------------------------------------------
+    def default_procedure(self) -> dict[str, Any]:
+        return {"steps": None, "schedule": None}
+
+    def _validate_procedure(self, procedure: dict[str, Any]) -> dict[str, Any]:
+        available = {name: len(b) for name, b in INFERENCE_SCHEDULES.items()}
+        steps, schedule = resolve_schedule_choice(procedure["steps"], procedure["schedule"], available)
+        return {"steps": steps, "schedule": schedule}
+
+    def encodings(self, noise_level: torch.Tensor) -> list[torch.Tensor]:
+        """Per-FiLM positional encodings of noise levels ``(B,)`` -> list of ``(B, C_i, 1)``."""
+        return [
+            noise_level_encoding(noise_level, f.input_conv.out_channels, self.config.noise_level_scale)
+            for f in self.films
+        ]
+
+    # -- network ----------------------------------------------------------------------------------------------
+    def predict_noise(self, y_noisy: torch.Tensor, mel: torch.Tensor, encodings: list[torch.Tensor]) -> torch.Tensor:
+        """``eps_theta``.
+
+        Args:
+            y_noisy: ``(B, T)`` with ``T = frames * hop_length``.
+            mel: ``(B, n_mels, frames)``.
+            encodings: from :meth:`encodings` (batch ``B`` or 1).
+
+        Returns:
+            predicted noise ``(B, T)``.
+        """
+        h = self.down_preconv(y_noisy.unsqueeze(1))
+        films = [self.films[0](h, encodings[0])]
+        for dblock, film, enc in zip(self.dblocks, self.films[1:], encodings[1:]):
+            h = dblock(h)
+            films.append(film(h, enc))
+        x = self.up_preconv(mel)
+        for ublock, (scale, shift) in zip(self.ublocks, reversed(films)):
+            x = ublock(x, scale, shift)
+        return self.up_postconv(x).squeeze(1)
+
+    # -- inference --------------------------------------------------------------------------------------------
+    def _generate(
+        self, mel: torch.Tensor, *, generator: torch.Generator | None, steps: int, schedule: str
+    ) -> torch.Tensor:
+        with torch.no_grad():
+            betas = NoiseSchedule.from_betas(INFERENCE_SCHEDULES[schedule])
+            per_step = self._encoding_cache.get(schedule)
+            if per_step is None:
+                per_step = self.encodings(betas.noise_levels)  # sqrt(alpha-bar_n) of the inference schedule
+            per_step = [e.to(device=mel.device, dtype=mel.dtype) for e in per_step]
+            shape = (mel.shape[0], mel.shape[-1] * self.hop_length)
+            return ancestral_sample(
+                lambda y, n: self.predict_noise(y, mel, [e[n : n + 1] for e in per_step]), betas, shape, mel, generator
+            )
+
+    def prepare_for_inference(self) -> "WaveGrad":
+        """No weight norm to remove; caches the noise-level encodings of both schedules; eval mode; output unchanged.
+
+        The encodings are computed in float64 (as :meth:`_generate` does without a cache) and then cast: in float32,
+        ``5000 * sqrt(alpha-bar)`` loses ~1e-4 rad of phase.
+        """
+        super().prepare_for_inference()
+        p = next(self.parameters())
+        self._encoding_cache = {
+            name: [e.to(device=p.device, dtype=p.dtype) for e in self.encodings(betas.noise_levels)]
+            for name, betas in ((n, NoiseSchedule.from_betas(b)) for n, b in INFERENCE_SCHEDULES.items())
+        }
+        return self
+
+    def train(self, mode: bool = True) -> "WaveGrad":
+        if mode:
+            self._encoding_cache = {}
+        return super().train(mode)
+
+    # -- training ---------------------------------------------------------------------------------------------
+    def training_loss(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """L1 noise-prediction loss at a continuous noise level (paper Algorithm 1).
+
+        Draws ``s ~ U{1..S}`` and ``sqrt(alpha-bar) ~ U(sqrt(alpha-bar_s), sqrt(alpha-bar_{s-1}))`` (with
+        ``alpha-bar_0 = 1``), forms ``y_noisy = sqrt(alpha-bar) y_0 + sqrt(1 - alpha-bar) eps``, predicts ``eps``.
+
+        Args:
+            audio: ``(B, frames * hop_length)``.
+            mel: ``(B, n_mels, frames)``.
+
+        Returns:
+            ``{"loss": L1(eps, eps_theta), "mean_noise_level": mean sqrt(alpha-bar) drawn}``.
+        """
+        audio = _check_pair(audio, mel, self)
+        b = audio.shape[0]
+        levels = torch.cat([torch.ones(1, dtype=torch.float64), self.train_schedule.noise_levels])  # index 0: 1
+        s = torch.randint(1, self.config.train_steps + 1, (b,))
+        lo, hi = levels[s], levels[s - 1]
+        level = (lo + (hi - lo) * torch.rand(b, dtype=torch.float64)).to(device=audio.device, dtype=audio.dtype)
+        eps = torch.randn_like(audio)
+        y_noisy = level[:, None] * audio + (1.0 - level[:, None] ** 2).sqrt() * eps
+        pred = self.predict_noise(y_noisy, mel, self.encodings(level))
+        return {"loss": F.l1_loss(pred, eps), "mean_noise_level": level.mean()}
+
+
+def _preset(size: str, up_pre: int, up: tuple[int, ...], down: tuple[int, ...], film_layout: str) -> WaveGradConfig:
+    return WaveGradConfig(
+        size=size,
+        film_layout=film_layout,
+        upsample_preconv_channels=up_pre,
+        upsample_channels=up,
+        downsample_preconv_channels=32,
+        downsample_channels=down,
+    )
+
+
+PRESETS = {
+    # The thesis's code (src/models/wavegrad/{small,medium,large}.yaml): its channel lists and its FiLM layout.
+    "small": _preset("small", 256, (256, 256, 128, 64, 64), (64, 64, 128, 256), "thesis_code"),
+    "medium": _preset("medium", 512, (384, 384, 256, 128, 64), (64, 128, 256, 384), "thesis_code"),
+    "large": _preset("large", 768, (512, 512, 256, 128, 128), (128, 128, 256, 512), "thesis_code"),
+    # The paper's WaveGrad Base: same channel lists as "large", the paper's FiLM layout.
+    "base": _preset("base", 768, (512, 512, 256, 128, 128), (128, 128, 256, 512), "paper"),
+}
+
+registry.register(
+    registry.ModelEntry(
+        name="wavegrad",
+        display_name="WaveGrad",
+        family="diffusion",
+        model_class=WaveGrad,
+        config_class=WaveGradConfig,
+        presets=PRESETS,
+        notes=(
+            "Chen et al. 2020. U-Net-like UBlocks/DBlocks with FiLM on the noise level sqrt(alpha-bar); "
+            "small/medium/large use the thesis code's FiLM layout, base the paper's. "
+            "Training: 1000 steps linspace(1e-6, 1e-2), continuous noise level, L1, Adam 1e-3. Inference: 6 "
+            "grid-searched steps (default) or 50, starting from N(0, I). Hop 256 via ratios (4, 4, 4, 2, 2)."
+        ),
+    )
+)

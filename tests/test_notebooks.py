@@ -1,0 +1,89 @@
+"""Every chapter notebook runs under papermill (quick mode) and writes the tables and figures it promises.
+
+The regenerated tables are read back from the CSV files the notebooks saved and compared with the thesis's printed
+numbers (exactly, at the printed precision) or with the computed erratum.
+"""
+
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, toc_notebooks
+
+pytestmark = pytest.mark.notebooks
+
+
+def test_each_notebook_has_a_literal_parameters_cell():
+    import ast
+
+    for nb_path in toc_notebooks():
+        cells = json.loads(nb_path.read_text())["cells"]
+        params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(params) == 1, nb_path.name
+        tree = ast.parse("".join(params[0]["source"]))
+        for node in tree.body:
+            assert isinstance(node, ast.Assign), f"{nb_path.name}: parameters cell holds only assignments"
+            ast.literal_eval(node.value)  # raises if not a literal
+        names = {t.id for node in tree.body for t in node.targets}
+        assert "QUICK" in names, nb_path.name
+        assert not any(c.get("outputs") for c in cells if c["cell_type"] == "code"), f"{nb_path.name} has outputs"
+
+
+def test_notebook_sources_are_in_sync():
+    """notebooks/src/*.py (jupytext percent) regenerate the committed .ipynb files."""
+    import jupytext
+
+    for src in sorted((ROOT / "notebooks" / "src").glob("*.py")):
+        committed = json.loads((ROOT / "notebooks" / f"{src.stem}.ipynb").read_text())
+        regenerated = jupytext.reads(src.read_text().replace("\nCOLAB\n", "\n"), fmt="py:percent")
+        committed_sources = [c["source"] if isinstance(c["source"], str) else "".join(c["source"])
+                             for c in committed["cells"] if "remove-cell" not in c["metadata"].get("tags", [])]
+        assert committed_sources == [c.source for c in regenerated.cells], src.name
+
+
+def test_literature_outputs(executed_notebooks):
+    folder = executed_notebooks / "04-1-literature"
+    counts = pd.read_csv(folder / "metric-counts.csv").set_index("metric")["papers"]
+    assert counts["MOS"] == 16 and counts["FLOP"] == 0 and counts["RTF"] == 12
+    assert len(pd.read_csv(folder / "table-1.csv")) == 18
+    assert len(pd.read_csv(folder / "table-11.csv")) == 19
+    assert (folder / "figure-26.png").stat().st_size > 0 and (folder / "figure-26.svg").exists()
+
+
+def test_carbon_outputs(executed_notebooks):
+    folder = executed_notebooks / "04-2-carbon"
+    table3 = pd.read_csv(folder / "table-3.csv")
+    assert list(table3.columns) == ["model", "hardware", "gpu_count", "power_w", "hours", "energy_kwh", "printed_kwh",
+                                    "emissions_kgco2e", "printed_kgco2e"]
+    assert (table3.energy_kwh.round(1) == table3.printed_kwh).all()
+    assert (table3.emissions_kgco2e.round(2) == table3.printed_kgco2e).all()
+    table4 = pd.read_csv(folder / "table-4.csv")
+    assert (table4.kgco2e.round(1) == table4.printed_kgco2e).all()
+    sensitivity = pd.read_csv(folder / "sensitivity-long.csv")
+    thesis = sensitivity[(sensitivity.grid == "thesis-world-2018") & (sensitivity.pue == "none")]
+    assert thesis.emissions_kgco2e.round(2).tolist() == table3.printed_kgco2e.tolist()
+    assert (sensitivity.emissions_kgco2e > 0).all()
+    assert (folder / "figure-sensitivity.png").exists()
+
+
+def test_pareto_outputs(executed_notebooks):
+    folder = executed_notebooks / "04-3-pareto"
+    table5 = pd.read_csv(folder / "table-5.csv").set_index("model")
+    assert table5.pct_mos_computed.round(2).to_dict() == {"FloWaveNet": 0.85, "RAVE": 0.71, "SING": 0.92,
+                                                          "WaveGAN": 1.70}
+    inter = pd.read_csv(folder / "inter-model-optimality.csv").set_index("model")
+    assert inter.optimal_training.to_dict() == {"FloWaveNet": False, "RAVE": True, "SING": True, "WaveGAN": True}
+    assert inter.optimal_inference.to_dict() == {"FloWaveNet": False, "RAVE": True, "SING": True, "WaveGAN": False}
+    wf = pd.read_csv(folder / "waveflow-optimality.csv").set_index("model")
+    assert not wf.loc["WF3", "optimal_training"] and wf.loc["WF3", "optimal_generation"]
+    assert wf.optimal_generation.all()
+    for name in ("figure-25", "figure-27", "figure-28"):
+        assert (folder / f"{name}.png").exists() and (folder / f"{name}.svg").exists()
+
+
+def test_errata_outputs(executed_notebooks):
+    summary = pd.read_csv(executed_notebooks / "04-4-errata" / "errata-summary.csv").set_index("check")
+    assert summary.loc["table5-pct-mos", "inconsistent"] == 1
+    assert summary.loc["table3-kwh", "inconsistent"] == 0
+    assert summary.loc["jukebox-gpus", "inconsistent"] == 1

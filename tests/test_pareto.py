@@ -1,0 +1,87 @@
+"""greenaudio.pareto: dominance (thesis Eq. 47), fronts and non-dominated sorting."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from greenaudio import pareto
+
+
+def test_dominance_definition():
+    assert pareto.dominates([1, 1], [2, 2], ["min", "min"])
+    assert pareto.dominates([1, 2], [2, 2], ["min", "min"])  # equal on one, better on the other
+    assert not pareto.dominates([1, 3], [2, 2], ["min", "min"])  # trade-off
+    assert not pareto.dominates([2, 2], [2, 2], ["min", "min"])  # ties do not dominate (Eq. 47)
+    assert pareto.dominates([1, 5], [2, 4], ["min", "max"])
+
+
+def test_identical_points_are_both_optimal():
+    values = [[1, 1], [1, 1], [2, 2]]
+    assert pareto.compute_pareto_mask(values, ["min", "min"]).tolist() == [True, True, False]
+
+
+def test_front_and_ranks_small_example():
+    values = np.array([[1, 5], [2, 3], [3, 4], [4, 1], [5, 5]])
+    mask = pareto.compute_pareto_mask(values, ["min", "min"])
+    assert mask.tolist() == [True, True, False, True, False]
+    assert pareto.compute_pareto_ranks(values, ["min", "min"]).tolist() == [0, 0, 1, 0, 2]
+    fronts = pareto.compute_pareto_fronts(values, ["min", "min"])
+    assert [f.tolist() for f in fronts] == [[0, 1, 3], [2], [4]]
+
+
+def test_three_objectives_and_direction_spellings():
+    values = [[1, 1, 1], [1, 1, 2], [0, 2, 1]]
+    assert pareto.compute_pareto_mask(values, ["min", "minimise", "MIN"]).tolist() == [True, False, True]
+    assert pareto.compute_pareto_mask(values, ["max", "maximize", "max"]).tolist() == [False, True, True]
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 25), st.integers(1, 3)), elements=st.integers(-5, 5)),
+       st.lists(st.sampled_from(["min", "max"]), min_size=3, max_size=3))
+def test_properties_of_fronts(values, dirs):
+    dirs = dirs[: values.shape[1]]
+    ranks = pareto.compute_pareto_ranks(values, dirs)
+    mask = pareto.compute_pareto_mask(values, dirs)
+    assert (mask == (ranks == 0)).all()
+    assert mask.any()  # a finite set always has a non-dominated point
+    for i in np.flatnonzero(mask):  # no point of the front is dominated by any point
+        assert not any(pareto.dominates(values[j], values[i], dirs) for j in range(len(values)))
+    for i in np.flatnonzero(~mask):  # every other point is dominated by a point of an earlier front
+        assert any(pareto.dominates(values[j], values[i], dirs) and ranks[j] < ranks[i] for j in range(len(values)))
+
+
+def test_pareto_table_labels_dominators():
+    table = pd.DataFrame({"name": ["a", "b", "c"], "cost": [1.0, 2.0, 3.0], "quality": [3.0, 3.0, 1.0]})
+    out = pareto.compute_pareto_table(table, {"cost": "min", "quality": "max"}, label="name")
+    assert out["pareto_optimal"].tolist() == [True, False, False]
+    assert out["dominated_by"].tolist() == ["", "a", "a, b"]
+
+
+@pytest.mark.parametrize(
+    "values, directions, message",
+    [
+        ([[1, float("nan")]], ["min", "min"], "NaN"),
+        ([[1, float("inf")]], ["min", "min"], "NaN or inf"),
+        (np.empty((0, 2)), ["min", "min"], "empty"),
+        ([[1, 2]], ["min"], "direction"),
+        ([[1, 2]], ["min", "down"], "'down'"),
+        ([[1, 2]], "min", "sequence"),
+        ([["a", 2]], ["min", "min"], "numeric"),
+    ],
+)
+def test_bad_input(values, directions, message):
+    with pytest.raises(ValueError, match=message):
+        pareto.compute_pareto_mask(values, directions)
+
+
+def test_bad_table_input():
+    table = pd.DataFrame({"x": [1.0], "y": [2.0]})
+    with pytest.raises(ValueError, match="unknown objective column"):
+        pareto.compute_pareto_table(table, {"z": "min"})
+    with pytest.raises(ValueError, match="unknown label column"):
+        pareto.compute_pareto_table(table, {"x": "min"}, label="name")
+    with pytest.raises(ValueError, match="different numbers of objectives"):
+        pareto.dominates([1, 2], [1, 2, 3], ["min", "min"])

@@ -1,0 +1,175 @@
+"""Flow vocoders (WaveGlow, WaveFlow): exact parameter counts of every preset, shapes, seeding, invertibility,
+fast == plain WaveFlow reverse, inference preparation, one training step, procedure validation."""
+
+import copy
+import math
+
+import pytest
+import torch
+
+from greenaudio import vocoders
+from greenaudio.vocoders import count_parameters, registry
+
+torch.set_num_threads(1)
+
+# (+g, -g): with and without the weight-norm gains. The thesis quotes WaveGlow -g and WaveFlow +g.
+COUNTS = {
+    ("waveglow", "small"): (17_595_752, 17_558_888),
+    ("waveglow", "medium"): (34_830_440, 34_756_712),
+    ("waveglow", "large"): (87_879_272, 87_731_816),
+    ("waveflow", "small"): (5_950_164, 5_925_074),
+    ("waveflow", "medium"): (12_857_300, 12_819_666),
+    ("waveflow", "large"): (22_385_876, 22_335_698),
+    ("waveflow", "wf1"): (5_950_164, 5_925_074),
+    ("waveflow", "wf2"): (5_950_164, 5_925_074),
+    ("waveflow", "wf3"): (12_857_300, 12_819_666),
+    ("waveflow", "wf4"): (22_385_876, 22_335_698),
+    ("waveflow", "wf5"): (86_714_580, 86_614_226),
+}
+FLOWS = ("waveglow", "waveflow")
+
+
+def perturbed(name, seed=0, scale=0.02, **overrides):
+    """A small model whose zero-initialised output convs are perturbed, so that every flow is non-trivial."""
+    torch.manual_seed(seed)
+    model = vocoders.load(name, "small", **overrides)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(scale * torch.randn_like(p))
+    return model
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {name: perturbed(name) for name in FLOWS}
+
+
+def mel_batch(frames, batch=2, seed=0):
+    return torch.rand(batch, 80, frames, generator=torch.Generator().manual_seed(seed))
+
+
+def rel(a, b):
+    return float((a - b).detach().norm() / b.detach().norm())
+
+
+@pytest.mark.parametrize("name,size", sorted(COUNTS))
+def test_parameter_counts_exact(name, size):
+    model = vocoders.load(name, size)
+    assert (count_parameters(model), count_parameters(model, weight_norm_gains=False)) == COUNTS[(name, size)]
+    assert model.family == "flow" and model.config.size == size
+
+
+def test_registry_and_config_roundtrip():
+    assert vocoders.sizes("waveflow") == ["small", "medium", "large", "wf1", "wf2", "wf3", "wf4", "wf5"]
+    assert vocoders.sizes("waveglow") == ["small", "medium", "large"]
+    for name in FLOWS:
+        cfg = vocoders.config_for(name, "medium")
+        assert type(cfg).from_dict(cfg.to_dict()) == cfg
+    assert vocoders.config_for("waveglow", "small").optimizer.lr == 1e-4
+    opt = vocoders.config_for("waveflow", "small").optimizer
+    assert (opt.name, opt.lr, opt.grad_clip_norm) == ("adam", 2e-4, 5.0)
+    with pytest.raises(ValueError):
+        vocoders.config_for("waveflow", "small", n_height=7)  # must divide the hop
+
+
+@pytest.mark.parametrize("name", FLOWS)
+@pytest.mark.parametrize("frames", [1, 3, 64])
+def test_output_length(models, name, frames):
+    gen = models[name].generate(mel_batch(frames, batch=1))
+    assert gen.audio.shape == (1, frames * 256) and torch.isfinite(gen.audio).all()
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_seeded_generation_is_deterministic(models, name):
+    mel = mel_batch(3)
+    a, b, c = (models[name].generate(mel, generator=torch.Generator().manual_seed(s)).audio for s in (7, 7, 8))
+    assert torch.equal(a, b) and not torch.allclose(a, c)
+    # sigma 0 gives the deterministic "mean" waveform
+    assert torch.equal(models[name].generate(mel, sigma=0.0).audio, models[name].generate(mel, sigma=0.0).audio)
+
+
+def test_default_procedures(models):
+    mel = mel_batch(1, batch=1)
+    assert models["waveglow"].generate(mel).procedure == {"sigma": 0.6}
+    assert models["waveflow"].generate(mel).procedure == {"sigma": 1.0, "reverse": "fast"}
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_invertibility(models, name):
+    model, mel = models[name], mel_batch(3)
+    audio = 0.3 * torch.randn(2, 3 * 256, generator=torch.Generator().manual_seed(1))
+    z, log_det = model.flow_forward(audio, mel)
+    assert log_det.abs().min() > 1e-3  # the perturbed flow is not the identity
+    assert rel(model.flow_inverse(z, mel), audio) < 1e-4
+
+
+@pytest.mark.parametrize("overrides", [{}, {"n_height": 16, "res_channels": 16, "dilation_h_cycle": 3}])
+def test_waveflow_fast_equals_plain(overrides):
+    model = perturbed("waveflow", **overrides)
+    mel = mel_batch(2)
+    audio = 0.3 * torch.randn(2, 2 * 256, generator=torch.Generator().manual_seed(2))
+    z, _ = model.flow_forward(audio, mel)
+    fast, plain = model.flow_inverse(z, mel, "fast"), model.flow_inverse(z, mel, "plain")
+    assert rel(fast, plain) < 1e-4 and rel(fast, audio) < 1e-4
+    seeded = [
+        model.generate(mel, generator=torch.Generator().manual_seed(3), reverse=r).audio for r in ("fast", "plain")
+    ]
+    assert rel(*seeded) < 1e-4
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_prepare_for_inference_keeps_output(models, name):
+    model = copy.deepcopy(models[name])
+    mel = mel_batch(3)
+    before = model.generate(mel, generator=torch.Generator().manual_seed(5)).audio
+    minus_g = count_parameters(model, weight_norm_gains=False)
+    assert model.prepare_for_inference() is model and not model.training
+    after = model.generate(mel, generator=torch.Generator().manual_seed(5)).audio
+    assert (after - before).abs().max() < 1e-5
+    assert count_parameters(model) == count_parameters(model, weight_norm_gains=False) == minus_g
+    model.train()  # back to training: the inference caches are dropped
+    assert all(b is None for n, b in model.named_buffers() if "inverse" in n or "fused" in n)
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_one_adam_step(name):
+    model = perturbed(name, seed=3)
+    cfg = model.config.optimizer
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+    mel, audio = mel_batch(2), 0.1 * torch.randn(2, 512, generator=torch.Generator().manual_seed(4))
+    terms = model.training_loss(audio, mel)
+    assert set(terms) == {"loss", "log_p", "log_det"}
+    assert torch.allclose(terms["loss"], -(terms["log_p"] + terms["log_det"]))
+    opt.zero_grad()
+    terms["loss"].backward()
+    if cfg.grad_clip_norm:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
+    opt.step()
+    after = model.training_loss(audio, mel)["loss"]
+    assert math.isfinite(terms["loss"].item()) and math.isfinite(after.item())
+    with pytest.raises(ValueError):
+        model.training_loss(audio[:, :-1], mel)
+
+
+@pytest.mark.parametrize(
+    "name,procedure",
+    [
+        ("waveglow", {"sigma": -0.1}),
+        ("waveglow", {"sigma": float("nan")}),
+        ("waveglow", {"reverse": "fast"}),
+        ("waveflow", {"sigma": -1.0}),
+        ("waveflow", {"sigma": float("nan")}),
+        ("waveflow", {"sigma": "0.6"}),
+        ("waveflow", {"reverse": "slow"}),
+        ("waveflow", {"steps": 6}),
+    ],
+)
+def test_bad_procedure_raises(models, name, procedure):
+    with pytest.raises(ValueError):
+        models[name].generate(mel_batch(1, batch=1), **procedure)
+
+
+def test_registered_entries():
+    for name in FLOWS:
+        e = registry.entry(name)
+        assert e.family == "flow" and e.model_class.family == "flow" and e.display_name
