@@ -30,8 +30,8 @@ def _tones(n_per_class: int = 6, n_classes: int = 3, seed: int = 0):
 
 def test_train_save_load_scores(tmp_path):
     x, y = _tones()
-    model, report = train_digit_classifier(x, y, x, y, seed=0, max_epochs=8, time_budget_s=None, batch_size=6)
-    assert report.epochs == 8 and report.stopped_by == "epochs" and report.n_train == 18
+    model, report = train_digit_classifier(x, y, x, y, seed=0, max_epochs=5, time_budget_s=None, batch_size=6)
+    assert report.epochs == 5 and report.stopped_by == "epochs" and report.n_train == 18
     assert report.train_accuracy >= 0.6  # easy toy task, few steps
     probs, emb = model.predict(x)
     assert probs.shape == (18, 10) and emb.shape == (18, 128)
@@ -48,9 +48,9 @@ def test_train_save_load_scores(tmp_path):
 
 
 def test_training_is_seeded():
-    x, y = _tones(n_per_class=4)
-    a, _ = train_digit_classifier(x, y, seed=3, max_epochs=2, time_budget_s=None, batch_size=6)
-    b, _ = train_digit_classifier(x, y, seed=3, max_epochs=2, time_budget_s=None, batch_size=6)
+    x, y = _tones(n_per_class=2)
+    a, _ = train_digit_classifier(x, y, seed=3, max_epochs=1, time_budget_s=None, batch_size=6)
+    b, _ = train_digit_classifier(x, y, seed=3, max_epochs=1, time_budget_s=None, batch_size=6)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
 
 

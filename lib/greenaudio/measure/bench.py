@@ -322,7 +322,7 @@ def benchmark_model(
             flops = count_flops(lambda: target.run(mel1), audio_s=frames * target.hop_length / target.sample_rate)
 
     e_run = energy.energy_per_repeat_j
-    env = environment if environment is not None else collect_environment(str(dev)).to_dict()
+    env = _jsonable(environment if environment is not None else collect_environment(str(dev)).to_dict())
     record = BenchmarkRecord(
         model=name,
         size=size,
@@ -397,7 +397,7 @@ def failed_record(
     return BenchmarkRecord(
         model=name, size=size, device=str(device), precision=protocol.precision, protocol_key=protocol.key(),
         repetition=repetition, status="failed", error=message, protocol=protocol.to_dict(),
-        environment=environment or {}, created_utc=_now(), wall_s=wall_s,
+        environment=_jsonable(environment or {}), created_utc=_now(), wall_s=wall_s,
     )
 
 

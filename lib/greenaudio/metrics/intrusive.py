@@ -50,8 +50,8 @@ def compute_pesq(reference, degraded, sample_rate: int, mode: str = "wb") -> flo
         PESQ score (MOS-LQO).
 
     Raises:
-        ValueError: unknown mode, unsupported sample rate, length mismatch, clip shorter than 0.25 s, or no speech
-            detected in the reference.
+        ValueError: unknown mode, unsupported sample rate, length mismatch, clip shorter than 0.25 s, an all-zero
+            reference, or no speech detected by PESQ in the reference.
     """
     if mode not in PESQ_SAMPLE_RATES:
         raise ValueError(f"mode must be one of {sorted(PESQ_SAMPLE_RATES)}, got {mode!r}")
@@ -62,6 +62,8 @@ def compute_pesq(reference, degraded, sample_rate: int, mode: str = "wb") -> flo
     ref, deg = _pair(reference, degraded)
     if ref.size < sample_rate // 4:
         raise ValueError(f"PESQ needs at least 0.25 s ({sample_rate // 4} samples), got {ref.size}")
+    if not np.abs(ref).max() > 0:
+        raise ValueError("PESQ needs speech in the reference; it is all zeros")
     from pesq import PesqError, pesq
 
     try:
@@ -89,6 +91,8 @@ def compute_stoi(reference, degraded, sample_rate: int, extended: bool = False) 
     if not isinstance(sample_rate, (int, np.integer)) or sample_rate < 1000:
         raise ValueError(f"sample_rate must be an integer >= 1000 Hz, got {sample_rate!r}")
     ref, deg = _pair(reference, degraded)
+    if not np.abs(ref).max() > 0:
+        raise ValueError("STOI needs about 0.4 s of non-silent speech; the reference is all zeros")
     from pystoi import stoi
 
     with warnings.catch_warnings(record=True) as caught:

@@ -21,6 +21,7 @@ from .base import (
 )
 from .mel import THESIS_MEL, MelConfig, MelFrontEnd, MelNormalizer
 from .registry import THESIS_SIZES, build, config_for, entry, iter_presets, load, names, sizes
+from .summary import compute_convention_match, compute_parameter_table, describe_blocks
 
 __all__ = [
     "Generation",
@@ -42,4 +43,7 @@ __all__ = [
     "load",
     "names",
     "sizes",
+    "compute_convention_match",
+    "compute_parameter_table",
+    "describe_blocks",
 ]

@@ -1,0 +1,200 @@
+"""Can a vocoder run on an embedded board? Thesis §6.4 and Table 10, computed.
+
+Used by: notebooks/05_1_cost_benchmark.ipynb (Table 10 and the §6.4 analysis).
+
+For each (vocoder configuration, board) pair:
+
+* **speed** — seconds needed to generate one second of audio, ``gflops_per_audio_s / board_gflops`` (the thesis's
+  "7.02 / 9.92 ~ 0.7 seconds" for MelGAN medium on a Raspberry Pi 4B). It assumes the board sustains its nominal
+  FLOPS on this workload, which is optimistic: real throughput is lower, so these are lower bounds on the time.
+  The configuration is *real-time* when generating one second takes at most one second.
+* **memory** — whether the weights fit in the board's RAM and in its storage ("drive"): ``params x 4`` bytes in
+  float32, ``params x 1`` byte in int8 (:data:`BYTES_PER_PARAMETER`). Activations, the program and the operating
+  system are not counted, so "fits" is a necessary condition, not a sufficient one.
+
+Boards come from :func:`greenaudio.published.load_embedded_boards` (Table 10), whose ``ram_bytes``/``drive_bytes``
+columns hold the printed sizes in bytes (1 KB = 1e3 bytes, 1 GB = 1e9 bytes, as printed). A board whose storage is
+not fixed (the RPi 4B boots from a removable micro-SD card) has no ``drive_bytes``: its "fits in storage" answers are
+*unknown* (``pd.NA``), never guessed, and the ``drive_note`` column says why. The RPi 4B's RAM is printed "1-2-4-8GB";
+the data file keeps the smallest variant (1 GB), the conservative reading.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import pandas as pd
+
+__all__ = [
+    "BYTES_PER_PARAMETER",
+    "REAL_TIME_THRESHOLD",
+    "compute_seconds_per_audio_s",
+    "compute_model_bytes",
+    "compute_fits",
+    "compute_embedded_fit",
+    "compute_embedded_summary",
+]
+
+#: Bytes per weight for each precision considered in §6.4 (float32 and the int8 of Chapter 6's quantisation).
+BYTES_PER_PARAMETER = {"fp32": 4, "int8": 1}
+
+#: A configuration is real-time on a board when one second of audio takes at most this many seconds.
+REAL_TIME_THRESHOLD = 1.0
+
+_MODEL_COLUMNS = ("model", "size", "params", "gflops_per_audio_s")
+_BOARD_COLUMNS = ("board", "flops", "ram_bytes", "drive_bytes")
+
+
+def _positive(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def compute_seconds_per_audio_s(gflops_per_audio_s: float, board_gflops: float) -> float:
+    """Seconds a board needs to generate one second of audio (``gflops_per_audio_s / board_gflops``).
+
+    Args:
+        gflops_per_audio_s: the model's cost (in GFLOPs per second of audio, Table 8's column).
+        board_gflops: the board's throughput (in GFLOPS, i.e. 1e9 floating-point operations per second).
+
+    Returns:
+        seconds of computation per second of audio (<= 1 is real-time).
+    """
+    return _positive("gflops_per_audio_s", gflops_per_audio_s) / _positive("board_gflops", board_gflops)
+
+
+def compute_model_bytes(params: int, precision: str = "fp32") -> int:
+    """Size of a model's weights (in bytes): ``params x BYTES_PER_PARAMETER[precision]``."""
+    if precision not in BYTES_PER_PARAMETER:
+        raise ValueError(f"unknown precision {precision!r}; valid precisions: {list(BYTES_PER_PARAMETER)}")
+    if isinstance(params, bool) or not isinstance(params, Real) or not math.isfinite(float(params)) or params <= 0:
+        raise ValueError(f"params must be a finite number > 0, got {params!r}")
+    return int(round(float(params))) * BYTES_PER_PARAMETER[precision]
+
+
+def compute_fits(model_bytes: int, capacity_bytes: float | None):
+    """Whether ``model_bytes`` fit in ``capacity_bytes``; ``pd.NA`` when the capacity is unknown (None or NaN)."""
+    _positive("model_bytes", model_bytes)
+    if capacity_bytes is None or (isinstance(capacity_bytes, float) and math.isnan(capacity_bytes)) \
+            or capacity_bytes is pd.NA:
+        return pd.NA
+    return bool(model_bytes <= _positive("capacity_bytes", capacity_bytes))
+
+
+def _check_columns(table: pd.DataFrame, required, what: str) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"{what} must be a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise ValueError(f"{what} lacks column(s) {missing}; required: {list(required)}; got {list(table.columns)}")
+    if table.empty:
+        raise ValueError(f"{what} is empty")
+
+
+def compute_embedded_fit(models: pd.DataFrame, boards: pd.DataFrame | None = None,
+                         board_names: list[str] | None = None) -> pd.DataFrame:
+    """Speed and memory fit of every model configuration on every board (thesis §6.4).
+
+    Args:
+        models: one row per configuration with ``model, size, params`` (a count, not millions) and
+            ``gflops_per_audio_s``; other columns are ignored.
+        boards: Table 10 (default :func:`greenaudio.published.load_embedded_boards`): ``board, flops`` (in FLOPS),
+            ``ram_bytes, drive_bytes`` (in bytes; ``drive_bytes`` may be missing = unknown).
+        board_names: keep only these boards (in this order); unknown names raise ``ValueError``.
+
+    Returns:
+        one row per (configuration, board): ``model, size, board, family, params, gflops_per_audio_s, board_gflops,
+        seconds_per_audio_s, real_time, fp32_bytes, int8_bytes, ram_bytes, drive_bytes, fp32_fits_ram,
+        int8_fits_ram, fp32_fits_drive, int8_fits_drive, drive_note``. The ``*_fits_*`` columns are pandas
+        ``boolean`` (``<NA>`` where the capacity is unknown).
+    """
+    if boards is None:
+        from . import published
+
+        boards = published.load_embedded_boards()
+    _check_columns(models, _MODEL_COLUMNS, "models")
+    _check_columns(boards, _BOARD_COLUMNS, "boards")
+    if board_names is not None:
+        valid = boards["board"].tolist()
+        unknown = [b for b in board_names if b not in valid]
+        if unknown:
+            raise ValueError(f"unknown board(s) {unknown}; valid boards: {valid}")
+        boards = boards.set_index("board").loc[list(board_names)].reset_index()
+
+    rows = []
+    for m in models.itertuples(index=False):
+        label = f"{m.model} {m.size}"
+        try:
+            gflops = _positive("gflops_per_audio_s", m.gflops_per_audio_s)
+            fp32 = compute_model_bytes(m.params, "fp32")
+            int8 = compute_model_bytes(m.params, "int8")
+        except ValueError as exc:
+            raise ValueError(f"configuration {label}: {exc}") from None
+        for b in boards.itertuples(index=False):
+            try:
+                board_gflops = _positive("flops", b.flops) / 1e9
+                ram = _positive("ram_bytes", b.ram_bytes)
+            except ValueError as exc:
+                raise ValueError(f"board {b.board!r}: {exc}") from None
+            drive = None if pd.isna(b.drive_bytes) else b.drive_bytes
+            seconds = compute_seconds_per_audio_s(gflops, board_gflops)
+            if drive is None:
+                printed = getattr(b, "drive_printed", "")
+                note = f"storage size unknown (printed {printed!r}): fit in storage not decided"
+            else:
+                note = ""
+            rows.append({
+                "model": m.model,
+                "size": m.size,
+                "board": b.board,
+                "family": getattr(b, "family", ""),
+                "params": int(round(float(m.params))),
+                "gflops_per_audio_s": gflops,
+                "board_gflops": board_gflops,
+                "seconds_per_audio_s": seconds,
+                "real_time": seconds <= REAL_TIME_THRESHOLD,
+                "fp32_bytes": fp32,
+                "int8_bytes": int8,
+                "ram_bytes": ram,
+                "drive_bytes": float("nan") if drive is None else float(drive),
+                "fp32_fits_ram": compute_fits(fp32, ram),
+                "int8_fits_ram": compute_fits(int8, ram),
+                "fp32_fits_drive": compute_fits(fp32, drive),
+                "int8_fits_drive": compute_fits(int8, drive),
+                "drive_note": note,
+            })
+    out = pd.DataFrame(rows)
+    for c in ("fp32_fits_ram", "int8_fits_ram", "fp32_fits_drive", "int8_fits_drive"):
+        out[c] = out[c].astype("boolean")
+    return out
+
+
+def compute_embedded_summary(fit: pd.DataFrame) -> pd.DataFrame:
+    """Per board: how many configurations are real-time and fit in RAM / storage (fp32, int8).
+
+    Args:
+        fit: output of :func:`compute_embedded_fit`.
+
+    Returns:
+        ``board, configurations, real_time, fp32_fits_ram, int8_fits_ram, fp32_fits_drive, int8_fits_drive,
+        fastest, fastest_seconds_per_audio_s``; a storage count is ``<NA>`` when the storage size is unknown.
+    """
+    needed = ("board", "model", "size", "seconds_per_audio_s", "real_time", "fp32_fits_ram", "int8_fits_ram",
+              "fp32_fits_drive", "int8_fits_drive")
+    _check_columns(fit, needed, "fit")
+    rows = []
+    for board, part in fit.groupby("board", sort=False):
+        fastest = part.loc[part["seconds_per_audio_s"].idxmin()]
+        row = {"board": board, "configurations": len(part), "real_time": int(part["real_time"].sum())}
+        for c in ("fp32_fits_ram", "int8_fits_ram", "fp32_fits_drive", "int8_fits_drive"):
+            col = part[c].astype("boolean")
+            row[c] = pd.NA if col.isna().any() else int(col.sum())
+        row["fastest"] = f"{fastest['model']} {fastest['size']}"
+        row["fastest_seconds_per_audio_s"] = float(fastest["seconds_per_audio_s"])
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    for c in ("fp32_fits_drive", "int8_fits_drive"):
+        out[c] = out[c].astype("Int64")
+    return out

@@ -1,0 +1,224 @@
+# %% [markdown]
+# # 5.0 The models: six neural vocoders in three sizes
+#
+# *Thesis §5.1.1 and Table 8 (parameter column).*
+#
+# Chapter 5 benchmarks six neural vocoders — MelGAN {cite}`kumar2019`, HiFi-GAN {cite}`kong2020hifigan`,
+# WaveGlow {cite}`prenger2019`, WaveFlow {cite}`ping2020`, DiffWave {cite}`kong2021diffwave` and WaveGrad
+# {cite}`chen2021wavegrad` — each in a small, medium and large configuration. `greenaudio.vocoders` implements all of
+# them behind one registry and one interface:
+#
+# ```python
+# from greenaudio import vocoders
+# model = vocoders.load("hifigan", "small")          # typed config, named size preset
+# out = model.prepare_for_inference().generate(mel)  # mel: (B, 80, frames) -> out.audio: (B, frames * 256)
+# out.procedure                                      # the inference procedure that ran (steps, sigma, ...)
+# ```
+#
+# This chapter lists the 18 configurations with their parameter counts computed from the instantiated models, under
+# both counting conventions, beside the thesis's printed values; the blocks of each architecture; and the inference
+# procedures and their cost on this machine's CPU.
+
+COLAB
+
+# %% tags=["parameters"]
+QUICK = True  # quick mode generates shorter audio in the procedure demonstration
+CHAPTER = "05-0-models"
+SEED = 0
+DEMO_FRAMES_QUICK = 16  # mel frames in the procedure demonstration (16 frames = 0.256 s of audio)
+DEMO_FRAMES_FULL = 63  # about 1 s of audio
+BENCHMARK_FILE = "benchmarks/vocoders_cpu.csv"  # written by scripts/bench_vocoders.py (relative to the repository)
+
+# %%
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from greenaudio import published, report, vocoders
+
+demo_frames = DEMO_FRAMES_QUICK if QUICK else DEMO_FRAMES_FULL
+torch.manual_seed(SEED)
+repository = next((p for p in [Path.cwd(), *Path.cwd().parents] if (p / "_toc.yml").exists()), Path.cwd())
+benchmark_path = repository / BENCHMARK_FILE
+
+# %% [markdown]
+# ## The registry
+
+# %%
+registry = pd.DataFrame(
+    [{"model": n, "display name": vocoders.entry(n).display_name, "family": vocoders.entry(n).family,
+      "presets": ", ".join(vocoders.sizes(n))} for n in vocoders.names()]
+)
+report.show_table(registry, label="zoo-registry", chapter=CHAPTER,
+                  caption="Registered models and their presets: the thesis's small / medium / large plus the papers' "
+                  "own variants.")
+
+# %% [markdown]
+# ## Parameter counts
+#
+# Weight normalisation stores each weight as a direction $v$ and a gain $g$ (one value per output channel). Counting
+# the gains ("+g") or not ("−g", the count after weight-norm removal) changes the total by up to a few tenths of a per
+# cent, and the thesis mixes conventions. The `convention` column says which one reproduces each printed value at its
+# printed precision.
+
+# %%
+counts = vocoders.compute_parameter_table()
+table8 = published.load_vocoder_costs()
+decimals = table8["printed_params"].str.rstrip("M").str.split(".").str[1].str.len()
+params = vocoders.compute_convention_match(counts, table8["params_millions"], decimals)
+report.show_table(
+    params[["display_name", "size", "params_with_gains", "params_without_gains", "printed_millions", "convention"]],
+    label="zoo-parameters",
+    chapter=CHAPTER,
+    caption="Parameters of the 18 configurations counted on the instantiated models, with (+g) and without (−g) "
+    "weight-norm gains, beside the thesis's Table 8; `convention` names the count that reproduces the printed value.",
+    formats={"params_with_gains": "{:,}", "params_without_gains": "{:,}"},
+)
+print("Configurations whose printed count a convention reproduces:", int((params.convention != "neither").sum()), "of", len(params))
+for row in params[params.convention == "neither"].itertuples():
+    print(f"  not reproduced: {row.display_name} {row.size}: printed {row.printed_millions}M, counted "
+          f"{row.params_with_gains / 1e6:.2f}M (+g) / {row.params_without_gains / 1e6:.2f}M (−g)")
+
+# %% [markdown]
+# ### WaveGrad's sizes and Table 8's 33.91M
+#
+# The thesis's code defines three WaveGrad sizes whose FiLM layers differ from the paper's (their input convolution
+# already maps to the UBlock's width); with them our counts match the code exactly. Table 8, however, prints 4.18M /
+# 17.12M / 33.91M: its medium is the code's large, and no configuration of the code has 33.91M parameters. Table 9's
+# fp32 file sizes (16.8 / 42.5 / 68.5 MB, i.e. about 4 bytes x 4.2 / 10.6 / 17.1 million) side with the code.
+
+# %%
+wavegrad = params[params.model == "wavegrad"].set_index("size")["params_with_gains"]
+table9 = published.load_quantization_sizes().query("model == 'wavegrad'").set_index("size")["size_fp32_mb"]
+base = vocoders.count_parameters(vocoders.load("wavegrad", "base"))
+account = pd.DataFrame({
+    "size": wavegrad.index,
+    "counted_millions": wavegrad.to_numpy() / 1e6,
+    "table8_millions": table8.query("model == 'wavegrad'")["params_millions"].to_numpy(),
+    "table9_fp32_mb_over_4": table9.reindex(wavegrad.index).to_numpy() / 4,
+})
+report.show_table(account, label="wavegrad-account", chapter=CHAPTER,
+                  caption="WaveGrad: counted parameters (thesis-code FiLM layout), Table 8's printed counts, and the "
+                  "counts implied by Table 9's fp32 sizes (MB / 4 bytes).",
+                  formats={"counted_millions": "{:.2f}", "table9_fp32_mb_over_4": "{:.2f}"})
+print(f"Paper's base WaveGrad (paper FiLM layout): {base:,} parameters. Twice the code's large: "
+      f"{2 * wavegrad['large']:,}; large + base: {wavegrad['large'] + base:,}; Table 8 prints 33.91M.")
+
+# %% [markdown]
+# ### The papers' own configurations
+
+# %%
+variants = vocoders.compute_parameter_table(
+    [("hifigan", s) for s in ("v1", "v2", "v3")] + [("waveflow", f"wf{i}") for i in range(1, 6)]
+    + [("wavegrad", "base"), ("diffwave", "base"), ("diffwave", "paper_large")]
+)
+table6 = published.load_waveflow_configs().set_index("label")["params_millions"]
+variants["printed_millions"] = [
+    {"v1": 13.92, "v2": 0.92, "v3": 1.46}.get(s, table6.get(s.upper(), float("nan")) if s.startswith("wf") else
+                                                {"base": 2.64 if m == "diffwave" else 15.0, "paper_large": 6.91}.get(s))
+    for m, s in zip(variants.model, variants["size"])
+]
+variants["source_of_printed"] = [
+    "HiFi-GAN paper (via thesis §5.1.1)" if m == "hifigan" else "WaveFlow paper (via thesis Table 6)" if m == "waveflow"
+    else "WaveGrad paper ('15M')" if m == "wavegrad" else "DiffWave paper (via thesis §5.1.1)"
+    for m in variants.model
+]
+report.show_table(
+    variants[["display_name", "size", "params_with_gains", "params_without_gains", "printed_millions", "source_of_printed"]],
+    label="zoo-paper-variants", chapter=CHAPTER,
+    caption="The papers' own configurations: counted parameters beside the papers' printed values.",
+    formats={"params_with_gains": "{:,}", "params_without_gains": "{:,}", "printed_millions": "{:g}"},
+)
+
+# %% [markdown]
+# ## The blocks of each architecture
+#
+# One table per model (medium preset): the top-level blocks and their parameters (stacks of identical blocks on one
+# row; parameter-free layers omitted).
+
+# %%
+for name in vocoders.names():
+    blocks = vocoders.describe_blocks(vocoders.load(name, "medium"), depth=1)
+    blocks["share"] = blocks.parameters / blocks.parameters.sum()
+    report.show_table(blocks[["block", "type", "parameters", "share"]], label=f"blocks-{name}", chapter=CHAPTER,
+                      caption=f"Blocks of {vocoders.entry(name).display_name} (medium preset) and their parameters.",
+                      formats={"parameters": "{:,}", "share": "{:.1%}"})
+
+# %% [markdown]
+# ## Inference procedures
+#
+# Each model runs its own procedure; its settings are keyword arguments of `generate`, validated, and echoed back in
+# the output so that cost measurements record exactly what ran. The cell below generates from random (untrained)
+# weights, only to show the procedures, the output lengths and the time they take here.
+
+# %%
+import time
+
+procedures = {
+    "melgan": [{}], "hifigan": [{}],
+    "wavegrad": [{"schedule": "fast"}, {"schedule": "full"}],
+    "diffwave": [{"schedule": "fast"}, {"schedule": "full"}],
+    "waveflow": [{"reverse": "fast"}, {"reverse": "plain"}],
+    "waveglow": [{"sigma": 0.6}, {"sigma": 1.0}],
+}
+rows = []
+mel = torch.rand(1, 80, demo_frames)
+for name, variants_ in procedures.items():
+    model = vocoders.load(name, "small").prepare_for_inference()
+    for procedure in variants_:
+        generator = torch.Generator().manual_seed(SEED)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = model.generate(mel, generator=generator, **procedure)
+        rows.append({"model": name, "procedure": json.dumps(out.procedure, sort_keys=True),
+                     "mel_frames": demo_frames, "audio_samples": out.audio.shape[-1],
+                     "expected_samples": demo_frames * model.hop_length,
+                     "seconds": time.perf_counter() - start})
+demo = pd.DataFrame(rows)
+report.show_table(demo, label="zoo-procedures", chapter=CHAPTER,
+                  caption=f"Inference procedures of the small presets on {demo_frames} mel frames: the resolved "
+                  f"procedure, the output length, and the wall time measured here (CPU, {torch.get_num_threads()} "
+                  f"threads, torch {torch.__version__}, untrained weights, one run).",
+                  formats={"seconds": "{:.3f}"})
+assert (demo.audio_samples == demo.expected_samples).all()
+
+# %% [markdown]
+# ## Speed and memory on CPU
+#
+# `scripts/bench_vocoders.py` measures every configuration at batch 1 for 1 s and 10 s of audio, as built and after
+# `prepare_for_inference()`, each in a fresh process (peak resident memory is the process's), under
+# `torch.inference_mode()`. Its output is committed as measured data; the table below reads it, with the machine it
+# was measured on.
+
+# %%
+if benchmark_path.exists():
+    bench = pd.read_csv(benchmark_path)
+    meta = json.loads(benchmark_path.with_suffix(".json").read_text())
+    env = meta["environment"]
+    print(f"Measured {meta['date']} by {meta['script']} on {env['cpu_model']} ({env['cpu_count']} logical CPUs, "
+          f"{env['host_type']}), {meta['threads']} torch threads, torch {env['packages']['torch']}, "
+          f"git {str(env['git_commit'])[:10]}.")
+    speed = bench[bench.reverse.fillna("fast").isin(["fast", ""])].pivot_table(
+        index=["model", "size"], columns=["state", "audio_s"], values="rtf").reset_index()
+    speed.columns = [" ".join(f"{c}" for c in col if c != "").strip() if isinstance(col, tuple) else col
+                     for col in speed.columns]
+    memory = bench.groupby(["model", "size"], as_index=False)["peak_rss_mb"].max()
+    speed = speed.merge(memory, on=["model", "size"])
+    report.show_table(speed, label="zoo-cpu-speed", chapter=CHAPTER,
+                      caption="Real-time factor (processing time / audio duration; < 1 is faster than real time) at "
+                      "batch 1 for about 1 s and 10 s of audio, as built and prepared for inference, and the peak "
+                      "resident memory (MB) of the process (measured, see the line above).",
+                      formats={c: "{:.3f}" for c in speed.columns if c.startswith(("built", "prepared"))}
+                      | {"peak_rss_mb": "{:.0f}"})
+    plain = bench[bench.reverse == "plain"].set_index("size")["rtf"]
+    fast = bench[(bench.model == "waveflow") & (bench.reverse == "fast") & (bench.state == "prepared")
+                 & (bench.audio_s < 2)].set_index("size")["rtf"]
+    for size in plain.index:
+        print(f"WaveFlow {size}: plain reverse RTF {plain[size]:.2f} vs fast {fast[size]:.2f} "
+              f"({plain[size] / fast[size]:.1f}x)")
+    print(f"Largest peak RSS: {memory.peak_rss_mb.max():.0f} MB "
+          f"({memory.loc[memory.peak_rss_mb.idxmax(), 'model']} {memory.loc[memory.peak_rss_mb.idxmax(), 'size']}).")
+else:
+    print(f"No benchmark file at {benchmark_path}: run `python scripts/bench_vocoders.py` to measure this machine.")
