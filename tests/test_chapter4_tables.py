@@ -4,8 +4,6 @@ Each test names the thesis artefact; literature-derived numbers must equal the p
 precision), or equal the computed erratum where the thesis disagrees with itself.
 """
 
-import pandas as pd
-import pytest
 
 from greenaudio import carbon, errata, pareto, published
 

@@ -129,6 +129,15 @@ def get_hardware(name: str) -> HardwareSpec:
     raise ValueError(f"unknown hardware {name!r}; known hardware: {list(table)}")
 
 
+def _preset_row(filename: str, name: str, what: str) -> pd.Series:
+    """The row called ``name`` of a preset table, or a ValueError listing the known names."""
+    table = read_resource_csv(filename)
+    match = table[table["name"] == name]
+    if match.empty:
+        raise ValueError(f"unknown {what} {name!r}; known {what}s: {list(table['name'])}")
+    return match.iloc[0]
+
+
 def list_grids() -> list[str]:
     """Names of the grid carbon-intensity presets."""
     return list(read_resource_csv("grid_intensity.csv")["name"])
@@ -140,11 +149,7 @@ def get_grid(name: str) -> GridIntensity:
     Raises:
         ValueError: unknown name, with the list of known grids.
     """
-    table = read_resource_csv("grid_intensity.csv")
-    match = table[table["name"] == name]
-    if match.empty:
-        raise ValueError(f"unknown grid {name!r}; known grids: {list(table['name'])}")
-    row = match.iloc[0]
+    row = _preset_row("grid_intensity.csv", name, "grid")
     return GridIntensity(row["name"], float(row["kgco2e_per_kwh"]), _opt_int(row["year"]), row["region"], row["source"])
 
 
@@ -159,11 +164,7 @@ def get_pue(name: str) -> PUEPreset:
     Raises:
         ValueError: unknown name, with the list of known presets.
     """
-    table = read_resource_csv("pue.csv")
-    match = table[table["name"] == name]
-    if match.empty:
-        raise ValueError(f"unknown PUE preset {name!r}; known presets: {list(table['name'])}")
-    row = match.iloc[0]
+    row = _preset_row("pue.csv", name, "PUE preset")
     return PUEPreset(row["name"], float(row["pue"]), _opt_int(row["year"]), row["source"])
 
 

@@ -25,6 +25,7 @@ dataset's :class:`SkipReport` (``dataset.report``, ``dataset.skipped``), summari
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -237,9 +238,32 @@ def load_clip(path: str | Path, config: PreprocessConfig = THESIS_PREPROCESS) ->
     return audio, "", padded
 
 
-def _hash(payload: dict) -> str:
+def settings_hash(payload: dict) -> str:
+    """Short, stable hash of JSON-serialisable settings (cache folder names)."""
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def building_folder(final: Path, marker: str):
+    """Build a cache folder atomically: yield a temporary sibling, rename it to ``final`` when the block succeeds.
+
+    If another process published ``final`` first (its ``marker`` file exists), that copy is kept and ours dropped;
+    on any failure the temporary folder is removed, so a half-built cache never appears under ``final``.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    try:
+        yield tmp
+        try:
+            tmp.rename(final)
+        except OSError:  # another process finished first: use its copy
+            if not (final / marker).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 class PreparedCorpus:
@@ -358,7 +382,7 @@ def prepare_clips(
         dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
         raise ValueError(f"{name}: duplicate item ids in the file list, e.g. {dup}")
     settings = {"preprocess": config.to_dict(), "ids": ids, "source": key_payload or {}, "format": _CACHE_FORMAT}
-    key = _hash(settings)
+    key = settings_hash(settings)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     final = root / f"{name}-{key}"
     if (final / "index.json").is_file():
@@ -368,9 +392,7 @@ def prepare_clips(
 
     from greenaudio.vocoders.mel import MelFrontEnd
 
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-{key}-", dir=root))
-    try:
+    with building_folder(final, "index.json") as tmp:
         n = len(sources)
         is_test_all = compute_test_mask(n)
         audio_mm = np.lib.format.open_memmap(tmp / "audio.npy", mode="w+", dtype=np.float32, shape=(n, config.n_samples))
@@ -452,15 +474,6 @@ def prepare_clips(
             "report": {**asdict(report), "skipped": [list(s) for s in report.skipped]},
         }
         (tmp / "index.json").write_text(json.dumps(index) + "\n")
-        try:
-            tmp.rename(final)
-        except OSError:  # another process finished first: use its copy
-            if not (final / "index.json").is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     corpus = PreparedCorpus(final)
     (logger.warning if report.skipped else logger.info)("%s", report)
     return corpus

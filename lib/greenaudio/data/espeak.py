@@ -17,12 +17,10 @@ of the cache key) and cached in a folder named by a hash of their settings.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -30,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import PreprocessConfig, SpeechDataset, default_cache_dir, PreparedCorpus
+from .base import PreparedCorpus, PreprocessConfig, SpeechDataset, building_folder, default_cache_dir, settings_hash
 from .ljspeech import prepare_ljspeech
 from .sentences import SENTENCES
 from greenaudio.vocoders.mel import MelNormalizer
@@ -118,10 +116,6 @@ def synthesize_espeak(text: str, *, voice: str = "en-us", speed_wpm: int = 150, 
     return audio, int(sr)
 
 
-def _hash(payload: dict) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def build_speech_corpus(
     cache_dir: str | Path | None = None,
     *,
@@ -153,13 +147,12 @@ def build_speech_corpus(
         "espeak": espeak_version(),
     }
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    final = root / f"espeak-speech-{_hash(settings)}"
+    final = root / f"espeak-speech-{settings_hash(settings)}"
     if (final / "metadata.csv").is_file():
         return final
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".espeak-speech-", dir=root))
-    try:
-        import soundfile as sf
+    import soundfile as sf
+
+    with building_folder(final, "metadata.csv") as tmp:
 
         (tmp / "wavs").mkdir()
         lines = []
@@ -171,15 +164,6 @@ def build_speech_corpus(
             lines.append(f"{item_id}|{clean}|{clean}")
         (tmp / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
         (tmp / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        try:
-            tmp.rename(final)
-        except OSError:
-            if not (final / "metadata.csv").is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 
@@ -328,7 +312,7 @@ def build_digit_corpus(
         "espeak": espeak_version(),
     }
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    final = root / f"espeak-digits-{_hash(settings)}"
+    final = root / f"espeak-digits-{settings_hash(settings)}"
     if not (final / "digits.npz").is_file():
         audio, labels, vs, ss, ps = [], [], [], [], []
         for voice in voices:
@@ -345,9 +329,7 @@ def build_digit_corpus(
                         ps.append(int(pitch))
         n_test_voices = len(voices) // 5
         test_voices = set(voices[len(voices) - n_test_voices :]) if n_test_voices else set()
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".espeak-digits-", dir=root))
-        try:
+        with building_folder(final, "digits.npz") as tmp:
             np.savez(
                 tmp / "digits.npz",
                 audio=np.stack(audio).astype(np.float32),
@@ -358,15 +340,6 @@ def build_digit_corpus(
                 is_test=np.asarray([v in test_voices for v in vs]),
             )
             (tmp / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
-            try:
-                tmp.rename(final)
-            except OSError:
-                if not (final / "digits.npz").is_file():
-                    raise
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     with np.load(final / "digits.npz") as z:
         return DigitCorpus(
             audio=z["audio"],

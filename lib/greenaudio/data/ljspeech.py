@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import THESIS_PREPROCESS, PreprocessConfig, SpeechDataset, prepare_clips, PreparedCorpus
+from .base import PreprocessConfig, SpeechDataset, prepare_clips, PreparedCorpus
 from greenaudio.vocoders.mel import MelNormalizer
 
 __all__ = ["LJSPEECH_SAMPLE_RATE", "read_ljspeech_metadata", "prepare_ljspeech", "load_ljspeech"]

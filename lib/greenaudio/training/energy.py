@@ -24,12 +24,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import glob
-import math
 import os
 import platform
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Protocol
 
