@@ -25,8 +25,9 @@ def main(src: str) -> None:
         notebook = jupytext.reads(text, fmt="py:percent")
         notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         notebook.metadata.pop("jupytext", None)
-        for cell in notebook.cells:
+        for index, cell in enumerate(notebook.cells):
             cell.metadata.pop("lines_to_next_cell", None)
+            cell["id"] = f"{path.stem.replace('_', '-')}-{index:02d}"  # stable ids: no churn in diffs
         jupytext.write(notebook, out_dir / f"{path.stem}.ipynb")
         print("wrote", out_dir / f"{path.stem}.ipynb")
 

@@ -21,7 +21,8 @@ QUICK = True  # quick mode: a short protocol for CI; False runs the thesis proto
 CHAPTER = "05-1-cost-benchmark"
 SEED = 0  # seed of the random mel input and of the models' noise
 DEVICE = "cpu"  # "cpu" or "cuda" / "cuda:0"
-THREADS = 2  # torch threads during the measurement (this project's CI machine has 2 cores)
+THREADS = 1  # torch threads during the measurement; 1 is robust on a shared 2-core CI machine (raise it on a
+# dedicated one: oversubscribed OpenMP threads slowed some models 10x on a busy machine)
 MODELS = ["melgan", "hifigan", "wavegrad", "diffwave", "waveflow", "waveglow"]
 SIZES = ["small", "medium", "large"]
 QUICK_SETTINGS = {"n_clips": 1, "clip_duration_s": 0.5, "sample_rate": 16000, "warmup": 0, "repeats": 1,
@@ -243,6 +244,43 @@ report.show_figure(fig, label="figure-33", chapter=CHAPTER,
                    "log axes (after Figure 33 of the thesis).")
 
 # %% [markdown]
+# ## Which inference procedure did the thesis count?
+#
+# Our GFLOPs for WaveGrad and WaveFlow are far below Table 8's. FLOPs do not depend on the weights, only on the
+# procedure, so counting every procedure each model offers and comparing with the printed value tells which one the
+# thesis's numbers correspond to: the diffusion models' short or full schedules, and WaveFlow's fast reverse (cached
+# queues, about one forward pass) or the plain reverse that recomputes every prefix (about $(h+1)/2$ times more).
+
+# %%
+procedure_variants = {
+    "wavegrad": [{"schedule": "fast"}, {"schedule": "full"}],
+    "diffwave": [{"schedule": "fast"}, {"schedule": "full"}],
+    "waveflow": [{"reverse": "fast"}, {"reverse": "plain"}],
+}
+flop_frames = max(1, int(round(PROTOCOL.flop_clip_s * 16000 / 256)))
+rows = []
+for name, variants_ in procedure_variants.items():
+    for size in SIZES:
+        model = vocoders.load(name, size).prepare_for_inference()
+        mel = torch.rand(1, 80, flop_frames, generator=torch.Generator().manual_seed(SEED))
+        for procedure in variants_:
+            count = measure.count_flops(lambda: model.generate(mel, **procedure), audio_s=flop_frames * 256 / 16000)
+            printed = float(thesis.set_index(["model", "size"]).loc[(name, size), "gflops_per_audio_s"])
+            rows.append({"model": name, "size": size, "procedure": json.dumps(procedure),
+                         "gflops_per_audio_s": count.gflops_per_audio_s, "thesis_gflops_per_audio_s": printed,
+                         "ratio": count.gflops_per_audio_s / printed})
+        del model
+procedures_vs_thesis = pd.DataFrame(rows)
+report.show_table(procedures_vs_thesis, label="procedure-flops", chapter=CHAPTER,
+                  caption="GFLOPs per second of audio of each inference procedure (counted with FlopCounterMode on "
+                  f"{flop_frames} mel frames, element-wise operations not counted) against Table 8's printed value.",
+                  formats={"gflops_per_audio_s": "{:.1f}", "thesis_gflops_per_audio_s": "{:.1f}", "ratio": "{:.2f}"})
+closest = procedures_vs_thesis.assign(distance=np.abs(np.log(procedures_vs_thesis.ratio)))
+closest = closest.loc[closest.groupby(["model", "size"]).distance.idxmin()]
+for r in closest.itertuples():
+    print(f"{r.model} {r.size}: closest to Table 8 with {r.procedure} (ratio {r.ratio:.2f})")
+
+# %% [markdown]
 # ## Figure 34: Pareto fronts of cost against quality
 #
 # Quality is the thesis's MOS of each trained configuration (Table 7, data); cost is the energy (top) or the GFLOPs
@@ -268,8 +306,9 @@ for ax, (name, (column, xlabel)) in zip(axes.ravel(), panels.items()):
     front[f"optimal_{name}"] = plotting.plot_pareto(
         ax, front[column], front.mos, groups=front.model.tolist(), labels=front["size"].str[0].str.upper(),
         xlabel=xlabel, ylabel="MOS (thesis, Table 7)", logx=True)
-axes[0, 0].legend(fontsize=7, loc="lower right")
-fig.tight_layout()
+handles, names = axes[0, 0].get_legend_handles_labels()
+fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=8)
+fig.tight_layout(rect=(0, 0.04, 1, 1))
 report.show_figure(fig, label="figure-34", chapter=CHAPTER,
                    caption="Pareto fronts of MOS (maximised) against the generation energy (top) and the GFLOPs per "
                    "second of audio (bottom): our measurements (left) and the thesis's Table 8 (right); S/M/L mark "
@@ -336,10 +375,13 @@ print(f"Raspberry Pi: fp32 weights fit in RAM for {int(rpi.fp32_fits_ram.sum())}
       f"real-time for {int(rpi.real_time.sum())} pairs: "
       + ", ".join(f"{m} {s} on {b}" for m, s, b in rpi[rpi.real_time][["model", "size", "board"]]
                   .itertuples(index=False)) + ".")
-not_in_1b = rpi[(rpi.board == "RPi 1B") & ~rpi.fp32_fits_drive.astype(bool)]
-print("The thesis says all models could fit on a Raspberry Pi in terms of size; computed exceptions (fp32 weights "
-      "larger than the RPi 1B's RAM or 256 MB drive): "
-      + (", ".join(f"{m} {s}" for m, s in zip(not_in_1b.model, not_in_1b["size"])) or "none") + ".")
+rpi1b = rpi[rpi.board == "RPi 1B"]
+too_big = rpi1b[~(rpi1b.fp32_fits_ram & rpi1b.fp32_fits_drive).astype(bool)]
+print("The thesis says all models could fit on a Raspberry Pi in terms of size. On the smallest one (RPi 1B: 512 MB "
+      "RAM, 256 MB drive), fp32 weights that do not fit: "
+      + (", ".join(f"{m} {s} ({b / 1e6:.0f} MB)" for m, s, b in too_big[["model", "size", "fp32_bytes"]]
+                   .itertuples(index=False)) or "none")
+      + f"; in int8 all fit: {bool((rpi1b.int8_fits_ram & rpi1b.int8_fits_drive).all())}.")
 
 # %% [markdown]
 # ## Bring your own vocoder
@@ -392,8 +434,9 @@ for ax, (column, xlabel) in zip(axes, (("e_gen_j", f"E_gen, ours (J per 100 s of
         ax, hypothetical[column], hypothetical.mos, groups=hypothetical.model.tolist(),
         labels=hypothetical["size"].str[0].str.upper(), xlabel=xlabel,
         ylabel="MOS (thesis, Table 7; my-vocoder: HYPOTHETICAL)", logx=True)
-axes[0].legend(fontsize=7, loc="lower right")
-fig.tight_layout()
+handles, names = axes[0].get_legend_handles_labels()
+fig.legend(handles, names, loc="lower center", ncol=4, fontsize=8)
+fig.tight_layout(rect=(0, 0.12, 1, 1))
 report.show_figure(fig, label="figure-byo", chapter=CHAPTER,
                    caption=f"Our energy (left) and GFLOPs (right) fronts of Figure 34 with the example vocoder added "
                    f"at a HYPOTHETICAL MOS of {BYO_ASSUMED_MOS:g} (an assumption, not a measurement: the network is "

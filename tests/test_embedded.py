@@ -1,0 +1,103 @@
+"""greenaudio.embedded: thesis §6.4 and Table 10 (seconds per second of audio on a board, fits in RAM/storage)."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from greenaudio import embedded, published
+
+
+def _thesis_models() -> pd.DataFrame:
+    costs = published.load_vocoder_costs()
+    return costs.assign(params=costs.params_millions * 1e6)[["model", "size", "params", "gflops_per_audio_s"]]
+
+
+def test_section_6_4_golden_values():
+    fit = embedded.compute_embedded_fit(_thesis_models()).set_index(["model", "size", "board"])
+    melgan = fit.loc[("melgan", "medium", "RPi 4B")]
+    assert melgan.board_gflops == pytest.approx(9.92)
+    assert round(melgan.seconds_per_audio_s, 3) == 0.708  # 7.02 / 9.92, "~0.7 seconds" in §6.4
+    assert bool(melgan.real_time)
+    hifigan = fit.loc[("hifigan", "large", "RPi 4B")]
+    assert round(hifigan.seconds_per_audio_s, 2) == 4.09  # 40.57 / 9.92 (the text's 40.47 gives ~4 too)
+    assert not bool(hifigan.real_time)
+    assert embedded.compute_seconds_per_audio_s(7.02, 9.92) == pytest.approx(7.02 / 9.92)
+
+
+def test_table_10_boards_and_fit_shape():
+    boards = published.load_embedded_boards()
+    fit = embedded.compute_embedded_fit(_thesis_models(), boards)
+    assert len(fit) == 18 * len(boards) == 108
+    assert fit.board.unique().tolist() == ["ATMega1280", "ATMega2560", "RPi 1B", "RPi 2B", "RPi 3B", "RPi 4B"]
+    assert (fit.fp32_bytes == 4 * fit.params).all() and (fit.int8_bytes == fit.params).all()
+
+
+def test_arduino_never_fits_and_raspberry_pi_ram_always_fits():
+    fit = embedded.compute_embedded_fit(_thesis_models())
+    arduino = fit[fit.family == "Arduino"]
+    assert not arduino.fp32_fits_ram.any() and not arduino.int8_fits_ram.any() and not arduino.real_time.any()
+    rpi = fit[fit.family == "Raspberry Pi"]
+    assert rpi.fp32_fits_ram.all() and rpi.int8_fits_ram.all()
+
+
+def test_fits_and_does_not_fit_cases():
+    fit = embedded.compute_embedded_fit(_thesis_models()).set_index(["model", "size", "board"])
+    # WaveGlow large: 87.73 M parameters = 350.9 MB in fp32 > the RPi 1B's 256 MB drive; 87.7 MB in int8 fits.
+    row = fit.loc[("waveglow", "large", "RPi 1B")]
+    assert row.fp32_bytes == 350_920_000
+    assert bool(row.fp32_fits_ram) and not bool(row.fp32_fits_drive) and bool(row.int8_fits_drive)
+    # HiFi-GAN small (0.928 M) fits everywhere on a Raspberry Pi, nowhere on an Arduino (8 KB RAM).
+    assert bool(fit.loc[("hifigan", "small", "RPi 2B")].fp32_fits_drive)
+    assert not bool(fit.loc[("hifigan", "small", "ATMega1280")].int8_fits_ram)
+    assert embedded.compute_fits(1000, 1000) is True
+    assert embedded.compute_fits(1001, 1000) is False
+
+
+def test_unknown_storage_is_not_guessed():
+    fit = embedded.compute_embedded_fit(_thesis_models())
+    rpi4 = fit[fit.board == "RPi 4B"]
+    assert rpi4.fp32_fits_drive.isna().all() and rpi4.int8_fits_drive.isna().all()
+    assert rpi4.drive_note.str.contains("Micro-SD").all()
+    assert rpi4.fp32_fits_ram.notna().all()
+    assert (fit[fit.board != "RPi 4B"].drive_note == "").all()
+    assert embedded.compute_fits(10, None) is pd.NA
+    assert embedded.compute_fits(10, float("nan")) is pd.NA
+    summary = embedded.compute_embedded_summary(fit).set_index("board")
+    assert summary.loc["RPi 4B", "fp32_fits_drive"] is pd.NA
+    assert summary.loc["RPi 1B", "fp32_fits_drive"] == 17
+    assert summary.loc["RPi 4B", "real_time"] == 4  # MelGAN small/medium, HiFi-GAN small/medium
+    assert summary.loc["RPi 4B", "fastest"] == "melgan small"
+
+
+def test_board_selection():
+    fit = embedded.compute_embedded_fit(_thesis_models(), board_names=["RPi 4B", "ATMega2560"])
+    assert fit.board.unique().tolist() == ["RPi 4B", "ATMega2560"]
+
+
+@pytest.mark.parametrize("gflops, board", [(0, 9.92), (-1, 9.92), (math.nan, 9.92), (1.0, 0), (1.0, math.inf),
+                                           ("7", 9.92), (True, 9.92)])
+def test_bad_speed_input(gflops, board):
+    with pytest.raises(ValueError):
+        embedded.compute_seconds_per_audio_s(gflops, board)
+
+
+def test_bad_inputs():
+    models = _thesis_models()
+    with pytest.raises(ValueError, match="precision"):
+        embedded.compute_model_bytes(1000, "fp16")
+    with pytest.raises(ValueError, match="params"):
+        embedded.compute_model_bytes(0)
+    with pytest.raises(ValueError, match="gflops_per_audio_s"):
+        embedded.compute_embedded_fit(models.drop(columns="gflops_per_audio_s"))
+    with pytest.raises(ValueError, match="empty"):
+        embedded.compute_embedded_fit(models.iloc[:0])
+    with pytest.raises(ValueError, match="melgan small"):
+        embedded.compute_embedded_fit(models.assign(params=models.params.where(models.index != 0, -5)))
+    with pytest.raises(ValueError, match="unknown board"):
+        embedded.compute_embedded_fit(models, board_names=["RPi 5"])
+    with pytest.raises(ValueError, match="DataFrame"):
+        embedded.compute_embedded_fit([{"model": "x"}])
+    boards = published.load_embedded_boards()
+    with pytest.raises(ValueError, match="RPi 1B"):
+        embedded.compute_embedded_fit(models, boards.assign(flops=boards.flops.where(boards.board != "RPi 1B", 0)))
