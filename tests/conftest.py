@@ -24,15 +24,19 @@ def executed_notebooks(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("book")
     results = work / "results"
-    old = os.environ.get("GREENAUDIO_RESULTS_DIR")
-    os.environ["GREENAUDIO_RESULTS_DIR"] = str(results)
+    # Hermetic: results and caches (corpora, classifier, training runs) in the session's temporary folder, so a
+    # test run never reuses what an earlier run of older code left in ~/.cache.
+    settings = {"GREENAUDIO_RESULTS_DIR": str(results), "GREENAUDIO_CACHE": str(work / "cache")}
+    old = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
     try:
         for nb in toc_notebooks():
             papermill.execute_notebook(str(nb), str(work / nb.name), parameters={"QUICK": True},
                                        kernel_name="python3", cwd=str(work), progress_bar=False)
     finally:
-        if old is None:
-            os.environ.pop("GREENAUDIO_RESULTS_DIR", None)
-        else:
-            os.environ["GREENAUDIO_RESULTS_DIR"] = old
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return results

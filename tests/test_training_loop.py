@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from greenaudio.training import (
     load_training_log,
     train,
 )
+from greenaudio.training import compute_code_fingerprint
 from greenaudio.training.checkpoint import read_checkpoint_state
 from test_training_toys import ToyData, build_toy, toy_registry
 
@@ -114,9 +116,32 @@ def test_resume_refuses_other_config_and_extends_budget(tmp_path):
     assert r.resumed_from_step == 4 and r.step == 6
 
 
+def test_weights_only_checkpoints_are_small_and_resumable(tmp_path):
+    with toy_registry():
+        full = train(build_toy("toygan"), ToyData(16), ToyData(4), _cfg(tmp_path / "full", max_steps=2))
+        light = train(build_toy("toygan"), ToyData(16), ToyData(4),
+                      _cfg(tmp_path / "light", max_steps=2, checkpoint_state="weights"))
+        state = read_checkpoint_state(light.checkpoint)
+        assert state["checkpoint_state"] == "weights"
+        assert state["optimizer"] is None and state["discriminator"] is None and state["optimizer_d"] is None
+        assert read_checkpoint_state(full.checkpoint)["discriminator"] is not None
+        assert Path(light.checkpoint).stat().st_size < Path(full.checkpoint).stat().st_size
+        more = train(build_toy("toygan"), ToyData(16), ToyData(4),
+                     _cfg(tmp_path / "light", max_steps=3, checkpoint_state="weights"))
+        assert more.resumed_from_step == 2 and more.step == 3
+
+
+def test_code_fingerprint_is_stable_and_checked():
+    assert compute_code_fingerprint() == compute_code_fingerprint() and len(compute_code_fingerprint()) == 12
+    with pytest.raises(ValueError, match="unknown greenaudio subpackage"):
+        compute_code_fingerprint(["nope"])
+
+
 def test_bad_settings_raise_value_errors(tmp_path):
     with pytest.raises(ValueError, match="at least one budget"):
         TrainConfig(run_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="checkpoint_state='optimizer'"):
+        TrainConfig(run_dir=str(tmp_path), max_steps=1, checkpoint_state="optimizer")
     with pytest.raises(ValueError, match="resume="):
         TrainConfig(run_dir=str(tmp_path), max_steps=1, resume="maybe")
     with pytest.raises(ValueError, match="fewer than batch_size"):

@@ -25,7 +25,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
@@ -244,3 +244,22 @@ def load_training_log(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
 def write_json(path: str | os.PathLike, value: Any) -> Path:
     """Atomic pretty JSON write (tensors and numpy scalars converted)."""
     return atomic_write_text(path, _json(value))
+
+
+def compute_code_fingerprint(packages: Sequence[str] = ("vocoders", "training")) -> str:
+    """Short hash of the package's source files that define what a training run computes.
+
+    Include it in the name of a cached run so that a run made by older code is never reused silently.
+    """
+    import hashlib
+
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for package in packages:
+        folder = root / package
+        if not folder.is_dir():
+            raise ValueError(f"unknown greenaudio subpackage {package!r}")
+        for path in sorted(folder.glob("*.py")):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]

@@ -21,6 +21,7 @@ THESIS_TIME_BUDGET_S = 120 * 3600.0
 THESIS_INTENSITY_KG_PER_KWH = 0.437
 
 _RESUME_CHOICES = ("auto", "never", "require")
+_CHECKPOINT_STATES = ("full", "weights")
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,10 @@ class TrainConfig:
         resume: ``"auto"`` (continue from ``last.pt`` if present), ``"never"`` (refuse a directory that has one),
             ``"require"`` (fail if there is none).
         progress: show tqdm progress bars for training and evaluation.
+        checkpoint_state: ``"full"`` (default) keeps optimiser, scheduler and discriminator states so that a resumed
+            run continues exactly; ``"weights"`` keeps the model's weights, step, logs and RNG only (about a third
+            of the size for Adam, far less for GANs, whose discriminators are large): a resume then restarts the
+            optimiser and, for GANs, the discriminator. Meant for short runs (quick mode) whose checkpoints are kept.
     """
 
     run_dir: str
@@ -121,6 +126,7 @@ class TrainConfig:
     num_workers: int = 0
     resume: str = "auto"
     progress: bool = True
+    checkpoint_state: str = "full"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "run_dir", str(self.run_dir))
@@ -142,6 +148,10 @@ class TrainConfig:
             raise ValueError(f"num_workers must be an integer >= 0, got {self.num_workers!r}")
         if self.resume not in _RESUME_CHOICES:
             raise ValueError(f"resume={self.resume!r} is not valid; choose one of {list(_RESUME_CHOICES)}")
+        if self.checkpoint_state not in _CHECKPOINT_STATES:
+            raise ValueError(
+                f"checkpoint_state={self.checkpoint_state!r} is not valid; choose one of {list(_CHECKPOINT_STATES)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (saved as ``train_config.json`` and inside every checkpoint)."""

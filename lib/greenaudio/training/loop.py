@@ -14,6 +14,7 @@ betas, weight decay, per-epoch lr decay, gradient clipping); a GAN's two optimis
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import random
 import time
@@ -34,6 +35,8 @@ from .checkpoint import (
 )
 from .config import EnergyConfig, TrainConfig
 from .energy import CarbonTrackerEnergy, EnergyPrediction, EpochEnergyTracker, read_energy_window
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "NonFiniteLossError",
@@ -320,12 +323,16 @@ class _Run:
                 "use a new run_dir or build the model from load_checkpoint(...).config"
             )
         self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
-        self.sched.load_state_dict(state["scheduler"])
-        if self.is_gan:
-            self.disc.load_state_dict(state["discriminator"])
-            self.opt_d.load_state_dict(state["optimizer_d"])
-            self.sched_d.load_state_dict(state["scheduler_d"])
+        if state.get("optimizer") is None:  # a weights-only checkpoint (TrainConfig.checkpoint_state="weights")
+            logger.warning("%s: weights-only checkpoint: the optimiser%s restart(s) from scratch", self.run_dir,
+                           " and the discriminator" if self.is_gan else "")
+        else:
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+            if self.is_gan:
+                self.disc.load_state_dict(state["discriminator"])
+                self.opt_d.load_state_dict(state["optimizer_d"])
+                self.sched_d.load_state_dict(state["scheduler_d"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])
         self.elapsed_base = float(state["elapsed_s"])
@@ -491,15 +498,17 @@ class _Run:
                 if not torch.isfinite(p).all():
                     raise NonFiniteLossError(f"parameter {name}.{pname}", float("nan"), self.step, self.epoch,
                                              self.last_good_ckpt)
+        full = self.cfg.checkpoint_state == "full"
         state = {
             "model_config": self.model.config.to_dict(),
             "model": self.model.state_dict(),
             "family": self.family,
-            "optimizer": self.opt.state_dict(),
-            "scheduler": self.sched.state_dict(),
-            "discriminator": self.disc.state_dict() if self.disc is not None else None,
-            "optimizer_d": self.opt_d.state_dict() if self.opt_d is not None else None,
-            "scheduler_d": self.sched_d.state_dict() if self.sched_d is not None else None,
+            "checkpoint_state": self.cfg.checkpoint_state,
+            "optimizer": self.opt.state_dict() if full else None,
+            "scheduler": self.sched.state_dict() if full else None,
+            "discriminator": self.disc.state_dict() if self.disc is not None and full else None,
+            "optimizer_d": self.opt_d.state_dict() if self.opt_d is not None and full else None,
+            "scheduler_d": self.sched_d.state_dict() if self.sched_d is not None and full else None,
             "rng": _rng_state(),
             "step": self.step,
             "epoch": self.epoch,
