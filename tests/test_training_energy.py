@@ -93,7 +93,7 @@ def test_carbontracker_offline_prediction_is_the_formula_value(tmp_path):
     assert p["emissions_gco2e"] == pytest.approx(expected_kwh * ci, rel=1e-9)
     assert p["tool"] == "carbontracker" and p["tool_version"].startswith("2.")
     assert p["pue"] == pue and p["intensity_g_per_kwh"] == ci and p["intensity_source"] == "thesis Eq. 48"
-    assert p["host_type"] in ("bare-metal", "vm", "container", "vm+container", "unknown")
+    assert p["host_type"] in ("bare metal", "virtual machine", "container", "container in virtual machine", "unknown")
     assert "simulated" in p["notes"]
     assert json.loads((tmp_path / "run" / "energy.json").read_text())["prediction"]["energy_kwh"] == p["energy_kwh"]
     # offline patches undone

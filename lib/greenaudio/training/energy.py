@@ -25,7 +25,6 @@ import contextlib
 import dataclasses
 import glob
 import os
-import platform
 import re
 import time
 from dataclasses import dataclass
@@ -90,7 +89,8 @@ class EnergyPrediction:
         pue: power usage effectiveness applied.
         intensity_g_per_kwh: carbon intensity used (in gCO2eq/kWh).
         intensity_source: where that intensity comes from.
-        host_type: ``"bare-metal"``, ``"vm"``, ``"container"``, ``"vm+container"`` or ``"unknown"``.
+        host_type: as :func:`greenaudio.measure.detect_host_type`: ``"bare metal"``, ``"virtual machine"``,
+            ``"container"``, ``"container in virtual machine"`` or ``"unknown"``.
         device_model: CPU model and, when used, GPU model.
         notes: anything a reader must know (simulated components, constant-power fallback).
     """
@@ -140,45 +140,17 @@ class EpochEnergyTracker(Protocol):
 
 
 def detect_host_type() -> str:
-    """Bare metal, VM or container, from ``/proc/cpuinfo``'s hypervisor flag, DMI and container markers (Linux)."""
-    vm = False
-    container = False
-    try:
-        with open("/proc/cpuinfo") as fh:
-            vm = any(line.startswith("flags") and " hypervisor" in line for line in fh)
-    except OSError:
-        pass
-    try:
-        product = Path("/sys/class/dmi/id/product_name").read_text().lower()
-        vm = vm or any(k in product for k in ("kvm", "qemu", "vmware", "virtualbox", "hvm", "google", "standard pc"))
-    except OSError:
-        pass
-    if os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv"):
-        container = True
-    try:
-        cgroup = Path("/proc/1/cgroup").read_text()
-        container = container or any(k in cgroup for k in ("docker", "kubepods", "containerd", "lxc"))
-    except OSError:
-        pass
-    if platform.system() != "Linux" and not (vm or container):
-        return "unknown"
-    if vm and container:
-        return "vm+container"
-    return "vm" if vm else "container" if container else "bare-metal"
+    """Bare metal, virtual machine or container: the same detection and vocabulary as the measurement harness."""
+    from greenaudio.measure.environment import detect_host_type as detect
+
+    return detect().kind
 
 
 def detect_device_model(include_gpu: bool = True) -> str:
     """CPU model name (``/proc/cpuinfo``) and, if CUDA is available, the GPU's name."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    parts = [f"CPU: {cpu or 'unknown'} ({os.cpu_count()} logical cores)"]
+    from greenaudio.measure.environment import read_cpu_model
+
+    parts = [f"CPU: {read_cpu_model() or 'unknown'} ({os.cpu_count()} logical cores)"]
     if include_gpu:
         try:
             import torch
