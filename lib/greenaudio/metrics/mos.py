@@ -8,7 +8,8 @@ of Table 7 — predictions, not human ratings: label them as such.
   The first call loads the models (tens of seconds on a shared CPU), later calls ~1 s per clip.
 - DistillMOS (Stahl & Gamper 2025), a distilled XLS-R SQA model, weights inside the ``distillmos`` wheel (MIT).
   Input: 16 kHz. ~0.3 s per clip on CPU. Its package imports ``torchaudio`` only for its command-line tool; when
-  torchaudio is absent a stub module is put in ``sys.modules`` for the duration of the import only.
+  torchaudio is absent or broken (a build for another torch) a stub module is put in ``sys.modules`` for the duration
+  of the import only.
 
 No weights are downloaded: both packages carry their models.
 """
@@ -74,7 +75,7 @@ def _distillmos_model():
     import torch  # noqa: F401
 
     stub = None
-    if "torchaudio" not in sys.modules and importlib.util.find_spec("torchaudio") is None:
+    if "torchaudio" not in sys.modules and not _torchaudio_imports():
         stub = types.ModuleType("torchaudio")
         stub.__doc__ = "greenaudio stub: torchaudio is only needed by distillmos's command-line tool"
         sys.modules["torchaudio"] = stub
@@ -90,6 +91,19 @@ def _distillmos_model():
         if stub is not None and sys.modules.get("torchaudio") is stub:
             del sys.modules["torchaudio"]
     return model.eval()
+
+
+def _torchaudio_imports() -> bool:
+    """Whether a working torchaudio is installed (absent, or built for another torch, counts as not working)."""
+    if importlib.util.find_spec("torchaudio") is None:
+        return False
+    try:
+        import torchaudio  # noqa: F401
+    except Exception:  # e.g. OSError from its C++ extension when it does not match the installed torch
+        for name in [m for m in sys.modules if m == "torchaudio" or m.startswith("torchaudio.")]:
+            del sys.modules[name]
+        return False
+    return True
 
 
 def compute_distillmos(audio, sample_rate: int = MOS_SAMPLE_RATE):
