@@ -3,10 +3,11 @@
 For every configuration, in a fresh process each (so that peak memory is the configuration's own):
 real-time factor at batch 1 for 1 s and 10 s of audio, as built and after ``prepare_for_inference()``, under
 ``torch.inference_mode()``, plus the peak resident memory (RSS) of the process; and, for WaveFlow, the plain
-row-by-row reverse beside the fast one (1 s only). Prints a table and writes ``benchmarks/vocoders_cpu.csv`` plus a
+row-by-row reverse beside the fast one (1 s only). Prints a table and writes
+``lib/greenaudio/resources/benchmarks/vocoders_cpu.csv`` (shipped with the package, shown by the models chapter) plus a
 JSON file of the environment. Rows already in the CSV are skipped, so an interrupted run resumes.
 
-Usage: python scripts/bench_vocoders.py [--threads N] [--repeats R] [--out benchmarks/vocoders_cpu.csv] [--models ...]
+Usage: python scripts/bench_vocoders.py [--threads N] [--repeats R] [--out PATH.csv] [--models ...]
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "vocoders_cpu.csv"))
+    parser.add_argument("--out", default=str(ROOT / "lib" / "greenaudio" / "resources" / "benchmarks" / "vocoders_cpu.csv"))
     parser.add_argument("--models", nargs="*", default=None)
     parser.add_argument("--one", nargs=4, metavar=("MODEL", "SIZE", "STATE", "REVERSE"), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -87,3 +87,14 @@ def test_errata_outputs(executed_notebooks):
     assert summary.loc["table5-pct-mos", "inconsistent"] == 1
     assert summary.loc["table3-kwh", "inconsistent"] == 0
     assert summary.loc["jukebox-gpus", "inconsistent"] == 1
+
+
+def test_models_outputs(executed_notebooks):
+    folder = executed_notebooks / "05-0-models"
+    params = pd.read_csv(folder / "zoo-parameters.csv")
+    assert len(params) == 18 and (params.params_with_gains >= params.params_without_gains).all()
+    speed = pd.read_csv(folder / "zoo-cpu-speed.csv")  # the shipped CPU measurement is shown
+    assert len(speed) == 18
+    assert (speed.peak_rss_mb < 4096).all()  # issue target: 10 s of audio at batch 1 under 4 GB peak RSS
+    procedures = pd.read_csv(folder / "zoo-procedures.csv")
+    assert (procedures.audio_samples == procedures.expected_samples).all()

@@ -27,7 +27,7 @@ CHAPTER = "05-0-models"
 SEED = 0
 DEMO_FRAMES_QUICK = 16  # mel frames in the procedure demonstration (16 frames = 0.256 s of audio)
 DEMO_FRAMES_FULL = 63  # about 1 s of audio
-BENCHMARK_FILE = "benchmarks/vocoders_cpu.csv"  # written by scripts/bench_vocoders.py (relative to the repository)
+BENCHMARK_FILE = None  # a CSV written by scripts/bench_vocoders.py; None: the measurement shipped with the package
 
 # %%
 import json
@@ -38,10 +38,11 @@ import torch
 
 from greenaudio import published, report, vocoders
 
+from greenaudio._resources import resource_path
+
 demo_frames = DEMO_FRAMES_QUICK if QUICK else DEMO_FRAMES_FULL
 torch.manual_seed(SEED)
-repository = next((p for p in [Path.cwd(), *Path.cwd().parents] if (p / "_toc.yml").exists()), Path.cwd())
-benchmark_path = repository / BENCHMARK_FILE
+benchmark_path = Path(BENCHMARK_FILE) if BENCHMARK_FILE else Path(str(resource_path("benchmarks/vocoders_cpu.csv")))
 
 # %% [markdown]
 # ## The registry
@@ -189,8 +190,8 @@ assert (demo.audio_samples == demo.expected_samples).all()
 #
 # `scripts/bench_vocoders.py` measures every configuration at batch 1 for 1 s and 10 s of audio, as built and after
 # `prepare_for_inference()`, each in a fresh process (peak resident memory is the process's), under
-# `torch.inference_mode()`. Its output is committed as measured data; the table below reads it, with the machine it
-# was measured on.
+# `torch.inference_mode()`. Its output ships with the package as measured data; the table below reads it, with the
+# machine it was measured on (set `BENCHMARK_FILE` to show your own run).
 
 # %%
 if benchmark_path.exists():
@@ -199,7 +200,8 @@ if benchmark_path.exists():
     env = meta["environment"]
     print(f"Measured {meta['date']} by {meta['script']} on {env['cpu_model']} ({env['cpu_count']} logical CPUs, "
           f"{env['host_type']}), {meta['threads']} torch threads, torch {env['packages']['torch']}, "
-          f"git {str(env['git_commit'])[:10]}.")
+          f"git {str(env['git_commit'])[:10]}; load average before/after the run: "
+          f"{meta['load_average_1_5_15min']['before'][0]:.2f} / {meta['load_average_1_5_15min']['after'][0]:.2f}.")
     speed = bench[bench.reverse.fillna("fast").isin(["fast", ""])].pivot_table(
         index=["model", "size"], columns=["state", "audio_s"], values="rtf").reset_index()
     speed.columns = [" ".join(f"{c}" for c in col if c != "").strip() if isinstance(col, tuple) else col
