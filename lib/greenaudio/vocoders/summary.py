@@ -56,20 +56,21 @@ def compute_convention_match(counts: pd.DataFrame, printed_millions: pd.Series, 
     out["printed_millions"] = printed_millions.to_numpy()
     scale = 10.0 ** decimals.to_numpy()
 
-    def matches(column: str, how) -> pd.Series:
-        return pd.Series(how(out[column].to_numpy() / 1e6 * scale) / scale == out["printed_millions"].to_numpy())
+    printed = out["printed_millions"].to_numpy()
 
+    def matches(column: str, how) -> np.ndarray:
+        return how(out[column].to_numpy() / 1e6 * scale) / scale == printed
+
+    # (label, rounded match, truncated match) per convention, each computed once for all rows.
+    checks = [(label, matches(column, np.round), matches(column, np.floor))
+              for label, column in (("+g", "params_with_gains"), ("-g", "params_without_gains"))]
     conventions = []
     for i in range(len(out)):
-        found = []
-        for label, column in (("+g", "params_with_gains"), ("-g", "params_without_gains")):
-            if matches(column, np.round)[i]:
-                found.append(label)
-            elif matches(column, np.floor)[i]:
-                found.append(f"{label} truncated")
+        found = [label if rounded[i] else f"{label} truncated" for label, rounded, truncated in checks
+                 if rounded[i] or truncated[i]]
         conventions.append(" or ".join(found) if found else "neither")
-    out["matches_with_gains"] = [c.startswith("+g") for c in conventions]
-    out["matches_without_gains"] = ["-g" in c for c in conventions]
+    out["matches_with_gains"] = checks[0][1] | checks[0][2]
+    out["matches_without_gains"] = checks[1][1] | checks[1][2]
     out["convention"] = conventions
     return out
 
