@@ -1,36 +1,195 @@
 """Regenerate notebooks/*.ipynb from jupytext percent sources (maintainers' tool, not part of the main job).
 
 Usage: python scripts/make_notebooks.py [SRC_DIR]   (default notebooks/src)
-Each SRC_DIR/NAME.py becomes notebooks/NAME.ipynb; a line 'COLAB' is replaced by the Colab install cell.
+
+Each SRC_DIR/NAME.py becomes notebooks/NAME.ipynb:
+
+- a line ``COLAB`` is replaced by the chapter's install cell (:func:`colab_cell`): in Google Colab it installs what
+  *that* chapter needs (the package from the repository address in ``_config.yml`` with the extras its imports call
+  for, Debian's espeak-ng and sox where it synthesises speech); on any other kernel it does nothing;
+- ``notebooks/exercises/NAME.py`` (jupytext percent), when it exists, is appended: the chapter's exercises, whose
+  solutions are executed with the chapter (so they cannot rot) and folded on the page;
+- the README's block between ``<!-- repository-links -->`` markers (Colab links) is rewritten from ``_config.yml``.
+
+The repository's public address is one setting: ``repository: url`` (and ``branch``) in ``_config.yml``.
 """
 
+from __future__ import annotations
+
+import ast
+import re
 import sys
 from pathlib import Path
 
 import jupytext
+import yaml
 
-COLAB_CELL = '''# %% tags=["remove-cell"]
-# Running in Google Colab? Install the book's package first (nothing happens elsewhere).
-import sys
+ROOT = Path(__file__).resolve().parents[1]
+EXERCISES = ROOT / "notebooks" / "exercises"
 
-if "google.colab" in sys.modules:
-    %pip install -q "greenaudio @ git+https://github.com/greenaudio-book/greenaudio"
-'''
+#: greenaudio subpackages whose third-party dependencies are pyproject extras (imported lazily by the package).
+EXTRAS_BY_SUBPACKAGE = {
+    "measure": ["energy"],  # pyJoules (RAPL, NVML), nvidia-ml-py, carbontracker power models
+    "training": ["energy"],  # carbontracker
+    "metrics": ["metrics"],  # pesq, pystoi, speechmos (DNSMOS, onnxruntime)
+    "evaluation": ["metrics"],
+    "experiments": ["energy", "metrics"],  # the zoo's trainings and their quality metrics
+    "quantization": ["metrics"],  # onnxruntime
+}
+#: Subpackages that need the --no-deps packages of requirements/nodeps.txt (DistillMOS).
+NODEPS_SUBPACKAGES = {"metrics", "evaluation", "experiments"}
+#: Subpackages that synthesise speech with Debian's espeak-ng (and trim it with sox).
+APT_SUBPACKAGES = {"data": ["espeak-ng", "sox"], "experiments": ["espeak-ng", "sox"]}
+#: Marker tagging the cells appended from notebooks/exercises (tests compare chapter sources without them).
+EXERCISE_TAG = "exercise"
+
+
+def read_repository() -> tuple[str, str]:
+    """The public repository address and branch, from ``_config.yml`` (``repository: url, branch``)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo = config.get("repository") or {}
+    url = str(repo.get("url", "")).rstrip("/")
+    match = re.fullmatch(r"https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", url)
+    if not match:
+        raise ValueError(f"_config.yml repository.url {url!r} is not a https://github.com/OWNER/NAME address")
+    return url, str(repo.get("branch", "main"))
+
+
+def chapter_imports(text: str) -> list[str]:
+    """Top-level modules a jupytext percent source imports (``greenaudio.x`` kept with its subpackage)."""
+    code = "\n".join(line for line in text.splitlines()
+                     if not line.startswith(("%", "!")) and line.strip() != "COLAB")
+    names: list[str] = []
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            found = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found = [node.module]
+            if node.module == "greenaudio":
+                found = [f"greenaudio.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in found:
+            parts = name.split(".")
+            key = ".".join(parts[:2]) if parts[0] == "greenaudio" else parts[0]
+            if key not in names:
+                names.append(key)
+    return names
+
+
+def _declared_extras() -> set[str]:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return set(project.get("optional-dependencies", {}))
+
+
+def chapter_needs(text: str) -> dict:
+    """What the chapter's imports need beyond the base package: pyproject extras, --no-deps pins, Debian packages."""
+    subpackages = {name.split(".")[1] for name in chapter_imports(text) if name.startswith("greenaudio.")}
+    declared = _declared_extras()
+    extras = {extra for sub in subpackages for extra in EXTRAS_BY_SUBPACKAGE.get(sub, [])}
+    extras |= subpackages & declared  # an extra named after a subpackage (e.g. `quantization`) is its dependencies
+    extras = sorted(extras & declared)
+    nodeps = []
+    if subpackages & NODEPS_SUBPACKAGES:
+        nodeps = [line.strip() for line in (ROOT / "requirements" / "nodeps.txt").read_text().splitlines()
+                  if line.strip() and not line.startswith("#")]
+    apt = sorted({pkg for sub in subpackages for pkg in APT_SUBPACKAGES.get(sub, [])})
+    return {"extras": extras, "nodeps": nodeps, "apt": apt}
+
+
+def colab_cell(text: str, url: str | None = None, branch: str | None = None) -> str:
+    """The first cell of a chapter (jupytext percent): install what it needs in Colab, nothing elsewhere."""
+    if url is None or branch is None:
+        url, branch = read_repository()
+    needs = chapter_needs(text)
+    requirement = "greenaudio" + (f"[{','.join(needs['extras'])}]" if needs["extras"] else "")
+    lines = ["_GREENAUDIO_INSTALL = ["]
+    if needs["apt"]:
+        lines.append('    ["apt-get", "update", "-qq"],')
+        lines.append(f'    ["apt-get", "install", "-y", "-qq", {", ".join(repr(p) for p in needs["apt"])}],'
+                     .replace("'", '"'))
+    lines.append(f'    [sys.executable, "-m", "pip", "install", "-q", f"{requirement} @ {{_GREENAUDIO_SOURCE}}"],')
+    if needs["nodeps"]:
+        pins = ", ".join(f'"{pin}"' for pin in needs["nodeps"])
+        lines.append(f'    [sys.executable, "-m", "pip", "install", "-q", "--no-deps", {pins}],')
+    lines.append("]")
+    what = requirement + (" and " + ", ".join(needs["nodeps"]) if needs["nodeps"] else "")
+    what += (" (pip); " + " and ".join(needs["apt"]) + " (apt)") if needs["apt"] else " (pip)"
+    return "\n".join([
+        '# %% tags=["remove-cell"]',
+        f"# Google Colab: install what this chapter needs: {what}.",
+        "# On any other kernel this cell does nothing (set up the environment with scripts/setup.sh).",
+        "import subprocess",
+        "import sys",
+        "",
+        f'_GREENAUDIO_SOURCE = "git+{url}@{branch}"',
+        *lines,
+        'if "google.colab" in sys.modules:',
+        "    for _command in _GREENAUDIO_INSTALL:",
+        "        subprocess.run(_command, check=True)",
+        "",
+    ])
+
+
+def build_notebook(path: Path, url: str | None = None, branch: str | None = None):
+    """The notebook for one chapter source: install cell, chapter cells, then its exercises (if any)."""
+    if url is None or branch is None:
+        url, branch = read_repository()
+    source = path.read_text()
+    text = source.replace("\nCOLAB\n", "\n" + colab_cell(source, url, branch) + "\n")
+    notebook = jupytext.reads(text, fmt="py:percent")
+    exercises = EXERCISES / path.name
+    if exercises.exists():
+        extra = jupytext.reads(exercises.read_text(), fmt="py:percent")
+        for cell in extra.cells:
+            tags = cell.metadata.setdefault("tags", [])
+            if EXERCISE_TAG not in tags:
+                tags.insert(0, EXERCISE_TAG)
+            notebook.cells.append(cell)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata.pop("jupytext", None)
+    for index, cell in enumerate(notebook.cells):
+        cell.metadata.pop("lines_to_next_cell", None)
+        cell["id"] = f"{path.stem.replace('_', '-')}-{index:02d}"  # stable ids: no churn in diffs
+    return notebook
+
+
+def readme_links(stems: list[str], url: str, branch: str) -> str:
+    """The README's generated block: one Colab link per chapter notebook."""
+    slug = url.removeprefix("https://github.com/")
+    rows = [f"- [`{stem}`](https://colab.research.google.com/github/{slug}/blob/{branch}/notebooks/{stem}.ipynb)"
+            for stem in stems]
+    return "\n".join(["<!-- repository-links -->",
+                      f"Open a chapter in Colab (from `{url}`, branch `{branch}`; generated from `_config.yml` by "
+                      "`scripts/make_notebooks.py`):", "", *rows, "<!-- /repository-links -->"])
+
+
+def update_readme(stems: list[str], url: str, branch: str) -> bool:
+    """Rewrite the README's repository-links block; returns whether the README has one."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    pattern = re.compile(r"<!-- repository-links -->.*?<!-- /repository-links -->", re.S)
+    if not pattern.search(text):
+        return False
+    new = pattern.sub(lambda _: readme_links(stems, url, branch), text)
+    if new != text:
+        readme.write_text(new)
+    return True
 
 
 def main(src: str) -> None:
-    out_dir = Path(__file__).resolve().parents[1] / "notebooks"
+    url, branch = read_repository()
+    out_dir = ROOT / "notebooks"
+    stems = []
     for path in sorted(Path(src).glob("*.py")):
-        text = path.read_text().replace("\nCOLAB\n", "\n" + COLAB_CELL + "\n")
-        notebook = jupytext.reads(text, fmt="py:percent")
-        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        notebook.metadata.pop("jupytext", None)
-        for index, cell in enumerate(notebook.cells):
-            cell.metadata.pop("lines_to_next_cell", None)
-            cell["id"] = f"{path.stem.replace('_', '-')}-{index:02d}"  # stable ids: no churn in diffs
-        jupytext.write(notebook, out_dir / f"{path.stem}.ipynb")
+        jupytext.write(build_notebook(path, url, branch), out_dir / f"{path.stem}.ipynb")
+        stems.append(path.stem)
         print("wrote", out_dir / f"{path.stem}.ipynb")
+    if update_readme(stems, url, branch):
+        print("updated the Colab links in", ROOT / "README.md")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).resolve().parents[1] / "notebooks" / "src"))
+    main(sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "notebooks" / "src"))

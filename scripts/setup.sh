@@ -15,10 +15,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
   echo "$want" > "$stamp"
 fi
-if ! command -v espeak-ng >/dev/null 2>&1; then
+# chromium + chromium-driver: the listening-test page is tested in headless Chromium (tests/test_listening_browser.py)
+if ! { command -v espeak-ng && command -v sox && command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox chromium chromium-driver >/dev/null
   else
-    echo "warning: espeak-ng is not installed (needed to synthesise the offline speech corpora); install it with your package manager" >&2
+    echo "warning: espeak-ng, sox, chromium or chromedriver is missing (speech corpora; browser test of the listening page); install them with your package manager" >&2
   fi
 fi

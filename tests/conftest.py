@@ -1,4 +1,10 @@
-"""Shared fixtures: notebooks executed once per test session with papermill in quick mode."""
+"""Shared fixtures (notebooks executed once per test session with papermill in quick mode) and the test tiers.
+
+Tiers: ``pytest -m "not slow and not notebooks"`` is the everyday loop (about two minutes on a 2-core machine);
+``pytest`` runs everything. Every test that uses the ``executed_notebooks`` fixture is marked ``notebooks`` here;
+the tests in ``SLOW_TESTS`` (measured with ``pytest --durations=30`` on each file: each takes more than about 10 s
+on the 2-core development machine) are marked ``slow``, in addition to those decorated ``@pytest.mark.slow``.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +28,9 @@ def executed_notebooks(tmp_path_factory):
     """Execute every chapter notebook (quick mode); returns the results folder they wrote."""
     import papermill
 
+    reuse = os.environ.get("GREENAUDIO_EXECUTED_RESULTS")
+    if reuse:  # results of a book build that just executed every notebook (scripts/build_book.py), checked as is
+        return Path(reuse)
     work = tmp_path_factory.mktemp("book")
     results = work / "results"
     # Hermetic: results and caches (corpora, classifier, training runs) in the session's temporary folder, so a
@@ -40,3 +49,37 @@ def executed_notebooks(tmp_path_factory):
             else:
                 os.environ[key] = value
     return results
+
+
+#: Node ids (``file::test``, parametrised variants included) of tests slower than about 10 s each on the 2-core
+#: development machine, in files whose other tests are fast. Measured with ``pytest --durations=30 tests/<file>``.
+SLOW_TESTS: tuple[str, ...] = (
+    "test_data_espeak.py::test_speech_corpus_interface",
+    "test_data_espeak.py::test_digit_corpus",
+    "test_evaluation.py::test_evaluate_vocoder_ground_truth_and_a_model",
+    "test_evaluation.py::test_validation_metrics_identity_and_failures",
+    "test_measure_energy.py::test_cpu_estimate_works_without_pyjoules",
+    "test_measure_bench.py::test_bring_your_own_module",
+    "test_listening.py::test_build_test_page_writes_complete_trial_set",
+    "test_vocoders_flows.py::test_output_length[64-waveflow]",
+    "test_vocoders_flows.py::test_output_length[64-waveglow]",
+    "test_vocoders_flows.py::test_seeded_generation_is_deterministic[waveglow]",
+    "test_vocoders_flows.py::test_parameter_counts_exact[waveglow-large]",
+    "test_vocoders_flows.py::test_parameter_counts_exact[waveflow-wf5]",
+    "test_vocoders_diffusion.py::test_prepare_for_inference_keeps_output",
+    "test_vocoders_diffusion.py::test_output_length[64-diffwave]",
+    "test_vocoders_common.py::test_parameter_counts_match_the_facts_for_all_18",
+    "test_vocoders_common.py::test_convention_match_reports_the_thesis_conventions",
+    "test_training_resume.py::test_sigkill_then_resume_matches_uninterrupted_run",
+    "test_measure_store.py::test_grid_survives_sigkill_and_resumes_only_missing_cells",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "executed_notebooks" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.notebooks)
+        node = item.nodeid.split("/")[-1]
+        base = node.split("[")[0]
+        if node in SLOW_TESTS or base in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)

@@ -69,3 +69,15 @@ def test_synthesize_errors():
         synthesize_espeak("one", speed_wpm=10)
     with pytest.raises(ValueError, match="empty"):
         synthesize_espeak("  ")
+
+
+def test_a_corrupt_digit_cache_names_the_file(tmp_path):
+    from greenaudio.data import CorruptCacheError
+
+    kw = dict(voices=("en-us",), speeds_wpm=(160,), pitches=(50,))
+    d = build_digit_corpus(tmp_path, **kw)
+    (d.path / "digits.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(CorruptCacheError, match=rf"digits.npz .*delete the cache folder {d.path}"):
+        build_digit_corpus(tmp_path, **kw)
+    shutil.rmtree(d.path)
+    assert np.array_equal(build_digit_corpus(tmp_path, **kw).audio, d.audio)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import soundfile as sf
 import torch
 
 from greenaudio.data import (
+    PreparedCorpus,
     PreprocessConfig,
     SpeechDataset,
     SkipReport,
@@ -202,3 +205,53 @@ def test_corrupted_cache_detected(tmp_path, fake):
     np.save(corpus.path / "mel.npy", np.zeros((2, 80, 64), np.float32))
     with pytest.raises(ValueError, match="delete the folder"):
         prepare_ljspeech(root, cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "victim, damage, message",
+    [
+        ("index.json", b'{"format": 1, "name": ', "index.json .*JSONDecodeError"),
+        ("index.json", b'["not", "an", "object"]', "index.json .*expected a JSON object"),
+        ("index.json", None, "index.json .*missing or malformed field"),
+        ("mel.npy", b"\x93NUMPY garbage", "mel.npy"),
+        ("audio.npy", b"", "audio.npy"),
+        ("normalizer.json", b"{", "normalizer.json"),
+    ],
+)
+def test_a_corrupt_cache_names_the_file_and_the_folder_to_delete(fake, tmp_path, victim, damage, message):
+    from greenaudio.data import CorruptCacheError
+
+    root, cache = fake
+    good = prepare_ljspeech(root, cache_dir=cache).path
+    copy = tmp_path / good.name
+    shutil.copytree(good, copy)
+    if damage is None:  # valid JSON, a field removed
+        index = json.loads((copy / victim).read_text())
+        del index["report"]
+        (copy / victim).write_text(json.dumps(index))
+    else:
+        (copy / victim).write_bytes(damage)
+    with pytest.raises(CorruptCacheError, match=message) as info:
+        PreparedCorpus(copy)
+    assert f"delete the cache folder {copy}" in str(info.value)
+    assert isinstance(info.value, ValueError)
+    # a rebuild after deleting the folder works (the shared cache was never touched)
+    shutil.rmtree(copy)
+    assert prepare_ljspeech(root, cache_dir=cache).path == good
+
+
+def test_preprocess_config_validates_and_normalises_numpy_scalars():
+    a = PreprocessConfig(n_samples=np.int64(2**14), min_samples=np.int32(4096), silence_peak=np.float32(1e-4))
+    assert a.n_samples == 2**14 and a.silence_peak == pytest.approx(1e-4, rel=1e-6)
+    assert type(a.n_samples) is int and type(a.min_samples) is int and type(a.silence_peak) is float
+    for kwargs, message in [
+        ({"n_samples": 2.0**14}, "n_samples must be an integer >= 1"),
+        ({"pad_short": 1}, "pad_short must be True or False"),
+        ({"silence_peak": -1.0}, "silence_peak must be a finite number >= 0"),
+        ({"expected_sample_rate": "22050"}, "expected_sample_rate must be an integer >= 1"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            PreprocessConfig(**kwargs)
+    with pytest.raises(ValueError, match="n_items must be an integer >= 0"):
+        compute_test_mask(-1)
+    assert compute_test_mask(np.int64(10)).sum() == 2

@@ -101,3 +101,26 @@ def test_bad_inputs():
     boards = published.load_embedded_boards()
     with pytest.raises(ValueError, match="RPi 1B"):
         embedded.compute_embedded_fit(models, boards.assign(flops=boards.flops.where(boards.board != "RPi 1B", 0)))
+
+
+def test_measured_sizes_replace_the_params_rule():
+    boards = published.load_embedded_boards()
+    models = pd.DataFrame([
+        {"model": "melgan", "size": "small", "params": 1_000_000, "gflops_per_audio_s": 1.0,
+         "fp32_bytes": 4_146_183, "int8_bytes": 1_144_599},
+        {"model": "hifigan", "size": "small", "params": 1_000_000, "gflops_per_audio_s": 1.0,
+         "fp32_bytes": float("nan"), "int8_bytes": float("nan")},
+    ])
+    fit = embedded.compute_embedded_fit(models, boards, board_names=["ATMega2560", "RPi 1B"]).set_index(
+        ["model", "board"])
+    measured = fit.loc[("melgan", "RPi 1B")]
+    assert measured.fp32_bytes == 4_146_183 and measured.int8_bytes == 1_144_599
+    assert measured.bytes_method == embedded.BYTES_MEASURED
+    assert bool(measured.int8_fits_ram)  # 1.1 MB in 512 MB
+    assert not bool(fit.loc[("melgan", "ATMega2560")].int8_fits_drive)  # 1.1 MB > 256 KB of flash
+    fallback = fit.loc[("hifigan", "RPi 1B")]
+    assert fallback.fp32_bytes == 4_000_000 and fallback.int8_bytes == 1_000_000
+    assert fallback.bytes_method == embedded.BYTES_COMPUTED
+    bad = models.assign(fp32_bytes=[-1.0, 1.0], int8_bytes=[1.0, 1.0])
+    with pytest.raises(ValueError, match="fp32_bytes"):
+        embedded.compute_embedded_fit(bad, boards)

@@ -48,7 +48,7 @@ def _count_rows(path):
         return 0
     try:
         with sqlite3.connect(path, timeout=5) as con:
-            return con.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+            return con.execute("SELECT COUNT(*) FROM cells_v2").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
 
@@ -93,7 +93,7 @@ def test_grid_survives_sigkill_and_resumes_only_missing_cells(tmp_path):
     with sqlite3.connect(store_path) as con:
         dup = con.execute(
             "SELECT COUNT(*) FROM (SELECT model, size, device, precision, protocol_key, repetition, COUNT(*) AS n "
-            "FROM records GROUP BY 1, 2, 3, 4, 5, 6 HAVING n > 1)"
+            "FROM cells_v2 GROUP BY 1, 2, 3, 4, 5, 6 HAVING n > 1)"
         ).fetchone()[0]
     assert dup == 0
 

@@ -67,3 +67,9 @@ def test_errors(tmp_path):
     torch.save({"x": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a greenaudio"):
         load_digit_classifier(tmp_path / "other.pt")
+    (tmp_path / "truncated.pt").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(ValueError, match=r"cannot read classifier file .*truncated.pt.*delete it to retrain"):
+        load_digit_classifier(tmp_path / "truncated.pt")
+    torch.save({"format": 1, "hparams": {"n_classes": 10}}, tmp_path / "partial.pt")
+    with pytest.raises(ValueError, match=r"partial.pt is malformed"):
+        load_digit_classifier(tmp_path / "partial.pt")

@@ -1,4 +1,4 @@
-"""D_STFT (thesis Eq. 29–30): golden values on simple signals."""
+"""D_STFT (thesis Eq. 29–30) against closed forms, a numpy brute force and properties (never its own helper)."""
 
 from __future__ import annotations
 
@@ -32,14 +32,48 @@ def test_scaled_signal_gives_two_log_scale(noise, scale):
     assert compute_d_stft(noise, scale * noise, eps=1e-20) == pytest.approx(2 * abs(math.log(scale)), rel=1e-9)
 
 
-def test_thesis_eps_value_for_a_sine():
-    # one full-scale sine at a bin centre: known closed form is awkward, so pin the current value
-    t = np.arange(16384) / 16000
-    x = np.sin(2 * np.pi * 1000 * t)
-    ref = compute_log_power_stft(x)
-    assert ref.shape == (1, 513, 65)
-    # silence vs x: mean over bins of log(1 + |X|^2), eps = 1 (thesis code)
-    assert compute_d_stft(x, np.zeros_like(x)) == pytest.approx(float(ref.mean()), rel=1e-12)
+def _numpy_d_stft(x, y, n_fft, hop, eps):
+    """Brute force with numpy only: reflect-pad n_fft // 2, periodic Hann, one rfft per frame, log(eps + |X|^2)."""
+
+    def spectrum(a):
+        padded = np.pad(a, n_fft // 2, mode="reflect")
+        window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+        frames = [padded[i : i + n_fft] * window for i in range(0, padded.size - n_fft + 1, hop)]
+        return np.log(eps + np.abs(np.fft.rfft(np.array(frames), axis=-1)) ** 2)
+
+    return float(np.mean(np.abs(spectrum(x) - spectrum(y))))
+
+
+def test_constant_signal_has_a_closed_form():
+    """A constant c through a periodic Hann window of n samples: |X_0| = c n / 2, |X_1| = c n / 4, other bins 0
+    (the window is 1/2 - cos / 2), and reflect padding keeps every frame constant. Against silence, with eps = 1:
+    D = (ln(1 + (c n / 2)^2) + ln(1 + (c n / 4)^2)) / (n / 2 + 1)."""
+    c = 0.5
+    tiny = compute_d_stft(np.full(32, c), np.zeros(32), n_fft=8, hop_length=4)
+    assert tiny == pytest.approx((math.log(1 + 4.0) + math.log(1 + 1.0)) / 5, rel=1e-12)  # ln(10) / 5
+    # the thesis's settings (n_fft 1024, hop 256, eps 1) on 16,384 samples
+    full = compute_d_stft(np.full(16384, c), np.zeros(16384))
+    assert full == pytest.approx((math.log(1 + 256.0**2) + math.log(1 + 128.0**2)) / 513, rel=1e-12)
+
+
+def test_matches_a_numpy_brute_force_on_a_tiny_signal():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal(40), rng.standard_normal(40)
+    for eps in (1.0, 1e-3):
+        expected = _numpy_d_stft(x, y, n_fft=8, hop=4, eps=eps)
+        assert compute_d_stft(x, y, n_fft=8, hop_length=4, eps=eps) == pytest.approx(expected, rel=1e-12)
+    assert compute_log_power_stft(x, n_fft=8, hop_length=4).shape == (1, 5, 11)
+
+
+def test_int16_pcm_is_divided_by_32768(noise):
+    pcm = np.round(np.clip(noise[0], -1, 1) * 32767).astype(np.int16)
+    as_float = pcm / 32768.0
+    assert compute_d_stft(pcm, as_float) == 0.0
+    assert compute_d_stft(pcm, np.zeros(pcm.size)) == pytest.approx(compute_d_stft(as_float, np.zeros(pcm.size)))
+    with pytest.raises(ValueError, match="int32"):
+        compute_d_stft(pcm.astype(np.int32), as_float)
+    with pytest.raises(ValueError, match="dtype bool"):
+        compute_d_stft(pcm > 0, as_float)
 
 
 def test_per_item_and_errors(noise):

@@ -46,6 +46,22 @@ def test_pesq(clip):
         compute_pesq(np.zeros(16000), np.zeros(16000), 16000)
 
 
+def test_pesq_of_a_silent_output_is_nan_not_a_crash(clip):
+    x, _ = clip
+    for mode in ("wb", "nb"):
+        assert np.isnan(compute_pesq(x, np.zeros_like(x), 16000, mode))
+
+
+def test_int16_pcm_is_read_at_full_scale_32768(clip):
+    x, noisy = clip
+    pcm = np.round(np.clip(x, -1, 1) * 32767).astype(np.int16)
+    as_float = pcm.astype(np.float64) / 32768
+    assert compute_pesq(pcm, noisy, 16000) == pytest.approx(compute_pesq(as_float, noisy, 16000), abs=1e-6)
+    assert compute_stoi(pcm, noisy, 16000) == pytest.approx(compute_stoi(as_float, noisy, 16000), abs=1e-9)
+    with pytest.raises(ValueError, match="int32"):
+        compute_stoi(pcm.astype(np.int32), noisy, 16000)
+
+
 def test_stoi(clip):
     x, noisy = clip
     assert compute_stoi(x, x, 16000) == pytest.approx(1.0, abs=1e-6)
@@ -58,6 +74,14 @@ def test_stoi(clip):
         compute_stoi(blip, blip, 16000)
     with pytest.raises(ValueError, match="1-D"):
         compute_stoi(np.stack([x, x]), np.stack([x, x]), 16000)
+
+
+def test_stoi_on_a_few_samples_is_a_clear_error():
+    tiny = np.linspace(-0.5, 0.5, 10)
+    with pytest.raises(ValueError, match=r"STOI needs at least 0.4 s \(6400 samples at 16000 Hz.*got 10 samples"):
+        compute_stoi(tiny, tiny, 16000)
+    with pytest.raises(ValueError, match=r"sample_rate must be an integer >= 1000"):
+        compute_stoi(tiny, tiny, 16000.0)
 
 
 def test_mos_input_checks():
@@ -77,6 +101,48 @@ def test_import_stays_light():
     code = "import sys, greenaudio.metrics; print(any(m in sys.modules for m in ('torch', 'pesq', 'speechmos', 'distillmos')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.fixture(scope="module")
+def ranked():
+    """Clean speech, the same speech in white noise at 0 dB SNR, and near-silence (white noise at -60 dB re 1.0).
+
+    espeak-ng speech is robotic, so the predictors rate even the clean clip low (about 2.5); the sentence is long
+    enough (5.4 s) for the noise to dominate the noisy clip's rating.
+    """
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed")
+    import librosa
+
+    from greenaudio.data import synthesize_espeak
+
+    x, sr = synthesize_espeak("She sells sea shells by the sea shore, and the shells she sells are surely seashells.")
+    x = librosa.resample(x, orig_sr=sr, target_sr=16000, res_type="soxr_hq")
+    x = (0.5 * x / np.abs(x).max()).astype(np.float32)
+    noise = np.random.default_rng(0).standard_normal(x.size).astype(np.float32)
+    noisy = x + noise * np.sqrt(np.mean(x**2))  # equal power: 0 dB SNR
+    noisy = (noisy / max(1.0, float(np.abs(noisy).max()))).astype(np.float32)
+    silence_ish = (1e-3 * noise).astype(np.float32)
+    return x, noisy, silence_ish
+
+
+@pytest.mark.slow
+def test_distillmos_ranks_clean_over_noisy_over_silence(ranked):
+    clean, noisy, silence = compute_distillmos(np.stack(ranked))
+    assert clean > noisy + 0.2 > silence + 0.2
+
+
+@pytest.mark.slow
+def test_dnsmos_ranks_clean_over_noisy_over_silence(ranked):
+    clean, noisy, silence = (compute_dnsmos(a) for a in ranked)
+    # P.808 (overall listening quality): clean > noisy > near-silence.
+    assert clean["p808_mos"] > noisy["p808_mos"] + 0.5
+    assert noisy["p808_mos"] > silence["p808_mos"]
+    # P.835: noise drowns the speech (SIG, OVRL fall); near-silence has no speech at all (SIG lowest) but a clean
+    # background (BAK high), which is why its OVRL is not below the noisy clip's.
+    assert clean["ovrl_mos"] > noisy["ovrl_mos"] + 0.5
+    assert clean["sig_mos"] > noisy["sig_mos"] > silence["sig_mos"]
+    assert silence["bak_mos"] > noisy["bak_mos"]
 
 
 @pytest.mark.slow

@@ -85,3 +85,40 @@ def test_bad_table_input():
         pareto.compute_pareto_table(table, {"x": "min"}, label="name")
     with pytest.raises(ValueError, match="different numbers of objectives"):
         pareto.dominates([1, 2], [1, 2, 3], ["min", "min"])
+
+
+def test_objectives_as_pairs_work_and_a_bare_list_is_a_clear_error():
+    table = pd.DataFrame({"name": ["a", "b", "c"], "cost": [1.0, 2.0, 3.0], "quality": [3.0, 3.0, 1.0]})
+    out = pareto.compute_pareto_table(table, [("cost", "min"), ("quality", "max")])
+    assert out["pareto_optimal"].tolist() == [True, False, False]
+    with pytest.raises(ValueError, match=r"objectives must map each column to 'min' or 'max'.*\['cost', 'quality'\]"):
+        pareto.compute_pareto_table(table, ["cost", "quality"])
+    with pytest.raises(ValueError, match="objectives is empty"):
+        pareto.compute_pareto_table(table, {})
+    with pytest.raises(ValueError, match="table must be a pandas DataFrame"):
+        pareto.compute_pareto_table(table.to_dict(), {"cost": "min"})
+
+
+def test_a_string_column_is_named_in_the_error():
+    table = pd.DataFrame({"cost": [1.0, 2.0], "quality": ["good", 3.0]})
+    with pytest.raises(ValueError, match=r"objective column 'quality' must be numeric.*'good' at row 0"):
+        pareto.compute_pareto_table(table, {"cost": "min", "quality": "max"})
+    with pytest.raises(ValueError, match=r"objective column 'flag' must be numeric, it has dtype bool"):
+        pareto.compute_pareto_table(table.assign(flag=[True, False]), {"flag": "max"})
+    # numpy integer columns are numbers
+    ints = pd.DataFrame({"cost": np.array([3, 1], dtype=np.int64), "q": [1.0, 1.0]})
+    assert pareto.compute_pareto_table(ints, {"cost": "min", "q": "max"})["pareto_optimal"].tolist() == [False, True]
+
+
+def test_pct_mos_is_model_over_ground_truth():
+    assert pareto.compute_pct_mos(3.0, 4.0) == 0.75
+    assert pareto.compute_pct_mos(np.float32(2.0), np.int64(4)) == 0.5
+    series = pareto.compute_pct_mos(pd.Series([1.0, 4.5]), pd.Series([2.0, 4.5]))
+    assert isinstance(series, pd.Series) and series.tolist() == [0.5, 1.0]
+    with pytest.raises(ValueError, match=r"mos_ground_truth must be a finite number > 0, got 0.0"):
+        pareto.compute_pct_mos(3.0, 0.0)
+    with pytest.raises(ValueError, match=r"mos_model must hold finite numbers > 0; position 1 is nan"):
+        pareto.compute_pct_mos([3.0, float("nan")], [4.0, 4.0])
+    with pytest.raises(ValueError, match=r"mos_model must be a finite number > 0"):
+        pareto.compute_pct_mos("3.9", 4.0)
+    assert pareto.compute_pct_mos([1.0, 3.0], 4.0).tolist() == [0.25, 0.75]

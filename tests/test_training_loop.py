@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -131,8 +132,49 @@ def test_weights_only_checkpoints_are_small_and_resumable(tmp_path):
         assert more.resumed_from_step == 2 and more.step == 3
 
 
-def test_code_fingerprint_is_stable_and_checked():
-    assert compute_code_fingerprint() == compute_code_fingerprint() and len(compute_code_fingerprint()) == 12
+def _fingerprint_of_copy(tmp_path):
+    """``compute_code_fingerprint`` of a temporary copy of the package (it hashes the files beside its module)."""
+    import importlib.util
+    import shutil
+    import sys
+
+    import greenaudio
+
+    copy = tmp_path / "greenaudio"
+    shutil.copytree(Path(greenaudio.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    spec = importlib.util.spec_from_file_location("_checkpoint_copy", copy / "training" / "checkpoint.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return copy, module.compute_code_fingerprint
+
+
+def test_code_fingerprint_follows_source_content_only(tmp_path):
+    copy, fingerprint = _fingerprint_of_copy(tmp_path)
+    base = fingerprint()
+    assert len(base) == 12 and base == compute_code_fingerprint()  # same bytes elsewhere: same fingerprint
+    vocoders_only = fingerprint(["vocoders"])
+    assert vocoders_only != base
+
+    melgan = copy / "vocoders" / "melgan.py"
+    original = melgan.read_bytes()
+    os.utime(melgan, (1, 1))  # timestamps do not count
+    (copy / "vocoders" / "notes.txt").write_text("not python")  # nor do non-Python files
+    (copy / "carbon.py").write_text((copy / "carbon.py").read_text() + "\n# edited\n")  # nor other subpackages
+    assert fingerprint() == base
+
+    melgan.write_bytes(original + b"\n# one more line\n")
+    assert fingerprint() != base and fingerprint(["vocoders"]) != vocoders_only
+    melgan.write_bytes(original)
+    assert fingerprint() == base  # back to the same content, back to the same fingerprint
+
+    loop = copy / "training" / "loop.py"
+    loop.write_bytes(loop.read_bytes().replace(b"def ", b"def  ", 1))
+    assert fingerprint() != base and fingerprint(["vocoders"]) == vocoders_only
+
     with pytest.raises(ValueError, match="unknown greenaudio subpackage"):
         compute_code_fingerprint(["nope"])
 

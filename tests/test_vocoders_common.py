@@ -9,7 +9,7 @@ from greenaudio import vocoders
 
 torch.set_num_threads(1)
 
-# Exact counts from ../shared/facts/vocoders.md (+g: weight-norm gains counted; -g: not counted).
+# Exact counts obtained by instantiating the public reference generators on CPU (+g: weight-norm gains counted; -g: not counted).
 FACT_COUNTS = {
     ("melgan", "small"): ("+g", 1_030_786), ("melgan", "medium"): ("+g", 4_266_050),
     ("melgan", "large"): ("+g", 18_214_658),
@@ -107,3 +107,115 @@ def test_convention_match_reports_the_thesis_conventions():
     assert conv[("waveglow", "large")] == "-g" and conv[("waveflow", "large")] == "+g"
     assert conv[("hifigan", "small")] == "+g truncated"
     assert conv[("wavegrad", "medium")] == "neither" and conv[("wavegrad", "large")] == "neither"
+
+
+# --- robustness probes (issue 8) -------------------------------------------------------------------------------
+ALL = ["melgan", "hifigan", "wavegrad", "diffwave", "waveflow", "waveglow"]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_mel_dtypes_and_numpy_are_cast_to_the_model_dtype(name):
+    """float64 (numpy's and librosa's default), float16 and bfloat16 mels, torch or numpy, all reach the model as
+    float32; a float64 mel gives the float32 mel's output (rounding below 6e-8 relative)."""
+    import numpy as np
+
+    model = vocoders.load(name, "small").prepare_for_inference()
+    ref = torch.rand(1, 80, 2)
+    seed = 3
+
+    def run(mel):
+        return model.generate(mel, generator=torch.Generator().manual_seed(seed)).audio
+
+    expected = run(ref)
+    assert expected.dtype == torch.float32
+    as_float64 = ref.double()
+    for mel in (as_float64, as_float64.numpy()[0]):
+        out = run(mel)
+        assert out.dtype == torch.float32 and out.shape == expected.shape
+        torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+    for low in (torch.float16, torch.bfloat16):
+        out = run(ref.to(low))
+        assert out.dtype == torch.float32 and out.shape == expected.shape and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="floating-point array"):
+        model.generate(np.ones((1, 80, 2), dtype=np.int16))
+    with pytest.raises(ValueError, match="floating-point tensor"):
+        model.generate(torch.ones(1, 80, 3, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_empty_batch_gives_empty_output(name):
+    model = vocoders.load(name, "small").prepare_for_inference()
+    out = model.generate(torch.rand(0, 80, 5))
+    assert out.audio.shape == (0, 5 * model.hop_length)
+    assert out.procedure == model.resolve_procedure()
+    with pytest.raises(ValueError, match="unknown procedure argument"):
+        model.generate(torch.rand(0, 80, 5), temperature=1)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_generate_never_builds_a_graph(name):
+    """Even in training mode with grad enabled (GANs' weights require grad), generate() is inference."""
+    model = vocoders.load(name, "small")
+    assert torch.is_grad_enabled()
+    audio = model.generate(torch.rand(1, 80, 2)).audio
+    assert audio.requires_grad is False and audio.grad_fn is None
+
+
+def test_gan_forward_still_differentiable():
+    model = vocoders.load("melgan", "small")
+    audio = model(torch.rand(1, 80, 2))
+    assert audio.requires_grad
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"n_mels": 0}, r"n_mels must be an integer >= 1, got 0"),
+        ({"n_mels": "80"}, r"n_mels must be an integer >= 1, got '80'"),
+        ({"n_mels": 80.0}, r"n_mels must be an integer >= 1"),
+        ({"hop_length": True}, r"hop_length must be an integer >= 1"),
+        ({"sample_rate": -16000}, r"sample_rate must be an integer >= 1"),
+    ],
+)
+def test_config_for_rejects_bad_common_fields(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        vocoders.config_for("hifigan", "small", **overrides)
+
+
+def test_config_for_accepts_numpy_ints_and_any_case():
+    import numpy as np
+
+    cfg = vocoders.config_for("HiFiGAN", "Small", n_mels=np.int64(64))
+    assert cfg.model == "hifigan" and cfg.n_mels == 64 and type(cfg.n_mels) is int
+    assert vocoders.build(cfg).n_mels == 64
+
+
+@pytest.mark.parametrize("config", [None, 3, "hifigan"])
+def test_build_rejects_non_configs(config):
+    with pytest.raises(ValueError, match=r"config must be a VocoderConfig .*valid models: \['melgan'"):
+        vocoders.build(config)
+
+
+def test_build_rejects_a_config_edited_to_zero_bands():
+    cfg = vocoders.config_for("melgan", "small").replace(n_mels=0)
+    with pytest.raises(ValueError, match="n_mels must be an integer >= 1, got 0"):
+        vocoders.build(cfg)
+
+
+def test_preparing_a_deep_copy_leaves_the_original_usable():
+    # torch's parametrize keeps the weight property on a class shared by deep copies: removing weight norm on the
+    # copy must not strip the original's weight (it did: "'ParametrizedConv1d' object has no attribute 'weight'")
+    import copy
+
+    import torch
+
+    from greenaudio import vocoders
+
+    torch.manual_seed(0)
+    original = vocoders.load("melgan", "small")
+    mel = torch.rand(1, 80, 3)
+    before = original.generate(mel).audio
+    prepared = copy.deepcopy(original).prepare_for_inference()
+    assert torch.allclose(prepared.generate(mel).audio, before, atol=1e-5)
+    assert torch.equal(original.generate(mel).audio, before)
+    assert vocoders.base.count_parameters(original) > vocoders.base.count_parameters(prepared)  # gains still there

@@ -7,7 +7,13 @@ import torch
 
 from greenaudio import vocoders
 from greenaudio.vocoders.base import count_parameters
-from greenaudio.vocoders.diffusion_common import NoiseSchedule, align_steps, ancestral_sample, linear_schedule
+from greenaudio.vocoders.diffusion_common import (
+    NoiseSchedule,
+    RowNoise,
+    align_steps,
+    ancestral_sample,
+    linear_schedule,
+)
 from greenaudio.vocoders.diffwave import FAST_BETAS
 from greenaudio.vocoders.wavegrad import INFERENCE_SCHEDULES
 
@@ -88,7 +94,8 @@ def test_output_length(small_models, name, frames):
     out = model.generate(_mel(frames), generator=torch.Generator().manual_seed(0))
     assert out.audio.shape == (1, frames * 256)
     assert torch.isfinite(out.audio).all()
-    assert out.procedure == {"steps": 6, "schedule": "fast"}
+    expected_clamp = {"diffwave": "waveform", "wavegrad": "predicted_clean"}[name]
+    assert out.procedure == {"steps": 6, "schedule": "fast", "clamp": expected_clamp}
     assert out.sample_rate == 16_000
 
 
@@ -125,6 +132,54 @@ def test_sampler_injects_noise_at_every_step_but_the_last():
     assert float(schedule.sigmas[0]) == 0.0
 
 
+def test_waveform_clamp_bounds_every_step_and_none_does_not():
+    schedule = NoiseSchedule.from_betas([0.1, 0.2, 0.3])
+    big = lambda x, n: -10.0 * torch.ones_like(x)  # noqa: E731  pushes x far above 1 at every step
+    seen = []
+
+    def spy(x, n):
+        seen.append(float(x.abs().max()))
+        return big(x, n)
+
+    like = torch.zeros(1)
+    out = ancestral_sample(spy, schedule, (2, 512), like, torch.Generator().manual_seed(0), clamp="waveform")
+    assert float(out.abs().max()) <= 1.0
+    assert all(v <= 1.0 for v in seen[1:])  # every input after the first step was clamped
+    free = ancestral_sample(big, schedule, (2, 512), like, torch.Generator().manual_seed(0), clamp="none")
+    assert float(free.abs().max()) > 5.0
+
+
+def test_predicted_clean_clamp_is_the_plain_update_when_nothing_is_clipped():
+    # Ho et al. Eq. 7: the posterior mean from x0 = (x - sqrt(1-ab) eps)/sqrt(ab) equals (x - beta/sqrt(1-ab) eps)
+    # / sqrt(alpha): with a predictor that keeps x0 inside [-1, 1] both samplers agree to rounding.
+    like = torch.zeros(1, dtype=torch.float64)
+    small = lambda x, n: 0.0 * x  # noqa: E731
+    x = ancestral_sample(small, NoiseSchedule.from_betas([0.5]), (1, 8), like, torch.Generator().manual_seed(0),
+                         clamp="predicted_clean")
+    x_plain = ancestral_sample(small, NoiseSchedule.from_betas([0.5]), (1, 8), like,
+                               torch.Generator().manual_seed(0), clamp="none")
+    # one step, eps = 0: x0 = x_N / sqrt(0.5); clipped where |x_N| > sqrt(0.5), else identical to the plain update
+    start = RowNoise(like, torch.Generator().manual_seed(0), 1).draw((1, 8))
+    inside = start.abs() <= 0.5**0.5
+    assert torch.allclose(x[inside], x_plain[inside])
+    assert torch.allclose(x[~inside], start[~inside].sign())  # clipped x0 = sign, posterior mean = x0 at n = 1
+    assert bool(inside.any()) and bool((~inside).any())
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_seeded_item_does_not_depend_on_its_batch(small_models, name):
+    model = small_models[name]
+    mel = _mel(2, batch=3)
+    other = mel.clone()
+    other[1:] = torch.randn_like(other[1:])  # change every other item of the batch
+    full = model.generate(mel, generator=torch.Generator().manual_seed(5)).audio
+    changed = model.generate(other, generator=torch.Generator().manual_seed(5)).audio
+    alone = model.generate(mel[:1], generator=torch.Generator().manual_seed(5)).audio
+    # same noise: equal up to the rounding of batched vs single convolutions
+    assert torch.allclose(full[0], changed[0], atol=1e-5) and torch.allclose(full[0], alone[0], atol=1e-5)
+    assert not torch.equal(full[0], full[1])  # rows have their own noise streams
+
+
 def test_fast_schedule_maps_to_fractional_training_steps():
     train = linear_schedule(1e-4, 0.05, 50)
     steps = align_steps(train, NoiseSchedule.from_betas(FAST_BETAS))
@@ -142,13 +197,13 @@ def test_fast_schedule_maps_to_fractional_training_steps():
 
 def test_schedules_and_procedures(small_models):
     dw, wg = small_models["diffwave"], small_models["wavegrad"]
-    assert dw.resolve_procedure(schedule="full") == {"schedule": "full", "steps": 50}
-    assert dw.resolve_procedure(steps=6) == {"schedule": "fast", "steps": 6}
-    assert wg.resolve_procedure(steps=50) == {"steps": 50, "schedule": "full"}
+    assert dw.resolve_procedure(schedule="full") == {"schedule": "full", "steps": 50, "clamp": "waveform"}
+    assert dw.resolve_procedure(steps=6, clamp="none") == {"schedule": "fast", "steps": 6, "clamp": "none"}
+    assert wg.resolve_procedure(steps=50) == {"steps": 50, "schedule": "full", "clamp": "predicted_clean"}
     assert INFERENCE_SCHEDULES["fast"] == (1e-6, 1.8929e-5, 1e-4, 1e-3, 1.11e-2, 6e-2)
     assert len(INFERENCE_SCHEDULES["full"]) == 50
     bad = [{"steps": 0}, {"steps": 7}, {"steps": "6"}, {"schedule": "turbo"}, {"steps": 6, "schedule": "full"},
-           {"sigma": 1.0}]
+           {"sigma": 1.0}, {"clamp": "soft"}, {"clamp": None}]
     for model in (dw, wg):
         for procedure in bad:
             with pytest.raises(ValueError):

@@ -173,3 +173,24 @@ def test_registered_entries():
     for name in FLOWS:
         e = registry.entry(name)
         assert e.family == "flow" and e.model_class.family == "flow" and e.display_name
+
+
+def test_procedure_choices_are_case_insensitive_and_canonical(models):
+    mel = mel_batch(2, batch=1)
+    model = models["waveflow"]
+    upper = model.generate(mel, generator=torch.Generator().manual_seed(5), reverse="PLAIN")
+    lower = model.generate(mel, generator=torch.Generator().manual_seed(5), reverse="plain")
+    assert upper.procedure["reverse"] == "plain"  # the canonical spelling is recorded
+    assert torch.equal(upper.audio, lower.audio)
+    with pytest.raises(ValueError, match=r"reverse must be one of 'fast', 'plain'"):
+        model.generate(mel, reverse="sideways")
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_numpy_scalar_sigma_is_accepted(models, name):
+    import numpy as np
+
+    out = models[name].generate(mel_batch(1, batch=1), generator=torch.Generator().manual_seed(1), sigma=np.float32(0.5))
+    assert out.procedure["sigma"] == 0.5 and type(out.procedure["sigma"]) is float
+    with pytest.raises(ValueError, match=r"sigma must be a finite number >= 0, got True"):
+        models[name].generate(mel_batch(1, batch=1), sigma=True)

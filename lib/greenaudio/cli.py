@@ -7,6 +7,11 @@ energy per 100 s of audio) into a resumable SQLite store and prints a summary ta
 
     greenaudio bench --models hifigan melgan --sizes small medium --device cpu --quick
     greenaudio bench --store results/05/bench.sqlite --csv results/05/bench.csv     # the thesis protocol, resumable
+    greenaudio bench --store results/05/bench.sqlite --list                          # what the store holds
+
+Exit status of ``bench``: 0 when every requested cell is ``ok``; 1 when any requested cell failed (computed now or
+stored earlier); 2 for a configuration error (unknown model, size, hardware, procedure...), reported before any cell
+runs and before the store is created.
 """
 
 from __future__ import annotations
@@ -79,8 +84,59 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inference settings for every model, e.g. steps=50")
     b.add_argument("--no-flops", action="store_true", help="skip FLOP counting")
     b.add_argument("--retry-failed", action="store_true", help="recompute cells stored as failed")
+    b.add_argument("--list", action="store_true", help="list the cells the store holds and exit (computes nothing)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_train_parser(sub)
     return parser
+
+
+def _add_train_parser(sub) -> None:
+    """``greenaudio train``: the zoo under a named protocol (greenaudio.experiments.zoo), resumable."""
+    t = sub.add_parser(
+        "train",
+        help="train the vocoder zoo under a protocol (quick, mini, full); resumes and skips finished runs",
+        description="Train the vocoder zoo under a named protocol (see greenaudio.experiments.zoo.PROTOCOLS). Runs "
+        "resume from their last checkpoint; finished configurations are reused. --export writes each finished "
+        "configuration's weights, samples, curves and scores with a sha256 manifest (greenaudio.experiments.artefacts).",
+    )
+    t.add_argument("--protocol", default="mini", help="quick, mini or full (default: mini)")
+    t.add_argument("--models", nargs="+", default=None, help="registry names (default: all six)")
+    t.add_argument("--sizes", nargs="+", default=None, help="presets (default: the protocol's sizes)")
+    t.add_argument("--runs", default=None, help="parent folder of the run folders (default: <cache>/runs/zoo)")
+    t.add_argument("--export", action="store_true", help="export each finished configuration's artefacts")
+    t.add_argument("--export-root", default=None, help="where artefacts go (default: the package's resources/zoo)")
+    t.add_argument("--verify", action="store_true", help="only re-verify the shipped artefacts, train nothing")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .experiments import artefacts, zoo
+
+    if args.verify:
+        table = artefacts.verify_artefacts(zoo.get_protocol(args.protocol).name, args.export_root)
+        print(table.to_string(index=False))
+        return 0
+    protocol = zoo.get_protocol(args.protocol)
+    from . import vocoders
+
+    models = args.models or vocoders.names()
+    bad = [m for m in models if m not in vocoders.names()]
+    if bad:
+        raise ValueError(f"unknown model(s) {bad}; choose from {vocoders.names()}")
+    sizes = args.sizes or list(protocol.budget_s)
+    bad = [s for s in sizes if s not in protocol.budget_s]
+    if bad:
+        raise ValueError(f"unknown size(s) {bad}; choose from {sorted(protocol.budget_s)}")
+    on_done = None
+    if args.export:
+        ctx = artefacts.build_context(protocol.name, args.export_root)
+        artefacts.export_ground_truth(ctx)
+
+        def on_done(run):
+            row = artefacts.export_configuration(run.run_dir, ctx)
+            print(f"exported {row['config']}: D_STFT {row['d_stft']:.4f}, PESQ-WB {row['pesq_wb']:.2f}", flush=True)
+
+    zoo.train_zoo(protocol, models=models, sizes=sizes, root=args.runs, on_done=on_done)
+    return 0
 
 
 def _fmt(value: Any, column: str) -> str:
@@ -104,7 +160,13 @@ def format_summary(records: Sequence[Any]) -> str:
         lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
         if r.status != "ok":
             lines.append(f"    error: {r.error}")
+    from greenaudio.measure import describe_energy
+
+    methods = list(dict.fromkeys(describe_energy(r) for r in records if r.ok and r.energy_method))
     notes = sorted({n for r in records for n in (r.energy_notes or ())})
+    if methods:
+        lines.append("")
+        lines.extend(f"energy: {m}" for m in methods)
     if notes:
         lines.append("")
         lines.extend(f"note: {n}" for n in notes)
@@ -113,8 +175,37 @@ def format_summary(records: Sequence[Any]) -> str:
     return "\n".join(lines)
 
 
+LIST_COLUMNS = ("model", "size", "device", "precision", "protocol_key", "procedure_key", "energy_key", "env_key",
+                "repetition", "status", "energy_method", "created_utc", "code_version")
+
+
+def format_store_listing(records: Sequence[Any]) -> str:
+    """One line per stored cell: its full key, status, energy method, date and code version (tab-separated)."""
+    lines = ["\t".join(LIST_COLUMNS)]
+    lines += ["\t".join("-" if getattr(r, c) is None else str(getattr(r, c)) for c in LIST_COLUMNS) for r in records]
+    return "\n".join(lines)
+
+
+def _bench_list(path: str) -> int:
+    from pathlib import Path
+
+    from greenaudio import measure
+
+    if not Path(path).exists():
+        print(f"greenaudio bench: no results store at {path!r} (nothing listed, nothing created)", file=sys.stderr)
+        return 1
+    with measure.ResultStore(path) as store:
+        records = store.records()
+    print(format_store_listing(records))
+    print(f"\n{len(records)} cell(s) in {path} ({sum(not r.ok for r in records)} failed)")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from greenaudio import measure
+
+    if args.list:
+        return _bench_list(args.store)
 
     base = measure.QUICK_PROTOCOL if args.quick else measure.THESIS_PROTOCOL
     changes = {
@@ -128,24 +219,14 @@ def _bench(args: argparse.Namespace) -> int:
         "idle_window_s": args.idle_window,
     }
     protocol = base.replace(**{k: v for k, v in changes.items() if v is not None})
+    grid = dict(devices=args.device, precisions=args.precision, protocol=protocol, repetitions=args.repetitions)
+    settings = dict(energy_mode=args.energy, hardware=args.hardware, utilisation=args.utilisation,
+                    cpu_cores_total=args.cpu_cores_total, procedure=dict(args.procedure) or None,
+                    with_flops=not args.no_flops)
+    measure.plan_grid(args.models, args.sizes, **grid, **settings)  # configuration errors: before any store exists
     with measure.ResultStore(args.store) as store:
-        result = measure.run_grid(
-            args.models,
-            args.sizes,
-            store=store,
-            devices=args.device,
-            precisions=args.precision,
-            protocol=protocol,
-            repetitions=args.repetitions,
-            retry_failed=args.retry_failed,
-            progress=not args.no_progress,
-            energy_mode=args.energy,
-            hardware=args.hardware,
-            utilisation=args.utilisation,
-            cpu_cores_total=args.cpu_cores_total,
-            procedure=dict(args.procedure) or None,
-            with_flops=not args.no_flops,
-        )
+        result = measure.run_grid(args.models, args.sizes, store=store, retry_failed=args.retry_failed,
+                                  progress=not args.no_progress, **grid, **settings)
         print(format_summary(result.records))
         print(
             f"\n{len(result.computed)} cell(s) computed ({len(result.failed)} failed), {len(result.skipped)} already in "
@@ -154,6 +235,11 @@ def _bench(args: argparse.Namespace) -> int:
         if args.csv:
             path = measure.save_records_csv(result.records, args.csv)
             print(f"CSV written to {path}")
+    bad = [r for r in result.records if not r.ok]
+    if bad:
+        print(f"greenaudio bench: {len(bad)} of {len(result.records)} requested cell(s) failed (see 'error:' lines; "
+              "a failed cell is retried when the code or a setting changes, or with --retry-failed)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -163,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "bench":
             return _bench(args)
+        if args.command == "train":
+            return _train(args)
     except ValueError as exc:
         print(f"greenaudio {args.command}: error: {exc}", file=sys.stderr)
         return 2

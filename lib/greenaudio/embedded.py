@@ -1,6 +1,7 @@
 """Can a vocoder run on an embedded board? Thesis §6.4 and Table 10, computed.
 
-Used by: notebooks/05_1_cost_benchmark.ipynb (Table 10 and the §6.4 analysis).
+Used by: notebooks/05_1_cost_benchmark.ipynb (Table 10 and the §6.4 analysis), notebooks/06_quantization.ipynb
+(Table 10 from the measured fp32 and int8 file sizes).
 
 For each (vocoder configuration, board) pair:
 
@@ -10,7 +11,9 @@ For each (vocoder configuration, board) pair:
   The configuration is *real-time* when generating one second takes at most one second.
 * **memory** — whether the weights fit in the board's RAM and in its storage ("drive"): ``params x 4`` bytes in
   float32, ``params x 1`` byte in int8 (:data:`BYTES_PER_PARAMETER`). Activations, the program and the operating
-  system are not counted, so "fits" is a necessary condition, not a sufficient one.
+  system are not counted, so "fits" is a necessary condition, not a sufficient one. When the ``models`` table
+  carries *measured* serialised sizes (``fp32_bytes`` / ``int8_bytes`` columns, e.g. from
+  :mod:`greenaudio.quantization`), those are used instead, and the ``bytes_method`` column says which was used.
 
 Boards come from :func:`greenaudio.published.load_embedded_boards` (Table 10), whose ``ram_bytes``/``drive_bytes``
 columns hold the printed sizes in bytes (1 KB = 1e3 bytes, 1 GB = 1e9 bytes, as printed). A board whose storage is
@@ -28,6 +31,8 @@ import pandas as pd
 
 __all__ = [
     "BYTES_PER_PARAMETER",
+    "BYTES_MEASURED",
+    "BYTES_COMPUTED",
     "REAL_TIME_THRESHOLD",
     "compute_seconds_per_audio_s",
     "compute_model_bytes",
@@ -38,6 +43,10 @@ __all__ = [
 
 #: Bytes per weight for each precision considered in §6.4 (float32 and the int8 of Chapter 6's quantisation).
 BYTES_PER_PARAMETER = {"fp32": 4, "int8": 1}
+
+#: ``bytes_method`` labels of :func:`compute_embedded_fit`.
+BYTES_MEASURED = "measured: serialised files"
+BYTES_COMPUTED = "computed: params x 4 (fp32), x 1 (int8)"
 
 #: A configuration is real-time on a board when one second of audio takes at most this many seconds.
 REAL_TIME_THRESHOLD = 1.0
@@ -107,8 +116,10 @@ def compute_embedded_fit(models: pd.DataFrame, boards: pd.DataFrame | None = Non
     Returns:
         one row per (configuration, board): ``model, size, board, family, params, gflops_per_audio_s, board_gflops,
         seconds_per_audio_s, real_time, fp32_bytes, int8_bytes, ram_bytes, drive_bytes, fp32_fits_ram,
-        int8_fits_ram, fp32_fits_drive, int8_fits_drive, drive_note``. The ``*_fits_*`` columns are pandas
-        ``boolean`` (``<NA>`` where the capacity is unknown).
+        int8_fits_ram, fp32_fits_drive, int8_fits_drive, drive_note, bytes_method``. The ``*_fits_*`` columns
+        are pandas ``boolean`` (``<NA>`` where the capacity is unknown). ``models`` may carry measured
+        ``fp32_bytes`` / ``int8_bytes`` (in bytes; both, finite and > 0 for a row to use them): then
+        ``bytes_method`` is ``"measured: serialised files"``, else ``"computed: params x 4 (fp32), x 1 (int8)"``.
     """
     if boards is None:
         from . import published
@@ -130,6 +141,12 @@ def compute_embedded_fit(models: pd.DataFrame, boards: pd.DataFrame | None = Non
             gflops = _positive("gflops_per_audio_s", m.gflops_per_audio_s)
             fp32 = compute_model_bytes(m.params, "fp32")
             int8 = compute_model_bytes(m.params, "int8")
+            bytes_method = BYTES_COMPUTED
+            measured = (getattr(m, "fp32_bytes", None), getattr(m, "int8_bytes", None))
+            if all(v is not None and not pd.isna(v) for v in measured):
+                fp32 = int(_positive("fp32_bytes", float(measured[0])))
+                int8 = int(_positive("int8_bytes", float(measured[1])))
+                bytes_method = BYTES_MEASURED
         except ValueError as exc:
             raise ValueError(f"configuration {label}: {exc}") from None
         for b in boards.itertuples(index=False):
@@ -164,6 +181,7 @@ def compute_embedded_fit(models: pd.DataFrame, boards: pd.DataFrame | None = Non
                 "fp32_fits_drive": compute_fits(fp32, drive),
                 "int8_fits_drive": compute_fits(int8, drive),
                 "drive_note": note,
+                "bytes_method": bytes_method,
             })
     out = pd.DataFrame(rows)
     for c in ("fp32_fits_ram", "int8_fits_ram", "fp32_fits_drive", "int8_fits_drive"):

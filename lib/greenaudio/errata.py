@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from . import carbon, published
-from .pareto import compute_dominators
+from ._resources import read_resource_csv
+from .pareto import compute_dominators, compute_pct_mos
+from .validation import check_bool, check_positive_int, check_positive_number
 
 __all__ = [
     "Erratum",
@@ -55,6 +57,12 @@ class Erratum:
     note: str
 
 
+def _text_values(check: str) -> pd.DataFrame:
+    """The running-text numbers a check uses (``resources/errata_text_values.csv``, with section and page)."""
+    table = published.load_errata_text_values()
+    return table[table["check"] == check].reset_index(drop=True)
+
+
 def _agrees(printed: float, computed: float, decimals: int) -> bool:
     return bool(abs(round(computed, decimals) - printed) < 0.5 * 10.0 ** (-decimals) + 1e-12)
 
@@ -92,26 +100,31 @@ def check_table3_against_text() -> list[Erratum]:
         Erratum(
             "jukebox-gpus", "§4.2.1 vs Table 3", "Jukebox GPU count", int(jukebox.gpu_count), int(jukebox.text_gpu_count),
             False,
-            f"the text says 246 V100, Table 3 uses 256; with 246 GPUs the estimate would be {text_kwh:.1f} kWh and "
-            f"{carbon.compute_emissions_kgco2e(text_kwh):.2f} kgCO2e instead of 5529.6 kWh and 2416.44 kgCO2e",
+            f"the text says {int(jukebox.text_gpu_count)} V100, Table 3 uses {int(jukebox.gpu_count)}; with "
+            f"{int(jukebox.text_gpu_count)} GPUs the estimate would be {text_kwh:.1f} kWh and "
+            f"{carbon.compute_emissions_kgco2e(text_kwh):.2f} kgCO2e instead of {jukebox.printed_kwh:g} kWh and "
+            f"{jukebox.printed_kgco2e:g} kgCO2e",
         )
     )
-    for model, days in (("RAVE", 6.0), ("FloWaveNet", 11.3), ("GANSynth", 4.5), ("WaveGAN", 4.0)):
-        row = runs.loc[model]
-        hours_from_text = days * 24.0
+    for text in _text_values("table3-hours").itertuples(index=False):
+        row = runs.loc[text.item]
+        hours_from_text = float(text.value) * 24.0
         out.append(
             Erratum(
-                "table3-hours", "§4.2.1 vs Table 3", f"{model} training hours", float(row.hours), hours_from_text,
+                "table3-hours", "§4.2.1 vs Table 3", f"{text.item} training hours", float(row.hours), hours_from_text,
                 bool(abs(hours_from_text - float(row.hours)) < 1e-9),
-                f"text: {row.text_training_time} = {hours_from_text:g} h",
+                f"text ({text.section}, p. {text.page}): {text.value:g} {text.unit} = {hours_from_text:g} h",
             )
         )
-    kg = carbon.compute_emissions_kgco2e(float(runs.loc["Jukebox"].printed_kwh))
+    quoted = _text_values("jukebox-text-kg").iloc[0]
+    kwh = float(runs.loc["Jukebox"].printed_kwh)
+    kg = carbon.compute_emissions_kgco2e(kwh)
     out.append(
         Erratum(
-            "jukebox-text-kg", "§4.2.2.1 text vs Table 3", "Jukebox kgCO2e quoted in the text", 2416.5, kg,
-            _agrees(2416.5, kg, 1),
-            "the text quotes 2416.5 kgCO2e; 0.437 x 5529.6 kWh = 2416.4352, which rounds to 2416.4",
+            "jukebox-text-kg", f"{quoted.section} text vs Table 3", "Jukebox kgCO2e quoted in the text",
+            float(quoted.value), kg, _agrees(float(quoted.value), kg, 1),
+            f"the text (p. {quoted.page}) quotes {quoted.value:g} kgCO2e; {kg / kwh:g} x {kwh:g} kWh = {kg:.4f}, "
+            f"which rounds to {kg:.1f}",
         )
     )
     return out
@@ -133,13 +146,13 @@ def check_table5_pct_mos() -> list[Erratum]:
     """Table 5: %MOS = MOS_M / MOS_GT (thesis §4.3.1), recomputed at the printed two decimals."""
     out = []
     for row in published.load_inter_model_mos().itertuples(index=False):
-        ratio = row.mos_m / row.mos_gt
+        ratio = compute_pct_mos(row.mos_m, row.mos_gt)
         ok = _agrees(row.printed_pct_mos, ratio, 2)
         note = "MOS_M / MOS_GT"
         if not ok:
             note += (
                 f" = {ratio:.2f} (above 1: the model would beat the ground truth); the printed "
-                f"{row.printed_pct_mos} equals MOS_GT / MOS_M = {row.mos_gt / row.mos_m:.2f}: the two MOS columns "
+                f"{row.printed_pct_mos} equals MOS_GT / MOS_M = {compute_pct_mos(row.mos_gt, row.mos_m):.2f}: the two MOS columns "
                 "appear swapped for this row"
             )
         out.append(Erratum("table5-pct-mos", "Table 5", row.model, float(row.printed_pct_mos), ratio, ok, note))
@@ -184,18 +197,20 @@ def check_waveflow_training_steps() -> list[Erratum]:
     Under each reading, training energy per million steps should grow with the model size (same hardware, batch).
     """
     wf = published.load_waveflow_configs()
+    text = _text_values("waveflow-steps")
     readings = {
-        "A (r=96 -> 3M)": {64: 3.0, 96: 3.0, 128: 2.0, 256: 1.0},
-        "B (r=96 -> 2M)": {64: 3.0, 96: 2.0, 128: 2.0, 256: 1.0},
+        reading: {int(q.split("=")[1]): float(v) for q, v in zip(rows["quantity"], rows["value"])}
+        for reading, rows in text.groupby("item", sort=True)
     }
     out = []
+    printed = "r = 64 and 96: 3M; r = 128 and 96: 2M; r = 256: 1M"
     for name, steps in readings.items():
         per_m = [row.e_train_kwh / steps[int(row.r)] for row in wf.itertuples(index=False)]
         monotone = bool(np.all(np.diff(per_m) >= 0))
         out.append(
             Erratum(
-                "waveflow-steps", "§4.3.2 / Table 6", f"reading {name}: E_train per million steps (kWh)",
-                "r = 64 and 96: 3M; r = 128 and 96: 2M; r = 256: 1M",
+                "waveflow-steps", "§4.3.2 / Table 6", f"{name}: E_train per million steps (kWh)",
+                printed,
                 ", ".join(f"{v:.1f}" for v in per_m), monotone,
                 "increasing with model size" if monotone else "not increasing with model size (WF3 costs more per "
                 "step than the larger WF4)",
@@ -207,8 +222,15 @@ def check_waveflow_training_steps() -> list[Erratum]:
 def check_table8_energy_unit(reference_seconds_of_audio: float = 100.0) -> list[Erratum]:
     """Table 8's E_gen (printed in mJ per 100 s of audio) against its GPU real-time factor.
 
-    Generating 100 s of audio at a GPU RTF r takes ``100 r`` seconds; the implied average power is E_gen / (100 r).
+    Generating 100 s of audio at a GPU RTF r takes ``100 r`` seconds; the implied average power is E_gen / (100 r),
+    compared with the maximum power of the thesis's GPU (RTX A5000, ``resources/hardware.csv``).
+
+    Args:
+        reference_seconds_of_audio: the audio duration E_gen refers to (in s of audio; 100 in Table 8).
     """
+    reference_seconds_of_audio = check_positive_number("reference_seconds_of_audio", reference_seconds_of_audio)
+    gpu = "RTX A5000"
+    max_w = float(read_resource_csv("hardware.csv").set_index("name").loc[gpu, "max_power_w"])
     costs = published.load_vocoder_costs()
     out = []
     for row in costs.itertuples(index=False):
@@ -220,8 +242,8 @@ def check_table8_energy_unit(reference_seconds_of_audio: float = 100.0) -> list[
                 row.e_gen_printed, watts_if_mj, bool(watts_if_mj > 1.0),
                 f"{row.e_gen_printed} mJ over {seconds:.2f} s gives {watts_if_mj:.3f} W, far below any GPU's idle "
                 f"power; read as joules it gives {row.e_gen_printed / seconds:.0f} W"
-                + (" (within the RTX A5000's 230 W maximum)" if row.e_gen_printed / seconds <= 230 else
-                   " (above the RTX A5000's 230 W maximum: the whole machine, or another inconsistency)"),
+                + (f" (within the {gpu}'s {max_w:g} W maximum)" if row.e_gen_printed / seconds <= max_w else
+                   f" (above the {gpu}'s {max_w:g} W maximum: the whole machine, or another inconsistency)"),
             )
         )
     return out
@@ -232,7 +254,12 @@ def check_section_6_4_gflops() -> list[Erratum]:
     costs = published.load_vocoder_costs().set_index(["model", "size"])
     rpi4 = published.load_embedded_boards().set_index("board").loc["RPi 4B", "flops"] / 1e9
     out = []
-    for model, size, quoted, quoted_seconds in (("melgan", "medium", 7.02, 0.7), ("hifigan", "large", 40.47, 4.0)):
+    text = _text_values("section6.4-gflops")
+    for item, rows in text.groupby("item", sort=False):
+        model, size = item.split()
+        values = rows.set_index("quantity")["value"]
+        quoted = float(values["GFLOPs per second of audio"])
+        quoted_seconds = float(values["seconds on an RPi 4B per second of audio"])
         table = float(costs.loc[(model, size), "gflops_per_audio_s"])
         out.append(
             Erratum(
@@ -246,7 +273,12 @@ def check_section_6_4_gflops() -> list[Erratum]:
 
 
 def check_table9_sizes(bytes_per_parameter: int = 4) -> list[Erratum]:
-    """Table 9's fp32 sizes against Table 8's parameter counts x 4 bytes (MB = 1e6 bytes)."""
+    """Table 9's fp32 sizes against Table 8's parameter counts x 4 bytes (MB = 1e6 bytes).
+
+    Args:
+        bytes_per_parameter: storage of one parameter (in bytes; 4 for fp32).
+    """
+    bytes_per_parameter = check_positive_int("bytes_per_parameter", bytes_per_parameter)
     sizes = published.load_quantization_sizes()
     params = published.load_vocoder_costs().set_index(["model", "size"])["params_millions"]
     out = []
@@ -276,7 +308,12 @@ def _table9_mismatch_note(row, params: pd.Series, bytes_per_parameter: int) -> s
 
 
 def compute_errata(only_inconsistent: bool = False) -> pd.DataFrame:
-    """All checks as one table (``check, location, item, printed, computed, consistent, note``)."""
+    """All checks as one table (``check, location, item, printed, computed, consistent, note``).
+
+    Args:
+        only_inconsistent: keep only the rows where the printed and computed values disagree.
+    """
+    only_inconsistent = check_bool("only_inconsistent", only_inconsistent)
     records: list[Erratum] = []
     for check in (
         check_table3_energy_and_emissions,

@@ -20,6 +20,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .validation import check_choice, check_finite_number
+
 __all__ = [
     "DIRECTIONS",
     "dominates",
@@ -28,6 +30,7 @@ __all__ = [
     "compute_pareto_fronts",
     "compute_dominators",
     "compute_pareto_table",
+    "compute_pct_mos",
 ]
 
 #: Accepted spellings of the two optimisation directions.
@@ -40,13 +43,7 @@ def _signs(directions: Sequence[str], n_objectives: int) -> np.ndarray:
     directions = list(directions)
     if len(directions) != n_objectives:
         raise ValueError(f"got {len(directions)} direction(s) for {n_objectives} objective(s); they must match")
-    signs = []
-    for d in directions:
-        key = d.lower() if isinstance(d, str) else d
-        if key not in DIRECTIONS:
-            raise ValueError(f"unknown optimisation direction {d!r}; valid directions: {sorted(DIRECTIONS)}")
-        signs.append(DIRECTIONS[key])
-    return np.asarray(signs)
+    return np.asarray([DIRECTIONS[check_choice("optimisation direction", d, list(DIRECTIONS))] for d in directions])
 
 
 def _as_minimisation(values, directions: Sequence[str]) -> np.ndarray:
@@ -127,6 +124,71 @@ def compute_dominators(values, directions: Sequence[str]) -> list[np.ndarray]:
     return [np.flatnonzero(dom[:, j]) for j in range(len(m))]
 
 
+def compute_pct_mos(mos_model, mos_ground_truth):
+    """%MOS, the quality objective of the thesis's Pareto analyses (§4.3.1): ``MOS_M / MOS_GT``.
+
+    Dividing a model's MOS by the ground truth's MOS *from the same listening test* makes MOS from different papers
+    roughly comparable; 1 means "as good as the recordings". The one place the package computes it (the Chapter 4
+    notebook, :mod:`greenaudio.errata` and the tests all call this).
+
+    Args:
+        mos_model: the model's MOS (1–5 scale): a number, a numpy array or a pandas Series.
+        mos_ground_truth: the ground truth's MOS in the same test, same shape (or a scalar).
+
+    Returns:
+        the ratio, dimensionless: a float for two numbers, a Series when either input is one, else a numpy array.
+
+    Raises:
+        ValueError: a value that is not a finite number > 0 (naming which argument and where).
+    """
+    for name, value in (("mos_model", mos_model), ("mos_ground_truth", mos_ground_truth)):
+        if np.ndim(value) == 0:
+            check_finite_number(name, value, min_value=0.0, min_inclusive=False)
+            continue
+        try:
+            array = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must hold finite numbers > 0, got {value!r}") from None
+        bad = ~np.isfinite(array) | (array <= 0)
+        if bad.any():
+            first = int(np.flatnonzero(bad.ravel())[0])
+            raise ValueError(f"{name} must hold finite numbers > 0; position {first} is {float(array.ravel()[first])!r}")
+    if np.ndim(mos_model) == 0 and np.ndim(mos_ground_truth) == 0:
+        return float(mos_model) / float(mos_ground_truth)
+    if isinstance(mos_model, (pd.Series, pd.DataFrame)) or isinstance(mos_ground_truth, (pd.Series, pd.DataFrame)):
+        return mos_model / mos_ground_truth
+    return np.asarray(mos_model, dtype=float) / np.asarray(mos_ground_truth, dtype=float)
+
+
+def _objective_mapping(objectives) -> dict[str, str]:
+    example = "{'emissions_kgco2e': 'min', 'pct_mos': 'max'}"
+    if isinstance(objectives, Mapping):
+        mapping = dict(objectives)
+    elif isinstance(objectives, (list, tuple)) and all(
+        isinstance(p, (list, tuple)) and len(p) == 2 for p in objectives
+    ):
+        mapping = {column: direction for column, direction in objectives}
+    elif isinstance(objectives, (list, tuple, str)):
+        raise ValueError(
+            f"objectives must map each column to 'min' or 'max' (e.g. {example}) or be a list of (column, direction) "
+            f"pairs; got {objectives!r}, which gives no direction"
+        )
+    else:
+        raise ValueError(f"objectives must be a mapping like {example}, got {type(objectives).__name__}")
+    if not mapping:
+        raise ValueError(f"objectives is empty; give at least one column and its direction, e.g. {example}")
+    return mapping
+
+
+def _check_numeric_column(table: pd.DataFrame, column: str) -> None:
+    series = table[column]
+    if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+        converted = pd.to_numeric(series, errors="coerce") if not pd.api.types.is_bool_dtype(series) else None
+        bad = series[converted.isna() & series.notna()] if converted is not None else series
+        where = f"; first non-numeric value {bad.iloc[0]!r} at row {bad.index[0]!r}" if len(bad) else ""
+        raise ValueError(f"objective column {column!r} must be numeric, it has dtype {series.dtype}{where}")
+
+
 def compute_pareto_table(
     table: pd.DataFrame, objectives: Mapping[str, str], label: str | None = None
 ) -> pd.DataFrame:
@@ -134,20 +196,30 @@ def compute_pareto_table(
 
     Args:
         table: one row per candidate (model, configuration, ...).
-        objectives: ``{column: "min" | "max"}``, e.g. ``{"emissions_kgco2e": "min", "pct_mos": "max"}``.
+        objectives: ``{column: "min" | "max"}``, e.g. ``{"emissions_kgco2e": "min", "pct_mos": "max"}``, or the
+            same as a list of ``(column, direction)`` pairs. A bare list of column names is rejected: each column
+            needs its direction.
         label: column naming each row; when given, a ``dominated_by`` column lists the labels of the dominating rows.
 
     Returns:
         a copy of ``table`` with ``pareto_optimal`` (bool), ``pareto_rank`` (0 = front) and optionally
         ``dominated_by``.
+
+    Raises:
+        ValueError: ``table`` is not a DataFrame; ``objectives`` is empty, a bare list of names, or names an unknown
+            column; an objective column is not numeric (the message names the column and its first bad value); an
+            unknown direction; NaN or inf values.
     """
-    if not objectives:
-        raise ValueError("objectives is empty; give at least one {column: 'min' | 'max'}")
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"table must be a pandas DataFrame, got {type(table).__name__}")
+    objectives = _objective_mapping(objectives)
     missing = [c for c in objectives if c not in table.columns]
     if missing:
         raise ValueError(f"unknown objective column(s) {missing}; table columns: {list(table.columns)}")
     if label is not None and label not in table.columns:
         raise ValueError(f"unknown label column {label!r}; table columns: {list(table.columns)}")
+    for column in objectives:
+        _check_numeric_column(table, column)
     values = table[list(objectives)].to_numpy(dtype=float)
     directions = list(objectives.values())
     out = table.copy()

@@ -13,7 +13,7 @@ import pandas as pd
 
 from .pareto import compute_pareto_mask
 
-__all__ = ["plot_pareto", "plot_metric_counts", "plot_sensitivity"]
+__all__ = ["plot_pareto", "plot_metric_counts", "plot_sensitivity", "energy_axis_label"]
 
 #: Colours close to the thesis's figures: quality metrics blue, efficiency metrics green, optimal points red.
 QUALITY_COLOR = "#3b75af"
@@ -133,3 +133,11 @@ def _log_norm(values: np.ndarray):
 
     positive = values[values > 0]
     return LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size else None
+
+
+def energy_axis_label(records, quantity: str = "E_gen", unit: str = "J per 100 s of audio") -> str:
+    """An energy axis label derived from the records' provenance (see :func:`greenaudio.measure.energy_axis_label`):
+    ``"E_gen, estimated (CodeCarbon 3.3.2 CPU process rule: TDP 8 W x ...) (J per 100 s of audio)"``."""
+    from greenaudio.measure.provenance import energy_axis_label as _label
+
+    return _label(records, quantity=quantity, unit=unit)

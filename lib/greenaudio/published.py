@@ -28,6 +28,7 @@ __all__ = [
     "load_vocoder_costs",
     "load_quantization_sizes",
     "load_embedded_boards",
+    "load_errata_text_values",
 ]
 
 #: Quality metrics of the census (thesis §4.1), in Table 11's column order.
@@ -98,7 +99,7 @@ def load_familiar_emissions() -> pd.DataFrame:
 
 
 def load_sing_check() -> pd.DataFrame:
-    """Thesis §4.2.2.1: SING's estimated (52 kWh) and Carbontracker-measured (64.8 kWh) training energy."""
+    """Thesis §4.2.2.1: SING's estimated (52 kWh) and Carbontracker-predicted (64.8 kWh) training energy."""
     return read_resource_csv("sing_energy_check.csv")
 
 
@@ -130,3 +131,13 @@ def load_quantization_sizes() -> pd.DataFrame:
 def load_embedded_boards() -> pd.DataFrame:
     """Thesis Table 10: Arduino and Raspberry Pi boards: clock, FLOPS, RAM, drive (printed strings and numbers)."""
     return read_resource_csv("embedded_boards_table10.csv")
+
+
+def load_errata_text_values() -> pd.DataFrame:
+    """Numbers the thesis states in its running text (not in a table) that the errata compare with its tables.
+
+    Columns: ``check`` (the :mod:`greenaudio.errata` check using the row), ``item``, ``quantity``, ``value`` (as
+    printed), ``unit``, ``section``, ``page`` (the page on which the section starts, from the thesis's table of
+    contents), ``quote`` (the sentence it comes from) and ``source``.
+    """
+    return read_resource_csv("errata_text_values.csv")

@@ -22,7 +22,8 @@ from typing import Callable, Mapping
 
 import pandas as pd
 
-__all__ = ["results_dir", "format_table", "show_table", "show_figure", "save_figure", "DisplayedArtifact"]
+__all__ = ["results_dir", "format_table", "show_table", "show_figure", "save_figure", "DisplayedArtifact",
+           "energy_caption"]
 
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -149,3 +150,11 @@ def _display(artifact: DisplayedArtifact, display: bool) -> DisplayedArtifact | 
 
     ipython_display(artifact)
     return None
+
+
+def energy_caption(caption: str, records) -> str:
+    """``caption`` followed by how the records' energies were obtained (read from their provenance fields, see
+    :func:`greenaudio.measure.energy_caption_note`), so that a figure or table of estimates says so."""
+    from greenaudio.measure.provenance import energy_caption_note
+
+    return f"{caption.rstrip()} {energy_caption_note(records)}"

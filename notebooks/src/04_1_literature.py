@@ -11,7 +11,8 @@
 COLAB
 
 # %% tags=["parameters"]
-QUICK = True  # no effect here: this chapter only reads published data
+# no effect here: this chapter only reads published data
+QUICK = True
 CHAPTER = "04-1-literature"
 
 # %%

@@ -11,7 +11,8 @@
 COLAB
 
 # %% tags=["parameters"]
-QUICK = True  # no effect here: computed from published data
+# no effect here: computed from published data
+QUICK = True
 CHAPTER = "04-4-errata"
 
 # %%

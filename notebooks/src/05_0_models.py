@@ -21,28 +21,29 @@
 
 COLAB
 
+# %% [markdown]
+# Parameters: `QUICK` shortens the audio of the procedure demonstration; `DEMO_FRAMES_QUICK` / `DEMO_FRAMES_FULL` are
+# its mel frames (16 frames = 0.256 s of audio; 63 frames about 1 s); `BENCHMARK_FILE` names a shipped speed-records
+# file (default: the only one shipped).
+
 # %% tags=["parameters"]
-QUICK = True  # quick mode generates shorter audio in the procedure demonstration
+QUICK = True
 CHAPTER = "05-0-models"
 SEED = 0
-DEMO_FRAMES_QUICK = 16  # mel frames in the procedure demonstration (16 frames = 0.256 s of audio)
-DEMO_FRAMES_FULL = 63  # about 1 s of audio
-BENCHMARK_FILE = None  # a CSV written by scripts/bench_vocoders.py; None: the measurement shipped with the package
+DEMO_FRAMES_QUICK = 16
+DEMO_FRAMES_FULL = 63
+BENCHMARK_FILE = None
 
 # %%
 import json
-from pathlib import Path
 
 import pandas as pd
 import torch
 
-from greenaudio import published, report, vocoders
-
-from greenaudio._resources import resource_path
+from greenaudio import measure, published, report, vocoders
 
 demo_frames = DEMO_FRAMES_QUICK if QUICK else DEMO_FRAMES_FULL
 torch.manual_seed(SEED)
-benchmark_path = Path(BENCHMARK_FILE) if BENCHMARK_FILE else Path(str(resource_path("benchmarks/vocoders_cpu.csv")))
 
 # %% [markdown]
 # ## The registry
@@ -186,41 +187,28 @@ report.show_table(demo, label="zoo-procedures", chapter=CHAPTER,
 assert (demo.audio_samples == demo.expected_samples).all()
 
 # %% [markdown]
-# ## Speed and memory on CPU
+# ## Speed on CPU
 #
-# `scripts/bench_vocoders.py` measures every configuration at batch 1 for 1 s and 10 s of audio, as built and after
-# `prepare_for_inference()`, each in a fresh process (peak resident memory is the process's), under
-# `torch.inference_mode()`. Its output ships with the package as measured data; the table below reads it, with the
-# machine it was measured on (set `BENCHMARK_FILE` to show your own run).
+# The real-time factor of every configuration comes from the same harness and the same kind of records as the cost
+# chapter ({doc}`05_1_cost_benchmark`): `scripts/bench_vocoders.py` calls `greenaudio.measure.run_grid` under
+# `measure.SPEED_PROTOCOL` (one 1-s clip at 16 kHz, 1 warm-up and 3 timed runs, 1 thread, weights prepared for
+# inference, each model's default procedure) and ships the records, one file per machine. The table reads them with
+# the machine they were measured on (`BENCHMARK_FILE`: a records CSV of your own run; `None`: the shipped one).
 
 # %%
-if benchmark_path.exists():
-    bench = pd.read_csv(benchmark_path)
-    meta = json.loads(benchmark_path.with_suffix(".json").read_text())
-    env = meta["environment"]
-    print(f"Measured {meta['date']} by {meta['script']} on {env['cpu_model']} ({env['cpu_count']} logical CPUs, "
-          f"{env['host_type']}), {meta['threads']} torch threads, torch {env['packages']['torch']}, "
-          f"git {str(env['git_commit'])[:10]}; load average before/after the run: "
-          f"{meta['load_average_1_5_15min']['before'][0]:.2f} / {meta['load_average_1_5_15min']['after'][0]:.2f}.")
-    speed = bench[bench.reverse.fillna("fast").isin(["fast", ""])].pivot_table(
-        index=["model", "size"], columns=["state", "audio_s"], values="rtf").reset_index()
-    speed.columns = [" ".join(f"{c}" for c in col if c != "").strip() if isinstance(col, tuple) else col
-                     for col in speed.columns]
-    memory = bench.groupby(["model", "size"], as_index=False)["peak_rss_mb"].max()
-    speed = speed.merge(memory, on=["model", "size"])
+files = [BENCHMARK_FILE] if BENCHMARK_FILE else measure.shipped_record_files()
+shipped = [r for f in files for r in measure.load_records(f)]
+if shipped:
+    speed = measure.speed_table(shipped)
+    for machine in speed.machine.unique():
+        r = next(r for r in shipped if measure.machine_slug(r) == machine)
+        print(f"{machine}: {r.environment['cpu_model']}, {r.environment['cpu_count']} logical CPUs, "
+              f"{r.environment['host_type']}, torch {r.environment['packages']['torch']}, {r.code_version}, "
+              f"load average {r.environment.get('load_average')}, measured {r.created_utc} (UTC).")
     report.show_table(speed, label="zoo-cpu-speed", chapter=CHAPTER,
-                      caption="Real-time factor (processing time / audio duration; < 1 is faster than real time) at "
-                      "batch 1 for about 1 s and 10 s of audio, as built and prepared for inference, and the peak "
-                      "resident memory (MB) of the process (measured, see the line above).",
-                      formats={c: "{:.3f}" for c in speed.columns if c.startswith(("built", "prepared"))}
-                      | {"peak_rss_mb": "{:.0f}"})
-    plain = bench[bench.reverse == "plain"].set_index("size")["rtf"]
-    fast = bench[(bench.model == "waveflow") & (bench.reverse == "fast") & (bench.state == "prepared")
-                 & (bench.audio_s < 2)].set_index("size")["rtf"]
-    for size in plain.index:
-        print(f"WaveFlow {size}: plain reverse RTF {plain[size]:.2f} vs fast {fast[size]:.2f} "
-              f"({plain[size] / fast[size]:.1f}x)")
-    print(f"Largest peak RSS: {memory.peak_rss_mb.max():.0f} MB "
-          f"({memory.loc[memory.peak_rss_mb.idxmax(), 'model']} {memory.loc[memory.peak_rss_mb.idxmax(), 'size']}).")
+                      formats={c: "{:.3g}" for c in ("rtf_median", "rtf_iqr", "rtf_min", "rtf_max")},
+                      caption="Real-time factor (processing time / audio duration; < 1 is faster than real time) of "
+                      "each configuration on CPU: median, inter-quartile range, min and max over the timed runs "
+                      "(measured with greenaudio.measure; the machine of each row is printed above).")
 else:
-    print(f"No benchmark file at {benchmark_path}: run `python scripts/bench_vocoders.py` to measure this machine.")
+    print("No speed records shipped: run `python scripts/bench_vocoders.py --ship` to measure this machine.")

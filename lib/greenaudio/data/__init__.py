@@ -14,6 +14,7 @@ Every speech dataset yields ``(audio_16k (16384,), normalised mel (80, 64))`` it
 from .base import (
     SPLITS,
     THESIS_PREPROCESS,
+    CorruptCacheError,
     PreparedCorpus,
     PreprocessConfig,
     SkipReport,
@@ -40,6 +41,7 @@ from .ljspeech import LJSPEECH_SAMPLE_RATE, load_ljspeech, prepare_ljspeech, rea
 from .sentences import SENTENCES
 
 __all__ = [
+    "CorruptCacheError",
     "SPLITS",
     "THESIS_PREPROCESS",
     "PreparedCorpus",

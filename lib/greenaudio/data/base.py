@@ -41,7 +41,18 @@ from torch.utils.data import Dataset
 
 from greenaudio.vocoders.mel import THESIS_MEL, MelConfig, MelNormalizer
 
+from greenaudio.validation import (
+    check_bool,
+    check_choice,
+    check_non_negative_int,
+    check_non_negative_number,
+    check_positive_int,
+)
+
 __all__ = [
+    "CorruptCacheError",
+    "read_cache_json",
+    "load_cache_array",
     "PreprocessConfig",
     "THESIS_PREPROCESS",
     "SkipReport",
@@ -85,6 +96,18 @@ class PreprocessConfig:
     mel: MelConfig = THESIS_MEL
 
     def __post_init__(self) -> None:
+        # Validate and store plain Python values (numpy scalars would hash differently in the cache key).
+        normalised = {
+            "sample_rate": check_positive_int("sample_rate", self.sample_rate),
+            "n_samples": check_positive_int("n_samples", self.n_samples),
+            "min_samples": check_positive_int("min_samples", self.min_samples),
+            "pad_short": check_bool("pad_short", self.pad_short),
+            "silence_peak": check_non_negative_number("silence_peak", self.silence_peak),
+        }
+        if self.expected_sample_rate is not None:
+            normalised["expected_sample_rate"] = check_positive_int("expected_sample_rate", self.expected_sample_rate)
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)
         if self.mel.sample_rate != self.sample_rate:
             raise ValueError(
                 f"sample_rate ({self.sample_rate} Hz) must equal mel.sample_rate ({self.mel.sample_rate} Hz)"
@@ -175,8 +198,7 @@ def compute_test_mask(n_items: int) -> np.ndarray:
     Returns:
         ``(n_items,)`` bool array, True for test items.
     """
-    if n_items < 0:
-        raise ValueError(f"n_items must be >= 0, got {n_items}")
+    n_items = check_non_negative_int("n_items", n_items)
     mask = np.zeros(n_items, dtype=bool)
     n_test = n_items // 5
     if n_test:
@@ -238,6 +260,51 @@ def load_clip(path: str | Path, config: PreprocessConfig = THESIS_PREPROCESS) ->
     return audio, "", padded
 
 
+class CorruptCacheError(ValueError):
+    """A cache file exists but cannot be read (truncated, overwritten, edited by hand); the message names the file
+    and the folder to delete so that the next call rebuilds it."""
+
+
+def _corrupt(file: Path, folder: Path, exc: BaseException | str) -> CorruptCacheError:
+    detail = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    return CorruptCacheError(
+        f"corrupt cache file {file} ({detail}); delete the cache folder {folder} and run again to rebuild it"
+    )
+
+
+def read_cache_json(file: str | Path, folder: str | Path | None = None) -> dict:
+    """Read a JSON object from a cache folder.
+
+    Raises:
+        CorruptCacheError: the file is not valid UTF-8 JSON or not an object; names the file and ``folder`` (its
+            parent by default) to delete.
+    """
+    file = Path(file)
+    folder = Path(folder) if folder is not None else file.parent
+    try:
+        value = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _corrupt(file, folder, exc) from exc
+    if not isinstance(value, dict):
+        raise _corrupt(file, folder, f"expected a JSON object, found {type(value).__name__}")
+    return value
+
+
+def load_cache_array(file: str | Path, folder: str | Path | None = None, mmap_mode: str | None = "r") -> np.ndarray:
+    """``np.load`` of a cached ``.npy`` array (no pickles), memory-mapped by default.
+
+    Raises:
+        CorruptCacheError: the file is missing, truncated or not a plain ``.npy`` array; names the file and
+            ``folder`` (its parent by default) to delete.
+    """
+    file = Path(file)
+    folder = Path(folder) if folder is not None else file.parent
+    try:
+        return np.load(file, mmap_mode=mmap_mode, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise _corrupt(file, folder, exc) from exc
+
+
 def settings_hash(payload: dict) -> str:
     """Short, stable hash of JSON-serialisable settings (cache folder names)."""
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
@@ -279,30 +346,42 @@ class PreparedCorpus:
         index_file = path / "index.json"
         if not index_file.is_file():
             raise ValueError(f"{path} is not a prepared corpus (no index.json)")
-        index = json.loads(index_file.read_text())
+        index = read_cache_json(index_file, path)
         if index.get("format") != _CACHE_FORMAT:
             raise ValueError(f"{path}: cache format {index.get('format')!r}, expected {_CACHE_FORMAT}; delete it")
         self.path = path
-        self.name: str = index["name"]
-        self.key: str = index["key"]
-        self.settings: dict = index["settings"]
-        self.ids: tuple[str, ...] = tuple(index["ids"])
-        self.rows = np.asarray(index["rows"], dtype=np.int64)
-        self.is_test = np.asarray(index["is_test"], dtype=bool)
-        r = index["report"]
-        self.report = SkipReport(
-            corpus=r["corpus"],
-            n_listed=r["n_listed"],
-            n_kept=r["n_kept"],
-            n_train=r["n_train"],
-            n_test=r["n_test"],
-            skipped=tuple(tuple(x) for x in r["skipped"]),
-            n_padded=r["n_padded"],
-            unlisted=tuple(r["unlisted"]),
-        )
-        self.audio = np.load(path / "audio.npy", mmap_mode="r")
-        self.mel = np.load(path / "mel.npy", mmap_mode="r")
-        self.normalizer = MelNormalizer.load(path / "normalizer.json")
+        try:
+            self.name: str = index["name"]
+            self.key: str = index["key"]
+            self.settings: dict = index["settings"]
+            self.ids: tuple[str, ...] = tuple(index["ids"])
+            self.rows = np.asarray(index["rows"], dtype=np.int64)
+            self.is_test = np.asarray(index["is_test"], dtype=bool)
+            r = index["report"]
+            self.report = SkipReport(
+                corpus=r["corpus"],
+                n_listed=r["n_listed"],
+                n_kept=r["n_kept"],
+                n_train=r["n_train"],
+                n_test=r["n_test"],
+                skipped=tuple(tuple(x) for x in r["skipped"]),
+                n_padded=r["n_padded"],
+                unlisted=tuple(r["unlisted"]),
+            )
+            self.settings["preprocess"]["mel"]["hop_length"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _corrupt(index_file, path, f"missing or malformed field {exc}") from exc
+        self.audio = load_cache_array(path / "audio.npy", path)
+        self.mel = load_cache_array(path / "mel.npy", path)
+        normalizer_file = path / "normalizer.json"
+        try:
+            self.normalizer = MelNormalizer(**read_cache_json(normalizer_file, path))
+        except FileNotFoundError as exc:
+            raise _corrupt(normalizer_file, path, "missing") from exc
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, CorruptCacheError):
+                raise
+            raise _corrupt(normalizer_file, path, exc) from exc
         cfg = self.settings["preprocess"]
         hop = cfg["mel"]["hop_length"]
         n_rows = self.report.n_listed
@@ -325,8 +404,7 @@ class PreparedCorpus:
             split: which items.
             normalizer: min–max statistics to apply; defaults to this corpus's training-set statistics.
         """
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        split = check_choice("split", split, SPLITS)
         if split == "all":
             sel = np.ones(len(self.ids), dtype=bool)
         else:

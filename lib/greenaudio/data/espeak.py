@@ -21,6 +21,7 @@ import io
 import json
 import shutil
 import subprocess
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,10 +29,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import PreparedCorpus, PreprocessConfig, SpeechDataset, building_folder, default_cache_dir, settings_hash
+from .base import CorruptCacheError, PreparedCorpus, PreprocessConfig, SpeechDataset, building_folder, default_cache_dir, settings_hash
 from .ljspeech import prepare_ljspeech
 from .sentences import SENTENCES
 from greenaudio.vocoders.mel import MelNormalizer
+from greenaudio.validation import check_choice, check_int
 
 __all__ = [
     "DIGIT_WORDS",
@@ -97,12 +99,10 @@ def synthesize_espeak(text: str, *, voice: str = "en-us", speed_wpm: int = 150, 
     """
     import soundfile as sf
 
-    if not text.strip():
-        raise ValueError("text is empty")
-    if not 80 <= speed_wpm <= 450:
-        raise ValueError(f"speed_wpm must be in [80, 450], got {speed_wpm}")
-    if not 0 <= pitch <= 99:
-        raise ValueError(f"pitch must be in [0, 99], got {pitch}")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"text must be a non-empty string, got {text!r}")
+    speed_wpm = check_int("speed_wpm", speed_wpm, min_value=80, max_value=450)
+    pitch = check_int("pitch", pitch, min_value=0, max_value=99)
     proc = subprocess.run(
         [_espeak_binary(), "-v", voice, "-s", str(int(speed_wpm)), "-p", str(int(pitch)), "--stdout", text],
         capture_output=True,
@@ -234,10 +234,9 @@ class DigitCorpus:
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """``(audio, labels)`` of ``"train"``, ``"test"`` or ``"all"``."""
+        name = check_choice("split", name, ("train", "test", "all"))
         if name == "all":
             return self.audio, self.labels
-        if name not in ("train", "test"):
-            raise ValueError(f"split must be 'train', 'test' or 'all', got {name!r}")
         sel = self.is_test if name == "test" else ~self.is_test
         return self.audio[sel], self.labels[sel]
 
@@ -340,14 +339,22 @@ def build_digit_corpus(
                 is_test=np.asarray([v in test_voices for v in vs]),
             )
             (tmp / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
-    with np.load(final / "digits.npz") as z:
-        return DigitCorpus(
-            audio=z["audio"],
-            labels=z["labels"],
-            voices=tuple(str(v) for v in z["voices"]),
-            speeds_wpm=z["speeds_wpm"],
-            pitches=z["pitches"],
-            is_test=z["is_test"],
-            sample_rate=sample_rate,
-            path=final,
-        )
+    fields = ("audio", "labels", "voices", "speeds_wpm", "pitches", "is_test")
+    try:
+        with np.load(final / "digits.npz", allow_pickle=False) as z:
+            arrays = {name: z[name] for name in fields}
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise CorruptCacheError(
+            f"corrupt cache file {final / 'digits.npz'} ({type(exc).__name__}: {exc}); delete the cache folder "
+            f"{final} and run again to rebuild it"
+        ) from exc
+    return DigitCorpus(
+        audio=arrays["audio"],
+        labels=arrays["labels"],
+        voices=tuple(str(v) for v in arrays["voices"]),
+        speeds_wpm=arrays["speeds_wpm"],
+        pitches=arrays["pitches"],
+        is_test=arrays["is_test"],
+        sample_rate=sample_rate,
+        path=final,
+    )

@@ -8,12 +8,26 @@ Used by: notebooks/05_1_cost_benchmark.ipynb (Table 8, Figures 33-34), the ``gre
 >>> rec.gflops_per_audio_s, rec.rtf_median, rec.e_gen_j_per_100_audio_s, rec.energy_method
 >>> measure.run_grid(["melgan", "hifigan"], ["small"], store="results/05/bench.sqlite")  # resumable
 
-Energy is *measured* (pyJoules: RAPL package + DRAM, NVML energy counter) where counters exist, otherwise
-*estimated* as device power x measured time with every constant shown; each figure says which.
+Energy is *measured* (RAPL package + DRAM read from sysfs, the NVML energy counter) where counters exist, otherwise
+*estimated* (on a CPU: CodeCarbon's power model, TDP x process CPU time / logical CPUs) with every constant shown;
+:mod:`greenaudio.measure.provenance` derives every label from the record, so each figure says which.
 """
 
-from .bench import GridResult, benchmark_model, check_device, failed_record, make_mel_batches, run_grid
+from .bench import (
+    GridResult,
+    benchmark_model,
+    check_device,
+    code_version,
+    energy_settings_key,
+    environment_key,
+    failed_record,
+    make_mel_batches,
+    plan_grid,
+    procedure_key,
+    run_grid,
+)
 from .energy import (
+    METHOD_CODECARBON,
     METHOD_ESTIMATED,
     EnergyMeasurement,
     EnergyMonitor,
@@ -30,9 +44,19 @@ from .flops import (
     compute_linear_flops,
     count_flops,
 )
+from .power_models import (
+    CpuMatch,
+    CpuPowerModel,
+    codecarbon_cpu_power_model,
+    compare_energy_tools,
+    match_cpu_carbontracker,
+    match_cpu_codecarbon,
+)
 from .protocol import PRECISIONS, QUICK_PROTOCOL, THESIS_PROTOCOL, Protocol, torch_dtype
+from .provenance import describe_energy, energy_axis_label, energy_caption_note, energy_is_time_proxy, energy_kind
 from .records import KEY_FIELDS, BenchmarkRecord
-from .store import ResultStore, load_records, save_records_csv
+from .speed import SPEED_PROTOCOL, load_shipped_records, machine_slug, ship_records, shipped_record_files, speed_table
+from .store import ResultStore, check_store_file, load_records, save_records_csv
 from .timing import Timing, compute_timing, measure_time, synchronize
 
 __all__ = [
@@ -45,7 +69,12 @@ __all__ = [
     # benchmark
     "benchmark_model",
     "run_grid",
+    "plan_grid",
     "GridResult",
+    "procedure_key",
+    "energy_settings_key",
+    "environment_key",
+    "code_version",
     "failed_record",
     "check_device",
     "make_mel_batches",
@@ -55,11 +84,33 @@ __all__ = [
     "ResultStore",
     "load_records",
     "save_records_csv",
+    "check_store_file",
+    # shipped speed records
+    "SPEED_PROTOCOL",
+    "machine_slug",
+    "ship_records",
+    "shipped_record_files",
+    "load_shipped_records",
+    "speed_table",
+    # provenance
+    "energy_kind",
+    "describe_energy",
+    "energy_axis_label",
+    "energy_is_time_proxy",
+    "energy_caption_note",
+    # power models
+    "CpuMatch",
+    "CpuPowerModel",
+    "codecarbon_cpu_power_model",
+    "match_cpu_codecarbon",
+    "match_cpu_carbontracker",
+    "compare_energy_tools",
     # energy
     "EnergyMeasurement",
     "EnergyMonitor",
     "PowerEstimate",
     "METHOD_ESTIMATED",
+    "METHOD_CODECARBON",
     "discover_energy_domains",
     "resolve_power_estimate",
     # FLOPs

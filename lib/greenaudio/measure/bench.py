@@ -13,8 +13,10 @@ CUDA synchronisation, median and spread) and the energy of the protocol (measure
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as _dt
 import itertools
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,15 +25,64 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 from torch import nn
 
-from .energy import EnergyMonitor
-from .environment import collect_environment
+from .energy import EnergyMonitor, _fraction
+from .environment import collect_environment, read_git_commit
 from .flops import count_flops
 from .protocol import THESIS_PROTOCOL, Protocol, torch_dtype
 from .records import BenchmarkRecord
 from .store import ResultStore
 from .timing import compute_timing, synchronize
 
-__all__ = ["benchmark_model", "run_grid", "GridResult", "check_device", "make_mel_batches", "failed_record"]
+__all__ = ["benchmark_model", "run_grid", "plan_grid", "GridResult", "check_device", "make_mel_batches",
+           "failed_record", "energy_settings_key", "environment_key", "procedure_key", "code_version"]
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def procedure_key(procedure: dict[str, Any] | None) -> str:
+    """The requested inference procedure as canonical JSON (``"{}"``: the model's default)."""
+    return _canonical(_jsonable(dict(procedure or {})))
+
+
+def energy_settings_key(
+    device: str | torch.device, *, energy_mode: str = "auto", hardware: str | None = None, utilisation: float = 1.0,
+    cpu_cores_total: int | None = None,
+) -> str:
+    """Canonical JSON of every energy setting that changes a number: mode, power model, hardware, utilisation and
+    cores. On a CPU without explicit hardware the power model is CodeCarbon's process rule (its version named)."""
+    from .power_models import CODECARBON_VERSION
+
+    dev = torch.device(device)
+    if hardware is None and dev.type == "cpu":
+        model = f"codecarbon-{CODECARBON_VERSION}-cpu-process"
+    else:
+        model = "catalogue-power-x-time"
+    settings: dict[str, Any] = {"mode": energy_mode, "power_model": model, "hardware": hardware}
+    if model == "catalogue-power-x-time":
+        settings |= {"utilisation": utilisation, "cpu_cores_total": cpu_cores_total}
+    return _canonical(settings)
+
+
+def environment_key(environment: dict[str, Any], threads: int | None) -> str:
+    """The environment fingerprint of a cell: machine, CPU model, GPU, torch version and threads (canonical JSON)."""
+    return _canonical({
+        "machine": environment.get("hostname"), "cpu_model": environment.get("cpu_model"),
+        "gpu_model": environment.get("gpu_model"), "torch": (environment.get("packages") or {}).get("torch"),
+        "threads": threads if threads is not None else environment.get("torch_threads"),
+    })
+
+
+def code_version() -> str:
+    """greenaudio's version and git commit (``+dirty`` if changed), stored with each cell."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("greenaudio")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        version = "unknown"
+    return f"greenaudio {version} ({read_git_commit() or 'no git commit'})"
 
 
 def check_device(device: str | torch.device) -> torch.device:
@@ -113,8 +164,9 @@ def _as_target(
             if given is not None and given != own:
                 raise ValueError(f"{name}={given} contradicts the vocoder's own {name}={own}")
         resolved = model.resolve_procedure(**(procedure or {}))
+        model = _rebuilt_copy(model)  # never the caller's module: eval mode, dtype and device change below
         if prepare:
-            model = _rebuilt_copy(model).prepare_for_inference()
+            model = model.prepare_for_inference()
         model.eval()
 
         def run(mel: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -134,7 +186,7 @@ def _as_target(
     if procedure:
         raise ValueError("procedure= is only understood by greenaudio Vocoders; bind it into your callable instead")
     if isinstance(model, nn.Module):
-        model.eval()
+        model = copy.deepcopy(model).eval()  # the caller's module keeps its mode, dtype and device
 
         def run_module(mel: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
             return model(mel), {}
@@ -214,13 +266,15 @@ def benchmark_model(
     with_flops: bool = True,
     environment: dict[str, Any] | None = None,
     store: ResultStore | None = None,
+    _energy_monitor: Callable[..., EnergyMonitor] = EnergyMonitor,
 ) -> BenchmarkRecord:
     """Measure one vocoder under ``protocol`` into a :class:`BenchmarkRecord`.
 
     Args:
         model: a greenaudio ``Vocoder`` (``generate`` is used, its resolved procedure recorded), an ``nn.Module``
-            (``model(mel)``) or a callable ``mel (B, n_mels, frames) -> audio (B, frames * hop_length)``. It is
-            moved to ``device`` and cast to ``protocol.precision`` if it is a module.
+            (``model(mel)``) or a callable ``mel (B, n_mels, frames) -> audio (B, frames * hop_length)``. A module
+            is copied before being moved to ``device``, cast to ``protocol.precision`` and put in eval mode: the
+            caller's model is never changed.
         name: the model name in the tables (e.g. ``"my-vocoder"``).
         size: size label (``"small"``, ... or ``"custom"``).
         protocol: :class:`Protocol` (default: the thesis's 10 clips x 10 s at 16 kHz).
@@ -235,7 +289,7 @@ def benchmark_model(
         energy_mode: ``"auto"``, ``"measured"`` or ``"estimated"`` (see :class:`EnergyMonitor`).
         hardware: catalogue name for the estimate path (``greenaudio.carbon.list_hardware()``); ``None``
             auto-detects and records any fall-back in ``energy_notes``.
-        utilisation: fraction of the device's maximum power assumed on the estimate path, in (0, 1].
+        utilisation: fraction of the catalogue's maximum power assumed by a catalogue estimate, in (0, 1].
         cpu_cores_total: cores of the CPU package; with the threads used, gives the share of a CPU's TDP charged.
         with_flops: count FLOPs (on one clip of ``protocol.flop_clip_s``).
         environment: precomputed :func:`collect_environment` dict (grids pass it once); collected if ``None``.
@@ -245,7 +299,8 @@ def benchmark_model(
         the :class:`BenchmarkRecord` (``status="ok"``).
 
     Raises:
-        ValueError: bad device, protocol or model (wrong output length, NaN output, missing hop_length, ...).
+        ValueError: bad device, protocol or model (wrong output length, NaN or inf output in any run, missing
+            hop_length, ...).
     """
     from greenaudio.vocoders.base import count_parameters
 
@@ -275,20 +330,28 @@ def benchmark_model(
                                    dtype=dtype)
         audio_s_per_run = sum(b.shape[0] * b.shape[-1] * target.hop_length for b in batches) / target.sample_rate
 
-        def run_once(check_values: bool = False) -> dict[str, Any]:
+        def run_once() -> tuple[dict[str, Any], list[torch.Tensor]]:
             proc: dict[str, Any] = {}
+            outputs = []
             for mel in batches:
                 audio, proc = target.run(mel)
-                _check_audio(name, audio, mel, target.hop_length, check_values=check_values)
-            return proc
+                _check_audio(name, audio, mel, target.hop_length, check_values=False)
+                outputs.append(audio)
+            return proc, outputs
+
+        def check_finite(outputs: list[torch.Tensor]) -> None:
+            for mel, audio in zip(batches, outputs):
+                _check_audio(name, audio, mel, target.hop_length, check_values=True)
 
         # validation (= first warm-up) pass: output length and finiteness of every clip
-        resolved_procedure = run_once(check_values=True) or target.procedure
+        resolved_procedure, outputs = run_once()
+        check_finite(outputs)
+        resolved_procedure = resolved_procedure or target.procedure
         for _ in range(max(protocol.warmup - 1, 0)):
-            run_once()
+            check_finite(run_once()[1])
         synchronize(dev)
 
-        monitor = EnergyMonitor(
+        monitor = _energy_monitor(
             dev,
             mode=energy_mode,
             hardware=hardware,
@@ -301,9 +364,11 @@ def benchmark_model(
         try:
             for _ in range(protocol.repeats):
                 t0 = time.perf_counter()
-                run_once()
+                _, outputs = run_once()
                 synchronize(dev)
                 times.append(time.perf_counter() - t0)
+                check_finite(outputs)  # every timed run, outside its timing
+                outputs = None
                 monitor.lap()
         except BaseException:
             with contextlib.suppress(Exception):
@@ -323,6 +388,8 @@ def benchmark_model(
 
     e_run = energy.energy_per_repeat_j
     env = _jsonable(environment if environment is not None else collect_environment(str(dev)).to_dict())
+    keys = _cell_keys(dev, protocol, procedure, env, energy_mode=energy_mode, hardware=hardware,
+                      utilisation=utilisation, cpu_cores_total=cpu_cores_total)
     record = BenchmarkRecord(
         model=name,
         size=size,
@@ -330,6 +397,7 @@ def benchmark_model(
         precision=protocol.precision,
         protocol_key=protocol.key(),
         repetition=repetition,
+        **keys,
         status="ok",
         family=target.family,
         params=params,
@@ -368,6 +436,7 @@ def benchmark_model(
         environment=env,
         created_utc=_now(),
         wall_s=time.perf_counter() - started,
+        code_version=code_version(),
     )
     if store is not None:
         store.put(record)
@@ -388,16 +457,27 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+def _cell_keys(dev: torch.device, protocol: Protocol, procedure: dict[str, Any] | None, env: dict[str, Any],
+               **energy: Any) -> dict[str, str]:
+    return {"procedure_key": procedure_key(procedure), "energy_key": energy_settings_key(dev, **energy),
+            "env_key": environment_key(env, protocol.threads)}
+
+
 def failed_record(
     *, name: str, size: str, device: str, protocol: Protocol, repetition: int, error: BaseException | str,
-    environment: dict[str, Any] | None = None, wall_s: float | None = None,
+    environment: dict[str, Any] | None = None, wall_s: float | None = None, procedure: dict[str, Any] | None = None,
+    energy_mode: str = "auto", hardware: str | None = None, utilisation: float = 1.0,
+    cpu_cores_total: int | None = None,
 ) -> BenchmarkRecord:
     """The record of a cell that failed (``status="failed"``, ``error`` = exception type and message)."""
     message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    env = _jsonable(environment or {})
+    keys = _cell_keys(torch.device(device), protocol, procedure, env, energy_mode=energy_mode, hardware=hardware,
+                      utilisation=utilisation, cpu_cores_total=cpu_cores_total)
     return BenchmarkRecord(
         model=name, size=size, device=str(device), precision=protocol.precision, protocol_key=protocol.key(),
-        repetition=repetition, status="failed", error=message, protocol=protocol.to_dict(),
-        environment=_jsonable(environment or {}), created_utc=_now(), wall_s=wall_s,
+        repetition=repetition, **keys, status="failed", error=message, protocol=protocol.to_dict(),
+        environment=env, created_utc=_now(), wall_s=wall_s, code_version=code_version(),
     )
 
 
@@ -418,6 +498,90 @@ class GridResult:
     records: tuple[BenchmarkRecord, ...]
 
 
+def plan_grid(
+    models: Iterable[str] | None = None,
+    sizes: Iterable[str] = ("small", "medium", "large"),
+    *,
+    devices: Iterable[str] = ("cpu",),
+    precisions: Iterable[str] | None = None,
+    protocol: Protocol = THESIS_PROTOCOL,
+    repetitions: int = 1,
+    factory: Callable[[str, str], Any] | None = None,
+    **benchmark_kwargs: Any,
+) -> list[tuple[str, str, str, str, int]]:
+    """Validate a grid's configuration and list its ``(model, size, device, precision, repetition)`` cells.
+
+    Everything that would make *every* cell fail is rejected here, before any cell runs and before any store is
+    opened: unknown models or sizes (with the valid lists), a size no requested model has, unknown devices or
+    precisions, energy settings (mode, hardware, utilisation, cores), and a procedure a model does not accept.
+
+    Raises:
+        ValueError: the first configuration error, naming the bad value and the valid choices.
+    """
+    if not isinstance(protocol, Protocol):
+        raise ValueError(f"protocol must be a greenaudio.measure.Protocol, got {type(protocol).__name__}")
+    _positive_int_arg("repetitions", repetitions)
+    unknown_kwargs = sorted(set(benchmark_kwargs) - _GRID_BENCHMARK_KWARGS)
+    if unknown_kwargs:
+        raise ValueError(f"unknown benchmark argument(s) {unknown_kwargs}; valid: {sorted(_GRID_BENCHMARK_KWARGS)}")
+    sizes = [sizes] if isinstance(sizes, str) else list(sizes)
+    if not sizes:
+        raise ValueError("sizes is empty; give at least one size")
+    if factory is None:
+        from greenaudio import vocoders
+
+        valid = vocoders.names()
+        models = list(models) if models is not None else valid
+        if not models:
+            raise ValueError(f"models is empty; valid models: {valid}")
+        for m in models:
+            if m not in valid:
+                raise ValueError(f"unknown model {m!r}; valid models: {valid}")
+        for s in sizes:
+            if not any(s in vocoders.sizes(m) for m in models):
+                raise ValueError(f"unknown size {s!r} for model(s) {models}; valid sizes: "
+                                 f"{sorted({x for m in models for x in vocoders.sizes(m)})}")
+        cells_ms = [(m, s) for m in models for s in sizes if s in vocoders.sizes(m)]
+    else:
+        if models is None:
+            raise ValueError("models must be given when a factory is")
+        models = list(models)
+        cells_ms = [(m, s) for m in models for s in sizes]
+    devices = [str(check_device(d)) for d in ([devices] if isinstance(devices, str) else devices)]
+    precisions = list(precisions) if precisions is not None else [protocol.precision]
+    for p in precisions:
+        torch_dtype(p)
+    _fraction("utilisation", benchmark_kwargs.get("utilisation", 1.0))
+    for d in devices:  # energy mode, hardware and core counts are checked by building the monitor
+        cores_total = benchmark_kwargs.get("cpu_cores_total")
+        EnergyMonitor(d, mode=benchmark_kwargs.get("energy_mode", "auto"), hardware=benchmark_kwargs.get("hardware"),
+                      utilisation=benchmark_kwargs.get("utilisation", 1.0),
+                      cpu_cores_used=1 if (cores_total and torch.device(d).type == "cpu") else None,
+                      cpu_cores_total=cores_total if torch.device(d).type == "cpu" else None)
+    procedure = benchmark_kwargs.get("procedure")
+    if procedure:
+        if not isinstance(procedure, dict):
+            raise ValueError(f"procedure must be a dict of inference settings, got {procedure!r}")
+        for m, s in cells_ms:
+            model = (factory or _default_factory)(m, s)
+            if not hasattr(model, "resolve_procedure"):
+                raise ValueError(f"procedure={procedure!r} given, but model {m!r} ({type(model).__name__}) is not a "
+                                 "greenaudio Vocoder; bind the settings into your callable instead")
+            model.resolve_procedure(**procedure)
+            del model
+    return [(m, s, d, p, r) for (m, s), d, p, r in itertools.product(cells_ms, devices, precisions, range(repetitions))]
+
+
+def _default_factory(name: str, size: str) -> Any:
+    from greenaudio import vocoders
+
+    return vocoders.load(name, size)
+
+
+_GRID_BENCHMARK_KWARGS = frozenset({"hop_length", "sample_rate", "n_mels", "procedure", "prepare", "energy_mode",
+                                    "hardware", "utilisation", "cpu_cores_total", "with_flops"})
+
+
 def run_grid(
     models: Iterable[str] | None = None,
     sizes: Iterable[str] = ("small", "medium", "large"),
@@ -432,72 +596,61 @@ def run_grid(
     progress: bool = True,
     **benchmark_kwargs: Any,
 ) -> GridResult:
-    """Measure every (model, size, device, precision, repetition) cell not yet in ``store``.
+    """Measure every cell of a grid that is not yet in ``store``.
 
-    Each cell is written to the store as soon as it finishes, in its own transaction, so a run interrupted at any
-    point (Ctrl-C, SIGKILL, power loss) resumes with only the missing cells; a cell whose model raises, returns the
-    wrong length or NaN is recorded as ``failed`` with the message, and the grid goes on.
+    The configuration is validated first (:func:`plan_grid`): a configuration error raises ``ValueError`` before any
+    cell runs and before the store file is created, and is never stored. A cell's key holds everything that changes
+    its numbers (:data:`~greenaudio.measure.KEY_FIELDS`): another protocol, procedure, energy setting, machine, torch
+    version or thread count is another cell. Each cell is written as soon as it finishes, in its own transaction, so
+    an interrupted run resumes with only the missing cells; a cell whose model raises, returns the wrong length or
+    NaN is stored as ``failed`` with its message, and the grid goes on. A failed cell is retried when
+    ``retry_failed`` is set or when the code that computed it differs from the current code.
 
     Args:
         models: registry names (default: all six, in the thesis's order).
-        sizes: presets (sizes a model lacks are skipped).
+        sizes: presets; each must belong to at least one requested model (sizes a model lacks are skipped).
         store: a :class:`ResultStore` or the path of one.
         devices: ``"cpu"``, ``"cuda:0"``...
         precisions: default ``(protocol.precision,)``.
         protocol: the measurement protocol.
         repetitions: independent re-measurements of each cell (``repetition`` = 0 .. n-1).
         factory: ``factory(name, size) -> model``; default :func:`greenaudio.vocoders.load`.
-        retry_failed: recompute cells stored as failed (replacing their record).
+        retry_failed: recompute every cell stored as failed (replacing its record).
         progress: show a tqdm progress bar.
         **benchmark_kwargs: passed to :func:`benchmark_model` (``energy_mode``, ``hardware``, ``procedure``...).
 
     Returns:
         :class:`GridResult`.
+
+    Raises:
+        ValueError: a configuration error (see :func:`plan_grid`).
     """
     from tqdm.auto import tqdm
 
-    _positive_int_arg("repetitions", repetitions)
+    cells = plan_grid(models, sizes, devices=devices, precisions=precisions, protocol=protocol,
+                      repetitions=repetitions, factory=factory, **benchmark_kwargs)
+    factory = factory or _default_factory
     if isinstance(store, (str, bytes)) or hasattr(store, "__fspath__"):
         store = ResultStore(store)
-    if factory is None:
-        from greenaudio import vocoders
-
-        factory = vocoders.load
-        models = list(models) if models is not None else vocoders.names()
-        valid = vocoders.names()
-        for m in models:
-            if m not in valid:
-                raise ValueError(f"unknown model {m!r}; valid models: {valid}")
-        cells_ms = [(m, s) for m in models for s in sizes if s in vocoders.sizes(m)]
-    else:
-        if models is None:
-            raise ValueError("models must be given when a factory is")
-        cells_ms = [(m, s) for m in models for s in sizes]
-    devices = [str(check_device(d)) for d in devices]
-    precisions = list(precisions) if precisions is not None else [protocol.precision]
-    for p in precisions:
-        torch_dtype(p)
-    protocols = {p: protocol.replace(precision=p) for p in precisions}
-
-    cells = [
-        (m, s, d, p, r)
-        for (m, s), d, p, r in itertools.product(cells_ms, devices, precisions, range(repetitions))
-    ]
+    energy = {k: benchmark_kwargs[k] for k in ("energy_mode", "hardware", "utilisation", "cpu_cores_total")
+              if k in benchmark_kwargs}
+    version = code_version()
     envs: dict[str, dict[str, Any]] = {}
     computed, skipped, failed, keys = [], [], [], []
     bar = tqdm(cells, disable=not progress, desc="greenaudio bench", unit="cell")
     for m, s, d, p, r in bar:
-        prot = protocols[p]
-        key = (m, s, d, p, prot.key(), r)
+        prot = protocol.replace(precision=p)
+        env = envs.get(d)
+        if env is None:
+            env = envs[d] = _jsonable(collect_environment(d).to_dict())
+        cell = _cell_keys(torch.device(d), prot, benchmark_kwargs.get("procedure"), env, **energy)
+        key = (m, s, d, p, prot.key(), cell["procedure_key"], cell["energy_key"], cell["env_key"], r)
         keys.append(key)
-        status = store.status_of(key)
-        if status == "ok" or (status == "failed" and not retry_failed):
+        existing = store.get(key)
+        if existing is not None and (existing.ok or (not retry_failed and existing.code_version == version)):
             skipped.append(key)
             continue
         bar.set_postfix_str(f"{m}/{s} {d} {p} rep {r}")
-        env = envs.get(d)
-        if env is None:
-            env = envs[d] = collect_environment(d).to_dict()
         t0 = time.perf_counter()
         try:
             model = factory(m, s)
@@ -505,11 +658,14 @@ def run_grid(
                                   **benchmark_kwargs)
         except Exception as exc:  # recorded, the grid goes on (KeyboardInterrupt is not caught)
             rec = failed_record(name=m, size=s, device=d, protocol=prot, repetition=r, error=exc, environment=env,
-                                wall_s=time.perf_counter() - t0)
+                                wall_s=time.perf_counter() - t0, procedure=benchmark_kwargs.get("procedure"),
+                                **energy)
             failed.append(key)
         finally:
             model = None
-        store.put(rec, replace=status == "failed")
+        if rec.key != key:  # pragma: no cover - a bug, not a user error
+            raise RuntimeError(f"cell key mismatch: planned {key}, recorded {rec.key}")
+        store.put(rec, replace=existing is not None)
         computed.append(key)
     bar.close()
     records = {rec.key: rec for rec in store.records()}

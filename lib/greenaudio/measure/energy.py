@@ -3,24 +3,27 @@
 Used by: notebooks/05_1_cost_benchmark.ipynb, :func:`greenaudio.measure.benchmark_model`.
 
 The thesis (§5.2.3) measured ``E_gen`` with pyJoules, which reads Intel RAPL (CPU package, DRAM) and the NVIDIA NVML
-energy counter (Volta or newer) at the start and end of a window. This module does the same through pyJoules 0.5.1,
-with its known defects handled:
+energy counter (Volta or newer) at the start and end of a window. This module reads the same counters itself, with
+no dependency beyond the optional ``nvidia-ml-py`` (pyJoules is not needed):
 
-* on a machine with no counters device discovery returns ``[]`` and ``EnergyMeter`` dies with
-  ``TypeError: reduce() of empty iterable``: we discover the domains ourselves and take the *estimate* path;
-* a RAPL counter wraps around at ``max_energy_range_uj``, which pyJoules reports as negative energy: we add the range
-  back (one wrap per window; windows are split per repeat so each stays well below the wrap period);
-* pyJoules does not synchronise CUDA: :func:`greenaudio.measure.timing.synchronize` is called before every reading;
-* pyJoules's default domain list includes RAPL ``core``/``uncore``, which are *parts* of ``package``: only
-  ``package`` and ``dram`` are summed here, so nothing is counted twice.
+* **RAPL**: ``/sys/class/powercap/intel-rapl:N/energy_uj`` (package ``N``) and its ``dram`` sub-zone, in µJ. A
+  counter wraps around at the zone's ``max_energy_range_uj``: a negative difference gets the range added back (one
+  wrap per window; windows are split per repeat so each stays well below the wrap period). RAPL ``core``/``uncore``
+  are *parts* of ``package`` and are never summed with it. The counters are root-only since Linux 5.10 and usually
+  absent in virtual machines.
+* **NVML**: ``nvmlDeviceGetTotalEnergyConsumption`` (mJ, Volta or newer), read after ``torch.cuda.synchronize``.
 
-Where no counter covers the device, the energy is an explicit **estimate**: device power (from
-:func:`greenaudio.carbon.get_hardware`, times a utilisation and, for CPUs, the share of cores used) times the measured
-time, every constant recorded in :attr:`EnergyMeasurement.constants`.
+Where no counter covers the device, the energy is an explicit **estimate**, labelled as such:
+
+* on a CPU, by default, CodeCarbon's power model (:mod:`greenaudio.measure.power_models`): the CPU model matched in
+  CodeCarbon's table gives a TDP, and the process is charged ``TDP x its CPU time / logical CPUs``;
+* with an explicit ``hardware=`` (a :func:`greenaudio.carbon.list_hardware` entry), or on a GPU: the catalogue's
+  maximum power x utilisation x (for CPUs) the share of cores x the wall time.
 
 Every result is an :class:`EnergyMeasurement`: method (``"measured:rapl[package,dram]"``,
-``"measured:nvml-energy-counter"``, ``"estimated:power x time"``), domains, tool and version, device model, host
-type, duration, repeats and an idle baseline measured over a comparable window, *reported and not subtracted*.
+``"measured:nvml-energy-counter"``, ``"estimated:codecarbon-cpu-process"``, ``"estimated:power x time"``), domains,
+tool and version, device model, host type, duration, repeats, the constants of an estimate, and an idle baseline
+measured over a comparable window, *reported and not subtracted*.
 """
 
 from __future__ import annotations
@@ -30,36 +33,38 @@ import os
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
 
 from .environment import detect_host_type, read_cpu_model
+from .power_models import CpuPowerModel, codecarbon_cpu_power_model
 from .timing import synchronize
 
 __all__ = [
     "EnergyMeasurement",
     "EnergyMonitor",
     "PowerEstimate",
+    "RaplDomain",
+    "NvmlDomain",
     "discover_energy_domains",
     "resolve_power_estimate",
     "METHOD_ESTIMATED",
+    "METHOD_CODECARBON",
+    "RAPL_ROOT",
 ]
 
-#: Method label of the estimate path.
+#: Method label of the catalogue estimate (maximum power x utilisation x core share x wall time).
 METHOD_ESTIMATED = "estimated:power x time"
+#: Method label of CodeCarbon's CPU process rule (TDP x process CPU time / logical CPUs).
+METHOD_CODECARBON = "estimated:codecarbon-cpu-process"
+#: Where the RAPL zones are read (tests point it, or ``rapl_root=``, at a fake tree).
+RAPL_ROOT = "/sys/class/powercap"
 _RAPL_KINDS = ("package", "dram")  # core/uncore are sub-domains of package: never summed with it
 _UJ_PER_J = 1e6  # RAPL counters are in microjoules
 _MJ_PER_J = 1e3  # the NVML energy counter is in millijoules
-
-
-def _pyjoules_version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("pyJoules")
-    except metadata.PackageNotFoundError:  # pragma: no cover
-        return "unknown"
+TOOL = "greenaudio.measure (RAPL sysfs / NVML energy counter)"
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,9 @@ class EnergyMeasurement:
         energy_by_repeat_j: energy of each run (in J).
         energy_by_domain_j: energy of the whole window per domain (in J), e.g. ``{"package_0": ..., "dram_0": ...}``.
         method: how the number was obtained (``"measured:rapl[package,dram]"``, ``"measured:nvml-energy-counter"``,
-            both joined by ``+``, or ``"estimated:power x time"``).
+            both joined by ``+``, ``"estimated:codecarbon-cpu-process"`` or ``"estimated:power x time"``).
         domains: the sensor domains (measured) or the estimated device (``"estimate:<hardware>"``).
-        tool: tool and version (``"pyJoules 0.5.1"`` or ``"greenaudio.measure"``).
+        tool: what read or estimated the energy (``greenaudio.measure`` and the sensor or power model).
         device_model: the device the workload ran on (CPU or GPU model string).
         host_type: ``"bare metal"``, ``"virtual machine"``, ``"container"``... (see :mod:`.environment`).
         idle_power_w: mean power over an idle window right after the workload (in W); ``None`` when not measured
@@ -176,10 +181,6 @@ class PowerEstimate:
         }
 
 
-#: Catalogue entry used for a CPU whose model string is not in the catalogue.
-FALLBACK_CPU = "carbontracker GenericCPU"
-
-
 def _fraction(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value <= 1):
         raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
@@ -202,48 +203,46 @@ def resolve_power_estimate(
     cpu_cores_used: int | None = None,
     cpu_cores_total: int | None = None,
 ) -> PowerEstimate:
-    """Choose the device power of an estimate.
+    """The catalogue constants of an estimate: ``power_w = max_power_w x utilisation x core_share``.
 
     Args:
         device: ``"cpu"`` or ``"cuda[:i]"``.
         hardware: catalogue name (:func:`greenaudio.carbon.list_hardware`); ``None`` auto-detects from the CPU/GPU
-            model string (through the catalogue's aliases) and says so in ``notes``; an unknown CPU falls back to
-            :data:`FALLBACK_CPU` (35.61 W), an unknown GPU raises.
-        utilisation: fraction of the maximum power assumed drawn, in (0, 1].
+            model string through the catalogue's aliases. An unknown device raises (a CPU without a catalogue entry
+            is estimated by :class:`EnergyMonitor` with CodeCarbon's power model instead).
+        utilisation: fraction of the maximum power assumed drawn, in (0, 1] (1.0: the worst case of Lacoste et al.).
         cpu_cores_used: CPU cores the workload uses (e.g. torch threads); with ``cpu_cores_total`` gives the share
             of the package's TDP charged.
         cpu_cores_total: cores of the CPU package.
 
     Returns:
         :class:`PowerEstimate`.
+
+    Raises:
+        ValueError: unknown hardware (with the valid names), a CPU entry for a GPU device or vice versa, bad shares.
     """
     from greenaudio import carbon
 
     dev = torch.device(device)
     utilisation = _fraction("utilisation", utilisation)
     notes: list[str] = []
+    kind = "gpu" if dev.type == "cuda" else "cpu"
     if hardware is None:
         model = _device_model(dev)
         try:
             spec = carbon.get_hardware(model)
-            notes.append(f"hardware auto-detected: {model!r} -> catalogue entry {spec.name!r}")
         except ValueError:
-            if dev.type == "cuda":
-                raise ValueError(
-                    f"GPU {model!r} is not in the hardware catalogue; pass hardware= one of "
-                    f"{carbon.list_hardware('gpu')}"
-                ) from None
-            spec = carbon.get_hardware(FALLBACK_CPU)
-            notes.append(
-                f"FALLBACK: CPU {model!r} is not in the hardware catalogue; using {spec.name!r} "
-                f"({spec.max_power_w:g} W). Pass hardware= one of {carbon.list_hardware('cpu')} for a better estimate"
-            )
+            raise ValueError(
+                f"{kind.upper()} {model!r} is not in the hardware catalogue; pass hardware= one of "
+                f"{carbon.list_hardware(kind)}"
+            ) from None
+        notes.append(f"hardware auto-detected: {model!r} -> catalogue entry {spec.name!r}")
     else:
         spec = carbon.get_hardware(hardware)
         notes.append(f"hardware given explicitly: {spec.name!r}")
-    expected_kind = "gpu" if dev.type == "cuda" else "cpu"
-    if spec.kind != expected_kind:
-        raise ValueError(f"hardware {spec.name!r} is a {spec.kind}, but the device {str(dev)!r} needs a {expected_kind}")
+    if spec.kind != kind:
+        raise ValueError(f"hardware {spec.name!r} is a {spec.kind}, but the device {str(dev)!r} needs a {kind}; "
+                         f"valid: {carbon.list_hardware(kind)}")
     share = 1.0
     if spec.kind == "cpu" and (cpu_cores_used is not None or cpu_cores_total is not None):
         if cpu_cores_used is None or cpu_cores_total is None:
@@ -254,6 +253,8 @@ def resolve_power_estimate(
         if cpu_cores_used > cpu_cores_total:
             raise ValueError(f"cpu_cores_used={cpu_cores_used} exceeds cpu_cores_total={cpu_cores_total}")
         share = cpu_cores_used / cpu_cores_total
+    elif spec.kind == "cpu":
+        notes.append("no cpu_cores_total given: the whole package's power is charged")
     return PowerEstimate(
         hardware=spec.name,
         kind=spec.kind,
@@ -266,64 +267,116 @@ def resolve_power_estimate(
 
 
 # -- counters -----------------------------------------------------------------------------------------------------
-def _rapl_domains() -> list[Any]:
-    """RAPL package and DRAM domains whose counters are readable (RAPL is root-only since Linux 5.10)."""
-    from pyJoules.device import rapl_device
-    from pyJoules.exception import NoSuchDeviceError
+def _read_number(path: Path) -> float:
+    return float(path.read_text().split()[0])
 
-    try:
-        domains = rapl_device.RaplDevice.available_package_domains() + rapl_device.RaplDevice.available_dram_domains()
-    except (NoSuchDeviceError, OSError):
+
+@dataclass(frozen=True)
+class RaplDomain:
+    """One readable RAPL zone: ``name`` is ``"package_N"`` or ``"dram_N"``; counters in µJ."""
+
+    name: str
+    energy_file: Path
+    max_energy_range_uj: float | None
+
+    @property
+    def kind(self) -> str:
+        return self.name.rsplit("_", 1)[0]
+
+    def read_j(self) -> float:
+        return _read_number(self.energy_file) / _UJ_PER_J
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class NvmlDomain:
+    """The NVML energy counter of GPU ``index`` (mJ since the driver loaded)."""
+
+    index: int
+
+    kind = "nvml"
+
+    @property
+    def name(self) -> str:
+        return f"nvidia_gpu_{self.index}"
+
+    def read_j(self) -> float:
+        import pynvml
+
+        handle = pynvml.nvmlDeviceGetHandleByIndex(self.index)
+        return float(pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)) / _MJ_PER_J
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _rapl_domains(root: str | os.PathLike | None = None) -> list[RaplDomain]:
+    """Readable RAPL package and DRAM zones under ``root`` (default :data:`RAPL_ROOT`); ``[]`` when there are none."""
+    base = Path(RAPL_ROOT if root is None else root)
+    if not base.is_dir():
         return []
-    if not os.path.exists(rapl_device.RAPL_API_DIR):
-        return []
-    readable = []
-    device = rapl_device.RaplDevice.__new__(rapl_device.RaplDevice)  # only to resolve file names
-    for d in domains:
+    packages = sorted(p for p in base.glob("intel-rapl:*") if p.name.count(":") == 1)
+    if not packages and (base / "intel-rapl").is_dir():  # the /sys/class/powercap/intel-rapl layout
+        packages = sorted(p for p in (base / "intel-rapl").glob("intel-rapl:*") if p.name.count(":") == 1)
+    found = []
+    for pkg in packages:
         try:
-            with open(device._get_domain_file_name(d)) as f:
-                float(f.readline())
-            readable.append(d)
-        except (OSError, ValueError):
+            name = (pkg / "name").read_text().strip()
+        except OSError:
             continue
-    return readable
+        if not name.startswith("package-"):
+            continue
+        index = name.split("-", 1)[1]
+        zones = [("package", pkg)] + [("dram", sub) for sub in sorted(pkg.glob(f"{pkg.name}:*"))
+                                      if (sub / "name").is_file() and (sub / "name").read_text().strip() == "dram"]
+        for kind, zone in zones:
+            try:
+                _read_number(zone / "energy_uj")
+            except (OSError, ValueError, IndexError):
+                continue  # root-only since Linux 5.10
+            rng = None
+            for candidate in (zone, pkg):
+                try:
+                    rng = _read_number(candidate / "max_energy_range_uj")
+                    break
+                except (OSError, ValueError, IndexError):
+                    continue
+            found.append(RaplDomain(f"{kind}_{index}", zone / "energy_uj", rng))
+    return found
 
 
-def _nvml_domains(device_index: int) -> list[Any]:
-    """The NVML GPU domain of one device if its energy counter can be read (Volta or newer)."""
+def _nvml_domains(device_index: int) -> list[NvmlDomain]:
+    """The NVML domain of one GPU if its energy counter can be read (Volta or newer; ``nvidia-ml-py`` installed)."""
     try:
         import pynvml
-        from pyJoules.device.nvidia_device import NvidiaGPUDomain
     except ImportError:
         return []
     try:
         pynvml.nvmlInit()
         if device_index >= pynvml.nvmlDeviceGetCount():
             return []
-        handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
-        pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+        pynvml.nvmlDeviceGetTotalEnergyConsumption(pynvml.nvmlDeviceGetHandleByIndex(device_index))
     except Exception:  # NVMLError (no driver, NotSupported on pre-Volta GPUs), or a missing library
         return []
-    return [NvidiaGPUDomain(device_index)]
+    return [NvmlDomain(device_index)]
 
 
-def discover_energy_domains(device: str | torch.device = "cpu") -> list[Any]:
-    """pyJoules domains whose counters cover a run on ``device``: RAPL package + DRAM, plus the NVML domain of the
-    CUDA device when ``device`` is CUDA. Returns ``[]`` (never raises) on a machine without readable counters."""
+def discover_energy_domains(device: str | torch.device = "cpu", *, rapl_root: str | os.PathLike | None = None) -> list:
+    """Counters that cover a run on ``device``: RAPL package + DRAM, plus the NVML counter of a CUDA device.
+
+    Returns ``[]`` (never raises) on a machine without readable counters.
+    """
     dev = torch.device(device)
-    domains = _rapl_domains()
+    domains: list = list(_rapl_domains(rapl_root))
     if dev.type == "cuda":
         domains += _nvml_domains(dev.index or 0)
     return domains
 
 
-def _domain_kind(domain: Any) -> str:
-    name = str(domain)
-    return "nvml" if name.startswith("nvidia_gpu") else name.rsplit("_", 1)[0]
-
-
-def _method_for(domains: list[Any]) -> str:
-    kinds = [_domain_kind(d) for d in domains]
+def _method_for(domains: list) -> str:
+    kinds = [d.kind for d in domains]
     parts = []
     rapl = [k for k in _RAPL_KINDS if k in kinds]
     if rapl:
@@ -331,22 +384,6 @@ def _method_for(domains: list[Any]) -> str:
     if "nvml" in kinds:
         parts.append("measured:nvml-energy-counter")
     return "+".join(parts)
-
-
-def _max_range_uj(domain: Any) -> float | None:
-    """``max_energy_range_uj`` of a RAPL domain's zone (sub-zones without one use their package's)."""
-    from pyJoules.device import rapl_device
-
-    device = rapl_device.RaplDevice.__new__(rapl_device.RaplDevice)
-    zone = os.path.dirname(device._get_domain_file_name(domain))
-    for candidate in (zone, os.path.dirname(zone) if zone != rapl_device.RAPL_API_DIR else zone):
-        path = os.path.join(candidate, "max_energy_range_uj")
-        try:
-            with open(path) as f:
-                return float(f.readline())
-        except (OSError, ValueError):
-            continue
-    return None
 
 
 class EnergyMonitor:
@@ -358,8 +395,14 @@ class EnergyMonitor:
         device: where the workload runs (``"cpu"``, ``"cuda:0"``).
         mode: ``"auto"`` (measure if counters cover the device, else estimate), ``"measured"`` (raise if no
             counter) or ``"estimated"``.
-        hardware, utilisation, cpu_cores_used, cpu_cores_total: constants of the estimate path
-            (see :func:`resolve_power_estimate`); ignored when measuring.
+        hardware: catalogue entry for a catalogue estimate; ``None`` on a CPU uses CodeCarbon's power model, on a GPU
+            the catalogue entry of its name.
+        utilisation, cpu_cores_used, cpu_cores_total: constants of the catalogue estimate
+            (see :func:`resolve_power_estimate`); ignored when measuring or with CodeCarbon's model.
+        rapl_root: where RAPL zones are read (default :data:`RAPL_ROOT`).
+        clock: wall clock in s (default :func:`time.perf_counter`); cpu_clock: the process's CPU time in s, all
+            threads (default :func:`time.process_time`). Tests pass fakes.
+        cpu_model, logical_cpus: the machine for CodeCarbon's model (default: read from this machine).
     """
 
     MODES = ("auto", "measured", "estimated")
@@ -373,133 +416,139 @@ class EnergyMonitor:
         utilisation: float = 1.0,
         cpu_cores_used: int | None = None,
         cpu_cores_total: int | None = None,
+        rapl_root: str | os.PathLike | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+        cpu_clock: Callable[[], float] = time.process_time,
+        cpu_model: str | None = None,
+        logical_cpus: int | None = None,
     ):
         if mode not in self.MODES:
             raise ValueError(f"mode={mode!r} is not valid; choose one of {list(self.MODES)}")
         self.device = torch.device(device)
-        self.domains = [] if mode == "estimated" else discover_energy_domains(self.device)
+        self._clock, self._cpu_clock = clock, cpu_clock
+        self.domains = [] if mode == "estimated" else discover_energy_domains(self.device, rapl_root=rapl_root)
         self.notes: list[str] = []
-        if self.domains and self.device.type == "cuda" and not any(_domain_kind(d) == "nvml" for d in self.domains):
+        if self.domains and self.device.type == "cuda" and not any(d.kind == "nvml" for d in self.domains):
             self.notes.append("no NVML energy counter for this GPU: RAPL only would miss the GPU, estimating instead")
             self.domains = []
-        if self.domains and self.device.type == "cuda" and not any(_domain_kind(d) != "nvml" for d in self.domains):
+        if self.domains and self.device.type == "cuda" and all(d.kind == "nvml" for d in self.domains):
             self.notes.append("no readable RAPL counters: CPU and DRAM energy are not included (GPU only)")
         if mode == "measured" and not self.domains:
-            raise ValueError(f"no readable energy counter covers device {str(self.device)!r} (mode='measured')")
+            raise ValueError(f"no readable energy counter covers device {str(self.device)!r} (mode='measured'); "
+                             f"valid modes here: ['auto', 'estimated']")
         self.estimate: PowerEstimate | None = None
+        self.power_model: CpuPowerModel | None = None
         if not self.domains:
-            self.estimate = resolve_power_estimate(
-                self.device,
-                hardware,
-                utilisation=utilisation,
-                cpu_cores_used=cpu_cores_used,
-                cpu_cores_total=cpu_cores_total,
-            )
-            self.notes.extend(self.estimate.notes)
+            if self.device.type == "cpu" and hardware is None:
+                self.power_model = codecarbon_cpu_power_model(cpu_model, logical_cpus)
+                self.notes.append(f"power model: {self.power_model.describe()}")
+            else:
+                self.estimate = resolve_power_estimate(
+                    self.device, hardware, utilisation=utilisation, cpu_cores_used=cpu_cores_used,
+                    cpu_cores_total=cpu_cores_total,
+                )
+                self.notes.extend(self.estimate.notes)
             if mode == "auto":
                 self.notes.insert(0, "no readable energy counter (RAPL/NVML) on this machine: energy is estimated")
-        self._meter = None
-        self._times: list[float] | None = None
+        self._marks: list[tuple[float, float, dict[str, float]]] | None = None
 
     @property
     def method(self) -> str:
         """The method label results will carry."""
-        return _method_for(self.domains) if self.domains else METHOD_ESTIMATED
+        if self.domains:
+            return _method_for(self.domains)
+        return METHOD_CODECARBON if self.power_model is not None else METHOD_ESTIMATED
 
     # -- windows -----------------------------------------------------------------------------------------------
-    def begin(self) -> None:
-        """Open a window (synchronises the device first)."""
-        if self._times is not None:
-            raise RuntimeError("an energy window is already open: call end() first")
+    def _sync(self) -> None:
         if self.device.type != "cuda" or torch.cuda.is_available():
             synchronize(self.device)
-        if self.domains:
-            from pyJoules.device import DeviceFactory
-            from pyJoules.energy_meter import EnergyMeter
 
-            self._meter = EnergyMeter(DeviceFactory.create_devices(self.domains))
-            self._times = [time.perf_counter()]
-            self._meter.start(tag="run")
-        else:
-            self._times = [time.perf_counter()]
+    def _mark(self) -> tuple[float, float, dict[str, float]]:
+        self._sync()
+        return self._clock(), self._cpu_clock(), {d.name: d.read_j() for d in self.domains}
+
+    def begin(self) -> None:
+        """Open a window (synchronises the device first)."""
+        if self._marks is not None:
+            raise RuntimeError("an energy window is already open: call end() first")
+        self._marks = [self._mark()]
 
     def lap(self) -> None:
         """Close the current run and start the next one (synchronises the device first)."""
-        if self._times is None:
+        if self._marks is None:
             raise RuntimeError("no energy window is open: call begin() first")
-        if self.device.type != "cuda" or torch.cuda.is_available():
-            synchronize(self.device)
-        if self._meter is not None:
-            self._meter.record(tag="run")
-        self._times.append(time.perf_counter())
+        self._marks.append(self._mark())
 
-    def _close(self) -> tuple[list[float], list[dict[str, float]], list[str]]:
-        """Stop the meter; per-lap durations (s), per-lap energies per domain (J), corrections."""
-        assert self._times is not None
-        times = self._times
-        meter = self._meter
-        self._times, self._meter = None, None
-        durations = [b - a for a, b in zip(times[:-1], times[1:])]
-        if meter is None:
-            return durations, [], []
-        meter.stop()
-        samples = [s for s in meter.get_trace() if s.tag == "run"]
+    def _close(self) -> tuple[list[float], list[float], list[dict[str, float]], list[str]]:
+        """Per-lap wall durations (s), CPU times (s), energies per domain (J) and the corrections applied."""
+        assert self._marks is not None
+        marks, self._marks = self._marks, None
+        durations = [b[0] - a[0] for a, b in zip(marks[:-1], marks[1:])]
+        cpu_times = [max(b[1] - a[1], 0.0) for a, b in zip(marks[:-1], marks[1:])]
         corrections: list[str] = []
         laps = []
-        for i, sample in enumerate(samples[: len(durations)]):
+        for i, (a, b) in enumerate(zip(marks[:-1], marks[1:])):
             energies = {}
-            for domain in self.domains:
-                raw = float(sample.energy[str(domain)])
-                if _domain_kind(domain) == "nvml":
-                    if raw < 0:
-                        raise RuntimeError(f"NVML energy counter of {domain} went backwards ({raw} mJ): driver reset?")
-                    energies[str(domain)] = raw / _MJ_PER_J
-                    continue
-                if raw < 0:
-                    rng = _max_range_uj(domain)
-                    if rng is None:
-                        raise RuntimeError(f"RAPL counter {domain} wrapped around but max_energy_range_uj is unreadable")
-                    corrections.append(f"run {i}: {domain} wrapped around; added max_energy_range_uj={rng:g} uJ")
-                    raw += rng
-                energies[str(domain)] = raw / _UJ_PER_J
+            for d in self.domains:
+                delta = b[2][d.name] - a[2][d.name]
+                if delta < 0 and d.kind == "nvml":
+                    raise RuntimeError(f"NVML energy counter of {d} went backwards ({delta:g} J): driver reset?")
+                if delta < 0:
+                    if d.max_energy_range_uj is None:
+                        raise RuntimeError(f"RAPL counter {d} wrapped around but max_energy_range_uj is unreadable")
+                    corrections.append(f"run {i}: {d} wrapped around; added max_energy_range_uj="
+                                       f"{d.max_energy_range_uj:g} uJ")
+                    delta += d.max_energy_range_uj / _UJ_PER_J
+                energies[d.name] = delta
             laps.append(energies)
-        return durations, laps, corrections
+        return durations, cpu_times, laps, corrections
 
-    def end(self, *, idle_window_s: float = 0.0) -> EnergyMeasurement:
+    def end(self, *, idle_window_s: float = 0.0,
+            sleep: Callable[[float], None] = time.sleep) -> EnergyMeasurement:
         """Close the window and return its :class:`EnergyMeasurement`.
 
         Args:
             idle_window_s: cap of the idle baseline window (in s): the idle window lasts as long as the measured
                 window, up to this cap; ``0`` skips it. Only on the measured path.
+            sleep: how the idle window waits (tests pass a fake that advances fake counters).
         """
-        if self._times is None:
+        if self._marks is None:
             raise RuntimeError("no energy window is open: call begin() first")
-        if len(self._times) == 1:
+        if len(self._marks) == 1:
             self.lap()
-        durations, laps, corrections = self._close()
+        durations, cpu_times, laps, corrections = self._close()
         duration_s = float(sum(durations))
         notes = list(self.notes)
+        constants: dict[str, Any] = {}
+        idle_power_w = idle_s = None
         if self.domains:
             by_repeat = tuple(sum(lap.values()) for lap in laps)
-            by_domain = {str(d): sum(lap[str(d)] for lap in laps) for d in self.domains}
-            energy_j = float(sum(by_repeat))
-            domains = tuple(str(d) for d in self.domains)
-            tool = f"pyJoules {_pyjoules_version()}"
-            constants: dict[str, Any] = {}
-            idle_power_w = idle_s = None
+            by_domain = {d.name: sum(lap[d.name] for lap in laps) for d in self.domains}
+            domains = tuple(d.name for d in self.domains)
+            tool = TOOL
             if idle_window_s and idle_window_s > 0:
-                idle_power_w, idle_s = self.measure_idle_power(min(duration_s, idle_window_s))
+                idle_power_w, idle_s = self.measure_idle_power(min(duration_s, idle_window_s), sleep=sleep)
+        elif self.power_model is not None:
+            by_repeat = tuple(self.power_model.energy_j(c) for c in cpu_times)
+            domains = (f"estimate:cpu ({self.power_model.cpu_model})",)
+            tool = f"greenaudio.measure with {self.power_model.name}"
+            cpu_total = float(sum(cpu_times))
+            constants = self.power_model.to_dict() | {
+                "process_cpu_time_s": cpu_total,
+                "mean_process_load": (cpu_total / duration_s / self.power_model.logical_cpus) if duration_s else None,
+            }
+            notes.append("idle baseline not available on the estimate path (no counter to read)")
         else:
             assert self.estimate is not None
-            power = self.estimate.power_w
-            by_repeat = tuple(power * d for d in durations)
-            energy_j = float(sum(by_repeat))
+            by_repeat = tuple(self.estimate.power_w * d for d in durations)
             domains = (f"estimate:{self.estimate.hardware}",)
-            by_domain = {domains[0]: energy_j}
-            tool = "greenaudio.measure"
+            tool = "greenaudio.measure (catalogue power x time)"
             constants = self.estimate.to_dict()
-            idle_power_w = idle_s = None
             notes.append("idle baseline not available on the estimate path (no counter to read)")
+        energy_j = float(sum(by_repeat))
+        if not self.domains:
+            by_domain = {domains[0]: energy_j}
         return EnergyMeasurement(
             energy_j=energy_j,
             duration_s=duration_s,
@@ -520,7 +569,7 @@ class EnergyMonitor:
 
     def _measured_device_model(self) -> str:
         """The device model; for an NVML-measured GPU, the name NVML reports."""
-        if self.device.type == "cuda" and any(_domain_kind(d) == "nvml" for d in self.domains):
+        if self.device.type == "cuda" and any(d.kind == "nvml" for d in self.domains):
             try:
                 import pynvml
 
@@ -528,6 +577,8 @@ class EnergyMonitor:
                 return name.decode() if isinstance(name, bytes) else str(name)
             except Exception:
                 pass
+        if self.power_model is not None:
+            return self.power_model.cpu_model
         return _device_model(self.device)
 
     def measure_idle_power(self, duration_s: float, sleep: Callable[[float], None] = time.sleep) -> tuple[float, float]:
@@ -543,7 +594,7 @@ class EnergyMonitor:
         self.begin()
         sleep(duration_s)
         self.lap()
-        durations, laps, _ = self._close()
+        durations, _, laps, _ = self._close()
         return sum(laps[0].values()) / durations[0], durations[0]
 
     def measure(self, fn: Callable[[], Any], *, repeats: int = 1, idle_window_s: float = 0.0) -> EnergyMeasurement:
@@ -556,6 +607,6 @@ class EnergyMonitor:
                 fn()
                 self.lap()
         except BaseException:
-            self._times, self._meter = None, None
+            self._marks = None
             raise
         return self.end(idle_window_s=idle_window_s)

@@ -178,6 +178,8 @@ class Environment:
         platform: :func:`platform.platform`.
         packages: versions of greenaudio, torch, numpy, pyJoules, nvidia-ml-py (``None`` if absent).
         cuda: CUDA runtime version torch was built with, ``None`` if none.
+        load_average: the machine's 1-, 5- and 15-minute load averages at collection time (other processes
+            competing for the CPUs slow wall-clock timings); ``None`` where the OS does not report them.
     """
 
     date_utc: str
@@ -193,6 +195,7 @@ class Environment:
     platform: str
     packages: dict[str, str | None] = field(default_factory=dict)
     cuda: str | None = None
+    load_average: tuple[float, float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -221,4 +224,12 @@ def collect_environment(device: str = "cpu") -> Environment:
         platform=platform.platform(),
         packages={d: _version(d) for d in ("greenaudio", "torch", "numpy", "pyJoules", "nvidia-ml-py")},
         cuda=torch.version.cuda,
+        load_average=_load_average(),
     )
+
+
+def _load_average() -> tuple[float, float, float] | None:
+    try:
+        return tuple(round(x, 2) for x in os.getloadavg())
+    except (OSError, AttributeError):  # pragma: no cover - not on Linux/macOS
+        return None

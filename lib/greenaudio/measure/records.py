@@ -1,4 +1,5 @@
-"""The record type of the benchmark: one row per (model, size, device, precision, protocol, repetition).
+"""The record type of the benchmark: one row per cell (model, size, device, precision, protocol, procedure, energy
+settings, environment, repetition).
 
 Used by: :mod:`greenaudio.measure.bench`, :mod:`greenaudio.measure.store`, notebooks/05_1_cost_benchmark.ipynb
 (Table 8 and the Pareto figures read these records).
@@ -12,8 +13,9 @@ from typing import Any
 
 __all__ = ["BenchmarkRecord", "KEY_FIELDS", "JSON_FIELDS"]
 
-#: The fields identifying a cell of a grid (the store's UNIQUE key).
-KEY_FIELDS = ("model", "size", "device", "precision", "protocol_key", "repetition")
+#: The fields identifying a cell of a grid (the store's UNIQUE key): everything that changes a number.
+KEY_FIELDS = ("model", "size", "device", "precision", "protocol_key", "procedure_key", "energy_key", "env_key",
+              "repetition")
 
 
 @dataclass(frozen=True)
@@ -21,8 +23,12 @@ class BenchmarkRecord:
     """Cost of one vocoder configuration under one protocol (a cell of the grid), or why it failed.
 
     Key:
-        model, size, device, precision, protocol_key, repetition: see :data:`KEY_FIELDS`; ``protocol_key`` is
-        :meth:`greenaudio.measure.Protocol.key`, ``repetition`` the index of an independent re-measurement.
+        model, size, device, precision, protocol_key, procedure_key, energy_key, env_key, repetition: see
+        :data:`KEY_FIELDS`; ``protocol_key`` is :meth:`greenaudio.measure.Protocol.key`; ``procedure_key`` the
+        requested inference procedure (canonical JSON, ``"{}"``: the model's default); ``energy_key`` the energy
+        settings (mode, power model, hardware, utilisation, cores; :func:`greenaudio.measure.energy_settings_key`);
+        ``env_key`` the environment fingerprint (machine, CPU model, GPU, torch version, threads;
+        :func:`greenaudio.measure.environment_key`); ``repetition`` the index of an independent re-measurement.
 
     Attributes:
         status: ``"ok"`` or ``"failed"``; ``error`` holds the message of a failure.
@@ -41,6 +47,8 @@ class BenchmarkRecord:
         procedure: the resolved inference procedure (diffusion steps, flow sigma, ...) that ran.
         protocol: the protocol's fields; environment: :class:`greenaudio.measure.Environment` as a dict.
         created_utc: when the record was written (ISO-8601, UTC); wall_s: time the whole cell took (in s).
+        code_version: greenaudio version and git commit that computed the cell (a failed cell is retried when the
+            code changes).
     """
 
     model: str
@@ -49,6 +57,9 @@ class BenchmarkRecord:
     precision: str
     protocol_key: str
     repetition: int
+    procedure_key: str = "{}"
+    energy_key: str = "{}"
+    env_key: str = "{}"
     status: str = "ok"
     error: str | None = None
     family: str | None = None
@@ -88,6 +99,7 @@ class BenchmarkRecord:
     environment: dict[str, Any] = field(default_factory=dict)
     created_utc: str | None = None
     wall_s: float | None = None
+    code_version: str | None = None
 
     @property
     def key(self) -> tuple:

@@ -7,9 +7,10 @@ Why SQLite (the standard library's :mod:`sqlite3`, one file):
 * **atomic writes** — each record is inserted in its own transaction, committed through SQLite's journal with
   ``synchronous=FULL``; a process killed at any instant (even SIGKILL, mid-write) leaves either the whole row or
   nothing, never a half-written line as an appended CSV or JSON-lines file can;
-* **no double counting** — the table has a ``UNIQUE`` constraint on the cell key
-  (model, size, device, precision, protocol_key, repetition) and inserts are ``ON CONFLICT DO NOTHING``: re-running a
-  grid, or two runners sharing a store, cannot create duplicates;
+* **no double counting, no stale answers** — the table has a ``UNIQUE`` constraint on the cell key
+  (:data:`~greenaudio.measure.KEY_FIELDS`: model, size, device, precision, protocol, procedure, energy settings,
+  environment fingerprint, repetition) and inserts are ``ON CONFLICT DO NOTHING``: re-running a grid, or two runners
+  sharing a store, cannot create duplicates, and a run with another setting is another cell;
 * **resume** is a query for the keys already present; only the missing cells are computed;
 * queries, filtering and :func:`pandas.read_sql` come for free, and :meth:`ResultStore.export_csv` writes the flat
   CSV the book's tables are built from (written to a temporary file and renamed, so it is atomic too).
@@ -32,7 +33,8 @@ from .records import JSON_FIELDS, KEY_FIELDS, BenchmarkRecord
 
 __all__ = ["ResultStore", "load_records", "save_records_csv"]
 
-_TABLE = "records"
+_TABLE = "cells_v2"  # v2: the key gained procedure, energy settings and environment
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 _FIELDS = tuple(f.name for f in dataclasses.fields(BenchmarkRecord))
 _SQL_TYPES = {"int": "INTEGER", "float": "REAL", "str": "TEXT"}
 
@@ -69,21 +71,42 @@ def _decode(row: sqlite3.Row) -> BenchmarkRecord:
     return BenchmarkRecord.from_dict(values)
 
 
+def check_store_file(path: str | os.PathLike) -> None:
+    """Raise ``ValueError`` naming ``path`` if it exists and is not a SQLite database (nothing is written)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"results store {str(path)!r} is a folder; give the path of a .sqlite file")
+    if path.exists() and path.stat().st_size > 0:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+        if head != _SQLITE_MAGIC:
+            raise ValueError(f"results store {str(path)!r} exists but is not a SQLite database (file left untouched);"
+                             " give another --store path")
+
+
 class ResultStore:
     """A SQLite file of :class:`BenchmarkRecord` rows, unique per cell.
 
     Args:
         path: the ``.sqlite`` file (created with its parent folder if missing).
+
+    Raises:
+        ValueError: ``path`` exists but is not a SQLite database (the file is left untouched), or is a folder.
     """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        check_store_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute(_schema())
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute(_schema())
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise ValueError(f"{str(self.path)!r} is not a usable greenaudio results store ({exc})") from None
         existing = {r["name"] for r in self._conn.execute(f"PRAGMA table_info({_TABLE})")}
         for f in dataclasses.fields(BenchmarkRecord):  # a store written by an older version gains new columns
             if f.name not in existing:
@@ -131,9 +154,16 @@ class ResultStore:
     # -- reading -----------------------------------------------------------------------------------------------
     def status_of(self, key: tuple) -> str | None:
         """``"ok"``, ``"failed"`` or ``None`` (not computed) for a cell key (values of :data:`KEY_FIELDS`)."""
+        rec = self.get(key)
+        return None if rec is None else rec.status
+
+    def get(self, key: tuple) -> BenchmarkRecord | None:
+        """The stored record of a cell key, ``None`` if not computed."""
+        if len(key) != len(KEY_FIELDS):
+            raise ValueError(f"a cell key has {len(KEY_FIELDS)} values {KEY_FIELDS}, got {len(key)}")
         where = " AND ".join(f'"{k}" = ?' for k in KEY_FIELDS)
-        row = self._conn.execute(f"SELECT status FROM {_TABLE} WHERE {where}", tuple(key)).fetchone()
-        return None if row is None else row["status"]
+        row = self._conn.execute(f"SELECT * FROM {_TABLE} WHERE {where}", tuple(key)).fetchone()
+        return None if row is None else _decode(row)
 
     def keys(self) -> dict[tuple, str]:
         """Every stored cell key with its status."""

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from greenaudio.vocoders.mel import THESIS_MEL, MelFrontEnd
+from greenaudio.validation import check_positive_int
 
 from .scores import compute_am_score, compute_frechet_distance, compute_inception_score
 
@@ -186,8 +187,8 @@ def train_digit_classifier(
     y = torch.as_tensor(np.asarray(train_labels, dtype=np.int64))
     if x.dim() != 2 or y.shape != (x.shape[0],) or x.shape[0] == 0:
         raise ValueError(f"need train_audio (M, N) and train_labels (M,), got {tuple(x.shape)} and {tuple(y.shape)}")
-    if max_epochs < 1 or batch_size < 1:
-        raise ValueError(f"max_epochs and batch_size must be >= 1, got {max_epochs}, {batch_size}")
+    max_epochs = check_positive_int("max_epochs", max_epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     n_classes = int(max(int(y.max()) + 1, model.n_classes if model is not None else 10))
@@ -241,13 +242,21 @@ def load_digit_classifier(path: str | Path) -> tuple[DigitClassifier, TrainRepor
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"classifier file not found: {path}")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, pickle errors, unsupported objects: all mean "not readable"
+        raise ValueError(
+            f"cannot read classifier file {path} ({type(exc).__name__}: {exc}); delete it to retrain"
+        ) from exc
     if not isinstance(blob, dict) or blob.get("format") != 1:
-        raise ValueError(f"{path} is not a greenaudio digit classifier")
-    hp = blob["hparams"]
-    model = DigitClassifier(hp["n_classes"], hp["embedding_dim"], tuple(hp["channels"]))
-    model.load_state_dict(blob["state_dict"])
-    report = TrainReport(**blob["report"]) if blob.get("report") else None
+        raise ValueError(f"{path} is not a greenaudio digit classifier; delete it to retrain")
+    try:
+        hp = blob["hparams"]
+        model = DigitClassifier(hp["n_classes"], hp["embedding_dim"], tuple(hp["channels"]))
+        model.load_state_dict(blob["state_dict"])
+        report = TrainReport(**blob["report"]) if blob.get("report") else None
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise ValueError(f"classifier file {path} is malformed ({type(exc).__name__}: {exc}); delete it to retrain") from exc
     return model.eval(), report
 
 

@@ -15,15 +15,21 @@ import warnings
 
 import numpy as np
 
-__all__ = ["compute_pesq", "compute_stoi", "PESQ_SAMPLE_RATES"]
+from ..validation import check_bool, check_choice, check_int
+from ._audio import as_float_waveform
+
+__all__ = ["compute_pesq", "compute_stoi", "PESQ_SAMPLE_RATES", "STOI_MIN_DURATION_S"]
+
+STOI_MIN_DURATION_S = 0.4
+"""Shortest clip STOI can score (in s): 30 frames of 256 samples with hop 128 at 10 kHz = 3,968 samples, 0.397 s."""
 
 PESQ_SAMPLE_RATES = {"nb": (8_000, 16_000), "wb": (16_000,)}
 """Sample rates (in Hz) the PESQ modes accept."""
 
 
 def _pair(reference, degraded) -> tuple[np.ndarray, np.ndarray]:
-    ref = np.asarray(reference, dtype=np.float64)
-    deg = np.asarray(degraded, dtype=np.float64)
+    ref = as_float_waveform(reference, "reference")
+    deg = as_float_waveform(degraded, "degraded")
     if ref.ndim != 1 or deg.ndim != 1:
         raise ValueError(f"reference and degraded must be 1-D waveforms, got shapes {ref.shape} and {deg.shape}")
     if ref.shape != deg.shape:
@@ -47,14 +53,15 @@ def compute_pesq(reference, degraded, sample_rate: int, mode: str = "wb") -> flo
         mode: ``"wb"`` (wide-band, P.862.2) or ``"nb"`` (narrow-band, P.862).
 
     Returns:
-        PESQ score (MOS-LQO).
+        PESQ score (MOS-LQO); ``nan`` when ``degraded`` is all zeros (PESQ's level alignment divides by the degraded
+        signal's power, so the score is undefined; the ``pesq`` package itself crashes on it).
 
     Raises:
         ValueError: unknown mode, unsupported sample rate, length mismatch, clip shorter than 0.25 s, an all-zero
-            reference, or no speech detected by PESQ in the reference.
+            reference, no speech detected by PESQ in the reference, or any other failure inside ``pesq``.
     """
-    if mode not in PESQ_SAMPLE_RATES:
-        raise ValueError(f"mode must be one of {sorted(PESQ_SAMPLE_RATES)}, got {mode!r}")
+    mode = check_choice("mode", mode, sorted(PESQ_SAMPLE_RATES))
+    sample_rate = check_int("sample_rate", sample_rate, min_value=1)
     if sample_rate not in PESQ_SAMPLE_RATES[mode]:
         raise ValueError(
             f"PESQ mode {mode!r} needs a sample rate in {PESQ_SAMPLE_RATES[mode]} Hz, got {sample_rate}; resample first"
@@ -64,11 +71,13 @@ def compute_pesq(reference, degraded, sample_rate: int, mode: str = "wb") -> flo
         raise ValueError(f"PESQ needs at least 0.25 s ({sample_rate // 4} samples), got {ref.size}")
     if not np.abs(ref).max() > 0:
         raise ValueError("PESQ needs speech in the reference; it is all zeros")
+    if not np.abs(deg).max() > 0:
+        return float("nan")
     from pesq import PesqError, pesq
 
     try:
         return float(pesq(sample_rate, ref, deg, mode))
-    except PesqError as exc:
+    except (PesqError, ValueError, ArithmeticError) as exc:
         raise ValueError(f"PESQ failed ({type(exc).__name__}): {exc}") from exc
 
 
@@ -85,12 +94,18 @@ def compute_stoi(reference, degraded, sample_rate: int, extended: bool = False) 
         STOI in [0, 1] (ESTOI may be slightly negative).
 
     Raises:
-        ValueError: length mismatch, bad sample rate, or too little non-silent signal (fewer than 30 frames of
-            25.6 ms after pystoi's silence removal — about 0.4 s of speech).
+        ValueError: length mismatch, bad sample rate, a clip shorter than STOI's 30 analysis frames (0.4 s), or
+            too little non-silent signal (fewer than 30 frames of 25.6 ms after pystoi's silence removal).
     """
-    if not isinstance(sample_rate, (int, np.integer)) or sample_rate < 1000:
-        raise ValueError(f"sample_rate must be an integer >= 1000 Hz, got {sample_rate!r}")
+    sample_rate = check_int("sample_rate", sample_rate, min_value=1000)
+    extended = check_bool("extended", extended)
     ref, deg = _pair(reference, degraded)
+    min_samples = int(np.ceil(STOI_MIN_DURATION_S * sample_rate))
+    if ref.size < min_samples:
+        raise ValueError(
+            f"STOI needs at least {STOI_MIN_DURATION_S} s ({min_samples} samples at {sample_rate} Hz: 30 frames of "
+            f"25.6 ms with 50 % overlap at 10 kHz), got {ref.size} samples"
+        )
     if not np.abs(ref).max() > 0:
         raise ValueError("STOI needs about 0.4 s of non-silent speech; the reference is all zeros")
     from pystoi import stoi

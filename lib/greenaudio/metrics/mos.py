@@ -23,6 +23,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..validation import check_bool, check_int
+from ._audio import as_float_waveform
+
 __all__ = ["compute_dnsmos", "compute_distillmos", "MOS_SAMPLE_RATE"]
 
 MOS_SAMPLE_RATE = 16_000
@@ -30,11 +33,11 @@ MOS_SAMPLE_RATE = 16_000
 
 
 def _check(audio, sample_rate: int, *, min_samples: int, batch: bool) -> np.ndarray:
-    if sample_rate != MOS_SAMPLE_RATE:
+    if check_int("sample_rate", sample_rate, min_value=1) != MOS_SAMPLE_RATE:
         raise ValueError(
             f"sample_rate must be {MOS_SAMPLE_RATE} Hz, got {sample_rate}; resample first (librosa.resample)"
         )
-    x = np.asarray(audio, dtype=np.float32)
+    x = as_float_waveform(audio, "audio").astype(np.float32)
     if x.ndim not in ((1, 2) if batch else (1,)):
         raise ValueError(f"audio must have shape (N,){' or (B, N)' if batch else ''}, got {x.shape}")
     if x.shape[-1] < min_samples:
@@ -53,7 +56,7 @@ def compute_dnsmos(audio, sample_rate: int = MOS_SAMPLE_RATE, personalized: bool
     """DNSMOS scores of one clip.
 
     Args:
-        audio: waveform ``(N,)`` at 16 kHz in [-1, 1], at least 0.5 s.
+        audio: waveform ``(N,)`` at 16 kHz in [-1, 1] (or int16 PCM, divided by 32,768), at least 0.5 s.
         sample_rate: in Hz (must be 16,000).
         personalized: use the personalised P.835 model (penalises interfering talkers).
 
@@ -64,6 +67,7 @@ def compute_dnsmos(audio, sample_rate: int = MOS_SAMPLE_RATE, personalized: bool
         ValueError: wrong rate, shape, length or range.
     """
     x = _check(audio, sample_rate, min_samples=MOS_SAMPLE_RATE // 2, batch=False)
+    personalized = check_bool("personalized", personalized)
     from speechmos import dnsmos
 
     out = dnsmos.run(x, MOS_SAMPLE_RATE, model_type="dnsmos_personalized" if personalized else "dnsmos")
@@ -110,7 +114,8 @@ def compute_distillmos(audio, sample_rate: int = MOS_SAMPLE_RATE):
     """DistillMOS predicted MOS.
 
     Args:
-        audio: waveform ``(N,)`` or batch ``(B, N)`` at 16 kHz in [-1, 1], at least 0.5 s (shorter than 7.68 s is
+        audio: waveform ``(N,)`` or batch ``(B, N)`` at 16 kHz in [-1, 1] (or int16 PCM, divided by 32,768), at
+            least 0.5 s (shorter than 7.68 s is
             zero-padded by the model; longer is scored on overlapping 7.68 s windows and averaged).
         sample_rate: in Hz (must be 16,000).
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validation import check_int
+
 __all__ = [
     "compute_inception_score",
     "compute_am_score",
@@ -57,8 +59,7 @@ def compute_inception_score(probs, n_splits: int = 1) -> float:
         one-hot predictions spread uniformly over the classes. Higher is better.
     """
     p = _probs(probs)
-    if not 1 <= n_splits <= p.shape[0]:
-        raise ValueError(f"n_splits must be in [1, n_samples={p.shape[0]}], got {n_splits}")
+    n_splits = check_int("n_splits", n_splits, min_value=1, max_value=p.shape[0])
     scores = []
     for chunk in np.array_split(p, n_splits):
         marginal = chunk.mean(axis=0, keepdims=True)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validation import check_choice, check_positive_int, check_positive_number
+from ._audio import as_float_waveform
+
 __all__ = ["compute_d_stft", "compute_log_power_stft", "D_STFT_N_FFT", "D_STFT_HOP", "D_STFT_EPS"]
 
 D_STFT_N_FFT = 1024
@@ -26,7 +29,7 @@ D_STFT_EPS = 1.0
 def _as_batch(x, name: str):
     import torch
 
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).detach().to(torch.float64)
+    t = torch.from_numpy(as_float_waveform(x, name))
     if t.dim() == 1:
         t = t.unsqueeze(0)
     if t.dim() != 2:
@@ -42,7 +45,8 @@ def compute_log_power_stft(
     """``l(x) = log(eps + |STFT[x]|^2)`` of thesis Eq. 30.
 
     Args:
-        audio: waveform ``(N,)`` or ``(B, N)`` (numpy or torch; full scale 1.0), ``N >= n_fft // 2 + 1``.
+        audio: waveform ``(N,)`` or ``(B, N)`` (numpy or torch; float at full scale 1.0, or int16 PCM, which is
+            divided by 32,768), ``N >= n_fft // 2 + 1``.
         n_fft: FFT and Hann window size (in samples).
         hop_length: hop (in samples).
         eps: the epsilon of Eq. 30 (> 0).
@@ -52,10 +56,11 @@ def compute_log_power_stft(
     """
     import torch
 
-    if eps <= 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
-    if n_fft < 2 or hop_length < 1:
-        raise ValueError(f"need n_fft >= 2 and hop_length >= 1, got {n_fft}, {hop_length}")
+    eps = check_positive_number("eps", eps)
+    n_fft = check_positive_int("n_fft", n_fft)
+    if n_fft < 2:
+        raise ValueError(f"n_fft must be an integer >= 2, got {n_fft}")
+    hop_length = check_positive_int("hop_length", hop_length)
     x = _as_batch(audio, "audio")
     if x.shape[-1] <= n_fft // 2:
         raise ValueError(f"audio has {x.shape[-1]} samples; need more than n_fft // 2 = {n_fft // 2}")
@@ -83,7 +88,8 @@ def compute_d_stft(
     """D_STFT of thesis Eq. 29: mean absolute difference of log-power STFTs per time–frequency bin.
 
     Args:
-        reference: original waveform ``(N,)`` or ``(B, N)`` (full scale 1.0).
+        reference: original waveform ``(N,)`` or ``(B, N)`` (float at full scale 1.0, or int16 PCM: divided by
+            32,768 first, so a WAV file read as int16 gives the same distance as its float version).
         estimate: reconstruction, same shape (a vocoder's output cropped to the reference's length).
         n_fft: FFT size (in samples; 1024 in the thesis's code).
         hop_length: hop (in samples; 256).
@@ -95,10 +101,10 @@ def compute_d_stft(
         scaling a signal by ``a`` gives exactly ``2 |ln a|``.
 
     Raises:
-        ValueError: shapes differ, non-finite samples, too few samples, bad ``reduction``.
+        ValueError: shapes differ, non-finite samples, too few samples, bad ``reduction``, an integer dtype other
+            than int16.
     """
-    if reduction not in ("mean", "none"):
-        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    reduction = check_choice("reduction", reduction, ("mean", "none"))
     ref = _as_batch(reference, "reference")
     est = _as_batch(estimate, "estimate")
     if ref.shape != est.shape:

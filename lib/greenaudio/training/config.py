@@ -21,6 +21,7 @@ THESIS_TIME_BUDGET_S = 120 * 3600.0
 THESIS_INTENSITY_KG_PER_KWH = 0.437
 
 _RESUME_CHOICES = ("auto", "never", "require")
+_CLOCKS = ("wall", "process")
 _CHECKPOINT_STATES = ("full", "weights")
 
 
@@ -104,6 +105,15 @@ class TrainConfig:
         resume: ``"auto"`` (continue from ``last.pt`` if present), ``"never"`` (refuse a directory that has one),
             ``"require"`` (fail if there is none).
         progress: show tqdm progress bars for training and evaluation.
+        clock: what the time budget counts: ``"wall"`` (wall-clock seconds, the thesis's rule) or ``"process"``
+            (CPU seconds of the training process, ``time.process_time``): on a shared CPU, where other work slows a
+            run down, a process-time budget gives every configuration the same amount of computation.
+        validate_every_s: validate when this much budget time (in seconds, on ``clock``) passed since the last
+            validation (convergence curves over time for runs whose step rates differ by 100x); when set, the
+            end of an epoch no longer triggers a validation by itself.
+        discriminator_start_step: GANs only: the discriminator joins at this step (ParallelWaveGAN's
+            ``discriminator_train_start_steps``); before it the generator minimises the model's
+            ``reconstruction_loss`` alone. 0 (default): adversarial from the first step, as the papers do.
         checkpoint_state: ``"full"`` (default) keeps optimiser, scheduler and discriminator states so that a resumed
             run continues exactly; ``"weights"`` keeps the model's weights, step, logs and RNG only (about a third
             of the size for Adam, far less for GANs, whose discriminators are large): a resume then restarts the
@@ -127,6 +137,9 @@ class TrainConfig:
     resume: str = "auto"
     progress: bool = True
     checkpoint_state: str = "full"
+    clock: str = "wall"
+    validate_every_s: float | None = None
+    discriminator_start_step: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "run_dir", str(self.run_dir))
@@ -140,7 +153,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
-        for name in ("max_time_s", "checkpoint_every_s"):
+        if self.clock not in _CLOCKS:
+            raise ValueError(f"clock={self.clock!r} is not valid; choose one of {list(_CLOCKS)}")
+        if (isinstance(self.discriminator_start_step, bool) or not isinstance(self.discriminator_start_step, int)
+                or self.discriminator_start_step < 0):
+            raise ValueError(f"discriminator_start_step must be an integer >= 0, got {self.discriminator_start_step!r}")
+        for name in ("max_time_s", "checkpoint_every_s", "validate_every_s"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, float)) or not value > 0):
                 raise ValueError(f"{name} must be a number > 0 (seconds) or None, got {value!r}")

@@ -348,8 +348,16 @@ class _Run:
         _set_rng_state(state["rng"])
 
     # -- time and budgets -----------------------------------------------------------------------------------------
+    def _clock(self) -> float:
+        return time.process_time() if self.cfg.clock == "process" else time.perf_counter()
+
     def elapsed(self) -> float:
-        return self.elapsed_base + (time.perf_counter() - self.t0)
+        """Budget time spent (in seconds, on ``TrainConfig.clock``), accumulated over resumes."""
+        return self.elapsed_base + (self._clock() - self.t0)
+
+    def adversarial(self) -> bool:
+        """Whether this step trains the discriminator (GANs past ``discriminator_start_step``)."""
+        return self.is_gan and self.step >= self.cfg.discriminator_start_step
 
     def stop_reason(self) -> str | None:
         c = self.cfg
@@ -402,6 +410,14 @@ class _Run:
         fake = self.model(mel)
         if fake.dim() == 3 and fake.shape[1] == 1:
             fake = fake.squeeze(1)
+        if not self.adversarial():  # warm-up: the generator alone on its reconstruction loss
+            terms = self.model.reconstruction_loss(audio, fake)
+            _finite_or_raise(terms, "generator/", n, e, ck)
+            self.opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            self._clip(self.model, "generator")
+            self.opt.step()
+            return _scalars(terms)
         d_terms = self.model.discriminator_loss(audio, fake.detach(), self.disc)
         _finite_or_raise(d_terms, "discriminator/", n, e, ck)
         self.opt_d.zero_grad(set_to_none=True)
@@ -449,7 +465,8 @@ class _Run:
                         fake = model(mel)
                         if fake.dim() == 3 and fake.shape[1] == 1:
                             fake = fake.squeeze(1)
-                        terms = _scalars(model.generator_loss(audio, fake, mel, disc))
+                        terms = _scalars(model.generator_loss(audio, fake, mel, disc) if self.adversarial()
+                                         else model.reconstruction_loss(audio, fake))
                     else:
                         fake = None
                         terms = _scalars(model.training_loss(audio, mel))
@@ -483,10 +500,13 @@ class _Run:
             "elapsed_s": self.elapsed(),
             "batch_size": self.cfg.batch_size,
             "lr": self.opt.param_groups[0]["lr"],
+            "clock": self.cfg.clock,
+            "adversarial": self.adversarial() if self.is_gan else None,
         }
         rec.update({f"train_{k}": sum(v) / len(v) for k, v in self.running.items() if v})
         rec.update(self.validate())
         self.running = {}
+        self.last_val_elapsed = self.elapsed()
         self.records.append(rec)
 
     # -- checkpoints ----------------------------------------------------------------------------------------------
@@ -535,7 +555,9 @@ class _Run:
         from tqdm.auto import tqdm
 
         cfg = self.cfg
-        self.t0 = self.last_save_t = time.perf_counter()
+        self.t0 = self._clock()
+        self.last_save_t = time.perf_counter()
+        self.last_val_elapsed = self.records[-1]["elapsed_s"] if self.records else self.elapsed_base
         tracker: EpochEnergyTracker | None
         if isinstance(self.energy_cfg, EnergyConfig):
             tracker = CarbonTrackerEnergy(self.energy_cfg, self.run_dir / self.energy_cfg.log_subdir,
@@ -572,7 +594,8 @@ class _Run:
                             self.running.setdefault(k, []).append(v)
                         bar.update(1)
                         bar.set_postfix(loss=f"{losses.get('loss', float('nan')):.4g}", epoch=self.epoch)
-                        if cfg.validate_every_steps and self.step % cfg.validate_every_steps == 0:
+                        if (cfg.validate_every_steps and self.step % cfg.validate_every_steps == 0) or (
+                                cfg.validate_every_s and self.elapsed() - self.last_val_elapsed >= cfg.validate_every_s):
                             self.log_record()
                         if self.steps_per_epoch is not None and self.batch_in_epoch >= self.steps_per_epoch:
                             break  # end of epoch: closed below, before the checkpoint of this step
@@ -590,7 +613,7 @@ class _Run:
                         self.sched.step()
                         if self.sched_d is not None:
                             self.sched_d.step()
-                        if cfg.validate_every_steps is None:
+                        if cfg.validate_every_steps is None and cfg.validate_every_s is None:
                             self.log_record()
                     elif seen_in_epoch == 0 and reason is None:
                         raise ValueError("the training data yielded no complete batch")

@@ -11,12 +11,14 @@ measurements can record exactly what ran.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
+import numpy as np
 import torch
 from torch import nn
+
+from ..validation import check_choice, check_non_negative_number, check_positive_int
 
 __all__ = [
     "Generation",
@@ -24,6 +26,10 @@ __all__ = [
     "Vocoder",
     "VocoderConfig",
     "validate_mel",
+    "model_dtype",
+    "check_positive_int",
+    "check_non_negative_float",
+    "check_choice",
     "remove_all_weight_norms",
     "count_parameters",
 ]
@@ -134,16 +140,38 @@ class Generation:
         return self.audio.shape[-1] / self.sample_rate
 
 
-def validate_mel(mel: torch.Tensor, n_mels: int) -> torch.Tensor:
-    """Check a conditioning mel spectrogram and return it as ``(B, n_mels, frames)``.
+def validate_mel(mel: Any, n_mels: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Check a conditioning mel spectrogram and return it as a ``(B, n_mels, frames)`` tensor.
 
-    Accepts ``(n_mels, frames)`` (a batch of one is added) or ``(B, n_mels, frames)``.
+    Accepts ``(n_mels, frames)`` (a batch of one is added) or ``(B, n_mels, frames)``, as a ``torch.Tensor`` or a
+    numpy array (converted with ``torch.as_tensor``; librosa returns float32 or float64 arrays). An empty batch
+    (``B == 0``) is valid.
+
+    Dtype: any floating dtype is accepted. When ``dtype`` is given the mel is cast to it: :meth:`Vocoder.generate`
+    passes the model's weight dtype, so a float64 mel (numpy's and librosa's default) is rounded to float32 (a
+    relative error below 6e-8, far below anything audible in a normalised log-mel), and float16 or bfloat16 mels
+    are widened exactly. Integer, boolean and complex mels are rejected: a mel is a real-valued log spectrogram.
+
+    Args:
+        mel: the spectrogram.
+        n_mels: the number of bands the model expects.
+        dtype: floating dtype to cast to, ``None`` to keep the input's.
 
     Raises:
-        ValueError: not a tensor, wrong number of dimensions or bands, no frames, non-floating dtype, NaN or inf.
+        ValueError: not a tensor or array, wrong number of dimensions or bands, no frames, non-floating dtype, NaN
+            or inf.
     """
+    n_mels = check_positive_int("n_mels", n_mels)
+    if isinstance(mel, np.ndarray):
+        if not np.issubdtype(mel.dtype, np.floating):
+            raise ValueError(
+                f"mel must be a floating-point array (a normalised log-mel), got numpy dtype {mel.dtype}"
+            )
+        mel = torch.as_tensor(np.ascontiguousarray(mel))
     if not isinstance(mel, torch.Tensor):
-        raise ValueError(f"mel must be a torch.Tensor of shape (B, {n_mels}, frames), got {type(mel).__name__}")
+        raise ValueError(
+            f"mel must be a torch.Tensor or numpy array of shape (B, {n_mels}, frames), got {type(mel).__name__}"
+        )
     if mel.dim() == 2:
         mel = mel.unsqueeze(0)
     if mel.dim() != 3:
@@ -153,34 +181,32 @@ def validate_mel(mel: torch.Tensor, n_mels: int) -> torch.Tensor:
     if mel.shape[1] != n_mels:
         raise ValueError(f"mel has {mel.shape[1]} bands, this model expects {n_mels} (shape {tuple(mel.shape)})")
     if mel.shape[2] < 1:
-        raise ValueError(f"mel has no frames (shape {tuple(mel.shape)})")
+        raise ValueError(f"mel has no frames (shape {tuple(mel.shape)}); frames must be >= 1")
     if not torch.is_floating_point(mel):
-        raise ValueError(f"mel must be a floating-point tensor, got dtype {mel.dtype}")
+        raise ValueError(
+            f"mel must be a floating-point tensor (float32, float64, float16 or bfloat16), got dtype {mel.dtype}"
+        )
     if not torch.isfinite(mel).all():
         bad = int((~torch.isfinite(mel)).sum())
         raise ValueError(f"mel contains {bad} NaN or inf value(s)")
+    if dtype is not None:
+        if not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating-point torch.dtype, got {dtype}")
+        mel = mel.to(dtype)
     return mel
 
 
-def check_positive_int(name: str, value: Any) -> int:
-    """Validate a procedure argument that must be a positive integer (e.g. diffusion steps)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+def model_dtype(module: nn.Module) -> torch.dtype:
+    """The dtype of a module's floating-point weights (``torch.float32`` for a module without any)."""
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
 
 
 def check_non_negative_float(name: str, value: Any) -> float:
-    """Validate a procedure argument that must be a finite float >= 0 (e.g. flow sigma)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def check_choice(name: str, value: Any, choices: tuple[str, ...] | list[str]) -> str:
-    """Validate a procedure argument that must be one of a few strings."""
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of {list(choices)}")
-    return value
+    """Validate a procedure argument that must be a finite number >= 0 (e.g. flow sigma)."""
+    return check_non_negative_number(name, value)
 
 
 class Vocoder(nn.Module):
@@ -231,21 +257,31 @@ class Vocoder(nn.Module):
     def _validate_procedure(self, procedure: dict[str, Any]) -> dict[str, Any]:
         return procedure
 
-    def generate(self, mel: torch.Tensor, *, generator: torch.Generator | None = None, **procedure: Any) -> Generation:
-        """Synthesise audio from a normalised log-mel spectrogram.
+    def generate(self, mel: Any, *, generator: torch.Generator | None = None, **procedure: Any) -> Generation:
+        """Synthesise audio from a normalised log-mel spectrogram, without gradients.
 
         Args:
-            mel: ``(B, n_mels, frames)`` or ``(n_mels, frames)``, on the model's device.
+            mel: ``(B, n_mels, frames)`` or ``(n_mels, frames)``, a tensor on the model's device or a numpy array
+                (CPU models). Any floating dtype: it is cast to the model's weight dtype (a float64 mel is rounded
+                to float32, see :func:`validate_mel`). An empty batch (``B == 0``) gives an empty ``(0, frames *
+                hop_length)`` output without running the model.
             generator: optional ``torch.Generator`` for the noise of flows and diffusion models (seeded generation).
-            **procedure: model-specific inference settings (see :meth:`default_procedure`).
+            **procedure: model-specific inference settings (see :meth:`default_procedure`), validated before any
+                work starts.
 
         Returns:
-            :class:`Generation` with ``audio`` of shape ``(B, frames * hop_length)`` and the resolved procedure.
+            :class:`Generation` with ``audio`` of shape ``(B, frames * hop_length)`` (``requires_grad=False``: the
+            model runs under ``torch.no_grad``; GANs train through :meth:`forward`) and the resolved procedure.
         """
-        mel = validate_mel(mel, self.n_mels)
+        dtype = model_dtype(self)
+        mel = validate_mel(mel, self.n_mels, dtype=dtype)
         resolved = self.resolve_procedure(**procedure)
-        audio = self._generate(mel, generator=generator, **resolved)
         expected = mel.shape[-1] * self.hop_length
+        if mel.shape[0] == 0:
+            empty = torch.zeros(0, expected, dtype=dtype, device=mel.device)
+            return Generation(audio=empty, procedure=resolved, sample_rate=self.sample_rate)
+        with torch.no_grad():
+            audio = self._generate(mel, generator=generator, **resolved)
         if audio.dim() != 2 or audio.shape[-1] != expected:
             raise RuntimeError(
                 f"{type(self).__name__} produced audio of shape {tuple(audio.shape)}, expected (B, {expected})"
@@ -312,6 +348,10 @@ def remove_all_weight_norms(module: nn.Module) -> int:
         if parametrize.is_parametrized(sub, "weight"):
             names = [type(p).__name__ for p in sub.parametrizations["weight"]]
             if any("WeightNorm" in n or "_WeightNorm" in n for n in names):
+                # torch's remove_parametrizations deletes the property from the module's *class*; a deep copy shares
+                # that class with its original, which would then lose its ``weight``: give this module its own copy.
+                cls = type(sub)
+                sub.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
                 parametrize.remove_parametrizations(sub, "weight", leave_parametrized=True)
                 removed += 1
         else:

@@ -28,8 +28,17 @@ __all__ = [
     "align_steps",
     "resolve_schedule_choice",
     "draw_noise",
+    "RowNoise",
+    "CLAMP_CHOICES",
     "ancestral_sample",
 ]
+
+#: How the sampler keeps the waveform in range (the reference implementations differ):
+#: ``"waveform"`` clamps ``x_{n-1}`` to [-1, 1] after every reverse step (lmnt-com/diffwave's sampler);
+#: ``"predicted_clean"`` clamps the predicted clean signal ``x_0 = (x_n - sqrt(1 - alpha-bar_n) eps) / sqrt(alpha-bar_n)``
+#: to [-1, 1] and forms the posterior mean from it (ivanvovk/WaveGrad's ``clip_denoised``); ``"none"``: no clamp
+#: (Algorithm 2 of the papers as printed).
+CLAMP_CHOICES = ("none", "waveform", "predicted_clean")
 
 
 @dataclass(frozen=True)
@@ -159,12 +168,38 @@ def draw_noise(
     return torch.randn(shape, generator=generator, device=generator.device, dtype=like.dtype).to(like.device)
 
 
+class RowNoise:
+    """Seeded noise drawn row by row, so that a batch item's noise does not depend on the other items.
+
+    With a generator, one 62-bit base seed is drawn from it once; row ``b`` of the batch then draws from its own
+    generator seeded with ``base + b``. So ``generate(mel[:1], generator=g(seed))`` equals row 0 of
+    ``generate(mel, generator=g(seed))``, whatever the other rows are. Without a generator, noise comes from the
+    global RNG (one draw for the whole batch).
+    """
+
+    def __init__(self, like: torch.Tensor, generator: torch.Generator | None, rows: int):
+        self.like = like
+        self.rows: list[torch.Generator] | None = None
+        if generator is not None:
+            base = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+            self.rows = [torch.Generator(device=generator.device).manual_seed(base + b) for b in range(rows)]
+
+    def draw(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """Standard normal noise of ``shape`` (first dimension = rows)."""
+        if self.rows is None:
+            return draw_noise(shape, self.like, None)
+        if shape[0] != len(self.rows):
+            raise ValueError(f"RowNoise was built for {len(self.rows)} rows, asked for shape {shape}")
+        return torch.cat([draw_noise((1, *shape[1:]), self.like, g) for g in self.rows])
+
+
 def ancestral_sample(
     predict_noise: Callable[[torch.Tensor, int], torch.Tensor],
     schedule: NoiseSchedule,
     shape: tuple[int, ...],
     like: torch.Tensor,
     generator: torch.Generator | None,
+    clamp: str = "none",
 ) -> torch.Tensor:
     """DDPM ancestral sampling (Algorithm 2 of both papers), keeping only the current waveform in memory.
 
@@ -178,20 +213,34 @@ def ancestral_sample(
         schedule: the inference schedule ``beta_1..beta_N``.
         shape: waveform shape, e.g. ``(B, T)``.
         like: tensor giving device and dtype.
-        generator: optional generator for every random draw.
+        generator: optional generator; seeded noise is drawn per batch row (:class:`RowNoise`), so an item's output
+            does not depend on the rest of its batch.
+        clamp: one of :data:`CLAMP_CHOICES` (how the reference samplers keep the waveform in [-1, 1]).
 
     Returns:
         ``x_0`` of ``shape``.
     """
+    if clamp not in CLAMP_CHOICES:
+        raise ValueError(f"clamp={clamp!r} is not valid; choose one of {list(CLAMP_CHOICES)}")
     betas = schedule.betas.tolist()
     alpha_bars = schedule.alpha_bars.tolist()
     sigmas = schedule.sigmas.tolist()
-    x = draw_noise(shape, like, generator)  # x_N ~ N(0, I)
+    noise = RowNoise(like, generator, shape[0])
+    x = noise.draw(shape)  # x_N ~ N(0, I)
     for n in reversed(range(schedule.steps)):
         eps = predict_noise(x, n)
-        c1 = 1.0 / (1.0 - betas[n]) ** 0.5  # 1 / sqrt(alpha_n)
-        c2 = betas[n] / (1.0 - alpha_bars[n]) ** 0.5  # beta_n / sqrt(1 - alpha-bar_n)
-        x = c1 * (x - c2 * eps)
+        if clamp == "predicted_clean":
+            ab, ab_prev = alpha_bars[n], (alpha_bars[n - 1] if n > 0 else 1.0)
+            x0 = ((x - (1.0 - ab) ** 0.5 * eps) / ab**0.5).clamp(-1.0, 1.0)
+            # posterior mean of q(x_{n-1} | x_n, x_0) (Ho et al. 2020, Eq. 7)
+            x = (betas[n] * ab_prev**0.5 / (1.0 - ab)) * x0 + ((1.0 - ab_prev) * (1.0 - betas[n]) ** 0.5
+                                                               / (1.0 - ab)) * x
+        else:
+            c1 = 1.0 / (1.0 - betas[n]) ** 0.5  # 1 / sqrt(alpha_n)
+            c2 = betas[n] / (1.0 - alpha_bars[n]) ** 0.5  # beta_n / sqrt(1 - alpha-bar_n)
+            x = c1 * (x - c2 * eps)
         if n > 0:  # inject noise at every step but the last (inside the loop: the public-code bug was not)
-            x = x + sigmas[n] * draw_noise(shape, like, generator)
+            x = x + sigmas[n] * noise.draw(shape)
+        if clamp == "waveform":
+            x = x.clamp(-1.0, 1.0)
     return x

@@ -36,7 +36,14 @@ from torch import nn
 
 from . import registry
 from .base import OptimizerConfig, Vocoder, VocoderConfig
-from .diffusion_common import NoiseSchedule, align_steps, ancestral_sample, linear_schedule, resolve_schedule_choice
+from .diffusion_common import (
+    CLAMP_CHOICES,
+    NoiseSchedule,
+    align_steps,
+    ancestral_sample,
+    linear_schedule,
+    resolve_schedule_choice,
+)
 
 __all__ = ["DiffWaveConfig", "DiffWave", "FAST_BETAS"]
 
@@ -172,12 +179,16 @@ class DiffWave(Vocoder):
         }
 
     def default_procedure(self) -> dict[str, Any]:
-        return {"schedule": None, "steps": None}
+        """``schedule``/``steps`` (default: the 6-step fast schedule); ``clamp`` (default ``"waveform"``: the
+        reference sampler clamps the waveform to [-1, 1] after every step; see ``CLAMP_CHOICES``)."""
+        return {"schedule": None, "steps": None, "clamp": "waveform"}
 
     def _validate_procedure(self, procedure: dict[str, Any]) -> dict[str, Any]:
         available = {"fast": len(self.config.fast_betas), "full": self.config.train_steps}
         steps, schedule = resolve_schedule_choice(procedure["steps"], procedure["schedule"], available)
-        return {"schedule": schedule, "steps": steps}
+        if procedure["clamp"] not in CLAMP_CHOICES:
+            raise ValueError(f"clamp={procedure['clamp']!r} is not valid; choose one of {list(CLAMP_CHOICES)}")
+        return {"schedule": schedule, "steps": steps, "clamp": procedure["clamp"]}
 
     # -- network ----------------------------------------------------------------------------------------------
     def upsample_mel(self, mel: torch.Tensor) -> torch.Tensor:
@@ -215,7 +226,7 @@ class DiffWave(Vocoder):
 
     # -- inference --------------------------------------------------------------------------------------------
     def _generate(
-        self, mel: torch.Tensor, *, generator: torch.Generator | None, schedule: str, steps: int
+        self, mel: torch.Tensor, *, generator: torch.Generator | None, schedule: str, steps: int, clamp: str
     ) -> torch.Tensor:
         with torch.no_grad():
             betas, train_steps = self.schedules()[schedule]
@@ -226,7 +237,8 @@ class DiffWave(Vocoder):
             cond = self.upsample_mel(mel)
             shape = (mel.shape[0], mel.shape[-1] * self.hop_length)
             return ancestral_sample(
-                lambda x, n: self.predict_noise(x, cond, embeddings[n : n + 1]), betas, shape, mel, generator
+                lambda x, n: self.predict_noise(x, cond, embeddings[n : n + 1]), betas, shape, mel, generator,
+                clamp=clamp,
             )
 
     def prepare_for_inference(self) -> "DiffWave":

@@ -28,7 +28,43 @@ __all__ = [
     "lsgan_generator_loss",
     "check_audio_pair",
     "ReflectionPad1d",
+    "multi_resolution_stft_loss",
+    "STFT_LOSS_RESOLUTIONS",
 ]
+
+#: (n_fft, hop, window) of the multi-resolution STFT loss (ParallelWaveGAN, Yamamoto et al. 2020, §2.3).
+STFT_LOSS_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
+
+
+def multi_resolution_stft_loss(
+    real_audio: torch.Tensor, fake_audio: torch.Tensor, resolutions=STFT_LOSS_RESOLUTIONS
+) -> dict[str, torch.Tensor]:
+    """Multi-resolution STFT loss (ParallelWaveGAN Eq. 4-6): mean over resolutions of spectral convergence
+    ``||S - S^||_F / ||S||_F`` plus log-magnitude L1 ``mean|log S - log S^|``. Resolutions whose FFT is longer than
+    twice the audio are skipped (clips of a few frames).
+
+    Args:
+        real_audio, fake_audio: ``(B, T)`` waveforms.
+
+    Returns:
+        ``{"loss", "spectral_convergence", "log_magnitude"}`` scalar tensors.
+    """
+    check_audio_pair(real_audio, fake_audio)
+    usable = [r for r in resolutions if r[0] // 2 < real_audio.shape[-1]]  # centred STFT pads n_fft / 2 each side
+    if not usable:
+        raise ValueError(f"audio of {real_audio.shape[-1]} samples is too short for the STFT loss; need more than "
+                         f"{min(r[0] for r in resolutions) // 2} samples")
+    resolutions = usable
+    sc = real_audio.new_zeros(())
+    mag = real_audio.new_zeros(())
+    for n_fft, hop, win in resolutions:
+        window = torch.hann_window(win, device=real_audio.device, dtype=real_audio.dtype)
+        spec = [torch.stft(x, n_fft, hop, win, window, return_complex=True).abs().clamp_min(1e-7)
+                for x in (real_audio, fake_audio)]
+        sc = sc + torch.linalg.norm(spec[0] - spec[1]) / torch.linalg.norm(spec[0]).clamp_min(1e-7)
+        mag = mag + torch.mean(torch.abs(torch.log(spec[0]) - torch.log(spec[1])))
+    sc, mag = sc / len(resolutions), mag / len(resolutions)
+    return {"loss": sc + mag, "spectral_convergence": sc, "log_magnitude": mag}
 
 DiscriminatorOutput = tuple[list[torch.Tensor], list[list[torch.Tensor]]]
 
@@ -138,6 +174,14 @@ class GanVocoder(Vocoder):
             audio ``(B, frames * hop_length)`` in [-1, 1].
         """
         return self.net(validate_mel(mel, self.n_mels)).squeeze(1)
+
+    def reconstruction_loss(self, real_audio: torch.Tensor, fake_audio: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The generator's loss before the discriminator joins (``TrainConfig.discriminator_start_step``).
+
+        Default: the multi-resolution STFT loss of ParallelWaveGAN (whose generator is warmed up on it alone);
+        models whose paper has a reconstruction term of its own override this with it. ``{"loss", ...}``.
+        """
+        return multi_resolution_stft_loss(real_audio, fake_audio)
 
     def _generate(
         self, mel: torch.Tensor, *, generator: torch.Generator | None = None, **procedure: Any

@@ -272,6 +272,13 @@ class HiFiGAN(GanVocoder):
         loss = adversarial + self.config.lambda_fm * fm + self.config.lambda_mel * mel_l1
         return {"loss": loss, "adversarial": adversarial, "feature_matching": fm, "mel": mel_l1}
 
+    def reconstruction_loss(self, real_audio, fake_audio) -> dict[str, torch.Tensor]:
+        """The paper's own reconstruction term alone: ``lambda_mel`` x mel L1 (``{"loss", "mel"}``, mel unweighted)."""
+        check_audio_pair(real_audio, fake_audio)
+        frontend = self._mel_frontend(fake_audio.device)
+        mel_l1 = F.l1_loss(frontend(fake_audio), frontend(real_audio).detach())
+        return {"loss": self.config.lambda_mel * mel_l1, "mel": mel_l1}
+
     def discriminator_loss(self, real_audio, fake_audio, discriminator) -> dict[str, torch.Tensor]:
         """LSGAN ``sum_k E[(D_k(x) - 1)^2] + E[D_k(G(s))^2]`` over MPD and MSD; ``{"loss", "mpd", "msd"}``."""
         check_audio_pair(real_audio, fake_audio)

@@ -12,9 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from ..validation import check_choice, check_positive_int
 from .base import Vocoder, VocoderConfig
 
-__all__ = ["ModelEntry", "register", "names", "sizes", "config_for", "build", "load", "THESIS_SIZES"]
+__all__ = [
+    "ModelEntry", "register", "check_common_fields", "names", "sizes", "config_for", "build", "load", "THESIS_SIZES",
+]
 
 THESIS_SIZES = ("small", "medium", "large")
 
@@ -47,10 +50,23 @@ def register(entry: ModelEntry) -> ModelEntry:
 
 
 def _entry(name: str) -> ModelEntry:
-    key = name.lower() if isinstance(name, str) else name
-    if key not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; valid models: {names()}")
+    try:
+        key = check_choice("model", name, names())
+    except ValueError:
+        raise ValueError(f"unknown model {name!r}; valid models: {names()} (case-insensitive)") from None
     return _REGISTRY[key]
+
+
+def check_common_fields(config: VocoderConfig) -> VocoderConfig:
+    """Validate the fields every model shares (``sample_rate``, ``n_mels``, ``hop_length``, integers >= 1).
+
+    Raises:
+        ValueError: naming the field, its valid range and the bad value (``n_mels=0`` would otherwise build a
+            model with zero input channels, ``n_mels="80"`` would fail deep inside torch).
+    """
+    for name in ("sample_rate", "n_mels", "hop_length"):
+        check_positive_int(name, getattr(config, name))
+    return config
 
 
 def names() -> list[str]:
@@ -73,27 +89,43 @@ def sizes(name: str) -> list[str]:
 def config_for(name: str, size: str, **overrides: Any) -> VocoderConfig:
     """The typed config of a preset, optionally with some fields overridden (the result has size ``"custom"``)."""
     e = _entry(name)
-    if size not in e.presets:
-        raise ValueError(f"unknown size {size!r} for model {name!r}; valid sizes: {sizes(name)}")
-    cfg = e.presets[size]
+    try:
+        cfg = e.presets[check_choice("size", size, sizes(e.name))]
+    except ValueError:
+        raise ValueError(
+            f"unknown size {size!r} for model {e.name!r}; valid sizes: {sizes(e.name)} (case-insensitive)"
+        ) from None
     if overrides:
         valid = set(cfg.to_dict())
         unknown = sorted(set(overrides) - valid)
         if unknown:
             raise ValueError(f"unknown config field(s) {unknown} for {name}; valid fields: {sorted(valid)}")
+        for key in ("sample_rate", "n_mels", "hop_length"):
+            if key in overrides:  # plain ints: np.int64 would not survive the JSON config beside a checkpoint
+                overrides[key] = check_positive_int(key, overrides[key])
         cfg = cfg.replace(size="custom", **overrides)
-    return cfg
+    return check_common_fields(cfg)
 
 
 def build(config: VocoderConfig | Mapping[str, Any]) -> Vocoder:
-    """Instantiate a model from its config (a config object or its ``to_dict()`` form)."""
+    """Instantiate a model from its config (a config object or its ``to_dict()`` form).
+
+    Raises:
+        ValueError: ``config`` is neither a :class:`VocoderConfig` nor a mapping, names an unknown model (the
+            message lists the valid ones), or has an invalid ``sample_rate``, ``n_mels`` or ``hop_length``.
+    """
     if isinstance(config, Mapping):
         e = _entry(config.get("model", ""))
         config = e.config_class.from_dict(config)
+    if not isinstance(config, VocoderConfig):
+        raise ValueError(
+            f"config must be a VocoderConfig (from config_for(name, size)) or its to_dict() mapping, got "
+            f"{type(config).__name__}; valid models: {names()}"
+        )
     e = _entry(config.model)
     if not isinstance(config, e.config_class):
         raise ValueError(f"config of type {type(config).__name__} does not belong to model {config.model!r}")
-    return e.model_class(config)
+    return e.model_class(check_common_fields(config))
 
 
 def load(name: str, size: str = "medium", **overrides: Any) -> Vocoder:

@@ -236,7 +236,7 @@ class WaveFlow(InferenceCacheMixin, Vocoder):
 
     def flow_inverse(self, z: torch.Tensor, mel: torch.Tensor, reverse: str = "fast") -> torch.Tensor:
         """Latent ``(B, 1, h, T / h)`` -> audio ``(B, T)``; ``reverse`` is ``"fast"`` or ``"plain"``."""
-        check_choice("reverse", reverse, REVERSE_MODES)
+        reverse = check_choice("reverse", reverse, REVERSE_MODES)
         c = self._conditioning(mel)
         x = z
         for k in reversed(range(len(self.flows))):

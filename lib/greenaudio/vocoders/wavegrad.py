@@ -63,7 +63,7 @@ from torch import nn
 
 from . import registry
 from .base import OptimizerConfig, Vocoder, VocoderConfig
-from .diffusion_common import NoiseSchedule, ancestral_sample, linear_schedule, resolve_schedule_choice
+from .diffusion_common import CLAMP_CHOICES, NoiseSchedule, ancestral_sample, linear_schedule, resolve_schedule_choice
 from .diffwave import _check_pair
 
 __all__ = ["WaveGradConfig", "WaveGrad", "INFERENCE_SCHEDULES", "FILM_LAYOUTS"]
@@ -267,12 +267,17 @@ class WaveGrad(Vocoder):
 
     # -- schedules --------------------------------------------------------------------------------------------
     def default_procedure(self) -> dict[str, Any]:
-        return {"steps": None, "schedule": None}
+        """``steps``/``schedule`` (default: the 6-iteration grid-searched schedule); ``clamp`` (default
+        ``"predicted_clean"``: the reference sampler clamps its predicted clean signal to [-1, 1] at every step; see
+        ``CLAMP_CHOICES``)."""
+        return {"steps": None, "schedule": None, "clamp": "predicted_clean"}
 
     def _validate_procedure(self, procedure: dict[str, Any]) -> dict[str, Any]:
         available = {name: len(b) for name, b in INFERENCE_SCHEDULES.items()}
         steps, schedule = resolve_schedule_choice(procedure["steps"], procedure["schedule"], available)
-        return {"steps": steps, "schedule": schedule}
+        if procedure["clamp"] not in CLAMP_CHOICES:
+            raise ValueError(f"clamp={procedure['clamp']!r} is not valid; choose one of {list(CLAMP_CHOICES)}")
+        return {"steps": steps, "schedule": schedule, "clamp": procedure["clamp"]}
 
     def encodings(self, noise_level: torch.Tensor) -> list[torch.Tensor]:
         """Per-FiLM positional encodings of noise levels ``(B,)`` -> list of ``(B, C_i, 1)``."""
@@ -305,7 +310,7 @@ class WaveGrad(Vocoder):
 
     # -- inference --------------------------------------------------------------------------------------------
     def _generate(
-        self, mel: torch.Tensor, *, generator: torch.Generator | None, steps: int, schedule: str
+        self, mel: torch.Tensor, *, generator: torch.Generator | None, steps: int, schedule: str, clamp: str
     ) -> torch.Tensor:
         with torch.no_grad():
             betas = NoiseSchedule.from_betas(INFERENCE_SCHEDULES[schedule])
@@ -315,7 +320,8 @@ class WaveGrad(Vocoder):
             per_step = [e.to(device=mel.device, dtype=mel.dtype) for e in per_step]
             shape = (mel.shape[0], mel.shape[-1] * self.hop_length)
             return ancestral_sample(
-                lambda y, n: self.predict_noise(y, mel, [e[n : n + 1] for e in per_step]), betas, shape, mel, generator
+                lambda y, n: self.predict_noise(y, mel, [e[n : n + 1] for e in per_step]), betas, shape, mel, generator,
+                clamp=clamp,
             )
 
     def prepare_for_inference(self) -> "WaveGrad":

@@ -1,0 +1,478 @@
+"""Shipped artefacts of the trained zoo: weights, samples, curves and scores, with a sha256 manifest, re-verifiable.
+
+Used by: ``greenaudio train --export``, notebooks/05_2_quality (reads and spot-verifies the shipped results),
+the listening test (samples), Chapter 6 (trained weights).
+
+Layout of ``<root>/<protocol>/`` (default root: the package's ``resources/zoo``)::
+
+    manifest.csv                 one row per file: config, kind, path, bytes, sha256, provenance, reproduce
+    scores.csv                   one row per configuration (and the ground truth): training record and scores
+    <model>-<size>/weights.pt    weights and config (only where the fp32 checkpoint is <= WEIGHTS_LIMIT_BYTES)
+    <model>-<size>/training.json the training record (steps, CPU and wall time, threads, energy with its method)
+    <model>-<size>/curves.csv    the validation log over training time
+    samples/<utterance>/<model>-<size>.flac and samples/<utterance>/ground_truth.flac
+
+Every sample is generated from the mel of the *shipped* ground-truth FLAC (decoded, then the thesis's front-end and
+the corpus's normaliser, both recorded), with a seed recorded, so :func:`verify_artefacts` can regenerate it from the
+shipped files alone and compare its D_STFT and PESQ with the manifest's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "WEIGHTS_LIMIT_BYTES",
+    "SAMPLE_UTTERANCES",
+    "VERIFY_TOLERANCE",
+    "default_zoo_dir",
+    "sha256_file",
+    "load_manifest",
+    "load_scores",
+    "load_shipped_model",
+    "export_configuration",
+    "export_ground_truth",
+    "verify_artefacts",
+    "ArtefactError",
+]
+
+#: Weights are shipped for configurations whose fp32 checkpoint is at most this large (issue: <= 25 MB).
+WEIGHTS_LIMIT_BYTES = 25 * 1024 * 1024
+#: Test-split clips used as listenable samples (the same for every model).
+SAMPLE_UTTERANCES = (0, 17, 34, 51)
+#: Largest accepted difference between a regenerated sample's scores and the manifest's.
+VERIFY_TOLERANCE = {"d_stft": 2e-3, "pesq_wb": 0.05}
+_SAMPLE_SEED = 1234
+_SCORE_METRICS = ("d_stft", "pesq_wb", "pesq_nb", "stoi", "distillmos")
+
+
+class ArtefactError(ValueError):
+    """A shipped artefact is missing, altered (sha256 mismatch) or inconsistent (config vs weights)."""
+
+
+def default_zoo_dir() -> Path:
+    """The package's shipped zoo folder (``greenaudio/resources/zoo``)."""
+    return Path(__file__).resolve().parents[1] / "resources" / "zoo"
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    from ..training import atomic_write_bytes
+
+    atomic_write_bytes(path, data)
+
+
+def _flac_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0), sample_rate, format="FLAC",
+             subtype="PCM_16")
+    return buf.getvalue()
+
+
+def _read_flac(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    audio, sr = sf.read(str(path), dtype="float32")
+    return audio, int(sr)
+
+
+# -- manifest ----------------------------------------------------------------------------------------------------
+_MANIFEST_COLUMNS = ["config", "kind", "path", "bytes", "sha256", "provenance", "reproduce"]
+
+
+def load_manifest(protocol_dir: str | os.PathLike):
+    """The manifest of a shipped protocol folder as a DataFrame (empty with the columns when there is none)."""
+    import pandas as pd
+
+    path = Path(protocol_dir) / "manifest.csv"
+    if not path.is_file():
+        return pd.DataFrame(columns=_MANIFEST_COLUMNS)
+    return pd.read_csv(path, keep_default_na=False)
+
+
+def load_scores(protocol_dir: str | os.PathLike):
+    """The per-configuration scores table (``scores.csv``), empty when nothing is shipped."""
+    import pandas as pd
+
+    path = Path(protocol_dir) / "scores.csv"
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+
+
+def _upsert_rows(path: Path, key: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None):
+    """Replace the rows of ``path`` (CSV) whose ``key`` equals one of ``rows``' and write atomically."""
+    import pandas as pd
+
+    new = pd.DataFrame(list(rows))
+    if path.is_file():
+        old = pd.read_csv(path, keep_default_na=False) if columns else pd.read_csv(path)
+        old = old[~old[key].astype(str).isin(new[key].astype(str))]
+        table = pd.concat([old, new], ignore_index=True)
+    else:
+        table = new
+    if columns:
+        table = table[list(columns)]
+    sort = [c for c in ("config", "path") if c in table.columns]
+    table = table.sort_values(sort).reset_index(drop=True)
+    from ..training import atomic_write_text
+
+    atomic_write_text(path, table.to_csv(index=False))
+
+
+def _reproduce_command(protocol: str, model: str, size: str) -> str:
+    return f"greenaudio train --protocol {protocol} --models {model} --sizes {size} --export"
+
+
+# -- scoring -------------------------------------------------------------------------------------------------------
+def _score_clips(reference: np.ndarray, generated: np.ndarray, metrics: Iterable[str]) -> dict[str, float]:
+    from .. import evaluation
+
+    fns = evaluation.make_validation_metrics(list(metrics))
+    import torch
+
+    ref = torch.as_tensor(reference, dtype=torch.float32)
+    gen = torch.as_tensor(np.clip(generated, -1.0, 1.0), dtype=torch.float32)
+    return {name: float(fn(ref, gen)) for name, fn in fns.items()}
+
+
+def _mels_from_audio(audio: np.ndarray, normalizer) -> "Any":
+    import torch
+
+    from ..vocoders.mel import MelFrontEnd
+
+    front = MelFrontEnd()
+    with torch.no_grad():
+        return normalizer.normalize(front(torch.as_tensor(np.asarray(audio, dtype=np.float32)))).float()
+
+
+def _generate(model, mels, seed: int) -> np.ndarray:
+    from .. import evaluation
+
+    return evaluation.resynthesize(model, mels, batch_size=8, seed=seed)
+
+
+# -- export --------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Context:
+    protocol: str
+    out: Path
+    test_set: Any
+    normalizer: Any
+    classifier: Any
+    digit_mels: Any
+    digit_audio: Any
+    digit_labels: Any
+    train_prior: Any
+    metrics: tuple[str, ...] = _SCORE_METRICS
+
+
+def _digit_scores(model, ctx: _Context) -> dict[str, float]:
+    from ..metrics import compute_classifier_scores
+
+    if model is None:
+        fake = np.asarray(ctx.digit_audio, dtype=np.float32)
+    else:
+        fake = np.clip(_generate(model, ctx.digit_mels, seed=_SAMPLE_SEED + 1), -1.0, 1.0)
+    probs = ctx.classifier.predict(fake)[0]
+    s = compute_classifier_scores(fake, ctx.classifier, real_audio=ctx.digit_audio, train_prior=ctx.train_prior)
+    return {"digit_accuracy": float((probs.argmax(1) == ctx.digit_labels).mean()), "digit_is": s.inception_score,
+            "digit_am": s.am_score, "digit_fd": s.frechet_distance, "n_digits": int(len(ctx.digit_labels))}
+
+
+def _held_out_scores(model, ctx: _Context, n_clips: int | None) -> dict[str, float]:
+    audio = ctx.test_set.audio_array()
+    n = len(audio) if n_clips is None else min(n_clips, len(audio))
+    import torch
+
+    mels = torch.stack([ctx.test_set[i][1] for i in range(n)])
+    gen = audio[:n].copy() if model is None else _generate(model, mels, seed=_SAMPLE_SEED)
+    scores = _score_clips(audio[:n], gen[:, : audio.shape[1]], ctx.metrics)
+    scores["n_clips"] = n
+    scores["n_clipped"] = int((np.abs(gen) > 1.0).any(axis=1).sum())
+    return scores
+
+
+def build_context(protocol: str, out_root: str | os.PathLike | None = None, *, cache_dir=None, n_digits: int = 100,
+                  seed: int = 0) -> _Context:
+    """Load the corpus, the digit classifier (trained and cached on first use) and the held-out digits."""
+    from .. import data, evaluation
+    from ..metrics import load_digit_classifier, save_digit_classifier, train_digit_classifier
+
+    cache = Path(cache_dir) if cache_dir else data.default_cache_dir()
+    train_set = data.load_espeak_speech("train", cache_dir=cache)
+    test_set = data.load_espeak_speech("test", cache_dir=cache)
+    digits = data.build_digit_corpus(cache)
+    x_train, y_train = digits.split("train")
+    x_test, y_test = digits.split("test")
+    key = hashlib.sha256(json.dumps({"corpus": digits.path.name, "seed": seed, "budget_s": 60.0, "epochs": 20},
+                                    sort_keys=True).encode()).hexdigest()[:12]
+    path = cache / "classifiers" / f"digit-cnn-{key}.pt"
+    if path.is_file():
+        classifier, _ = load_digit_classifier(path)
+    else:
+        classifier, report = train_digit_classifier(x_train, y_train, x_test, y_test, seed=seed, max_epochs=20,
+                                                    time_budget_s=60.0)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_digit_classifier(classifier, path, report)
+    rng = np.random.default_rng(seed)
+    index = np.sort(rng.permutation(len(y_test))[: min(n_digits, len(y_test))])
+    digit_mels, digit_audio = evaluation.compute_digit_mels(x_test[index], train_set.normalizer, frames=62)
+    out = Path(out_root) if out_root else default_zoo_dir()
+    return _Context(protocol, out / protocol, test_set, train_set.normalizer, classifier, digit_mels, digit_audio,
+                    y_test[index], digits.class_prior("train"))
+
+
+def _sample_paths(ctx: _Context, name: str) -> list[tuple[str, Path]]:
+    return [(f"utt{i:02d}", ctx.out / "samples" / f"utt{i:02d}" / f"{name}.flac") for i in SAMPLE_UTTERANCES]
+
+
+def export_ground_truth(ctx: _Context) -> dict[str, Any]:
+    """Write the ground-truth samples and the ground-truth scores row (once per protocol folder)."""
+    sr = int(ctx.test_set.sample_rate)
+    rows = []
+    for (utt, path), i in zip(_sample_paths(ctx, "ground_truth"), SAMPLE_UTTERANCES):
+        _atomic_bytes(path, _flac_bytes(ctx.test_set[i][0].numpy(), sr))
+        rows.append(_manifest_row(ctx, "ground_truth", "sample", path,
+                                  f"test clip {i} of the {ctx.test_set.report.corpus} corpus (16-bit FLAC)",
+                                  "greenaudio train --export (any configuration)"))
+    _upsert_rows(ctx.out / "manifest.csv", "path", rows, _MANIFEST_COLUMNS)
+    score = {"config": "ground_truth", "model": "ground_truth", "size": ""}
+    score.update(_held_out_scores(None, ctx, None))
+    score.update(_digit_scores(None, ctx))
+    score["normalizer_min"] = float(ctx.normalizer.minimum)
+    score["normalizer_max"] = float(ctx.normalizer.maximum)
+    _upsert_rows(ctx.out / "scores.csv", "config", [score])
+    return score
+
+
+def _manifest_row(ctx: _Context, config: str, kind: str, path: Path, provenance: str, reproduce: str):
+    return {"config": config, "kind": kind, "path": path.relative_to(ctx.out).as_posix(),
+            "bytes": path.stat().st_size, "sha256": sha256_file(path), "provenance": provenance,
+            "reproduce": reproduce}
+
+
+def _training_energy(cpu_time_s: float) -> dict[str, Any]:
+    from ..measure.power_models import codecarbon_cpu_power_model
+
+    model = codecarbon_cpu_power_model()
+    return {"energy_j": model.energy_j(cpu_time_s), "energy_method": "estimated:codecarbon-cpu-process-rule",
+            "energy_constants": model.to_dict()}
+
+
+def export_configuration(run_dir: str | os.PathLike, ctx: _Context, *, baseline=None, commit: str | None = None,
+                         weights_budget_bytes: int | None = None) -> dict[str, Any]:
+    """Export one finished run: weights (if small enough), training record, curves, samples, scores, manifest rows.
+
+    Args:
+        run_dir: a finished run folder of :func:`greenaudio.experiments.zoo.train_configuration` (``zoo_run.json``).
+        ctx: from :func:`build_context`.
+        baseline: optional model (e.g. the quick protocol's 3-step model) scored beside it (``baseline_*`` columns).
+        commit: the code commit recorded in the training record (default: ``git rev-parse HEAD`` if available).
+        weights_budget_bytes: ship weights only while the protocol folder's weights stay within this total.
+
+    Returns:
+        the scores row written to ``scores.csv``.
+    """
+    import torch
+
+    from ..training import load_checkpoint, load_training_log
+
+    run_dir = Path(run_dir)
+    summary_path = run_dir / "zoo_run.json"
+    if not summary_path.is_file():
+        raise ArtefactError(f"{run_dir} has no zoo_run.json: the run is not finished (train it first)")
+    summary = json.loads(summary_path.read_text())
+    name, size = summary["model"], summary["size"]
+    config = f"{name}-{size}"
+    folder = ctx.out / config
+    loaded = load_checkpoint(run_dir)
+    model = loaded.model.eval()
+    rows = []
+    reproduce = _reproduce_command(ctx.protocol, name, size)
+    # weights
+    payload = {"format_version": 1, "model_config": model.config.to_dict(), "model": model.state_dict(),
+               "step": loaded.step, "budget_elapsed_s": loaded.elapsed_s}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    weights = buffer.getvalue()
+    shipped_weights = len(weights) <= WEIGHTS_LIMIT_BYTES
+    if shipped_weights and weights_budget_bytes is not None:
+        manifest = load_manifest(ctx.out)
+        others = manifest[(manifest.kind == "weights") & (manifest.config != config)]
+        shipped_weights = int(others.bytes.astype(int).sum()) + len(weights) <= weights_budget_bytes
+    if shipped_weights:
+        _atomic_bytes(folder / "weights.pt", weights)
+        rows.append(_manifest_row(ctx, config, "weights", folder / "weights.pt",
+                                  f"trained: {ctx.protocol} protocol, {loaded.step} steps", reproduce))
+    elif (folder / "weights.pt").exists():
+        (folder / "weights.pt").unlink()
+    # training record
+    cpu_s = float(summary["budget_elapsed_s"]) if summary["clock"] == "process" else None
+    record = dict(summary)
+    record.update({"weights_shipped": shipped_weights, "weights_bytes": len(weights), "commit": commit or _git_commit(),
+                   "device": summary["protocol"]["device"]})
+    if cpu_s is not None:
+        record.update(_training_energy(cpu_s))
+    from ..training import atomic_write_text
+
+    atomic_write_text(folder / "training.json", json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
+    rows.append(_manifest_row(ctx, config, "training-record", folder / "training.json",
+                              "written by the trainer (zoo_run.json) + energy estimate", reproduce))
+    import pandas as pd
+
+    curves = pd.DataFrame(load_training_log(run_dir))
+    atomic_write_text(folder / "curves.csv", curves.to_csv(index=False))
+    rows.append(_manifest_row(ctx, config, "curves", folder / "curves.csv", "validation log of the run", reproduce))
+    # samples, from the mel of the shipped ground truth
+    gt_audio = np.stack([_read_flac(p)[0] for _, p in _sample_paths(ctx, "ground_truth")])
+    mels = _mels_from_audio(gt_audio, ctx.normalizer)
+    generated = _generate(model, mels, seed=_SAMPLE_SEED)[:, : gt_audio.shape[1]]
+    verify = {}
+    for (utt, path), ref, gen in zip(_sample_paths(ctx, config), gt_audio, generated):
+        _atomic_bytes(path, _flac_bytes(gen, int(ctx.test_set.sample_rate)))
+        rows.append(_manifest_row(ctx, config, "sample", path,
+                                  f"generated from the mel of samples/{utt}/ground_truth.flac, seed {_SAMPLE_SEED}",
+                                  reproduce))
+    sample_scores = _score_clips(gt_audio, generated, VERIFY_TOLERANCE)
+    verify = {f"sample_{k}": v for k, v in sample_scores.items()}
+    _upsert_rows(ctx.out / "manifest.csv", "path", rows, _MANIFEST_COLUMNS)
+    # scores
+    score: dict[str, Any] = {"config": config, "model": name, "size": size, "family": model.family,
+                             "steps": loaded.step, "budget_s": summary["protocol"]["budget_s"][size],
+                             "clock": summary["clock"], "cpu_time_s": cpu_s, "wall_s": summary.get("wall_s_total"),
+                             "threads": summary["threads"], "weights_shipped": shipped_weights}
+    if cpu_s is not None:
+        energy = _training_energy(cpu_s)
+        score.update({"train_energy_j": energy["energy_j"], "train_energy_method": energy["energy_method"],
+                      "train_energy_constants": json.dumps(energy["energy_constants"], sort_keys=True)})
+    score.update(_held_out_scores(model, ctx, None))
+    score.update(_digit_scores(model, ctx))
+    score.update(verify)
+    score["sample_seed"] = _SAMPLE_SEED
+    score["procedure"] = json.dumps(model.resolve_procedure(), sort_keys=True)
+    if baseline is not None:
+        base = _held_out_scores(baseline, ctx, None)
+        score.update({f"baseline_{k}": v for k, v in base.items() if k in ctx.metrics})
+        score["baseline"] = "quick protocol (3 optimisation steps)"
+    _upsert_rows(ctx.out / "scores.csv", "config", [score])
+    return score
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+# -- loading and verification --------------------------------------------------------------------------------------
+def _check_file(protocol_dir: Path, row) -> Path:
+    path = protocol_dir / row["path"]
+    if not path.is_file():
+        raise ArtefactError(f"missing artefact {path} (listed in {protocol_dir / 'manifest.csv'})")
+    digest = sha256_file(path)
+    if digest != row["sha256"]:
+        raise ArtefactError(f"sha256 mismatch for {path}: manifest {row['sha256']}, file {digest}")
+    return path
+
+
+def load_shipped_model(config: str, protocol: str = "mini", root: str | os.PathLike | None = None):
+    """A shipped trained model (``config`` like ``"melgan-small"``), checked against the manifest, in eval mode.
+
+    Raises:
+        ArtefactError: no shipped weights for ``config`` (lists the configurations that have some), a sha256
+            mismatch, or weights that do not fit the stored config (each message names the file).
+    """
+    import torch
+
+    from ..vocoders import registry
+
+    protocol_dir = (Path(root) if root else default_zoo_dir()) / protocol
+    manifest = load_manifest(protocol_dir)
+    rows = manifest[(manifest.config == config) & (manifest.kind == "weights")]
+    if rows.empty:
+        have = sorted(manifest[manifest.kind == "weights"].config.unique())
+        raise ArtefactError(f"no shipped weights for {config!r} in {protocol_dir}; available: {have}")
+    path = _check_file(protocol_dir, rows.iloc[0])
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = registry.build(state["model_config"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise ArtefactError(f"{path}: the weights do not fit the stored config "
+                            f"({state['model_config'].get('model')}/{state['model_config'].get('size')}): {err}") from err
+    return model.eval()
+
+
+def verify_artefacts(protocol: str = "mini", root: str | os.PathLike | None = None, *, configs: Sequence[str] = (),
+                     n_weights: int = 2) -> "Any":
+    """Re-verify shipped artefacts: every file's sha256, then regenerate the samples of ``n_weights`` configurations
+    from their weights and the shipped ground truth and compare D_STFT and PESQ-WB with ``scores.csv``.
+
+    Args:
+        configs: which configurations to regenerate (default: the first ``n_weights`` with shipped weights).
+
+    Returns:
+        a DataFrame, one row per regenerated configuration: the manifest's and the recomputed scores, differences.
+
+    Raises:
+        ArtefactError: a missing or altered file, or a regenerated score outside :data:`VERIFY_TOLERANCE`.
+    """
+    import pandas as pd
+
+    protocol_dir = (Path(root) if root else default_zoo_dir()) / protocol
+    manifest = load_manifest(protocol_dir)
+    if manifest.empty:
+        raise ArtefactError(f"nothing shipped in {protocol_dir} (no manifest.csv)")
+    for _, row in manifest.iterrows():
+        _check_file(protocol_dir, row)
+    scores = load_scores(protocol_dir).set_index("config")
+    gt = scores.loc["ground_truth"]
+    from ..vocoders.mel import MelNormalizer
+
+    normalizer = MelNormalizer(float(gt.normalizer_min), float(gt.normalizer_max))
+    with_weights = sorted(c for c in manifest[manifest.kind == "weights"].config.unique() if c in scores.index)
+    chosen = list(configs) or with_weights[:n_weights]
+    gt_paths = sorted(protocol_dir.glob("samples/*/ground_truth.flac"))
+    gt_audio = np.stack([_read_flac(p)[0] for p in gt_paths])
+    mels = _mels_from_audio(gt_audio, normalizer)
+    out = []
+    for config in chosen:
+        model = load_shipped_model(config, protocol, root)
+        seed = int(scores.loc[config, "sample_seed"])
+        gen = _generate(model, mels, seed=seed)[:, : gt_audio.shape[1]]
+        got = _score_clips(gt_audio, gen, VERIFY_TOLERANCE)
+        row = {"config": config}
+        for metric, tol in VERIFY_TOLERANCE.items():
+            want = float(scores.loc[config, f"sample_{metric}"])
+            row.update({f"{metric} (manifest)": want, f"{metric} (recomputed)": got[metric],
+                        f"{metric} |diff|": abs(got[metric] - want), f"{metric} tolerance": tol})
+            if not (math.isfinite(got[metric]) and abs(got[metric] - want) <= tol):
+                raise ArtefactError(f"{protocol_dir / config / 'weights.pt'}: regenerated {metric} = {got[metric]:.4f}"
+                                    f" differs from the manifest's {want:.4f} by more than {tol}")
+        out.append(row)
+    return pd.DataFrame(out)

@@ -1,0 +1,356 @@
+"""The quality side of Chapter 5 from the trained zoo: Table 7 analogue, convergence, samples, quality–cost fronts.
+
+Used by: notebooks/05_2_quality.
+
+Every function reads a protocol folder written by :mod:`greenaudio.experiments.artefacts` (``scores.csv``,
+``<config>/curves.csv``, ``samples/``) and returns a table or a figure; computed sentences come from
+:func:`conclusions`. Nothing here trains or scores a model.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "QUALITY_METRICS",
+    "protocol_dir",
+    "load_zoo_scores",
+    "table7_analogue",
+    "load_curves",
+    "plot_convergence",
+    "plot_spectrograms",
+    "audio_grid_html",
+    "compute_inference_costs",
+    "quality_cost_table",
+    "add_listening_mos",
+    "plot_quality_cost_fronts",
+    "conclusions",
+    "compare_sampler_clamps",
+    "thesis_metric_correlations",
+    "thesis_correlation_sentences",
+]
+
+_THESIS_METRICS = {"d_stft": "D_STFT (thesis)", "inception_score": "IS (thesis, VGGish)", "am_score": "AM (thesis, VGGish)",
+                   "fid": "FID (thesis, VGGish)"}
+
+#: Quality columns of ``scores.csv``: (label, direction).
+QUALITY_METRICS = {
+    "listening_mos": ("MOS (the book's listening test, human)", "max"),
+    "distillmos": ("DistillMOS (predicted MOS)", "max"),
+    "pesq_wb": ("PESQ-WB", "max"),
+    "d_stft": ("D_STFT (lower is better)", "min"),
+}
+_SIZES = ("small", "medium", "large")
+
+
+def protocol_dir(protocol: str = "mini", root: str | Path | None = None) -> Path:
+    """The folder of a shipped protocol (default: the package's ``resources/zoo/<protocol>``)."""
+    from .artefacts import default_zoo_dir
+
+    return (Path(root) if root else default_zoo_dir()) / protocol
+
+
+def load_zoo_scores(protocol: str = "mini", root: str | Path | None = None) -> pd.DataFrame:
+    """``scores.csv`` of a protocol folder with a display name per configuration; empty if nothing is shipped."""
+    from .. import vocoders
+    from .artefacts import load_scores
+
+    table = load_scores(protocol_dir(protocol, root))
+    if table.empty:
+        return table
+    names = {n: vocoders.entry(n).display_name for n in vocoders.names()}
+    table["display"] = [("Ground truth" if m == "ground_truth" else f"{names.get(m, m)} {s}")
+                        for m, s in zip(table.model, table["size"].fillna(""))]
+    return table
+
+
+def table7_analogue(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mini-trained scores beside the quick (3-step) baseline, the ground truth and the thesis's Table 7."""
+    from .. import published
+
+    thesis = published.load_vocoder_quality()[["model", "size", "mos", "d_stft"]].rename(
+        columns={"mos": "MOS (thesis, human)", "d_stft": "D_STFT (thesis)"})
+    thesis["size"] = thesis["size"].fillna("")
+    ours = scores.copy()
+    ours["size"] = ours["size"].fillna("")
+    cols = {"steps": "steps", "distillmos": "DistillMOS", "baseline_distillmos": "DistillMOS (3 steps)",
+            "pesq_wb": "PESQ-WB", "baseline_pesq_wb": "PESQ-WB (3 steps)", "stoi": "STOI", "d_stft": "D_STFT",
+            "baseline_d_stft": "D_STFT (3 steps)", "digit_accuracy": "digit accuracy"}
+    keep = ["model", "size", "display"] + [c for c in cols if c in ours.columns]
+    out = ours[keep].rename(columns=cols).merge(thesis, on=["model", "size"], how="left")
+    return out.rename(columns={"display": "configuration"}).drop(columns=["model", "size"])
+
+
+def load_curves(protocol: str = "mini", root: str | Path | None = None) -> pd.DataFrame:
+    """All shipped validation logs as one long table: config, model, size, step, elapsed_s, metric, value."""
+    rows = []
+    for path in sorted(protocol_dir(protocol, root).glob("*/curves.csv")):
+        config = path.parent.name
+        model, size = config.rsplit("-", 1)
+        log = pd.read_csv(path)
+        for metric in [c for c in log.columns if c in ("d_stft", "val_loss", "distillmos", "pesq_nb", "stoi")]:
+            rows.append(pd.DataFrame({"config": config, "model": model, "size": size, "step": log.step,
+                                      "elapsed_s": log.elapsed_s, "metric": metric, "value": log[metric]}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+        columns=["config", "model", "size", "step", "elapsed_s", "metric", "value"])
+
+
+def plot_convergence(curves: pd.DataFrame, metric: str = "d_stft", *, clock_label: str = "CPU time (min)"):
+    """Figure 30 analogue: a validation metric over training time, one panel per family, one line per size."""
+    import matplotlib.pyplot as plt
+
+    from .. import vocoders
+
+    families = vocoders.names()
+    fig, axes = plt.subplots(2, 3, figsize=(10, 5.4), sharey=True)
+    styles = {"small": "-", "medium": "--", "large": ":"}
+    for ax, family in zip(axes.flat, families):
+        part = curves[(curves.model == family) & (curves.metric == metric)]
+        for size, group in part.groupby("size"):
+            ax.plot(group.elapsed_s / 60, group.value, styles.get(size, "-"), marker="o", markersize=2, label=size)
+        ax.set_title(vocoders.entry(family).display_name, fontsize=9)
+        ax.set_xlabel(clock_label)
+        ax.grid(alpha=0.3)
+        if len(part):
+            ax.legend(fontsize=7)
+    axes.flat[0].set_ylabel(metric)
+    axes.flat[3].set_ylabel(metric)
+    fig.tight_layout()
+    return fig
+
+
+def _read(path: Path) -> np.ndarray:
+    import soundfile as sf
+
+    return sf.read(str(path), dtype="float32")[0]
+
+
+def plot_spectrograms(protocol: str = "mini", utterance: str = "utt00", configs: Sequence[str] | None = None,
+                      root: str | Path | None = None):
+    """Log-magnitude spectrograms of the ground truth and each configuration's sample of one utterance."""
+    import matplotlib.pyplot as plt
+
+    folder = protocol_dir(protocol, root) / "samples" / utterance
+    if not folder.is_dir():
+        raise ValueError(f"no samples for utterance {utterance!r} in {folder.parent}; available: "
+                         f"{sorted(p.name for p in folder.parent.glob('*'))}")
+    names = ["ground_truth"] + [c for c in (configs or sorted(p.stem for p in folder.glob("*.flac")))
+                                if c != "ground_truth"]
+    fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names), 2.6), sharey=True)
+    for ax, name in zip(np.atleast_1d(axes), names):
+        path = folder / f"{name}.flac"
+        if not path.is_file():
+            raise ValueError(f"no sample {path.name} for {utterance}; available: {sorted(p.stem for p in folder.glob('*.flac'))}")
+        audio = _read(path)
+        spec = np.abs(np.fft.rfft(np.lib.stride_tricks.sliding_window_view(audio, 512)[::128] * np.hanning(512)))
+        ax.imshow(20 * np.log10(spec.T + 1e-5), origin="lower", aspect="auto", vmin=-80, vmax=20, cmap="magma",
+                  extent=(0, len(audio) / 16000, 0, 8))
+        ax.set_title(name.replace("_", " "), fontsize=8)
+        ax.set_xlabel("time (s)")
+    np.atleast_1d(axes)[0].set_ylabel("frequency (kHz)")
+    fig.tight_layout()
+    return fig
+
+
+def audio_grid_html(protocol: str = "mini", configs: Sequence[str] | None = None,
+                    utterances: Sequence[str] | None = None, root: str | Path | None = None) -> str:
+    """An HTML table of ``<audio>`` players (FLAC embedded as data URIs, so the page works offline and from disk):
+    one row per configuration (ground truth first), one column per utterance."""
+    base = protocol_dir(protocol, root) / "samples"
+    utts = list(utterances or sorted(p.name for p in base.glob("*") if p.is_dir()))
+    if not utts:
+        return "<p>No samples are shipped for this protocol yet.</p>"
+    available = sorted({p.stem for u in utts for p in (base / u).glob("*.flac")} - {"ground_truth"})
+    rows = ["ground_truth"] + [c for c in (configs or available) if c in available]
+    out = ['<table class="greenaudio-samples"><tr><th>configuration</th>'
+           + "".join(f"<th>{html.escape(u)}</th>" for u in utts) + "</tr>"]
+    for config in rows:
+        cells = []
+        for u in utts:
+            path = base / u / f"{config}.flac"
+            if path.is_file():
+                data = base64.b64encode(path.read_bytes()).decode()
+                cells.append(f'<td><audio controls preload="none" src="data:audio/flac;base64,{data}"></audio></td>')
+            else:
+                cells.append("<td>—</td>")
+        out.append(f"<tr><td>{html.escape(config.replace('_', ' '))}</td>{''.join(cells)}</tr>")
+    return "\n".join(out + ["</table>"])
+
+
+def compute_inference_costs(configs: Sequence[tuple[str, str]], *, seconds: float = 1.0) -> pd.DataFrame:
+    """GFLOPs per second of audio of each configuration (counted live, default procedure), and the shipped CPU
+    benchmark's RTF and E_gen per 100 s of audio with its energy method where this machine's records exist."""
+    from .. import measure, vocoders
+
+    import torch
+
+    frames = max(1, int(round(seconds * 16000 / 256)))
+    rows = []
+    for name, size in configs:
+        model = vocoders.load(name, size).prepare_for_inference()
+        mel = torch.zeros(1, model.n_mels, frames)
+        count = measure.count_flops(model.generate, mel, audio_s=frames * model.hop_length / model.sample_rate)
+        rows.append({"model": name, "size": size, "gflops_per_audio_s": count.gflops_per_audio_s})
+    costs = pd.DataFrame(rows)
+    try:
+        shipped = measure.load_shipped_records()
+    except Exception:  # noqa: BLE001 - no shipped benchmark for this machine: GFLOPs only
+        shipped = None
+    if shipped is not None and len(shipped):
+        table = pd.DataFrame([r.to_dict() if hasattr(r, "to_dict") else dict(r) for r in shipped]) \
+            if not isinstance(shipped, pd.DataFrame) else shipped
+        keep = [c for c in ("model", "size", "rtf_median", "e_gen_j_per_100_audio_s", "energy_method",
+                            "energy_constants") if c in table.columns]
+        if {"model", "size"} <= set(keep):
+            costs = costs.merge(table[keep].drop_duplicates(["model", "size"]), on=["model", "size"], how="left")
+    return costs
+
+
+def quality_cost_table(scores: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
+    """Scores of the trained configurations joined with their inference costs (ground truth left out)."""
+    models = scores[scores.model != "ground_truth"].copy()
+    return models.merge(costs, on=["model", "size"], how="left")
+
+
+def add_listening_mos(table: pd.DataFrame, heard: pd.DataFrame) -> pd.DataFrame:
+    """Join the listening test's MOS (``greenaudio.listening.listening_mos_table``) as ``listening_mos``; the column
+    is all-NaN when nobody has rated yet, and the fronts then leave that row out."""
+    out = table.copy()
+    if heard is None or heard.empty:
+        out["listening_mos"] = np.nan
+        return out
+    return out.merge(heard[["model", "size", "mos"]].rename(columns={"mos": "listening_mos"}), on=["model", "size"],
+                     how="left")
+
+
+def plot_quality_cost_fronts(table: pd.DataFrame, costs: Mapping[str, str], quality: Sequence[str] | None = None):
+    """A grid of Pareto planes: rows = quality metrics, columns = cost columns (``{column: axis label}``).
+
+    Returns:
+        ``(figure, optimal)`` where ``optimal`` is a long table: cost, quality, configuration, pareto_optimal.
+    """
+    import matplotlib.pyplot as plt
+
+    from .. import vocoders
+    from ..plotting import plot_pareto
+
+    cost_cols = [c for c in costs if c in table.columns and table[c].notna().any()]
+    quality = [q for q in (quality or QUALITY_METRICS) if q in table.columns and table[q].notna().any()]
+    fig, axes = plt.subplots(len(quality), len(cost_cols), figsize=(3.6 * len(cost_cols), 3.0 * len(quality)),
+                             squeeze=False)
+    names = {n: vocoders.entry(n).display_name for n in vocoders.names()}
+    records = []
+    for i, q in enumerate(quality):
+        label, direction = QUALITY_METRICS[q]
+        for j, c in enumerate(cost_cols):
+            part = table[table[c].notna() & table[q].notna()]
+            optimal = plot_pareto(axes[i, j], part[c], part[q], directions=("min", direction),
+                                  labels=[s[0].upper() for s in part["size"]],
+                                  groups=[names.get(m, m) for m in part.model], xlabel=costs[c], ylabel=label,
+                                  logx=True)
+            for (_, row), opt in zip(part.iterrows(), optimal):
+                records.append({"cost": c, "quality": q, "config": row.config, "pareto_optimal": bool(opt)})
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(7, len(labels)), fontsize=7)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig, pd.DataFrame(records)
+
+
+def conclusions(scores: pd.DataFrame, optimal: pd.DataFrame, *, chance: float = 0.1) -> list[str]:
+    """Sentences computed from the tables: convergence per family, digit intelligibility, Pareto-optimal families."""
+    from .. import vocoders
+
+    names = {n: vocoders.entry(n).display_name for n in vocoders.names()}
+    models = scores[scores.model != "ground_truth"]
+    gt = scores[scores.model == "ground_truth"]
+    out = []
+    if "baseline_d_stft" in models:
+        better = models[models.d_stft < models.baseline_d_stft]
+        out.append(f"D_STFT on the held-out clips fell below the 3-step model's for {len(better)} of {len(models)} "
+                   f"configurations ({', '.join(sorted(better.config)) or 'none'}).")
+    if "digit_accuracy" in models:
+        best = models.sort_values("digit_accuracy", ascending=False).groupby("model").head(1)
+        above = best[best.digit_accuracy > 0.5]
+        gt_acc = float(gt.digit_accuracy.iloc[0]) if len(gt) else float("nan")
+        out.append(f"Resynthesised digits recognised by the digit classifier (chance {chance:.0%}, ground truth "
+                   f"{gt_acc:.0%}): best of each family " + ", ".join(
+                       f"{names.get(r.model, r.model)} {r['size']} {r.digit_accuracy:.0%}" for _, r in best.iterrows())
+                   + f"; {len(above)} famil{'y' if len(above) == 1 else 'ies'} above 50 %.")
+    if "steps" in models:
+        fastest = models.sort_values("steps", ascending=False).iloc[0]
+        slowest = models.sort_values("steps").iloc[0]
+        out.append(f"Within the same CPU-time budget the step counts differ {fastest.steps / max(slowest.steps, 1):.0f}-"
+                   f"fold: {fastest.config} made {int(fastest.steps)} steps, {slowest.config} {int(slowest.steps)}.")
+    if len(optimal):
+        opt = optimal[optimal.pareto_optimal]
+        fams = sorted({c.rsplit('-', 1)[0] for c in opt.config})
+        never = sorted(set(models.model) - set(fams))
+        out.append("Pareto-optimal on at least one quality-cost plane: " + ", ".join(names.get(f, f) for f in fams)
+                   + "; never optimal: " + (", ".join(names.get(f, f) for f in never) or "none") + ".")
+    return out
+
+
+def thesis_metric_correlations() -> pd.DataFrame:
+    """Correlations of the thesis's D_STFT, IS, AM and FID with its human MOS over its 18 configurations (Table 7)."""
+    from .. import evaluation, published
+
+    t7 = published.load_vocoder_quality()
+    t7 = t7[t7.model != "ground_truth"].rename(columns=_THESIS_METRICS)
+    return evaluation.compute_metric_correlations(t7, "mos", list(_THESIS_METRICS.values()))
+
+
+def thesis_correlation_sentences(correlations: pd.DataFrame) -> list[str]:
+    """Which of the thesis's VGGish metrics correlates most with its MOS, and whether 'AM' is that one."""
+    c = correlations.set_index("metric")
+    vgg = c.loc[[m for m in c.index if "VGGish" in m]]
+    top = vgg.pearson_r.abs().idxmax()
+    am = "AM (thesis, VGGish)"
+    return [f"Among the thesis's VGGish metrics the largest |Pearson r| with its MOS is {top} "
+            f"(r = {vgg.loc[top, 'pearson_r']:.2f}); the thesis's claim that AM and MOS are 'notably highly "
+            f"correlated' {'holds' if top == am else 'does not hold'} in the computation (|r| = "
+            f"{abs(c.loc[am, 'pearson_r']):.2f})."]
+
+
+def compare_sampler_clamps(protocol: str = "mini", configs: Sequence[str] = ("diffwave-small", "wavegrad-small"),
+                           root: str | Path | None = None, seed: int = 1234) -> pd.DataFrame:
+    """Scores of shipped diffusion models' samples under each ``clamp`` option of their sampler (the reference
+    implementations' clamp is the default; ``"none"`` is Algorithm 2 as printed), on the shipped ground truth.
+
+    Configurations without shipped weights are left out. Returns one row per (configuration, clamp): D_STFT,
+    PESQ-WB and the peak absolute amplitude before clipping.
+    """
+    from ..vocoders.diffusion_common import CLAMP_CHOICES
+    from .artefacts import _generate, _mels_from_audio, _read_flac, _score_clips, load_manifest, load_shipped_model
+    from ..vocoders.mel import MelNormalizer
+
+    folder = protocol_dir(protocol, root)
+    manifest = load_manifest(folder)
+    gt_row = pd.read_csv(folder / "scores.csv").set_index("config").loc["ground_truth"]
+    normalizer = MelNormalizer(float(gt_row.normalizer_min), float(gt_row.normalizer_max))
+    gt = np.stack([_read_flac(p)[0] for p in sorted(folder.glob("samples/*/ground_truth.flac"))])
+    mels = _mels_from_audio(gt, normalizer)
+    rows = []
+    for config in configs:
+        if manifest[(manifest.config == config) & (manifest.kind == "weights")].empty:
+            continue
+        model = load_shipped_model(config, protocol, root)
+        default = model.resolve_procedure()["clamp"]
+        for clamp in CLAMP_CHOICES:
+            if clamp not in ("none", default):
+                continue
+            import torch
+
+            g = torch.Generator().manual_seed(seed)
+            with torch.no_grad():
+                gen = model.generate(mels, generator=g, clamp=clamp).audio.numpy()[:, : gt.shape[1]]
+            s = _score_clips(gt, gen, ("d_stft", "pesq_wb"))
+            rows.append({"configuration": config, "clamp": clamp + (" (reference, default)" if clamp == default else ""),
+                         "D_STFT": s["d_stft"], "PESQ-WB": s["pesq_wb"], "peak |x|": float(np.abs(gen).max())})
+    return pd.DataFrame(rows)

@@ -1,0 +1,436 @@
+"""Which networks of each vocoder are exported and quantised, and the Python procedure that calls them.
+
+Used by: :mod:`greenaudio.quantization.pipeline`, :mod:`greenaudio.quantization.runner`, the QAT of Chapter 6.
+
+A vocoder's ``generate(mel)`` cannot be exported whole: its ``forward`` validates the mel with data-dependent checks,
+and flows and diffusion models loop (reverse steps, rows, flows) around a network. Each family is therefore split into
+*graphs* — loop-free ``nn.Module`` s whose parameters are the model's own, taken after ``prepare_for_inference()`` —
+and a *procedure*, plain Python that calls the graphs through a backend (torch, ONNX Runtime fp32 or int8):
+
+* MelGAN, HiFi-GAN: one graph, the generator network (``mel -> audio``);
+* DiffWave: ``conditioner`` (the two ConvTranspose2d mel upsamplers), ``embedding`` (the step MLP) and
+  ``denoiser`` (``eps_theta(x_t, cond, step_embedding)``, called once per reverse step);
+* WaveGrad: ``denoiser`` (``eps_theta(y_t, mel, noise-level encodings)``, called once per reverse step; the
+  encodings have no parameters and are computed in float64 by the procedure, as the torch model does);
+* WaveGlow: ``conditioner`` (the ConvTranspose1d upsampler and the squeeze) and one ``flow_k`` graph per flow
+  (affine coupling inverse then ``W^-1``), the early outputs re-joined by the procedure;
+* WaveFlow: ``conditioner``, and per flow ``cond_k`` (all layers' conditioning at once) and ``row_k`` (one
+  row of the fast reverse, its convolution queues passed in and out), the row loop in Python.
+
+Every parameter of the model is inside some graph, so the serialised graphs' sizes are the model's size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from greenaudio.vocoders.base import Vocoder
+from greenaudio.vocoders.diffusion_common import NoiseSchedule, ancestral_sample
+from greenaudio.vocoders.flow_common import draw_latent, gated_tanh
+
+__all__ = ["GraphSpec", "VocoderGraphs", "split_vocoder", "describe_splits", "SUPPORTED_MODELS", "Backend"]
+
+#: A backend maps a graph name to a callable ``(*tensors) -> tensor or tuple of tensors``.
+Backend = Mapping[str, Callable[..., Any]]
+
+SUPPORTED_MODELS = ("melgan", "hifigan", "wavegrad", "diffwave", "waveflow", "waveglow")
+
+
+@dataclass
+class GraphSpec:
+    """One exportable network.
+
+    Attributes:
+        name: graph name (``"generator"``, ``"denoiser"``, ``"flow_3"`` ...), also the file stem.
+        module: the ``nn.Module`` (its ``forward`` takes ``input_names`` in order).
+        input_names, output_names: ONNX tensor names.
+        dynamic_axes: ONNX dynamic axes per tensor name (batch, time).
+        example_inputs: a tuple of tensors for export tracing.
+    """
+
+    name: str
+    module: nn.Module
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    dynamic_axes: dict[str, dict[int, str]]
+    example_inputs: tuple[torch.Tensor, ...]
+
+
+@dataclass
+class VocoderGraphs:
+    """A vocoder split into graphs and a procedure.
+
+    Attributes:
+        model: the torch model (after ``prepare_for_inference()``).
+        graphs: the exportable networks, in calling order.
+        procedure: ``(backend, mel (B, n_mels, F), generator) -> audio (B, F * hop)``; the loop of the model in
+            Python, calling ``backend[graph name](*tensors)``.
+        notes: how the procedure maps onto the model's own ``generate`` (shown in the chapter).
+    """
+
+    model: Vocoder
+    graphs: list[GraphSpec]
+    procedure: Callable[[Backend, torch.Tensor, torch.Generator | None], torch.Tensor]
+    notes: str = ""
+    procedure_args: dict[str, Any] = field(default_factory=dict)
+
+    def torch_backend(self) -> dict[str, Callable[..., Any]]:
+        """The graphs run by torch itself (the reference the exported graphs must reproduce)."""
+        return {g.name: g.module for g in self.graphs}
+
+    def run(self, backend: Backend, mel: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        with torch.no_grad():
+            return self.procedure(backend, mel, generator)
+
+
+# -- GANs ------------------------------------------------------------------------------------------------------------
+def _gan(model: Vocoder, example_frames: int, **procedure: Any) -> VocoderGraphs:
+    model.resolve_procedure(**procedure)  # GANs take no procedure arguments: unknown keys raise
+    mel = torch.rand(1, model.n_mels, example_frames)
+    spec = GraphSpec("generator", model.net, ("mel",), ("audio",),
+                     {"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 2: "samples"}}, (mel,))
+
+    def procedure(backend: Backend, mel: torch.Tensor, generator) -> torch.Tensor:
+        return backend["generator"](mel).squeeze(1)
+
+    return VocoderGraphs(model, [spec], procedure, "one forward pass of the generator network, as generate(mel)")
+
+
+def _clamp_kw(clamp: str) -> dict[str, str]:
+    """``clamp=`` for :func:`ancestral_sample` when the sampler has that argument (it follows the model's default)."""
+    import inspect
+
+    return {"clamp": clamp} if "clamp" in inspect.signature(ancestral_sample).parameters else {}
+
+
+# -- DiffWave --------------------------------------------------------------------------------------------------------
+class _DiffWaveConditioner(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.upsampler = model.upsampler
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = mel.unsqueeze(1)
+        for conv in self.upsampler:
+            x = F.leaky_relu(conv(x), 0.4)
+        return x.squeeze(1)
+
+
+class _DiffWaveDenoiser(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.input_projection = model.input_projection
+        self.layers = model.layers
+        self.skip_projection = model.skip_projection
+        self.output_projection = model.output_projection
+
+    def forward(self, x_t: torch.Tensor, cond: torch.Tensor, step_embedding: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.input_projection(x_t.unsqueeze(1)))
+        skip = None
+        for layer in self.layers:
+            x, s = layer(x, cond, step_embedding)
+            skip = s if skip is None else skip + s
+        x = F.relu(self.skip_projection(skip / math.sqrt(len(self.layers))))
+        return self.output_projection(x).squeeze(1)
+
+
+def _diffwave(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
+    from greenaudio.vocoders.diffwave import step_encoding
+
+    resolved = model.resolve_procedure(**procedure)
+    schedule, clamp = resolved["schedule"], resolved.get("clamp", "none")
+
+    cfg = model.config
+    hop = model.hop_length
+    mel = torch.rand(1, model.n_mels, example_frames)
+    t = example_frames * hop
+    graphs = [
+        GraphSpec("conditioner", _DiffWaveConditioner(model), ("mel",), ("cond",),
+                  {"mel": {0: "batch", 2: "frames"}, "cond": {0: "batch", 2: "samples"}}, (mel,)),
+        GraphSpec("embedding", model.step_mlp, ("encoding",), ("embedding",),
+                  {"encoding": {0: "steps"}, "embedding": {0: "steps"}},
+                  (torch.rand(6, cfg.step_embedding_dim),)),
+        GraphSpec("denoiser", _DiffWaveDenoiser(model), ("x_t", "cond", "step_embedding"), ("eps",),
+                  {"x_t": {0: "batch", 1: "samples"}, "cond": {0: "batch", 2: "samples"},
+                   "eps": {0: "batch", 1: "samples"}},
+                  (torch.randn(1, t), torch.rand(1, model.n_mels, t), torch.randn(1, cfg.step_hidden_dim))),
+    ]
+    betas, train_steps = model.schedules()[schedule]
+
+    def procedure(backend: Backend, mel: torch.Tensor, generator) -> torch.Tensor:
+        encoding = step_encoding(train_steps.to(torch.float64), cfg.step_embedding_dim).to(torch.float32)
+        embeddings = backend["embedding"](encoding)
+        cond = backend["conditioner"](mel)
+        shape = (mel.shape[0], mel.shape[-1] * hop)
+        return ancestral_sample(lambda x, n: backend["denoiser"](x, cond, embeddings[n:n + 1]),
+                                betas, shape, mel, generator, **_clamp_kw(clamp))
+
+    return VocoderGraphs(model, graphs, procedure,
+                         f"{betas.steps}-step '{schedule}' ancestral sampler in Python; conditioner and step "
+                         "embedding once per clip, denoiser once per step", resolved)
+
+
+# -- WaveGrad --------------------------------------------------------------------------------------------------------
+class _WaveGradDenoiser(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, y: torch.Tensor, mel: torch.Tensor, *encodings: torch.Tensor) -> torch.Tensor:
+        return self.model.predict_noise(y, mel, list(encodings))
+
+
+def _wavegrad(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
+    from greenaudio.vocoders.wavegrad import INFERENCE_SCHEDULES
+
+    resolved = model.resolve_procedure(**procedure)
+    schedule, clamp = resolved["schedule"], resolved.get("clamp", "none")
+
+    hop = model.hop_length
+    betas = NoiseSchedule.from_betas(INFERENCE_SCHEDULES[schedule])
+    encodings = model.encodings(betas.noise_levels)  # float64, no parameters
+    names = tuple(f"encoding_{i}" for i in range(len(encodings)))
+    mel = torch.rand(1, model.n_mels, example_frames)
+    example = (torch.randn(1, example_frames * hop), mel) + tuple(e[:1].float() for e in encodings)
+    axes = {"y": {0: "batch", 1: "samples"}, "mel": {0: "batch", 2: "frames"}, "eps": {0: "batch", 1: "samples"}}
+    graphs = [GraphSpec("denoiser", _WaveGradDenoiser(model), ("y", "mel") + names, ("eps",), axes, example)]
+
+    def procedure(backend: Backend, mel: torch.Tensor, generator) -> torch.Tensor:
+        per_step = [e.to(mel.dtype) for e in encodings]
+        shape = (mel.shape[0], mel.shape[-1] * hop)
+        return ancestral_sample(lambda y, n: backend["denoiser"](y, mel, *[e[n:n + 1] for e in per_step]),
+                                betas, shape, mel, generator, **_clamp_kw(clamp))
+
+    return VocoderGraphs(model, graphs, procedure,
+                         f"{betas.steps}-step '{schedule}' ancestral sampler in Python; the whole network once per "
+                         "step (its noise-level encodings computed in float64 outside the graph)", resolved)
+
+
+# -- WaveGlow --------------------------------------------------------------------------------------------------------
+class _WaveGlowConditioner(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.upsample = model.upsample
+        self.trim = model.upsample.kernel_size[0] - model.upsample.stride[0]
+        self.n_group = model.config.n_group
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        c = self.upsample(mel)  # (B, m, F * hop + kernel - hop)
+        c = c[..., : c.shape[-1] - self.trim] if self.trim else c
+        c = c.unflatten(-1, (-1, self.n_group)).transpose(2, 3)  # (B, m, g, T / g)
+        return c.flatten(1, 2)
+
+
+class _WaveGlowInverseFlow(nn.Module):
+    def __init__(self, model, k: int):
+        super().__init__()
+        self.coupling = model.couplings[k]
+        w_inv = model.inv_convs[k].weight_inverse
+        if w_inv is None:
+            w_inv = torch.linalg.inv(model.inv_convs[k].weight.detach().double()).float()
+        self.weight_inverse = nn.Parameter(w_inv.detach().clone().unsqueeze(-1), requires_grad=False)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        half = x.shape[1] // 2
+        x_a, x_b = x[:, :half], x[:, half:]
+        out = self.coupling(x_a, cond)
+        t, log_s = out[:, :half], out[:, half:]
+        x = torch.cat([x_a, (x_b - t) * torch.exp(-log_s)], 1)
+        return F.conv1d(x, self.weight_inverse)
+
+
+def _waveglow(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
+    cfg = model.config
+    hop, g = model.hop_length, cfg.n_group
+    resolved = model.resolve_procedure(**procedure)
+    sigma = resolved["sigma"]
+    mel = torch.rand(1, model.n_mels, example_frames)
+    t = example_frames * hop // g
+    graphs = [GraphSpec("conditioner", _WaveGlowConditioner(model), ("mel",), ("cond",),
+                        {"mel": {0: "batch", 2: "frames"}, "cond": {0: "batch", 2: "length"}}, (mel,))]
+    remaining = g
+    for k in range(cfg.n_flows):
+        if k in model.early:
+            remaining -= cfg.n_early_size
+        graphs.append(GraphSpec(f"flow_{k}", _WaveGlowInverseFlow(model, k), ("x", "cond"), ("x_prev",),
+                                {"x": {0: "batch", 2: "length"}, "cond": {0: "batch", 2: "length"},
+                                 "x_prev": {0: "batch", 2: "length"}},
+                                (torch.randn(1, remaining, t), torch.rand(1, model.n_mels * g, t))))
+
+    def procedure(backend: Backend, mel: torch.Tensor, generator) -> torch.Tensor:
+        z = draw_latent((mel.shape[0], g, mel.shape[-1] * hop // g), mel, sigma, generator)
+        cond = backend["conditioner"](mel)
+        n = cfg.n_early_size
+        early = list(z[:, : n * len(model.early)].split(n, dim=1))
+        x = z[:, n * len(model.early):]
+        for k in reversed(range(cfg.n_flows)):
+            x = backend[f"flow_{k}"](x, cond)
+            if k in model.early:
+                x = torch.cat([early.pop(), x], 1)
+        return x.transpose(1, 2).reshape(z.shape[0], -1)
+
+    return VocoderGraphs(model, graphs, procedure,
+                         f"the {cfg.n_flows} inverse flows called in reverse order from Python (sigma {sigma:g}); "
+                         "early outputs re-joined in Python", resolved)
+
+
+# -- WaveFlow --------------------------------------------------------------------------------------------------------
+class _WaveFlowConditioner(nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.upsample = model.upsample
+        self.n_height = model.config.n_height
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        c = mel.unsqueeze(1)
+        for conv in self.upsample:
+            c = F.leaky_relu(conv(c), 0.4)
+        c = c.squeeze(1)  # (B, m, T)
+        return c.unflatten(-1, (-1, self.n_height)).transpose(2, 3)  # (B, m, h, T / h)
+
+
+class _WaveFlowCond(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        weight = torch.cat([layer.weight for layer in net.cond_layers]).detach().clone()
+        bias = torch.cat([layer.bias for layer in net.cond_layers]).detach().clone()
+        self.conv = nn.Conv2d(weight.shape[1], weight.shape[0], 1)
+        with torch.no_grad():
+            self.conv.weight.copy_(weight)
+            self.conv.bias.copy_(bias)
+
+    def forward(self, c: torch.Tensor) -> torch.Tensor:
+        return self.conv(c)
+
+
+class _WaveFlowRow(nn.Module):
+    """One row of the fast reverse of one flow: ``(previous row, its conditioning, queues) -> (log s, t), queues``."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.front, self.in_layers, self.res_skip_layers, self.proj = (net.front, net.in_layers,
+                                                                       net.res_skip_layers, net.proj)
+        self.channels = net.channels
+
+    def forward(self, row: torch.Tensor, cond: torch.Tensor, *queues: torch.Tensor):
+        r = self.channels
+        h = self.front(row)
+        skip = None
+        new_queues = []
+        for l, (conv, res_skip) in enumerate(zip(self.in_layers, self.res_skip_layers)):
+            window = torch.cat([queues[l], h], 2)
+            new_queues.append(window[:, :, 1:])
+            acts = conv(window)
+            out = res_skip(gated_tanh(acts + cond[:, 2 * r * l: 2 * r * (l + 1)], r))
+            h = h + out[:, :r]
+            skip = out[:, r:] if skip is None else skip + out[:, r:]
+        return (self.proj(skip),) + tuple(new_queues)
+
+
+def _waveflow(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
+    cfg = model.config
+    hop, h = model.hop_length, cfg.n_height
+    resolved = model.resolve_procedure(**procedure)
+    if resolved.get("reverse", "fast") != "fast":
+        raise ValueError(f"reverse={resolved['reverse']!r} is not supported here; valid: ['fast']")
+    sigma = resolved["sigma"]
+    mel = torch.rand(1, model.n_mels, example_frames)
+    w = example_frames * hop // h
+    graphs = [GraphSpec("conditioner", _WaveFlowConditioner(model), ("mel",), ("cond",),
+                        {"mel": {0: "batch", 2: "frames"}, "cond": {0: "batch", 3: "width"}}, (mel,))]
+    net0 = model.flows[0]
+    r, k = net0.channels, net0.kernel_size
+    queue_shapes = [(r, (k - 1) * dh) for dh, _ in net0.dilations]
+    qnames = tuple(f"queue_{l}" for l in range(len(queue_shapes)))
+    for f, net in enumerate(model.flows):
+        graphs.append(GraphSpec(f"cond_{f}", _WaveFlowCond(net), ("c",), ("features",),
+                                {"c": {0: "batch", 2: "rows", 3: "width"},
+                                 "features": {0: "batch", 2: "rows", 3: "width"}},
+                                (torch.rand(1, model.n_mels, h - 1, w),)))
+        axes = {n: {0: "batch", 3: "width"} for n in ("row", "cond", "log_s_t") + qnames}
+        axes.update({f"new_{n}": {0: "batch", 3: "width"} for n in qnames})
+        graphs.append(GraphSpec(f"row_{f}", _WaveFlowRow(net), ("row", "cond") + qnames,
+                                ("log_s_t",) + tuple(f"new_{n}" for n in qnames), axes,
+                                (torch.randn(1, 1, 1, w), torch.randn(1, 2 * r * len(queue_shapes), 1, w))
+                                + tuple(torch.randn(1, c, rows, w) for c, rows in queue_shapes)))
+
+    def procedure(backend: Backend, mel: torch.Tensor, generator) -> torch.Tensor:
+        b = mel.shape[0]
+        width = mel.shape[-1] * hop // h
+        z = draw_latent((b, 1, h, width), mel, sigma, generator)
+        c = backend["conditioner"](mel)
+        x = z
+        for f in reversed(range(len(model.flows))):
+            x = model._rows(x, model._perms[f])
+            ck = model._rows(c, model._orders[f])
+            cond = backend[f"cond_{f}"](ck[:, :, 1:].contiguous())
+            queues = [x.new_zeros(b, ch, rows, width) for ch, rows in queue_shapes]
+            rows = [x[:, :, :1]]
+            for i in range(1, h):
+                out = backend[f"row_{f}"](rows[-1].contiguous(), cond[:, :, i - 1:i].contiguous(), *queues)
+                log_s_t, queues = out[0], list(out[1:])
+                rows.append((x[:, :, i:i + 1] - log_s_t[:, 1:]) * torch.exp(-log_s_t[:, :1]))
+            x = torch.cat(rows, 2)
+        return x.transpose(2, 3).reshape(b, -1)
+
+    return VocoderGraphs(model, graphs, procedure,
+                         f"fast reverse (row by row, {h} rows x {len(model.flows)} flows) in Python; the row network "
+                         "and its convolution queues are the graph's inputs and outputs (sigma "
+                         f"{sigma:g})", resolved)
+
+
+_SPLITTERS = {"melgan": _gan, "hifigan": _gan, "diffwave": _diffwave, "wavegrad": _wavegrad,
+              "waveglow": _waveglow, "waveflow": _waveflow}
+
+
+def split_vocoder(model: Vocoder, example_frames: int = 8, **procedure: Any) -> VocoderGraphs:
+    """Split a zoo vocoder into exportable graphs and its Python procedure (after ``prepare_for_inference()``).
+
+    Args:
+        model: a vocoder of the zoo (its ``config.model`` names the family).
+        example_frames: mel frames of the example inputs used to trace the graphs (the time axis stays dynamic).
+        **procedure: ``schedule`` for diffusion models, ``sigma`` for flows.
+
+    Raises:
+        ValueError: unknown family.
+    """
+    name = getattr(getattr(model, "config", None), "model", None)
+    if name not in _SPLITTERS:
+        raise ValueError(f"no graph split for model {name!r}; supported models: {list(SUPPORTED_MODELS)}")
+    model.prepare_for_inference()
+    return _SPLITTERS[name](model, example_frames, **procedure)
+
+
+#: Channel widths used by :func:`describe_splits` (the split's graphs and loop do not depend on widths).
+_NARROW = {
+    "melgan": {"ngf": 4, "n_residual_layers": 1},
+    "hifigan": {"upsample_initial_channel": 16},
+    "wavegrad": {"upsample_preconv_channels": 8, "upsample_channels": (8, 8, 8, 4, 4),
+                 "downsample_preconv_channels": 4, "downsample_channels": (4, 4, 8, 8)},
+    "diffwave": {"residual_channels": 4},
+    "waveflow": {"res_channels": 4},
+    "waveglow": {"wn_channels": 4},
+}
+
+
+def describe_splits(size: str = "small") -> list[dict[str, str]]:
+    """For each family: the graphs it is split into and how its procedure calls them (for the chapter's table).
+
+    The models are built with narrow channels (:data:`_NARROW`) to save time: graphs, layer counts, flows, rows and
+    steps are those of the ``size`` preset.
+    """
+    from greenaudio import vocoders
+
+    rows = []
+    for name in vocoders.names():
+        g = split_vocoder(vocoders.load(name, size, **_NARROW.get(name, {})))
+        names = [s.name for s in g.graphs]
+        shown = ", ".join(names[:4]) + (f", ... ({len(names)} in all)" if len(names) > 4 else "")
+        rows.append({"model": name, "graphs": shown, "procedure": g.notes})
+    return rows

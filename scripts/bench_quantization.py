@@ -1,0 +1,74 @@
+"""Benchmark of int8 through ONNX Runtime for the vocoder zoo: torch fp32, ORT fp32 and ORT int8 latency, speed-ups
+and relative error, for every configuration at 1 s and 10 s of audio (Chapter 6's target: int8 at least 2x faster
+than torch fp32 for MelGAN and HiFi-GAN).
+
+Usage:
+    python scripts/bench_quantization.py                          # all 18 configurations, 1 s and 10 s
+    python scripts/bench_quantization.py --models melgan hifigan --sizes small --durations 1 --repeats 5
+    python scripts/bench_quantization.py --csv results/bench-quantization.csv
+
+Calibration and evaluation use real mels of the offline speech corpus (``greenaudio.data.load_espeak_speech``; built
+on first use, ~1 min). Models are freshly initialised unless the zoo's trained weights are found. Latencies are
+medians of ``--repeats`` runs after ``--warmup`` warm-up runs, with ``--threads`` threads for torch and ONNX Runtime;
+on a shared machine they are noisy: say how busy it was when quoting them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+
+def main(argv: list[str] | None = None) -> int:
+    from greenaudio import data, quantization, vocoders
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=vocoders.names(), choices=vocoders.names())
+    parser.add_argument("--sizes", nargs="+", default=list(vocoders.THESIS_SIZES), choices=vocoders.THESIS_SIZES)
+    parser.add_argument("--durations", nargs="+", type=float, default=[1.0, 10.0], help="seconds of audio")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--n-calibration", type=int, default=8, help="calibration mels from the training split")
+    parser.add_argument("--exporter", default="torchscript", choices=quantization.EXPORTERS)
+    parser.add_argument("--csv", type=Path, default=None, help="also write every measured column here")
+    args = parser.parse_args(argv)
+    for name in ("repeats", "threads", "n_calibration"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.warmup < 0 or any(d <= 0 for d in args.durations):
+        parser.error("--warmup must be >= 0 and every duration > 0")
+
+    import torch
+
+    train, test = data.load_espeak_speech("train"), data.load_espeak_speech("test")
+    calibration = torch.stack([torch.as_tensor(train[i][1]) for i in range(args.n_calibration)]).float()
+    configs = [(m, s) for m in args.models for s in args.sizes]
+    clips = [quantization.make_eval_clip([test[i] for i in range(len(test))], d)[1] for d in args.durations]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-quant-") as work:
+        results = quantization.run_quantization_table(
+            configs, workdir=work, calibration_mels=calibration, eval_mel=clips, repeats=args.repeats,
+            warmup=args.warmup, threads=args.threads, exporter=args.exporter, energy_mode="auto", progress=True)
+    print(f"{len(configs)} configuration(s) x {len(clips)} clip(s) in {time.perf_counter() - started:.0f} s",
+          file=sys.stderr)
+    if args.csv is not None:
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        results.to_csv(args.csv, index=False)
+    bench = quantization.compute_bench_table(results)
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
+        print(bench.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    ok = results[results.status == "ok"]
+    if len(ok):
+        r = ok.iloc[0]
+        print(f"\nCPU {r.cpu}; {r.versions}; {r.threads} thread(s); {r.timing}; exporter {r.exporter}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Book configuration: offline MathJax, Binder, the pages of this edition in the table of contents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_mathjax_is_served_by_the_build():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
+    static = [ROOT / p for p in config["html_static_path"]]
+    script = [s / config["mathjax_path"] for s in static if (s / config["mathjax_path"]).exists()]
+    assert script, "mathjax_path must name a file in html_static_path"
+    assert not config["mathjax_path"].startswith(("http:", "https:", "//"))
+    text = script[0].read_text(errors="replace")
+    assert len(text) > 1_000_000 and "MathJax" in text
+    assert "Apache License" in (script[0].parent / "LICENSE").read_text()
+
+
+def test_binder_configuration():
+    binder = ROOT / "binder"
+    assert (binder / "apt.txt").read_text().split() == ["espeak-ng", "sox"]
+    requirements = (binder / "requirements.txt").read_text().splitlines()
+    assert "-r ../requirements/ci.txt" in requirements and (binder / "../requirements/ci.txt").resolve().exists()
+    assert any("download.pytorch.org/whl/cpu" in line for line in requirements)
+    post = (binder / "postBuild").read_text()
+    assert "requirements/nodeps.txt" in post and "--no-deps -e ." in post
+    assert (binder / "postBuild").stat().st_mode & 0o111
+
+
+def test_edition_pages_in_toc():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    assert "book/teachers" in files and "notebooks/environment" in files
+    assert (ROOT / "book" / "teachers.md").exists() and (ROOT / "notebooks" / "environment.ipynb").exists()
