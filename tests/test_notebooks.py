@@ -102,7 +102,11 @@ PARAMS_WITH_GAINS = {("melgan", "small"): 1_030_786, ("waveflow", "small"): 5_95
 
 def test_models_outputs(executed_notebooks):
     folder = executed_notebooks / "05-0-models"
-    params = pd.read_csv(folder / "zoo-parameters.csv").set_index(["model", "size"])
+    from greenaudio import vocoders
+
+    params = pd.read_csv(folder / "zoo-parameters.csv")
+    by_display = {vocoders.entry(n).display_name: n for n in vocoders.names()}
+    params = params.assign(model=params.display_name.map(by_display)).set_index(["model", "size"])
     assert len(params) == 18 and (params.params_with_gains >= params.params_without_gains).all()
     for key, count in PARAMS_WITH_GAINS.items():
         assert params.loc[key, "params_with_gains"] == count, key

@@ -141,7 +141,7 @@ report.show_figure(quality.plot_convergence(curves, "d_stft"), label="figure-30"
 # ## Listen
 #
 # The same four held-out utterances through every shipped configuration, ground truth first (FLAC, 16 kHz; embedded
-# in the page, so they play offline). The {doc}`listening-test` page rates them blind.
+# in the page, so they play offline). The {doc}`../book/listening-test` page rates them blind.
 
 # %%
 display(HTML(quality.audio_grid_html(PROTOCOL, root=EXPORT_ROOT)))
@@ -155,7 +155,7 @@ report.show_figure(quality.plot_spectrograms(PROTOCOL, SPECTROGRAM_UTTERANCE, ro
 #
 # Each trained configuration is placed on planes of quality (DistillMOS, PESQ-WB, $\mathcal{D}_{STFT}$) against
 # inference cost — GFLOPs per second of audio, counted now — and against the mini training's energy. Optimal points
-# are circled (`greenaudio.pareto`). Where readers have rated the samples on the {doc}`listening-test` page (result
+# are circled (`greenaudio.pareto`). Where readers have rated the samples on the {doc}`../book/listening-test` page (result
 # files in `listening-results/`), their MOS is a row of its own, labelled as the human rating it is.
 
 # %%
