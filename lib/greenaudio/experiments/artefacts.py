@@ -41,6 +41,7 @@ __all__ = [
     "load_manifest",
     "load_scores",
     "load_shipped_model",
+    "shipped_ground_truth",
     "export_configuration",
     "export_ground_truth",
     "verify_artefacts",
@@ -328,11 +329,12 @@ def export_configuration(run_dir: str | os.PathLike, ctx: _Context, *, baseline=
         (folder / "weights.pt").unlink()
     # training record
     cpu_s = float(summary["budget_elapsed_s"]) if summary["clock"] == "process" else None
+    energy = _training_energy(cpu_s) if cpu_s is not None else None
     record = dict(summary)
     record.update({"weights_shipped": shipped_weights, "weights_bytes": len(weights), "commit": commit or _git_commit(),
                    "device": summary["protocol"]["device"]})
-    if cpu_s is not None:
-        record.update(_training_energy(cpu_s))
+    if energy is not None:
+        record.update(energy)
     from ..training import atomic_write_text
 
     atomic_write_text(folder / "training.json", json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
@@ -361,8 +363,7 @@ def export_configuration(run_dir: str | os.PathLike, ctx: _Context, *, baseline=
                              "steps": loaded.step, "budget_s": summary["protocol"]["budget_s"][size],
                              "clock": summary["clock"], "cpu_time_s": cpu_s, "wall_s": summary.get("wall_s_total"),
                              "threads": summary["threads"], "weights_shipped": shipped_weights}
-    if cpu_s is not None:
-        energy = _training_energy(cpu_s)
+    if energy is not None:
         score.update({"train_energy_j": energy["energy_j"], "train_energy_method": energy["energy_method"],
                       "train_energy_constants": json.dumps(energy["energy_constants"], sort_keys=True)})
     score.update(_held_out_scores(model, ctx, None))
@@ -428,6 +429,19 @@ def load_shipped_model(config: str, protocol: str = "mini", root: str | os.PathL
     return model.eval()
 
 
+def shipped_ground_truth(protocol_dir: str | os.PathLike, scores=None):
+    """The shipped ground-truth samples ``(U, T)`` (utterance order) and their normalised mels, computed with the
+    normaliser recorded in ``scores.csv`` — the input every shipped sample was generated from."""
+    from ..vocoders.mel import MelNormalizer
+
+    protocol_dir = Path(protocol_dir)
+    scores = load_scores(protocol_dir).set_index("config") if scores is None else scores
+    gt = scores.loc["ground_truth"]
+    normalizer = MelNormalizer(float(gt.normalizer_min), float(gt.normalizer_max))
+    audio = np.stack([_read_flac(p)[0] for p in sorted(protocol_dir.glob("samples/*/ground_truth.flac"))])
+    return audio, _mels_from_audio(audio, normalizer)
+
+
 def verify_artefacts(protocol: str = "mini", root: str | os.PathLike | None = None, *, configs: Sequence[str] = (),
                      n_weights: int = 2) -> "Any":
     """Re-verify shipped artefacts: every file's sha256, then regenerate the samples of ``n_weights`` configurations
@@ -451,15 +465,9 @@ def verify_artefacts(protocol: str = "mini", root: str | os.PathLike | None = No
     for _, row in manifest.iterrows():
         _check_file(protocol_dir, row)
     scores = load_scores(protocol_dir).set_index("config")
-    gt = scores.loc["ground_truth"]
-    from ..vocoders.mel import MelNormalizer
-
-    normalizer = MelNormalizer(float(gt.normalizer_min), float(gt.normalizer_max))
+    gt_audio, mels = shipped_ground_truth(protocol_dir, scores)
     with_weights = sorted(c for c in manifest[manifest.kind == "weights"].config.unique() if c in scores.index)
     chosen = list(configs) or with_weights[:n_weights]
-    gt_paths = sorted(protocol_dir.glob("samples/*/ground_truth.flac"))
-    gt_audio = np.stack([_read_flac(p)[0] for p in gt_paths])
-    mels = _mels_from_audio(gt_audio, normalizer)
     out = []
     for config in chosen:
         model = load_shipped_model(config, protocol, root)

@@ -327,15 +327,11 @@ def compare_sampler_clamps(protocol: str = "mini", configs: Sequence[str] = ("di
     PESQ-WB and the peak absolute amplitude before clipping.
     """
     from ..vocoders.diffusion_common import CLAMP_CHOICES
-    from .artefacts import _generate, _mels_from_audio, _read_flac, _score_clips, load_manifest, load_shipped_model
-    from ..vocoders.mel import MelNormalizer
+    from .artefacts import _score_clips, load_manifest, load_shipped_model, shipped_ground_truth
 
     folder = protocol_dir(protocol, root)
     manifest = load_manifest(folder)
-    gt_row = pd.read_csv(folder / "scores.csv").set_index("config").loc["ground_truth"]
-    normalizer = MelNormalizer(float(gt_row.normalizer_min), float(gt_row.normalizer_max))
-    gt = np.stack([_read_flac(p)[0] for p in sorted(folder.glob("samples/*/ground_truth.flac"))])
-    mels = _mels_from_audio(gt, normalizer)
+    gt, mels = shipped_ground_truth(folder)
     rows = []
     for config in configs:
         if manifest[(manifest.config == config) & (manifest.kind == "weights")].empty:
