@@ -9,6 +9,10 @@ Each SRC_DIR/NAME.py becomes notebooks/NAME.ipynb:
   for, Debian's espeak-ng and sox where it synthesises speech); on any other kernel it does nothing;
 - ``notebooks/exercises/NAME.py`` (jupytext percent), when it exists, is appended: the chapter's exercises, whose
   solutions are executed with the chapter (so they cannot rot) and folded on the page;
+- a code cell that only *shows* results (calls ``report.show_table`` / ``report.show_figure`` / ``print``, draws with a
+  ``plot_*`` / ``figure*`` function, or chooses between those with ``if``), or any reporting cell longer than
+  :data:`FOLD_LINES` lines, is tagged ``hide-input``: the book folds its code under the output (one click shows it),
+  where the narrative matters more than the code (:func:`is_display_cell`, :func:`should_fold`);
 - the README's block between ``<!-- repository-links -->`` markers (Colab links) is rewritten from ``_config.yml``.
 
 The repository's public address is one setting: ``repository: url`` (and ``branch``) in ``_config.yml``.
@@ -133,6 +137,52 @@ def colab_cell(text: str, url: str | None = None, branch: str | None = None) -> 
     ])
 
 
+_DISPLAY_CALLS = {"show_table", "show_figure", "print", "display"}
+
+
+def _call_name(node) -> str | None:
+    if isinstance(node, ast.Call):
+        func = node.func
+        return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+    return None
+
+
+def _displays(statements) -> bool:
+    for node in statements:
+        if isinstance(node, ast.Expr) and _call_name(node.value) in _DISPLAY_CALLS:
+            continue
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and (_call_name(node.value) or "").startswith(
+                ("plot_", "figure")):
+            continue
+        if isinstance(node, ast.If) and _displays(node.body) and _displays(node.orelse):
+            continue
+        return False
+    return True
+
+
+def is_display_cell(source: str) -> bool:
+    """Whether a code cell only shows results (see the module docstring): such cells are folded in the book."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    return bool(tree.body) and _displays(tree.body) and any(
+        _call_name(n.value) in {"show_table", "show_figure"} or (_call_name(n.value) or "").startswith(("plot_", "figure"))
+        for n in ast.walk(tree) if isinstance(n, (ast.Expr, ast.Assign)))
+
+
+#: A code cell that shows a table or figure and has more source lines than this is folded in the book.
+FOLD_LINES = 6
+
+
+def should_fold(source: str) -> bool:
+    """Fold (``hide-input``) a display-only cell, or a long cell that reports a table or figure."""
+    if is_display_cell(source):
+        return True
+    lines = [line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return len(lines) > FOLD_LINES and ("report.show_table(" in source or "report.show_figure(" in source)
+
+
 def build_notebook(path: Path, url: str | None = None, branch: str | None = None):
     """The notebook for one chapter source: install cell, chapter cells, then its exercises (if any)."""
     if url is None or branch is None:
@@ -148,6 +198,11 @@ def build_notebook(path: Path, url: str | None = None, branch: str | None = None
             if EXERCISE_TAG not in tags:
                 tags.insert(0, EXERCISE_TAG)
             notebook.cells.append(cell)
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if cell.cell_type == "code" and not set(tags) & {"parameters", "remove-cell", EXERCISE_TAG} \
+                and should_fold(cell.source):
+            cell.metadata["tags"] = [*tags, "hide-input"]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.metadata.pop("jupytext", None)
     for index, cell in enumerate(notebook.cells):

@@ -1,4 +1,7 @@
-"""Shared fixtures (notebooks executed once per test session with papermill in quick mode) and the test tiers.
+"""Shared fixtures (the main job run once per test session: notebooks executed in quick mode, book built) and tiers.
+
+The main job (execute every notebook, build the book) runs once per session (``built_book``); the chapter tests
+read its results and the browser test its HTML.
 
 Tiers: ``pytest -m "not slow and not notebooks"`` is the everyday loop (about two minutes on a 2-core machine);
 ``pytest`` runs everything. Every test that uses the ``executed_notebooks`` fixture is marked ``notebooks`` here;
@@ -24,31 +27,32 @@ def toc_notebooks() -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def executed_notebooks(tmp_path_factory):
-    """Execute every chapter notebook (quick mode); returns the results folder they wrote."""
-    import papermill
+def built_book(tmp_path_factory) -> Path:
+    """The main job run once per test session: every chapter notebook executed with papermill in quick mode, then
+    the book built (scripts/build_book.py --build-dir). Returns the build folder: ``html/`` (the rendered book) and
+    ``src/results/`` (the tables and figures the notebooks wrote). Tests of chapter outputs and the browser test
+    share it, so no notebook is executed twice."""
+    import subprocess
+    import sys
 
+    work = tmp_path_factory.mktemp("book")
+    build = work / "_build"
+    # Hermetic: results and caches (corpora, classifier, training runs) in the session's temporary folder, so a
+    # test run never reuses what an earlier run of older code left in ~/.cache.
+    env = {**os.environ, "GREENAUDIO_CACHE": str(work / "cache")}
+    env.pop("GREENAUDIO_RESULTS_DIR", None)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_book.py"), "--build-dir", str(build)], check=True,
+                   cwd=ROOT, env=env)
+    return build
+
+
+@pytest.fixture(scope="session")
+def executed_notebooks(request) -> Path:
+    """The results folder written by every chapter notebook executed in quick mode (by :func:`built_book`)."""
     reuse = os.environ.get("GREENAUDIO_EXECUTED_RESULTS")
     if reuse:  # results of a book build that just executed every notebook (scripts/build_book.py), checked as is
         return Path(reuse)
-    work = tmp_path_factory.mktemp("book")
-    results = work / "results"
-    # Hermetic: results and caches (corpora, classifier, training runs) in the session's temporary folder, so a
-    # test run never reuses what an earlier run of older code left in ~/.cache.
-    settings = {"GREENAUDIO_RESULTS_DIR": str(results), "GREENAUDIO_CACHE": str(work / "cache")}
-    old = {k: os.environ.get(k) for k in settings}
-    os.environ.update(settings)
-    try:
-        for nb in toc_notebooks():
-            papermill.execute_notebook(str(nb), str(work / nb.name), parameters={"QUICK": True},
-                                       kernel_name="python3", cwd=str(work), progress_bar=False)
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return results
+    return request.getfixturevalue("built_book") / "src" / "results"
 
 
 #: Node ids (``file::test``, parametrised variants included) of tests slower than about 10 s each on the 2-core
@@ -77,7 +81,7 @@ SLOW_TESTS: tuple[str, ...] = (
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if "executed_notebooks" in getattr(item, "fixturenames", ()):
+        if {"executed_notebooks", "built_book"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.notebooks)
         node = item.nodeid.split("/")[-1]
         base = node.split("[")[0]

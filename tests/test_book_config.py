@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -36,3 +37,29 @@ def test_edition_pages_in_toc():
     files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
     assert "book/teachers" in files and "notebooks/environment" in files
     assert (ROOT / "book" / "teachers.md").exists() and (ROOT / "notebooks" / "environment.ipynb").exists()
+
+
+def test_book_numbers_cannot_be_mistaken_for_the_thesis():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
+    assert config["numfig_format"]["table"] == "Book table %s"
+    assert config["numfig_format"]["figure"] == "Book fig. %s"
+
+
+def test_reporting_cells_are_folded_and_computing_cells_are_not():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "scripts" / "make_notebooks.py")
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    assert make.should_fold('report.show_table(t, label="x", chapter=C)')
+    assert make.should_fold('if ok:\n    report.show_figure(fig, label="f", chapter=C)\nelse:\n    print("none")')
+    assert make.should_fold('fig, optimal = quality.plot_fronts(plane)\nreport.show_figure(fig, label="f", chapter=C)')
+    assert not make.should_fold("results = quantization.run_quantization_table(configs)")
+    short = 'table = compute(x)\nreport.show_table(table, label="t", chapter=C)'
+    assert not make.should_fold(short)  # a short computing cell stays visible: the call is the lesson
+    long = short + "\n" + "\n".join(f'report.show_table(t{i}, label="t{i}", chapter=C)' for i in range(6))
+    assert make.should_fold(long)
+    nb = json.loads((ROOT / "notebooks" / "06_quantization.ipynb").read_text())
+    params = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert params and "hide-input" not in params[0]["metadata"]["tags"]
+    assert sum("hide-input" in c["metadata"].get("tags", []) for c in nb["cells"]) >= 3

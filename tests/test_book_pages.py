@@ -3,7 +3,8 @@
 Fails on raw LaTeX left in the text after MathJax ran (MathJax must be served by the build itself), a missing image,
 a broken internal link (file or anchor) or a Python warning printed into an output.
 
-The book is built once per module in quick mode into a temporary folder (scripts/build_book.py --build-dir), or, when
+The book is built once per test session in quick mode into a temporary folder (conftest's ``built_book``, shared with
+the chapter tests), or, when
 ``GREENAUDIO_BOOK_HTML`` names an already built ``html`` folder, that build is checked instead.
 """
 
@@ -12,8 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -46,17 +45,11 @@ if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
 
 
 @pytest.fixture(scope="module")
-def book_html(tmp_path_factory) -> Path:
+def book_html(request) -> Path:
     given = os.environ.get("GREENAUDIO_BOOK_HTML")
     if given:
         return Path(given)
-    work = tmp_path_factory.mktemp("book")
-    build = work / "_build"
-    # hermetic: corpora, classifier and training runs in the temporary folder, never the user's cache
-    env = {**os.environ, "GREENAUDIO_CACHE": str(work / "cache")}
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_book.py"), "--build-dir", str(build)], check=True,
-                   cwd=ROOT, env=env)
-    return build / "html"
+    return request.getfixturevalue("built_book") / "html"
 
 
 @pytest.fixture(scope="module")

@@ -56,8 +56,20 @@ def test_thesis_correlations_match_a_brute_force_pearson(results):
 
 
 def test_figures_were_written(results):
-    for name in ("figure-30", "spectrograms", "figure-34-live"):
+    for name in ("figure-30", "spectrograms", "figure-34-live", "figure-32"):
         assert (results / f"{name}.png").stat().st_size > 10_000, name
+
+
+def test_figure_32_from_data_titles_carry_a_brute_force_pearson():
+    fig, found = quality.plot_thesis_figure32()
+    t7 = published.load_vocoder_quality()
+    t7 = t7[t7.model != "ground_truth"]
+    y = t7.mos.to_numpy(float)
+    x = t7.am_score.to_numpy(float)
+    r = ((x - x.mean()) * (y - y.mean())).sum() / np.sqrt(((x - x.mean()) ** 2).sum() * ((y - y.mean()) ** 2).sum())
+    assert found["AM (thesis, VGGish)"]["pearson_r"] == pytest.approx(r, abs=1e-9)
+    assert found["AM (thesis, VGGish)"]["n"] == 18 and len(fig.axes) == 3
+    assert f"Pearson r = {r:.2f}" in fig.axes[1].get_title()
 
 
 def test_audio_grid_embeds_every_shipped_sample():

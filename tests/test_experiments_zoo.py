@@ -257,3 +257,14 @@ def test_weights_that_do_not_fit_their_config_are_named(shipped, tmp_path):
         artefacts.load_shipped_model("melgan-small", "mini", copy)
     with pytest.raises(artefacts.ArtefactError, match=r"no shipped weights for 'hifigan-small'.*\['melgan-small'\]"):
         artefacts.load_shipped_model("hifigan-small", "mini", copy)
+
+
+def test_shipped_training_workload_reads_the_record_and_names_bad_specs():
+    workload = artefacts.shipped_training_workload("mini/hifigan-small")
+    record = json.loads((artefacts.default_zoo_dir() / "mini" / "hifigan-small" / "training.json").read_text())
+    assert workload["cpu_time_s"] == record["budget_elapsed_s"] and workload["wall_s"] == record["wall_s_total"]
+    assert workload["cores"] == 1 and workload["memory_gb"] == 0.0 and "memory not recorded" in workload["name"]
+    with pytest.raises(ValueError, match="'<protocol>/<configuration>'"):
+        artefacts.shipped_training_workload("hifigan-small")
+    with pytest.raises(artefacts.ArtefactError, match="mini/nope.*shipped: \\[.*'mini/hifigan-small'"):
+        artefacts.shipped_training_workload("mini/nope")

@@ -1,7 +1,7 @@
 """Can a vocoder run on an embedded board? Thesis §6.4 and Table 10, computed.
 
-Used by: notebooks/05_1_cost_benchmark.ipynb (Table 10 and the §6.4 analysis), notebooks/06_quantization.ipynb
-(Table 10 from the measured fp32 and int8 file sizes).
+Used by: notebooks/06_quantization.ipynb (Table 10; §6.4 on the thesis's own numbers, and again from the measured
+fp32 and int8 file sizes).
 
 For each (vocoder configuration, board) pair:
 
@@ -39,6 +39,8 @@ __all__ = [
     "compute_fits",
     "compute_embedded_fit",
     "compute_embedded_summary",
+    "compute_thesis_embedded_fit",
+    "compute_thesis_section_6_4_notes",
 ]
 
 #: Bytes per weight for each precision considered in §6.4 (float32 and the int8 of Chapter 6's quantisation).
@@ -216,3 +218,40 @@ def compute_embedded_summary(fit: pd.DataFrame) -> pd.DataFrame:
     for c in ("fp32_fits_drive", "int8_fits_drive"):
         out[c] = out[c].astype("Int64")
     return out
+
+
+def compute_thesis_embedded_fit() -> pd.DataFrame:
+    """§6.4 on the thesis's own numbers: every configuration of Table 8 (its parameters and GFLOPs per second of
+    audio, data) on every board of Table 10 (data), as :func:`compute_embedded_fit` (sizes computed, params x 4 / x 1)."""
+    from . import published
+
+    thesis = published.load_vocoder_costs()
+    models = thesis.assign(params=thesis.params_millions * 1e6)[list(_MODEL_COLUMNS)]
+    return compute_embedded_fit(models, published.load_embedded_boards())
+
+
+def compute_thesis_section_6_4_notes(fit_thesis: pd.DataFrame) -> list[str]:
+    """The §6.4 statements checked on the thesis's numbers (MelGAN / HiFi-GAN on an RPi 4B, Arduinos, RPi 1B)."""
+    fit = fit_thesis.set_index(["model", "size", "board"])
+    mg, hg = fit.loc[("melgan", "medium", "RPi 4B")], fit.loc[("hifigan", "large", "RPi 4B")]
+    arduino = fit_thesis[fit_thesis.family == "Arduino"]
+    rpi = fit_thesis[fit_thesis.family == "Raspberry Pi"]
+    rpi1b = rpi[rpi.board == "RPi 1B"]
+    too_big = rpi1b[~(rpi1b.fp32_fits_ram & rpi1b.fp32_fits_drive).astype(bool)]
+    return [
+        f"§6.4: MelGAN medium on an RPi 4B: {mg.gflops_per_audio_s:g} / {mg.board_gflops:g} = "
+        f"{mg.seconds_per_audio_s:.3f} s per second of audio (text: ~0.7, real-time: {bool(mg.real_time)}); HiFi-GAN "
+        f"large: {hg.gflops_per_audio_s:g} / {hg.board_gflops:g} = {hg.seconds_per_audio_s:.2f} s (text: 40.47 / 9.92 "
+        "~ 4, with 40.47 where Table 8 prints 40.57: see the errata chapter).",
+        f"Arduino: {int(arduino.fp32_fits_ram.sum())} of {len(arduino)} (configuration, board) pairs fit in RAM in "
+        f"fp32, {int(arduino.int8_fits_ram.sum())} in int8; the fastest needs "
+        f"{arduino.seconds_per_audio_s.min():.0f} s per second of audio.",
+        f"Raspberry Pi: fp32 weights fit in RAM for {int(rpi.fp32_fits_ram.sum())} of {len(rpi)} pairs; real-time for "
+        f"{int(rpi.real_time.sum())} pairs: " + ", ".join(
+            f"{m} {s} on {b}" for m, s, b in rpi[rpi.real_time][["model", "size", "board"]].itertuples(index=False)),
+        "The thesis says all models could fit on a Raspberry Pi in terms of size. On the smallest one (RPi 1B: 512 MB "
+        "RAM, 256 MB drive), fp32 weights that do not fit: " + (", ".join(
+            f"{m} {s} ({b / 1e6:.0f} MB)" for m, s, b in too_big[["model", "size", "fp32_bytes"]]
+            .itertuples(index=False)) or "none")
+        + f"; in int8 all fit: {bool((rpi1b.int8_fits_ram & rpi1b.int8_fits_drive).all())}.",
+    ]

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # 5.1 The cost of generating audio: Table 8, Figures 33–34 and embedded boards
 #
-# *Thesis §5.2.3 (Table 8, Figure 33), §5.2.4 (Figure 34) and §6.4 (Table 10).*
+# *Thesis §5.2.3 (Table 8, Figure 33) and §5.2.4 (Figure 34).*
 #
 # The thesis measured, for six neural vocoders in three sizes each, the number of parameters, the GFLOPs needed per
 # second of generated audio, the energy $E_\mathrm{gen}$ of generating 10 clips of 10 s at 16 kHz, and the real-time
@@ -28,23 +28,27 @@ QUICK_SETTINGS = {"n_clips": 1, "clip_duration_s": 0.5, "sample_rate": 16000, "w
                   "flop_clip_s": 0.5, "idle_window_s": 0.0}
 FULL_SETTINGS = {"n_clips": 10, "clip_duration_s": 10.0, "sample_rate": 16000, "warmup": 1, "repeats": 3,
                  "flop_clip_s": 1.0, "idle_window_s": 30.0}
+QUICK_PROCEDURE_SIZES = ["small"]
 ENERGY_MODE = "auto"
 HARDWARE = None
 STORE_PATH = None
 GPU_RECORDS_FILE = None
-TRAINING_RUN = None
+TRAINING_RUN = "mini/hifigan-small"
 BYO_CHANNELS = 32
 BYO_ASSUMED_MOS = 3.0
 
 # %% [markdown]
-# `QUICK` runs a short protocol (CI); `False` runs the thesis's, 10 clips x 10 s at 16 kHz (hours on a CPU).
+# `QUICK` runs a short protocol (CI); `False` runs the thesis's, 10 clips x 10 s at 16 kHz (hours on a CPU). In quick mode
+# the FLOPs of each inference procedure (50- and 1000-step schedules, plain flow reverse) are counted for the
+# `QUICK_PROCEDURE_SIZES` only (counting runs the procedures; the full schedules of the large models take minutes).
 # `THREADS` is the torch thread count during the measurement: 1 is robust on a shared 2-core machine. `ENERGY_MODE`
 # is `"auto"` (measured where RAPL/NVML counters are readable, otherwise estimated), `"measured"` or `"estimated"`;
 # `HARDWARE` names a `greenaudio.carbon.list_hardware()` entry for a catalogue estimate (`None`: on a CPU, CodeCarbon's
 # power model). `STORE_PATH` is the resumable results store (`None`: `results/<chapter>/bench.sqlite`).
 # `GPU_RECORDS_FILE` is a records CSV written by `greenaudio bench --device cuda --csv ...` on a GPU machine with
-# NVML energy counters (shown as data beside Table 8 when given). `TRAINING_RUN` is an optional training workload
-# `{"name", "wall_s", "cpu_time_s", "cores", "memory_gb"}` for the three-tool table. `BYO_*` shape the last section's
+# NVML energy counters (shown as data beside Table 8 when given). `TRAINING_RUN` is a training workload for the three-tool table:
+# a shipped mini training record (`"mini/<configuration>"`), a dict `{"name", "wall_s", "cpu_time_s", "cores",
+# "memory_gb"}`, or `None`. `BYO_*` shape the last section's
 # example vocoder and its HYPOTHETICAL quality.
 
 # %%
@@ -148,7 +152,7 @@ report.show_figure(fig, label="figure-33", chapter=CHAPTER, caption=report.energ
 # queues, about one forward pass) or the plain reverse that recomputes every prefix (about $(h+1)/2$ times more).
 
 # %%
-procedures = cost.procedure_flops(SIZES, PROTOCOL.flop_clip_s, SEED)
+procedures = cost.procedure_flops(QUICK_PROCEDURE_SIZES if QUICK else SIZES, PROTOCOL.flop_clip_s, SEED)
 report.show_table(procedures, label="procedure-flops", chapter=CHAPTER,
                   formats={"gflops_per_audio_s": "{:.1f}", "thesis_gflops_per_audio_s": "{:.1f}", "ratio": "{:.2f}"},
                   caption="GFLOPs per second of audio of each inference procedure (FlopCounterMode, element-wise "
@@ -173,7 +177,7 @@ report.show_table(front, label="figure-34-pareto", chapter=CHAPTER, formats={"e_
 # %% [markdown]
 # ## One workload, three energy tools
 #
-# The same benchmark cell (and a training run, if `TRAINING_RUN` is given) through three tools' rules, applied
+# The same benchmark cell and a training run (`TRAINING_RUN`: by default the shipped mini training of HiFi-GAN small) through three tools' rules, applied
 # offline with their published constants: **carbontracker**'s prediction path (without RAPL: the matched CPU's
 # TDP x 50 % for the whole package whatever the load, x PUE 1.58), **CodeCarbon**'s offline tracker (TDP from its
 # table, or 4 W per logical CPU, times the process's share of the CPUs, no PUE) and the **Green Algorithms**
@@ -203,29 +207,8 @@ else:
                       "audio) and GPU RTF from the records file, beside the thesis's RTX A5000 values (Table 8).")
 
 # %% [markdown]
-# ## Table 10 and §6.4: could these models run on an embedded board?
-#
-# Table 10 lists two Arduino micro-controllers and four Raspberry Pi boards (data). For every configuration and
-# board, `greenaudio.embedded` computes the seconds needed to generate one second of audio (GFLOPs per second of
-# audio / the board's GFLOPS; below 1 is real-time, assuming the nominal FLOPS are sustained) and whether the weights
-# fit in the board's RAM and storage in float32 (4 bytes per parameter) and int8 (1 byte). The RPi 4B's RAM is the
-# smallest variant (1 GB) and its storage, a removable micro-SD card, has no fixed size: its storage fit is
-# *unknown*, not guessed.
-
-# %%
-fits = cost.embedded_tables(table8)
-report.show_table(fits["boards"], label="table-10", chapter=CHAPTER, formats={"flops": "{:.3g}"},
-                  caption="Arduino and Raspberry Pi boards as printed and the numbers used (Table 10 of the thesis).")
-for source in ("ours", "thesis"):
-    fit = fits[f"fit_{source}"]
-    seconds = fit.pivot_table(index=["model", "size"], columns="board", values="seconds_per_audio_s", sort=False)
-    report.show_table(seconds[fits["boards"].board.tolist()].reset_index(), label=f"embedded-seconds-{source}",
-                      chapter=CHAPTER, formats={b: "{:.3g}" for b in fits["boards"].board},
-                      caption=f"Seconds to generate one second of audio on each board, from {source} GFLOPs (§6.4).")
-    report.show_table(cost.embedded_summary(fit), label=f"embedded-summary-{source}", chapter=CHAPTER,
-                      caption=f"Per board, from {source} numbers: real-time configurations and weights that fit in "
-                      "RAM / storage in fp32 and int8 (<NA>: storage size unknown) (§6.4, computed).")
-print("\n".join(cost.embedded_notes(fits["fit_thesis"])))
+# Whether these models could run on an embedded board (Table 10, §6.4) is answered in the
+# {doc}`quantization chapter <06_quantization>`, from the thesis's numbers and from the measured fp32 and int8 sizes.
 
 # %% [markdown]
 # ## Bring your own vocoder

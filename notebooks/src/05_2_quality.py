@@ -188,6 +188,12 @@ report.show_table(correlations, label="correlations-mos", chapter=CHAPTER,
                   "ones). Negative values are expected for lower-is-better metrics (D_STFT, AM, FID).",
                   formats={"pearson_r": "{:.3f}", "pearson_p": "{:.3g}", "spearman_rho": "{:.3f}",
                            "spearman_p": "{:.3g}"})
+fig32, _ = quality.plot_thesis_figure32(seed=0)
+report.show_figure(fig32, label="figure-32", chapter=CHAPTER,
+                   caption="Figure 32 from data: the thesis's listening-test MOS against its three VGGish metrics "
+                   "(Table 7), each with a least-squares line and its 95 % bootstrap band (seaborn); Pearson r and "
+                   "Spearman rho in the titles. When readers' ratings of our samples exist, the same plot "
+                   "(greenaudio.listening.plot_metric_vs_mos) puts our metrics against their MOS.")
 
 # %% [markdown]
 # ### What the numbers say

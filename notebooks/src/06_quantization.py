@@ -49,7 +49,6 @@ FULL_SETTINGS = {"models": ["melgan", "hifigan", "wavegrad", "diffwave", "wavefl
                  "qat_other_families": ["melgan", "hifigan", "wavegrad", "waveflow", "waveglow"]}
 
 # %%
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -57,13 +56,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 
-from greenaudio import data, embedded, metrics, published, quantization, report, vocoders
-from greenaudio.quantization import qat
+from greenaudio import data, embedded, published, quantization, report
+from greenaudio.quantization import chapter, qat
 
 S = QUICK_SETTINGS if QUICK else FULL_SETTINGS
 WORK = Path(tempfile.mkdtemp(prefix="greenaudio-quant-"))
@@ -122,9 +119,9 @@ results = quantization.run_quantization_table(
     configs, workdir=WORK / "ptq", calibration_mels=calibration, eval_mel=eval_mel, repeats=S["repeats"],
     warmup=S["warmup"], threads=THREADS, exporter=EXPORTER, energy_mode=ENERGY_MODE, seed=SEED, keep=kept)
 results.to_csv(report.results_dir(CHAPTER) / "quantization-results.csv", index=False)
-for row in results.itertuples():
-    if row.status != "ok":
-        print(f"{row.model} {row.size}: {row.status}")
+failed = results[results.status != "ok"]
+if len(failed):
+    print(failed[["model", "size", "status"]].to_string(index=False))
 print(f"{(results.status == 'ok').sum()} of {len(results)} configurations quantized and run.")
 
 # %% [markdown]
@@ -158,21 +155,7 @@ report.show_table(table9, label="table-9", chapter=CHAPTER,
 # are noise.
 
 # %%
-ok = results[results.status == "ok"]
-if len(ok):
-    first = ok.iloc[0]
-    print(f"CPU: {first.cpu}; {first.versions}; threads {first.threads}; exporter {first.exporter}.")
-    print(f"Timing: {first.timing}. Sizes: {first.size_method}.")
-    print(f"Energy method(s): {sorted(ok.energy_method.unique())}; constants: {first.energy_constants}.")
-    print(f"Energy notes: {first.energy_notes}")
-    print("Export check (ONNX Runtime fp32 vs torch fp32, relative L2): max "
-          f"{ok.export_rel_l2.max():.2g}; procedures: " + "; ".join(f"{r.model} {r['size']}: {r.procedure}"
-                                                                    for _, r in ok.iterrows()))
-    for _, r in ok.iterrows():
-        if r.model in ("melgan", "hifigan"):
-            verdict = "meets" if r.speedup_vs_torch_fp32 >= 2 else "misses"
-            print(f"{r.model} {r['size']}: int8 is {r.speedup_vs_torch_fp32:.2f}x torch fp32 ({verdict} the 2x "
-                  f"target) and {r.speedup_vs_ort_fp32:.2f}x ONNX Runtime fp32, SNR {r.int8_snr_db:.1f} dB.")
+print("\n".join(chapter.provenance_lines(results)))
 
 # %% [markdown]
 # Where int8 is not faster, the reason is in the graphs: a small network on a short clip is dominated by per-call
@@ -188,18 +171,9 @@ if len(ok):
 # measure nothing.
 
 # %%
-weights = results.drop_duplicates(["model", "size"]).set_index(["model", "size"])["weights"]
-trained = [k for k in kept if weights.loc[k] != "fresh initialisation"]
-quality = []
-for key in trained:
-    outs = kept[key]["outputs"]
-    for variant in ("torch_fp32", "ort_int8"):
-        audio = outs[variant][0].numpy()
-        quality.append({"model": key[0], "size": key[1], "variant": variant,
-                        "pesq_wb": metrics.compute_pesq(eval_audio[0].numpy(), audio, 16000),
-                        "distillmos": float(np.asarray(metrics.compute_distillmos(audio, 16000)).ravel()[0])})
-if quality:
-    report.show_table(pd.DataFrame(quality), label="int8-vs-ground-truth", chapter=CHAPTER,
+quality = chapter.score_trained_against_ground_truth(results, kept, eval_audio)
+if len(quality):
+    report.show_table(quality, label="int8-vs-ground-truth", chapter=CHAPTER,
                       caption="PESQ (wide band) and DistillMOS of the fp32 and int8 outputs of the trained models "
                       "against the original recording (measured).",
                       formats={"pesq_wb": "{:.2f}", "distillmos": "{:.2f}"})
@@ -220,33 +194,12 @@ else:
 # %%
 qat_clip = eval_mel[..., : S["qat_clip_frames"] * 2]
 qat_audio = eval_audio[..., : qat_clip.shape[-1] * 256]
-
-
-def reconstruction_distance(model):
-    gen = torch.Generator().manual_seed(SEED)
-    with torch.no_grad():
-        audio = model.generate(qat_clip, generator=gen).audio
-    return {"d_stft": metrics.compute_d_stft(qat_audio, audio)}
-
-
-qat_runs = {}
-for size in S["qat_sizes"]:
-    qat_runs[size] = qat.run_qat_experiment(
-        lambda: vocoders.load("diffwave", size, **S["qat_overrides"]), train_set, test_set, steps=S["qat_steps"],
-        batch_size=S["qat_batch"], eval_every=S["qat_eval_every"], clip_frames=S["qat_clip_frames"], seed=SEED,
-        threads=THREADS, eval_metrics=reconstruction_distance)
-history = pd.concat([r.history.assign(size=s) for s, r in qat_runs.items()])
+qat_runs, history = chapter.run_qat_sizes(
+    S["qat_sizes"], train_set, test_set, clip_mel=qat_clip, clip_audio=qat_audio, steps=S["qat_steps"],
+    batch_size=S["qat_batch"], eval_every=S["qat_eval_every"], clip_frames=S["qat_clip_frames"], seed=SEED,
+    threads=THREADS, overrides=S["qat_overrides"])
 history.to_csv(report.results_dir(CHAPTER) / "qat-history.csv", index=False)
-
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-for (size, variant), part in history.groupby(["size", "variant"], sort=False):
-    style = "-" if variant == "fp32" else ":"
-    axes[0].plot(part.wall_s, part.val_loss, style, marker="o", label=f"{size} {variant}")
-    axes[1].plot(part.wall_s, part.d_stft, style, marker="o", label=f"{size} {variant}")
-axes[0].set(xlabel="training time (s, this machine)", ylabel="validation loss (L1 on noise)")
-axes[1].set(xlabel="training time (s, this machine)", ylabel="D_STFT of a reconstruction")
-axes[0].legend()
-report.show_figure(fig, label="figure-36-37", chapter=CHAPTER,
+report.show_figure(chapter.plot_qat_history(history), label="figure-36-37", chapter=CHAPTER,
                    caption="Analogues of Figures 36–37: validation loss and D_STFT of a test reconstruction over "
                    "training time, fp32 (plain) and fake-quant (dotted) DiffWave from the same initialisation "
                    f"({'a reduced DiffWave, a few steps: quick mode' if QUICK else 'full mode'}; measured).")
@@ -260,36 +213,19 @@ report.show_figure(fig, label="figure-36-37", chapter=CHAPTER,
 
 # %%
 size = S["qat_sizes"][0]
-run = qat_runs[size]
-converted = qat.convert_qat_model(run.fake_quant, WORK / "qat", calibration[..., : S["qat_clip_frames"]],
+converted = qat.convert_qat_model(qat_runs[size].fake_quant, WORK / "qat", calibration[..., : S["qat_clip_frames"]],
                                   exporter=EXPORTER, threads=THREADS)
-int8_model = converted.runner("int8", THREADS)
-outputs = {"original": qat_audio}
-for label, model in (("fp32", run.fp32), ("fake-quant", run.fake_quant), ("int8 (converted)", int8_model)):
-    with torch.no_grad():
-        outputs[label] = model.generate(qat_clip, generator=torch.Generator().manual_seed(SEED)).audio
-
-fig, axes = plt.subplots(1, len(outputs), figsize=(3.2 * len(outputs), 3), sharey=True)
-for ax, (label, audio) in zip(axes, outputs.items()):
-    spec = metrics.compute_log_power_stft(audio.reshape(1, -1))[0].numpy()
-    ax.imshow(spec, origin="lower", aspect="auto", cmap="magma")
-    ax.set(title=label, xlabel="frame")
-axes[0].set_ylabel("frequency bin")
-report.show_figure(fig, label="figure-38", chapter=CHAPTER,
+outputs = chapter.qat_reconstructions(qat_runs[size], converted.runner("int8", THREADS), qat_clip, qat_audio, SEED)
+report.show_figure(chapter.plot_reconstruction_spectrograms(outputs), label="figure-38", chapter=CHAPTER,
                    caption="Analogue of Figure 38: log-power spectrograms of the original, the fp32 and fake-quant "
                    "reconstructions, and the converted int8 model's (measured).")
-scores = [{"output": label, "d_stft_vs_original": metrics.compute_d_stft(qat_audio, audio),
-           **{f"vs_fake_quant_{k}": v for k, v in quantization.compute_output_change(outputs["fake-quant"],
-                                                                                      audio).items()}}
-          for label, audio in outputs.items() if label != "original"]
-report.show_table(pd.DataFrame(scores), label="qat-int8-scores", chapter=CHAPTER,
+report.show_table(chapter.score_reconstructions(outputs), label="qat-int8-scores", chapter=CHAPTER,
                   caption=f"DiffWave {size} after QAT: D_STFT of each reconstruction against the original, and the "
                   "change of each output against the fake-quant output (relative L2, SNR in dB, D_STFT); the int8 "
                   "model is the converted QAT model run in ONNX Runtime (measured).",
                   formats={c: "{:.3g}" for c in ["d_stft_vs_original", "vs_fake_quant_rel_l2",
                                                   "vs_fake_quant_snr_db", "vs_fake_quant_d_stft"]})
-print(f"int8 QAT model: {quantization.measure_files_bytes(converted.int8_files) / 1e6:.2f} MB "
-      f"(fp32 {quantization.measure_files_bytes(converted.fp32_files) / 1e6:.2f} MB).")
+print(chapter.converted_size_line(converted))
 
 # %% [markdown]
 # ### QAT on the other families (full mode)
@@ -300,19 +236,11 @@ print(f"int8 QAT model: {quantization.measure_files_bytes(converted.int8_files) 
 # losses, validation loss not rising) or not.
 
 # %%
-stability = []
-for name in S["qat_other_families"]:
-    try:
-        h = qat.run_qat_experiment(lambda: vocoders.load(name, "small"), train_set, test_set,
-                                   steps=S["qat_steps"] // 4, batch_size=S["qat_batch"],
-                                   eval_every=S["qat_eval_every"], clip_frames=S["qat_clip_frames"], seed=SEED,
-                                   threads=THREADS).history
-        stability.append({"model": name, "fp32": qat.check_qat_stability(h, "fp32"),
-                          "fake-quant": qat.check_qat_stability(h, "fake-quant")})
-    except Exception as exc:
-        stability.append({"model": name, "fp32": "", "fake-quant": f"failed: {type(exc).__name__}: {exc}"})
-if stability:
-    report.show_table(pd.DataFrame(stability), label="qat-stability", chapter=CHAPTER,
+stability = chapter.qat_stability(S["qat_other_families"], train_set, test_set, steps=S["qat_steps"] // 4,
+                                  batch_size=S["qat_batch"], eval_every=S["qat_eval_every"],
+                                  clip_frames=S["qat_clip_frames"], seed=SEED, threads=THREADS)
+if len(stability):
+    report.show_table(stability, label="qat-stability", chapter=CHAPTER,
                       caption="Fake-quant training of the other families (small size): stable or not (measured).")
 else:
     print("Quick mode: QAT of the other families runs in full mode only.")
@@ -320,11 +248,32 @@ else:
 # %% [markdown]
 # ## Table 10 and §6.4: which boards could hold and run these models?
 #
-# Table 10 lists two Arduino micro-controllers and four Raspberry Pi boards (data). With the sizes **measured** above
-# (fp32 and int8 ONNX files), `greenaudio.embedded` says whether each configuration fits each board's RAM and storage
-# (flash), and how many seconds the board would need per second of audio: GFLOPs per second of audio (counted on the
-# torch model) divided by the board's nominal FLOPS — an **estimate**, and a lower bound, since no board sustains its
-# peak rate. Activations, program and operating system are not counted, so "fits" is necessary, not sufficient.
+# Table 10 lists two Arduino micro-controllers and four Raspberry Pi boards (data). For every configuration and
+# board, `greenaudio.embedded` computes the seconds needed to generate one second of audio (GFLOPs per second of
+# audio / the board's nominal GFLOPS; below 1 is real-time, assuming the nominal rate is sustained: an **estimate**
+# and a lower bound) and whether the weights fit in the board's RAM and storage. The RPi 4B's RAM is the smallest
+# variant (1 GB) and its storage, a removable micro-SD card, has no fixed size: its storage fit is *unknown*, not
+# guessed. First on the **thesis's own numbers** (Table 8's parameters and GFLOPs, 4 bytes per weight in fp32 and 1 in
+# int8), which checks the sentences of §6.4:
+
+# %%
+thesis_fit = embedded.compute_thesis_embedded_fit()
+boards = thesis_fit.board.unique().tolist()
+report.show_table(published.load_embedded_boards(), label="table-10", chapter=CHAPTER, formats={"flops": "{:.3g}"},
+                  caption="Arduino and Raspberry Pi boards as printed and the numbers used (Table 10 of the thesis).")
+seconds = thesis_fit.pivot_table(index=["model", "size"], columns="board", values="seconds_per_audio_s", sort=False)
+report.show_table(seconds[boards].reset_index(), label="embedded-seconds-thesis", chapter=CHAPTER,
+                  formats={b: "{:.3g}" for b in boards},
+                  caption="Seconds to generate one second of audio on each board, from the thesis's GFLOPs "
+                  "(Table 8; ESTIMATED from the board's nominal FLOPS, §6.4).")
+report.show_table(embedded.compute_embedded_summary(thesis_fit), label="embedded-summary-thesis", chapter=CHAPTER,
+                  caption="Per board, from the thesis's numbers: real-time configurations and weights that fit in "
+                  "RAM / storage in fp32 and int8 (<NA>: storage size unknown) (§6.4, computed).")
+print("\n".join(embedded.compute_thesis_section_6_4_notes(thesis_fit)))
+
+# %% [markdown]
+# Then from the sizes **measured** above (fp32 and int8 ONNX files) and the GFLOPs counted on our models. Activations,
+# program and operating system are not counted, so "fits" is necessary, not sufficient.
 
 # %%
 table10 = quantization.compute_table10(results)

@@ -429,6 +429,38 @@ def load_shipped_model(config: str, protocol: str = "mini", root: str | os.PathL
     return model.eval()
 
 
+def shipped_training_workload(spec: str, root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """A shipped mini training run as a workload for the three-tool energy table
+    (:func:`greenaudio.measure.cost_chapter.energy_tools_table`).
+
+    Args:
+        spec: ``"<protocol>/<configuration>"``, e.g. ``"mini/hifigan-small"`` (a configuration with a shipped
+            ``training.json``).
+        root: the zoo folder (default: the package's shipped zoo).
+
+    Returns:
+        ``{"name", "wall_s", "cpu_time_s", "cores", "memory_gb"}`` read from the record: wall time, process CPU time
+        (the budget clock of the mini protocol) and threads as recorded. The record holds no memory measurement, so
+        ``memory_gb`` is 0 and the name says so (Green Algorithms' memory term is then left out, not guessed).
+    """
+    if not isinstance(spec, str) or spec.count("/") != 1:
+        raise ValueError(f"training run must be '<protocol>/<configuration>' such as 'mini/hifigan-small', got {spec!r}")
+    protocol, config = spec.split("/")
+    folder = Path(root) if root else default_zoo_dir()
+    path = folder / protocol / config / "training.json"
+    if not path.is_file():
+        have = sorted(f"{p.parent.parent.name}/{p.parent.name}" for p in folder.glob("*/*/training.json"))
+        raise ArtefactError(f"no shipped training record {path}; shipped: {have}")
+    record = json.loads(path.read_text())
+    if record.get("clock") != "process":
+        raise ArtefactError(f"{path}: the budget clock is {record.get('clock')!r}, so the record holds no process CPU "
+                            "time; the three-tool table needs it")
+    return {"name": f"mini training {config} ({record['step']} steps; {record['threads']} thread(s); memory not "
+                    "recorded: memory term 0)",
+            "wall_s": float(record["wall_s_total"]), "cpu_time_s": float(record["budget_elapsed_s"]),
+            "cores": int(record["threads"]), "memory_gb": 0.0}
+
+
 def shipped_ground_truth(protocol_dir: str | os.PathLike, scores=None):
     """The shipped ground-truth samples ``(U, T)`` (utterance order) and their normalised mels, computed with the
     normaliser recorded in ``scores.csv`` — the input every shipped sample was generated from."""

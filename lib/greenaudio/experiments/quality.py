@@ -306,6 +306,32 @@ def thesis_metric_correlations() -> pd.DataFrame:
     return evaluation.compute_metric_correlations(t7, "mos", list(_THESIS_METRICS.values()))
 
 
+def plot_thesis_figure32(seed: int = 0):
+    """Figure 32 from data: the thesis's human MOS against each of its VGGish metrics (IS, AM, FID) over its 18
+    configurations (Table 7), with a linear fit and its 95 % bootstrap band (:func:`greenaudio.listening.
+    plot_metric_vs_mos`, seaborn), points coloured by family.
+
+    Returns:
+        (figure, {metric: {"pearson_r", "spearman_rho", "n"}}).
+    """
+    import matplotlib.pyplot as plt
+
+    from .. import published
+    from ..listening import plot_metric_vs_mos
+
+    t7 = published.load_vocoder_quality()
+    t7 = t7[t7.model != "ground_truth"].rename(columns=_THESIS_METRICS).rename(columns={"mos": "MOS (thesis, human)"})
+    vggish = [m for m in _THESIS_METRICS.values() if "VGGish" in m]
+    fig, axes = plt.subplots(1, len(vggish), figsize=(4.2 * len(vggish), 3.6))
+    found = {}
+    for ax, metric in zip(axes, vggish):
+        _, found[metric] = plot_metric_vs_mos(t7, metric, mos="MOS (thesis, human)", hue="model", ax=ax, seed=seed)
+        if ax is not axes[-1] and ax.get_legend() is not None:
+            ax.get_legend().remove()
+    fig.tight_layout()
+    return fig, found
+
+
 def thesis_correlation_sentences(correlations: pd.DataFrame) -> list[str]:
     """Which of the thesis's VGGish metrics correlates most with its MOS, and whether 'AM' is that one."""
     c = correlations.set_index("metric")

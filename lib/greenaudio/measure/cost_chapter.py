@@ -30,7 +30,7 @@ from .speed import machine_slug, speed_table
 from .store import ResultStore, load_records
 
 __all__ = ["run_grid_twice", "provenance_lines", "build_table8", "table8_notes", "figure33", "procedure_flops",
-           "figure34", "energy_tools_table", "embedded_tables", "embedded_notes", "embedded_summary", "TinyVocoder",
+           "figure34", "energy_tools_table", "TinyVocoder",
            "byo_table", "figure_byo",
            "gpu_records_table", "speed_summary"]
 
@@ -247,9 +247,12 @@ def figure34(table8: pd.DataFrame, records: Sequence[BenchmarkRecord]):
     return front, fig
 
 
-def energy_tools_table(record: BenchmarkRecord, training_run: dict[str, float] | None = None) -> pd.DataFrame:
+def energy_tools_table(record: BenchmarkRecord, training_run: dict[str, float] | str | None = None) -> pd.DataFrame:
     """One benchmark cell (and optionally a training run) through carbontracker's rule, CodeCarbon's offline rule
     and the Green Algorithms formula (:func:`greenaudio.measure.compare_energy_tools`).
+
+    ``training_run`` is a workload dict ``{"name", "wall_s", "cpu_time_s", "cores", "memory_gb"}`` or a shipped
+    training record ``"mini/<configuration>"`` (:func:`greenaudio.experiments.artefacts.shipped_training_workload`).
 
     The cell's wall time is its energy window; its CPU time is the process CPU time the record measured (or wall
     time x threads); memory is this process's peak resident set (measured, in GB).
@@ -261,6 +264,10 @@ def energy_tools_table(record: BenchmarkRecord, training_run: dict[str, float] |
     workloads = {f"benchmark cell {record.model} {record.size} ({wall:.3g} s)":
                  {"wall_s": wall, "cpu_time_s": float(cpu) if cpu is not None else wall * cores, "cores": cores,
                   "memory_gb": rss_gb}}
+    if isinstance(training_run, str):
+        from greenaudio.experiments.artefacts import shipped_training_workload
+
+        training_run = shipped_training_workload(training_run)
     if training_run:
         workloads[training_run.get("name", "training run")] = {k: float(training_run[k])
                                                                for k in ("wall_s", "cpu_time_s", "cores", "memory_gb")}
@@ -268,50 +275,6 @@ def energy_tools_table(record: BenchmarkRecord, training_run: dict[str, float] |
                                  logical_cpus=int(record.environment.get("cpu_count") or 1))
     table["energy_j"] = table.energy_kwh * 3.6e6
     return table
-
-
-def embedded_tables(table8: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """§6.4: per board of Table 10, seconds per second of audio and memory fit, from ours and the thesis's GFLOPs.
-
-    Returns:
-        ``{"boards", "fit_ours", "fit_thesis"}`` DataFrames (see :func:`greenaudio.embedded.compute_embedded_fit`).
-    """
-    from greenaudio import embedded, published
-
-    thesis = published.load_vocoder_costs()
-    boards = published.load_embedded_boards()
-    cols = ["model", "size", "params", "gflops_per_audio_s"]
-    return {"boards": boards,
-            "fit_ours": embedded.compute_embedded_fit(table8[cols], boards),
-            "fit_thesis": embedded.compute_embedded_fit(thesis.assign(params=thesis.params_millions * 1e6)[cols],
-                                                        boards)}
-
-
-def embedded_notes(fit_thesis: pd.DataFrame) -> list[str]:
-    """The §6.4 statements checked on the thesis's numbers (MelGAN / HiFi-GAN on an RPi 4B, Arduinos, RPi 1B)."""
-    fit = fit_thesis.set_index(["model", "size", "board"])
-    mg, hg = fit.loc[("melgan", "medium", "RPi 4B")], fit.loc[("hifigan", "large", "RPi 4B")]
-    arduino = fit_thesis[fit_thesis.family == "Arduino"]
-    rpi = fit_thesis[fit_thesis.family == "Raspberry Pi"]
-    rpi1b = rpi[rpi.board == "RPi 1B"]
-    too_big = rpi1b[~(rpi1b.fp32_fits_ram & rpi1b.fp32_fits_drive).astype(bool)]
-    return [
-        f"§6.4: MelGAN medium on an RPi 4B: {mg.gflops_per_audio_s:g} / {mg.board_gflops:g} = "
-        f"{mg.seconds_per_audio_s:.3f} s per second of audio (text: ~0.7, real-time: {bool(mg.real_time)}); HiFi-GAN "
-        f"large: {hg.gflops_per_audio_s:g} / {hg.board_gflops:g} = {hg.seconds_per_audio_s:.2f} s (text: 40.47 / 9.92 "
-        "~ 4, with 40.47 where Table 8 prints 40.57: see the errata chapter).",
-        f"Arduino: {int(arduino.fp32_fits_ram.sum())} of {len(arduino)} (configuration, board) pairs fit in RAM in "
-        f"fp32, {int(arduino.int8_fits_ram.sum())} in int8; the fastest needs "
-        f"{arduino.seconds_per_audio_s.min():.0f} s per second of audio.",
-        f"Raspberry Pi: fp32 weights fit in RAM for {int(rpi.fp32_fits_ram.sum())} of {len(rpi)} pairs; real-time for "
-        f"{int(rpi.real_time.sum())} pairs: " + ", ".join(
-            f"{m} {s} on {b}" for m, s, b in rpi[rpi.real_time][["model", "size", "board"]].itertuples(index=False)),
-        "The thesis says all models could fit on a Raspberry Pi in terms of size. On the smallest one (RPi 1B: 512 MB "
-        "RAM, 256 MB drive), fp32 weights that do not fit: " + (", ".join(
-            f"{m} {s} ({b / 1e6:.0f} MB)" for m, s, b in too_big[["model", "size", "fp32_bytes"]]
-            .itertuples(index=False)) or "none")
-        + f"; in int8 all fit: {bool((rpi1b.int8_fits_ram & rpi1b.int8_fits_drive).all())}.",
-    ]
 
 
 class TinyVocoder(nn.Module):
@@ -386,10 +349,3 @@ def speed_summary(records: Sequence[BenchmarkRecord]) -> pd.DataFrame:
     """The CPU speed table of the models page (:func:`greenaudio.measure.speed_table`) of these records."""
     return speed_table(records)
 
-
-def embedded_summary(fit: pd.DataFrame) -> pd.DataFrame:
-    """Per board: real-time configurations, weights that fit, the fastest
-    (:func:`greenaudio.embedded.compute_embedded_summary`)."""
-    from greenaudio import embedded
-
-    return embedded.compute_embedded_summary(fit)

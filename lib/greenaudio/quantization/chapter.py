@@ -1,0 +1,178 @@
+"""Chapter 6 as library calls: what notebooks/06_quantization runs between its narrative cells.
+
+The notebook holds parameters and prose; the loops over configurations and QAT sizes, the scoring against ground
+truth, the provenance lines and the figures live here so a reader (or a test) can call them alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import metrics, vocoders
+from . import qat
+from .compare import compute_output_change
+from .sizes import measure_files_bytes
+
+#: Families whose int8 speed the chapter tests against the 2x target (thesis §6.3's question, issue targets).
+SPEED_TARGET_FAMILIES = ("melgan", "hifigan")
+SPEED_TARGET = 2.0
+
+
+def provenance_lines(results: pd.DataFrame) -> list[str]:
+    """How the numbers of a :func:`~greenaudio.quantization.run_quantization_table` table were obtained, read from the
+    rows' own provenance columns (CPU, versions, timing, size and energy methods, export check), and each target
+    family's speed-up against the 2x target. Empty when no configuration ran."""
+    ok = results[results.status == "ok"]
+    if ok.empty:
+        return []
+    first = ok.iloc[0]
+    lines = [f"CPU: {first.cpu}; {first.versions}; threads {first.threads}; exporter {first.exporter}.",
+             f"Timing: {first.timing}. Sizes: {first.size_method}.",
+             f"Energy method(s): {sorted(ok.energy_method.unique())}; constants: {first.energy_constants}.",
+             f"Energy notes: {first.energy_notes}",
+             "Export check (ONNX Runtime fp32 vs torch fp32, relative L2): max "
+             f"{ok.export_rel_l2.max():.2g}; procedures: "
+             + "; ".join(f"{r.model} {r['size']}: {r.procedure}" for _, r in ok.iterrows())]
+    for _, r in ok[ok.model.isin(SPEED_TARGET_FAMILIES)].iterrows():
+        verdict = "meets" if r.speedup_vs_torch_fp32 >= SPEED_TARGET else "misses"
+        lines.append(f"{r.model} {r['size']}: int8 is {r.speedup_vs_torch_fp32:.2f}x torch fp32 ({verdict} the "
+                     f"{SPEED_TARGET:g}x target) and {r.speedup_vs_ort_fp32:.2f}x ONNX Runtime fp32, SNR "
+                     f"{r.int8_snr_db:.1f} dB.")
+    return lines
+
+
+def score_trained_against_ground_truth(results: pd.DataFrame, kept: Mapping[tuple[str, str], Mapping[str, Any]],
+                                       reference: Any, sample_rate: int = 16000) -> pd.DataFrame:
+    """PESQ (wide band) and DistillMOS of the torch-fp32 and ONNX-Runtime-int8 outputs of the *trained* configurations.
+
+    Args:
+        results: the quantization table (its ``weights`` column says which rows loaded trained weights).
+        kept: ``{(model, size): {"outputs": {"torch_fp32": audio, "ort_int8": audio, ...}}}`` as filled by
+            ``run_quantization_table(keep=...)``.
+        reference: the original recording of the evaluation clip, shape ``(1, samples)`` or ``(samples,)``.
+
+    Returns:
+        One row per (model, size, variant); empty when no configuration had trained weights (scoring a freshly
+        initialised model's noise against speech would measure nothing).
+    """
+    weights = results.drop_duplicates(["model", "size"]).set_index(["model", "size"])["weights"]
+    truth = np.asarray(reference, dtype=np.float32).reshape(-1)
+    rows = []
+    for key in kept:
+        if key not in weights.index or weights.loc[key] == "fresh initialisation":
+            continue
+        for variant in ("torch_fp32", "ort_int8"):
+            audio = np.asarray(kept[key]["outputs"][variant], dtype=np.float32).reshape(-1)
+            rows.append({"model": key[0], "size": key[1], "variant": variant,
+                         "pesq_wb": metrics.compute_pesq(truth, audio, sample_rate),
+                         "distillmos": float(np.asarray(metrics.compute_distillmos(audio, sample_rate)).ravel()[0])})
+    return pd.DataFrame(rows, columns=["model", "size", "variant", "pesq_wb", "distillmos"])
+
+
+def run_qat_sizes(sizes: Sequence[str], train_set, test_set, *, clip_mel: torch.Tensor, clip_audio: torch.Tensor,
+                  steps: int, batch_size: int, eval_every: int, clip_frames: int, seed: int, threads: int,
+                  overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, qat.QATResult], pd.DataFrame]:
+    """QAT of DiffWave at each size (fp32 and fake-quant from one initialisation, same batches and noise), with the
+    D_STFT of a seeded reconstruction of ``clip_mel`` against ``clip_audio`` logged at every evaluation (Figure 37's
+    metric over time).
+
+    Returns:
+        ``({size: QATResult}, history)`` with the history's rows tagged by ``size``.
+    """
+    def reconstruction_distance(model) -> dict[str, float]:
+        with torch.no_grad():
+            audio = model.generate(clip_mel, generator=torch.Generator().manual_seed(seed)).audio
+        return {"d_stft": metrics.compute_d_stft(clip_audio, audio)}
+
+    runs = {}
+    for size in sizes:
+        runs[size] = qat.run_qat_experiment(
+            lambda size=size: vocoders.load("diffwave", size, **dict(overrides or {})), train_set, test_set,
+            steps=steps, batch_size=batch_size, eval_every=eval_every, clip_frames=clip_frames, seed=seed,
+            threads=threads, eval_metrics=reconstruction_distance)
+    history = pd.concat([r.history.assign(size=s) for s, r in runs.items()], ignore_index=True)
+    return runs, history
+
+
+def plot_qat_history(history: pd.DataFrame, note: str = ""):
+    """Figures 36–37 analogue: validation loss and D_STFT over training time, fp32 solid, fake-quant dotted."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for (size, variant), part in history.groupby(["size", "variant"], sort=False):
+        style = "-" if variant == "fp32" else ":"
+        axes[0].plot(part.wall_s, part.val_loss, style, marker="o", label=f"{size} {variant}")
+        axes[1].plot(part.wall_s, part.d_stft, style, marker="o", label=f"{size} {variant}")
+    axes[0].set(xlabel="training time (s, this machine)", ylabel="validation loss (L1 on noise)")
+    axes[1].set(xlabel="training time (s, this machine)", ylabel="D_STFT of a reconstruction")
+    axes[0].legend()
+    if note:
+        fig.suptitle(note, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def qat_reconstructions(run: qat.QATResult, int8_model, clip_mel: torch.Tensor, clip_audio: torch.Tensor,
+                        seed: int) -> dict[str, torch.Tensor]:
+    """The original and the fp32, fake-quant and converted-int8 reconstructions of one clip, same seed."""
+    outputs = {"original": clip_audio}
+    for label, model in (("fp32", run.fp32), ("fake-quant", run.fake_quant), ("int8 (converted)", int8_model)):
+        with torch.no_grad():
+            outputs[label] = model.generate(clip_mel, generator=torch.Generator().manual_seed(seed)).audio
+    return outputs
+
+
+def plot_reconstruction_spectrograms(outputs: Mapping[str, torch.Tensor]):
+    """Figure 38 analogue: log-power spectrograms side by side, one panel per output."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(outputs), figsize=(3.2 * len(outputs), 3), sharey=True)
+    for ax, (label, audio) in zip(np.atleast_1d(axes), outputs.items()):
+        spec = metrics.compute_log_power_stft(torch.as_tensor(audio).reshape(1, -1))[0].numpy()
+        ax.imshow(spec, origin="lower", aspect="auto", cmap="magma")
+        ax.set(title=label, xlabel="frame")
+    np.atleast_1d(axes)[0].set_ylabel("frequency bin")
+    return fig
+
+
+def score_reconstructions(outputs: Mapping[str, torch.Tensor]) -> pd.DataFrame:
+    """D_STFT of each reconstruction against the original, and its change against the fake-quant output."""
+    rows = []
+    for label, audio in outputs.items():
+        if label == "original":
+            continue
+        change = compute_output_change(outputs["fake-quant"], audio)
+        rows.append({"output": label, "d_stft_vs_original": metrics.compute_d_stft(outputs["original"], audio),
+                     **{f"vs_fake_quant_{k}": v for k, v in change.items()}})
+    return pd.DataFrame(rows)
+
+
+def qat_stability(families: Sequence[str], train_set, test_set, *, steps: int, batch_size: int, eval_every: int,
+                  clip_frames: int, seed: int, threads: int,
+                  load: Callable[[str], Any] | None = None) -> pd.DataFrame:
+    """Fake-quant training of other families (small size): "stable" or "unstable: <why>" for fp32 and fake-quant;
+    a family that fails is kept as a row ``failed: <reason>`` (the thesis: only DiffWave trained stably)."""
+    load = load or (lambda name: vocoders.load(name, "small"))
+    rows = []
+    for name in families:
+        try:
+            history = qat.run_qat_experiment(lambda name=name: load(name), train_set, test_set, steps=steps,
+                                             batch_size=batch_size, eval_every=eval_every, clip_frames=clip_frames,
+                                             seed=seed, threads=threads).history
+            rows.append({"model": name, "fp32": qat.check_qat_stability(history, "fp32"),
+                         "fake-quant": qat.check_qat_stability(history, "fake-quant")})
+        except Exception as exc:  # kept as a row: a family that cannot be trained with fake quantisers is a result
+            rows.append({"model": name, "fp32": "", "fake-quant": f"failed: {type(exc).__name__}: {exc}"})
+    return pd.DataFrame(rows, columns=["model", "fp32", "fake-quant"])
+
+
+def converted_size_line(converted) -> str:
+    """One sentence with the converted QAT model's int8 and fp32 file sizes (MB of 10^6 bytes, measured)."""
+    return (f"int8 QAT model: {measure_files_bytes(converted.int8_files) / 1e6:.2f} MB "
+            f"(fp32 {measure_files_bytes(converted.fp32_files) / 1e6:.2f} MB), measured from the ONNX files.")
+

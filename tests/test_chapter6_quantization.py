@@ -1,0 +1,115 @@
+"""Chapter 6 (notebooks/06_quantization.ipynb): Table 9 measured, QAT figures, Table 10 / §6.4; and the chapter's
+library calls (greenaudio.quantization.chapter) on fakes.
+
+Expected values are independent of the code: Table 10 / Table 8 numbers printed in the thesis, byte counts of int8
+against float32 weights, an output compared with itself.
+"""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import ROOT
+from greenaudio.quantization import chapter
+
+CHAPTER = "06-quantization"
+SOURCE = ROOT / "notebooks" / "src" / "06_quantization.py"
+
+
+@pytest.fixture(scope="module")
+def folder(request):
+    return request.getfixturevalue("executed_notebooks") / CHAPTER
+
+
+def test_notebook_is_narrative_and_calls():
+    cells = [c for c in re.split(r"^# %%", SOURCE.read_text(), flags=re.M) if not c.startswith(" [markdown]")]
+    code = [line for c in cells for line in c.splitlines()[1:] if line.strip() and not line.lstrip().startswith("#")]
+    assert len(code) <= 140
+    assert not any(line.lstrip().startswith(("def ", "class ", "for ")) for line in code)
+
+
+@pytest.mark.notebooks
+def test_table_10_and_section_6_4_on_the_thesis_numbers(folder):
+    boards = pd.read_csv(folder / "table-10.csv")
+    assert boards.board.tolist() == ["ATMega1280", "ATMega2560", "RPi 1B", "RPi 2B", "RPi 3B", "RPi 4B"]
+    thesis = pd.read_csv(folder / "embedded-seconds-thesis.csv").set_index(["model", "size"])
+    assert len(thesis) == 18
+    assert round(thesis.loc[("melgan", "medium"), "RPi 4B"], 3) == 0.708  # 7.02 GFLOPs (Table 8) / 9.92 (Table 10)
+    assert round(thesis.loc[("hifigan", "large"), "RPi 4B"], 2) == 4.09  # 40.57 / 9.92
+    assert len(pd.read_csv(folder / "embedded-summary-thesis.csv")) == 6
+
+
+@pytest.mark.notebooks
+def test_table_9_measured_sizes_are_about_a_quarter_in_int8(folder):
+    results = pd.read_csv(folder / "quantization-results.csv")
+    ok = results[results.status == "ok"]
+    assert {"melgan", "hifigan"} <= set(ok.model)
+    table9 = pd.read_csv(folder / "table-9.csv")
+    for row in table9[table9.model.isin(["melgan", "hifigan"])].itertuples():
+        # 1 byte per int8 weight against 4 per float32 one, plus per-channel scales and the graph: a bit above 1/4
+        assert 0.25 <= row.int8_mb / row.fp32_mb < 0.35
+    fit = pd.read_csv(folder / "table-10-fit.csv")
+    assert set(fit.bytes_method) == {"measured: serialised files"}
+
+
+@pytest.mark.notebooks
+def test_qat_history_has_both_variants_from_one_start(folder):
+    history = pd.read_csv(folder / "qat-history.csv")
+    assert set(history.variant) == {"fp32", "fake-quant"}
+    first = history[history.step == 0].set_index("variant")
+    # same initialisation, same validation batches and noise: the step-0 losses differ only by the fake quantisers
+    assert first.loc["fp32", "val_loss"] == pytest.approx(first.loc["fake-quant", "val_loss"], rel=0.2)
+    scores = pd.read_csv(folder / "qat-int8-scores.csv").set_index("output")
+    assert scores.loc["fake-quant", "vs_fake_quant_rel_l2"] == 0.0
+
+
+def _row(**kw):
+    base = dict(model="melgan", size="small", status="ok", cpu="Fake CPU", versions="torch x", threads=1,
+                exporter="torchscript", timing="median of 2", size_method="files", energy_method="estimated: fake",
+                energy_constants="{}", energy_notes="", export_rel_l2=1e-6, procedure="one graph",
+                speedup_vs_torch_fp32=2.5, speedup_vs_ort_fp32=1.5, int8_snr_db=20.0, weights="fresh initialisation")
+    base.update(kw)
+    return base
+
+
+def test_provenance_lines_say_which_target_each_family_meets():
+    results = pd.DataFrame([_row(), _row(model="hifigan", speedup_vs_torch_fp32=1.2),
+                            _row(model="waveglow", speedup_vs_torch_fp32=0.5), _row(model="diffwave", status="failed: x")])
+    lines = chapter.provenance_lines(results)
+    assert lines[0].startswith("CPU: Fake CPU")
+    verdicts = [line for line in lines if "target" in line]
+    assert len(verdicts) == 2  # only the GAN families are held to the 2x target
+    assert "2.50x torch fp32 (meets" in verdicts[0] and "1.20x torch fp32 (misses" in verdicts[1]
+    assert chapter.provenance_lines(results.assign(status="failed: y")) == []
+
+
+def test_ground_truth_scores_skip_freshly_initialised_models():
+    results = pd.DataFrame([_row()])
+    audio = np.zeros(16000, dtype=np.float32)
+    kept = {("melgan", "small"): {"outputs": {"torch_fp32": audio, "ort_int8": audio}}}
+    assert chapter.score_trained_against_ground_truth(results, kept, audio).empty
+
+
+def test_reconstruction_scores_against_the_fake_quant_output():
+    t = torch.linspace(0, 1, 4096)
+    clean = torch.sin(2 * np.pi * 440 * t).reshape(1, -1)
+    outputs = {"original": clean, "fp32": clean, "fake-quant": clean, "int8 (converted)": 0.5 * clean}
+    scores = chapter.score_reconstructions(outputs).set_index("output")
+    assert list(scores.index) == ["fp32", "fake-quant", "int8 (converted)"]
+    assert scores.loc["fp32", "d_stft_vs_original"] == pytest.approx(0.0, abs=1e-6)
+    assert scores.loc["int8 (converted)", "vs_fake_quant_rel_l2"] == pytest.approx(0.5, rel=1e-5)  # |0.5x - x| / |x|
+    assert scores.loc["int8 (converted)", "vs_fake_quant_snr_db"] == pytest.approx(20 * np.log10(2), rel=1e-4)
+
+
+def test_stability_keeps_a_family_that_fails_as_a_row():
+    def broken(name):
+        raise RuntimeError(f"cannot build {name}")
+
+    table = chapter.qat_stability(["melgan"], [(np.zeros(4096), np.zeros((80, 16)))], [(np.zeros(4096),
+                                  np.zeros((80, 16)))], steps=1, batch_size=1, eval_every=1, clip_frames=8, seed=0,
+                                  threads=1, load=broken)
+    assert table.to_dict("records") == [{"model": "melgan", "fp32": "",
+                                          "fake-quant": "failed: RuntimeError: cannot build melgan"}]
