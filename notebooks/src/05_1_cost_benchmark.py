@@ -24,8 +24,8 @@ DEVICE = "cpu"
 THREADS = 1
 MODELS = ["melgan", "hifigan", "wavegrad", "diffwave", "waveflow", "waveglow"]
 SIZES = ["small", "medium", "large"]
-QUICK_SETTINGS = {"n_clips": 1, "clip_duration_s": 0.5, "sample_rate": 16000, "warmup": 0, "repeats": 1,
-                  "flop_clip_s": 0.5, "idle_window_s": 0.0}
+QUICK_SETTINGS = {"n_clips": 1, "clip_duration_s": 0.25, "sample_rate": 16000, "warmup": 0, "repeats": 1,
+                  "flop_clip_s": 0.25, "idle_window_s": 0.0}
 FULL_SETTINGS = {"n_clips": 10, "clip_duration_s": 10.0, "sample_rate": 16000, "warmup": 1, "repeats": 3,
                  "flop_clip_s": 1.0, "idle_window_s": 30.0}
 QUICK_PROCEDURE_SIZES = ["small"]

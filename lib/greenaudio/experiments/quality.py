@@ -345,12 +345,14 @@ def thesis_correlation_sentences(correlations: pd.DataFrame) -> list[str]:
 
 
 def compare_sampler_clamps(protocol: str = "mini", configs: Sequence[str] = ("diffwave-small", "wavegrad-small"),
-                           root: str | Path | None = None, seed: int = 1234) -> pd.DataFrame:
+                           root: str | Path | None = None, seed: int = 1234,
+                           utterances: int | None = None) -> pd.DataFrame:
     """Scores of shipped diffusion models' samples under each ``clamp`` option of their sampler (the reference
     implementations' clamp is the default; ``"none"`` is Algorithm 2 as printed), on the shipped ground truth.
 
-    Configurations without shipped weights are left out. Returns one row per (configuration, clamp): D_STFT,
-    PESQ-WB and the peak absolute amplitude before clipping.
+    Configurations without shipped weights are left out. ``utterances`` keeps the first N shipped utterances (None:
+    all; quick builds use 1). Returns one row per (configuration, clamp): D_STFT, PESQ-WB, the peak absolute
+    amplitude before clipping, and the number of utterances scored.
     """
     from ..vocoders.diffusion_common import CLAMP_CHOICES
     from .artefacts import _score_clips, load_manifest, load_shipped_model, shipped_ground_truth
@@ -358,6 +360,11 @@ def compare_sampler_clamps(protocol: str = "mini", configs: Sequence[str] = ("di
     folder = protocol_dir(protocol, root)
     manifest = load_manifest(folder)
     gt, mels = shipped_ground_truth(folder)
+    if utterances is not None:
+        from ..validation import check_positive_int
+
+        n = check_positive_int("utterances", utterances)
+        gt, mels = gt[:n], mels[:n]
     rows = []
     for config in configs:
         if manifest[(manifest.config == config) & (manifest.kind == "weights")].empty:
@@ -374,5 +381,6 @@ def compare_sampler_clamps(protocol: str = "mini", configs: Sequence[str] = ("di
                 gen = model.generate(mels, generator=g, clamp=clamp).audio.numpy()[:, : gt.shape[1]]
             s = _score_clips(gt, gen, ("d_stft", "pesq_wb"))
             rows.append({"configuration": config, "clamp": clamp + (" (reference, default)" if clamp == default else ""),
-                         "D_STFT": s["d_stft"], "PESQ-WB": s["pesq_wb"], "peak |x|": float(np.abs(gen).max())})
+                         "D_STFT": s["d_stft"], "PESQ-WB": s["pesq_wb"], "peak |x|": float(np.abs(gen).max()),
+                         "utterances": int(len(gt))})
     return pd.DataFrame(rows)
