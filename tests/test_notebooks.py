@@ -133,3 +133,18 @@ def test_models_speed_table_is_the_shipped_measurement_reshaped(executed_noteboo
         if r.ok:
             assert row.rtf_median.item() == pytest.approx(sorted(r.times_s)[len(r.times_s) // 2] / r.audio_s_per_run,
                                                           rel=1e-9)
+
+
+def test_waveflow_study_outputs(executed_notebooks):
+    """Chapter 4.3.2 live: counts against the reference implementations' (facts), plain/fast FLOPs = h/2 by
+    construction of the two reverses (row i of h recomputes i rows: h(h-1)/2 against h-1), the printed Table 6."""
+    folder = executed_notebooks / "04-3-waveflow-study"
+    params = pd.read_csv(folder / "waveflow-parameters.csv").set_index("configuration")
+    assert params.params[["WF1", "WF3", "WF4"]].tolist() == [5_950_164, 12_857_300, 22_385_876]
+    flops = pd.read_csv(folder / "waveflow-flops.csv").set_index("configuration")
+    ratio = flops.gflops_per_audio_s_plain / flops.gflops_per_audio_s_fast
+    for config, h in (("WF1", 8), ("WF2", 16), ("WF5", 16)):
+        assert ratio[config] == pytest.approx(h / 2, rel=0.01), config
+    printed = pd.read_csv(folder / "table-6-printed.csv")
+    assert len(printed) == 5 and 407.7 in printed.values and 1011.2 in printed.values
+    assert (folder / "figure-28-live.png").stat().st_size > 10_000

@@ -225,8 +225,9 @@ def test_prepare_for_inference_keeps_output(name):
     for s in schedules:
         after = model.generate(mel, generator=torch.Generator().manual_seed(5), schedule=s).audio
         assert (after - before[s]).abs().max().item() < 1e-5
-    model.train()  # training again drops the caches
-    assert not getattr(model, "_step_cache", {}) and not getattr(model, "_encoding_cache", {})
+    with pytest.raises(vocoders.base.PreparedModelError):  # a prepared model is inference-only (issue #10)
+        model.train()
+    assert not model.training
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -127,8 +127,9 @@ def test_prepare_for_inference_keeps_output(models, name):
     after = model.generate(mel, generator=torch.Generator().manual_seed(5)).audio
     assert (after - before).abs().max() < 1e-5
     assert count_parameters(model) == count_parameters(model, weight_norm_gains=False) == minus_g
-    model.train()  # back to training: the inference caches are dropped
-    assert all(b is None for n, b in model.named_buffers() if "inverse" in n or "fused" in n)
+    with pytest.raises(vocoders.base.PreparedModelError):  # a prepared model is inference-only (issue #10)
+        model.train()
+    assert not model.training
 
 
 @pytest.mark.parametrize("name", FLOWS)

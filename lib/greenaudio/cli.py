@@ -87,7 +87,47 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--list", action="store_true", help="list the cells the store holds and exit (computes nothing)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_train_parser(sub)
+    from .experiments.cluster import add_grid_parser
+
+    add_grid_parser(sub)
+    _add_waveflow_study_parser(sub)
     return parser
+
+
+def _add_waveflow_study_parser(sub) -> None:
+    """``greenaudio waveflow-study``: WF1-WF5 trained at one equal budget and scored (thesis §4.3.2), resumable."""
+    w = sub.add_parser(
+        "waveflow-study",
+        help="train WF1-WF5 at one equal CPU-time budget, score them and ship the results (resumable)",
+        description="The quality column of the WaveFlow intra-model study (greenaudio.experiments.waveflow_study): "
+        "each configuration is trained under the study protocol (mini: the zoo's mini corpus, crops and seed, 300 "
+        "process-CPU-seconds on 1 thread), scored on held-out speech, and written with a sha256 manifest. "
+        "Configurations already done under the same settings are skipped; interrupted trainings resume.",
+    )
+    w.add_argument("--protocol", default="mini", help="mini or quick (default: mini)")
+    w.add_argument("--configs", nargs="+", default=None, help="wf1 ... wf5 (default: all five)")
+    w.add_argument("--budget-s", type=float, default=None, help="budget per configuration in seconds (default: "
+                   "the protocol's)")
+    w.add_argument("--out-root", default=None, help="where results go (default: the package's "
+                   "resources/waveflow_study)")
+    w.add_argument("--runs", default=None, help="parent of the run folders (default: <cache>/runs/waveflow_study)")
+    w.add_argument("--verify", action="store_true", help="only check the shipped files' sha256, train nothing")
+    w.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _waveflow_study(args: argparse.Namespace) -> int:
+    from .experiments import waveflow_study
+
+    if args.verify:
+        manifest = waveflow_study.verify_study_manifest(args.protocol, args.out_root)
+        print(f"{len(manifest)} shipped file(s) match their sha256")
+        return 0
+    waveflow_study.get_study_protocol(args.protocol)
+    waveflow_study.check_configurations(args.configs)
+    table = waveflow_study.run_study(args.protocol, args.configs, budget_s=args.budget_s, out_root=args.out_root,
+                                     runs_root=args.runs, progress=not args.no_progress)
+    print(table.to_string(index=False))
+    return 0
 
 
 def _add_train_parser(sub) -> None:
@@ -106,6 +146,9 @@ def _add_train_parser(sub) -> None:
     t.add_argument("--export", action="store_true", help="export each finished configuration's artefacts")
     t.add_argument("--export-root", default=None, help="where artefacts go (default: the package's resources/zoo)")
     t.add_argument("--verify", action="store_true", help="only re-verify the shipped artefacts, train nothing")
+    from .experiments.cluster import add_grid_arguments
+
+    add_grid_arguments(t, with_selection=False)  # --ray-address: train -> evaluate -> measure, one task per cell
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -126,6 +169,10 @@ def _train(args: argparse.Namespace) -> int:
     bad = [s for s in sizes if s not in protocol.budget_s]
     if bad:
         raise ValueError(f"unknown size(s) {bad}; choose from {sorted(protocol.budget_s)}")
+    if args.ray_address:
+        from .experiments import cluster
+
+        return cluster.grid_command(args, protocol=protocol, models=models, sizes=sizes)
     on_done = None
     if args.export:
         ctx = artefacts.build_context(protocol.name, args.export_root)
@@ -251,6 +298,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _bench(args)
         if args.command == "train":
             return _train(args)
+        if args.command == "grid":
+            from .experiments.cluster import grid_command
+
+            return grid_command(args)
+        if args.command == "waveflow-study":
+            return _waveflow_study(args)
     except ValueError as exc:
         print(f"greenaudio {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -212,3 +212,28 @@ if shipped:
                       "(measured with greenaudio.measure; the machine of each row is printed above).")
 else:
     print("No speed records shipped: run `python scripts/bench_vocoders.py --ship` to measure this machine.")
+
+# %% [markdown]
+# ## Prepared inference: what `prepare_for_inference` buys
+#
+# `model.prepare_for_inference(backend=...)` turns a model into an inference-only one (it then refuses `train()` and
+# the training losses): weight norm folded, and per family the work that does not depend on the diffusion step or
+# the flow row done once per `generate` call (DiffWave's 30 mel projections, WaveGrad's mel pre-convolution and first
+# upsampling convolution), cheaper but equal rewrites (WaveGrad's shortcuts before the upsampling and its first
+# upsampling convolution at the low rate; a two-sigmoid WaveNet gate; in-place sums, e.g. HiFi-GAN's
+# multi-receptive-field sum) and WaveFlow's conditioning computed row by row instead of for all rows up front. Outputs
+# equal the plain path's within 1e-4 (tested for all 18 configurations). `backend="onnxruntime"` runs the network
+# called in the loop as an fp32 ONNX Runtime graph (the loops stay in Python); `backend="compile"` uses
+# `torch.compile`. The table reads the measurements shipped with the package (`scripts/bench_inference.py`, one
+# process, variants interleaved; the command that reproduces each row is in the file). FLOPs are those of the path
+# that ran; "fraction of peak" divides the achieved GFLOP/s by the CPU's compute roof measured in the same run.
+
+# %%
+from greenaudio.measure import inference_speed
+
+prepared_rows = inference_speed.load_inference_speed()
+prepared_table = inference_speed.inference_speed_table(prepared_rows)
+report.show_table(prepared_table, label="zoo-prepared-inference", chapter=CHAPTER,
+                  caption=inference_speed.inference_speed_caption(prepared_rows),
+                  formats={"audio (s)": "{:.2f}", "RTF": "{:.3g}", "speed-up vs plain": "{:.2f}",
+                           "GFLOP/s": "{:.2f}", "fraction of peak": "{:.2f}", "peak RSS (MB)": "{:.0f}"})

@@ -36,6 +36,7 @@ from torch import nn
 
 from . import registry
 from .base import OptimizerConfig, Vocoder, VocoderConfig
+from ._fast import fast_gate, pointwise, scale_rows
 from .diffusion_common import (
     CLAMP_CHOICES,
     NoiseSchedule,
@@ -230,6 +231,8 @@ class DiffWave(Vocoder):
     ) -> torch.Tensor:
         with torch.no_grad():
             betas, train_steps = self.schedules()[schedule]
+            if self.is_prepared:
+                return self._generate_prepared(mel, generator, betas, schedule, clamp)
             embeddings = self._step_cache.get(schedule)
             if embeddings is None:
                 embeddings = self.embed_steps(train_steps)
@@ -241,15 +244,112 @@ class DiffWave(Vocoder):
                 clamp=clamp,
             )
 
-    def prepare_for_inference(self) -> "DiffWave":
-        """No weight norm to remove; caches the step embeddings of both schedules; eval mode; output unchanged."""
-        super().prepare_for_inference()
-        with torch.no_grad():
-            self._step_cache = {name: self.embed_steps(t) for name, (_, t) in self.schedules().items()}
-        return self
+    #: Most bytes the prepared path spends on the precomputed mel projections of one ``generate`` call; layers
+    #: beyond it recompute theirs at every step (1 GiB: all 30 layers of every size at 1 s of audio, and of the
+    #: small model up to ~8 s).
+    CONDITIONER_CACHE_BYTES = 1 << 30
+
+    def _prepare_family(self) -> None:
+        """Step embeddings and every layer's step projection of both schedules; the 30 mel projections stacked into
+        one weight; gate-friendly weight copies (:mod:`._fast`: the ``tanh`` half doubled, the output projection
+        doubled); 1x1 convolutions as matrices."""
+        c = self.config.residual_channels
+        self._step_cache = {name: self.embed_steps(t) for name, (_, t) in self.schedules().items()}
+        self._step_projection_cache = {  # schedule -> (layers, steps, C)
+            name: torch.stack([layer.step_projection(emb) for layer in self.layers])
+            for name, emb in self._step_cache.items()
+        }
+        # DiffWave gates sigmoid(first half) * tanh(second half): double the second half of what produces it
+        self._mel_weight = torch.cat([scale_rows(l.mel_projection.weight[:, :, 0], c, 2 * c, 2.0) for l in self.layers])
+        self._mel_bias = torch.cat([scale_rows(l.mel_projection.bias, c, 2 * c, 2.0) for l in self.layers])
+        # dilated conv as one GEMM over its 3 taps stacked as rows (im2col), its bias folded into the mel bias
+        self._fast_layers = [
+            (torch.cat([w[:, :, j] for j in range(3)], dim=1).contiguous(), l.dilated_conv.dilation[0],
+             2.0 * l.output_projection.weight[:, :, 0], l.output_projection.bias.clone())
+            for l in self.layers
+            for w in (scale_rows(l.dilated_conv.weight, c, 2 * c, 2.0),)
+        ]
+        self._mel_bias = self._mel_bias + torch.cat([scale_rows(l.dilated_conv.bias, c, 2 * c, 2.0)
+                                                     for l in self.layers])
+        self._fast_io = tuple(
+            t.detach().clone() for t in (
+                self.input_projection.weight[:, :, 0], self.input_projection.bias,
+                self.skip_projection.weight[:, :, 0], self.skip_projection.bias,
+                self.output_projection.weight[:, :, 0], self.output_projection.bias,
+            )
+        )
+
+    def _generate_prepared(self, mel, generator, betas, schedule: str, clamp: str) -> torch.Tensor:
+        """The prepared sampler: the mel projections of every layer (step-independent) computed once per call with
+        one stacked 1x1 convolution (as many layers as :attr:`CONDITIONER_CACHE_BYTES` allows), the step projections
+        taken from the cache, the gate through two sigmoids (:func:`._fast.fast_gate`), sums in place."""
+        cond = self.upsample_mel(mel)
+        b, t = mel.shape[0], mel.shape[-1] * self.hop_length
+        c2 = 2 * self.config.residual_channels
+        per_layer = b * c2 * t * cond.element_size()
+        n_cached = min(len(self.layers), self.CONDITIONER_CACHE_BYTES // max(per_layer, 1))
+        mel_proj = pointwise(cond, self._mel_weight[: n_cached * c2], self._mel_bias[: n_cached * c2]) if n_cached \
+            else None
+        step_proj = self._step_projection_cache[schedule].to(device=mel.device, dtype=mel.dtype)
+        denoise = self._compiled("denoise", self._predict_noise_prepared)
+        return ancestral_sample(
+            lambda x, n: denoise(x, cond, mel_proj, step_proj[:, n]), betas, (b, t), mel, generator, clamp=clamp
+        )
+
+    def _predict_noise_prepared(
+        self, x_t: torch.Tensor, cond: torch.Tensor, mel_proj: torch.Tensor | None, step_proj: torch.Tensor
+    ) -> torch.Tensor:
+        """``eps_theta`` with precomputed conditioning: ``mel_proj`` ``(B, n * 2C, T)`` holds the mel projections
+        (plus the dilated convolutions' biases) of the first ``n`` layers, ``step_proj`` ``(layers, C)`` every
+        layer's step projection at this step.
+
+        Each layer's dilated convolution is one GEMM ``[W_0 W_1 W_2] @ [y(t-d); y(t); y(t+d)]`` whose accumulator
+        starts from the layer's mel projection (``addmm``), with ``y = x + step projection`` written straight into
+        the stacked taps (zeros where the plain convolution zero-pads)."""
+        c = self.config.residual_channels
+        b, t = x_t.shape
+        n_cached = 0 if mel_proj is None else mel_proj.shape[1] // (2 * c)
+        root2 = math.sqrt(2.0)
+        w_in, b_in, w_skip, b_skip, w_out, b_out = self._fast_io
+        x = F.relu_(pointwise(x_t.unsqueeze(1), w_in, b_in))
+        cols = x.new_empty(b, 3 * c, t)
+        skip = None
+        for l, (w_taps, d, wo, bo) in enumerate(self._fast_layers):
+            mid = torch.add(x, step_proj[l].unsqueeze(-1), out=cols[:, c : 2 * c])
+            if d < t:
+                cols[:, :c, d:] = mid[:, :, : t - d]
+                cols[:, 2 * c :, : t - d] = mid[:, :, d:]
+            cols[:, :c, : min(d, t)] = 0.0
+            cols[:, 2 * c :, max(t - d, 0) :] = 0.0
+            if l < n_cached:
+                base = mel_proj[:, 2 * c * l : 2 * c * (l + 1)]
+                y = torch.stack([torch.addmm(base[i], w_taps, cols[i]) for i in range(b)])
+            else:
+                y = pointwise(cond, self._mel_weight[2 * c * l : 2 * c * (l + 1)],
+                              self._mel_bias[2 * c * l : 2 * c * (l + 1)])
+                for i in range(b):
+                    y[i].addmm_(w_taps, cols[i])
+            gate, filt = y.chunk(2, dim=1)
+            y = pointwise(fast_gate(filt, gate), wo, bo)
+            residual, s = y.chunk(2, dim=1)
+            x = x.add_(residual).div_(root2)
+            skip = s if skip is None else skip.add_(s)
+        x = F.relu_(pointwise(skip.div_(math.sqrt(len(self.layers))), w_skip, b_skip))
+        return pointwise(x, w_out, b_out).squeeze(1)
+
+    def prepare_for_inference(self, backend: str = "torch") -> "DiffWave":
+        """Inference-only DiffWave (see :meth:`Vocoder.prepare_for_inference`; no weight norm to remove).
+
+        Precomputes, once: the step embeddings and every layer's step projection of both schedules, and the 30 mel
+        projections stacked into one 1x1 convolution; once per ``generate`` call: the mel projections themselves
+        (they do not depend on the diffusion step; the plain path recomputes them at every step, ~38 % of a layer's
+        FLOPs at 32 channels). Gating, residual and skip sums run in place.
+        """
+        return super().prepare_for_inference(backend)
 
     def train(self, mode: bool = True) -> "DiffWave":
         if mode:
+            self._reject_training("model.train()")
             self._step_cache = {}  # weights will change: cached embeddings would go stale
         return super().train(mode)
 
@@ -265,6 +365,7 @@ class DiffWave(Vocoder):
             ``{"loss": L1(eps, eps_theta), "mean_step": mean 0-based step drawn, "mean_noise_level":
             mean sqrt(alpha-bar_t)}``.
         """
+        self._reject_training("training_loss()")
         audio = _check_pair(audio, mel, self)
         b = audio.shape[0]
         t = torch.randint(0, self.config.train_steps, (b,), device=audio.device)

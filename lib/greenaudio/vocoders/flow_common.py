@@ -102,6 +102,7 @@ class InferenceCacheMixin:
 
     def train(self, mode: bool = True):  # type: ignore[override]
         if mode:
+            self._reject_training("model.train()")  # type: ignore[attr-defined]  (a prepared model stays intact)
             for clear in self._cache_clearers():
                 clear()
         return super().train(mode)  # type: ignore[misc]

@@ -172,7 +172,13 @@ class GanVocoder(Vocoder):
 
         Returns:
             audio ``(B, frames * hop_length)`` in [-1, 1].
+
+        Raises:
+            PreparedModelError: the model was prepared for inference and gradients are enabled (use ``generate`` or
+                ``torch.no_grad()``).
         """
+        if torch.is_grad_enabled():
+            self._reject_training("forward() with gradients enabled")
         return self.net(validate_mel(mel, self.n_mels)).squeeze(1)
 
     def reconstruction_loss(self, real_audio: torch.Tensor, fake_audio: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -181,9 +187,16 @@ class GanVocoder(Vocoder):
         Default: the multi-resolution STFT loss of ParallelWaveGAN (whose generator is warmed up on it alone);
         models whose paper has a reconstruction term of its own override this with it. ``{"loss", ...}``.
         """
+        self._reject_training("reconstruction_loss()")
         return multi_resolution_stft_loss(real_audio, fake_audio)
 
     def _generate(
         self, mel: torch.Tensor, *, generator: torch.Generator | None = None, **procedure: Any
     ) -> torch.Tensor:
+        if self.is_prepared:
+            return self._compiled("net", self._forward_prepared)(mel).squeeze(1)
         return self.net(mel).squeeze(1)  # mel already validated by generate(); runs under the caller's grad mode
+
+    def _forward_prepared(self, mel: torch.Tensor) -> torch.Tensor:
+        """The generator network on the prepared (inference-only) path; subclasses may rewrite it in place."""
+        return self.net(mel)

@@ -102,6 +102,13 @@ class ResBlock1(nn.Module):
             x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
         return x
 
+    def forward_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` with in-place sums (``x`` itself is left untouched: the other MRF blocks read it)."""
+        for i, (c1, c2) in enumerate(zip(self.convs1, self.convs2)):
+            y = c2(F.leaky_relu_(c1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
+            x = y.add_(x) if i == 0 else x.add_(y)
+        return x
+
 
 class ResBlock2(nn.Module):
     """``(B, C, T) -> (B, C, T)``: for each dilation ``d``, ``x <- x + conv_k,d(lrelu(x))``."""
@@ -116,6 +123,13 @@ class ResBlock2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for c in self.convs:
             x = x + c(F.leaky_relu(x, LRELU_SLOPE))
+        return x
+
+    def forward_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` with in-place sums (``x`` itself is left untouched: the other MRF blocks read it)."""
+        for i, c in enumerate(self.convs):
+            y = c(F.leaky_relu(x, LRELU_SLOPE))
+            x = y.add_(x) if i == 0 else x.add_(y)
         return x
 
 
@@ -137,6 +151,19 @@ class HiFiGANGenerator(nn.Module):
                 block(ch, kr, dr) for kr, dr in zip(c.resblock_kernel_sizes, c.resblock_dilation_sizes, strict=True)
             ))
         self.conv_post = wn(nn.Conv1d(ch, 1, 7, padding=3))
+
+    def forward_inference(self, mel: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` without gradients and with in-place arithmetic: the MRF sum accumulates into the first
+        block's output, residual additions and activations overwrite tensors nothing else reads."""
+        x = self.conv_pre(mel)
+        for up, mrf in zip(self.ups, self.mrfs):
+            x = up(F.leaky_relu_(x, LRELU_SLOPE))
+            acc = None
+            for block in mrf:
+                y = block.forward_inference(x)
+                acc = y if acc is None else acc.add_(y)
+            x = acc.div_(len(mrf))
+        return torch.tanh_(self.conv_post(F.leaky_relu_(x)))
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(mel)
@@ -245,6 +272,15 @@ class HiFiGAN(GanVocoder):
             self._mel = MelFrontEnd(MelConfig(sample_rate=c.sample_rate, hop_length=c.hop_length, n_mels=c.n_mels))
         return self._mel.to(device)
 
+    def _forward_prepared(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_inference(mel)
+
+    def prepare_for_inference(self, backend: str = "torch") -> "HiFiGAN":
+        """Inference-only HiFi-GAN (see :meth:`Vocoder.prepare_for_inference`): weight norm folded, and the
+        generator runs :meth:`HiFiGANGenerator.forward_inference` (the multi-receptive-field sum and the residual
+        additions accumulate in place instead of allocating on every add; activations in place)."""
+        return super().prepare_for_inference(backend)
+
     def build_discriminator(self) -> HiFiGANDiscriminator:
         return HiFiGANDiscriminator(self.config.mpd_periods, self.config.msd_scales)
 
@@ -261,6 +297,7 @@ class HiFiGAN(GanVocoder):
         Returns:
             ``{"loss", "adversarial", "feature_matching", "mel"}`` scalar tensors (unweighted terms).
         """
+        self._reject_training("generator_loss()")
         check_audio_pair(real_audio, fake_audio)
         fake_logits, fake_features = discriminator(fake_audio)
         with torch.no_grad():
@@ -274,6 +311,7 @@ class HiFiGAN(GanVocoder):
 
     def reconstruction_loss(self, real_audio, fake_audio) -> dict[str, torch.Tensor]:
         """The paper's own reconstruction term alone: ``lambda_mel`` x mel L1 (``{"loss", "mel"}``, mel unweighted)."""
+        self._reject_training("reconstruction_loss()")
         check_audio_pair(real_audio, fake_audio)
         frontend = self._mel_frontend(fake_audio.device)
         mel_l1 = F.l1_loss(frontend(fake_audio), frontend(real_audio).detach())
@@ -281,6 +319,7 @@ class HiFiGAN(GanVocoder):
 
     def discriminator_loss(self, real_audio, fake_audio, discriminator) -> dict[str, torch.Tensor]:
         """LSGAN ``sum_k E[(D_k(x) - 1)^2] + E[D_k(G(s))^2]`` over MPD and MSD; ``{"loss", "mpd", "msd"}``."""
+        self._reject_training("discriminator_loss()")
         check_audio_pair(real_audio, fake_audio)
         real_logits, _ = discriminator(real_audio)
         fake_logits, _ = discriminator(fake_audio)

@@ -89,6 +89,12 @@ class ResidualStack(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.shortcut(x) + self.block(x)
 
+    def forward_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` with the inner activation and the sum in place (``x`` itself is not modified)."""
+        _, pad, conv, _, pointwise = self.block
+        y = conv(pad(nn.functional.leaky_relu(x, LRELU_SLOPE)))
+        return self.shortcut(x).add_(pointwise(nn.functional.leaky_relu_(y, LRELU_SLOPE)))
+
 
 class MelGANGenerator(nn.Sequential):
     """``(B, n_mels, F)`` -> ``(B, 1, F * prod(ratios))`` audio in [-1, 1]."""
@@ -172,6 +178,25 @@ class MelGAN(GanVocoder):
             )
         self.net = MelGANGenerator(config.n_mels, config.ngf, config.n_residual_layers, config.upsample_ratios)
 
+    def _forward_prepared(self, mel: torch.Tensor) -> torch.Tensor:
+        """The generator with in-place activations wherever their input is read by nothing else."""
+        x = mel
+        for layer in self.net:
+            if isinstance(layer, ResidualStack):
+                x = layer.forward_inference(x)
+            elif isinstance(layer, nn.LeakyReLU):
+                x = x if x is mel else nn.functional.leaky_relu_(x, LRELU_SLOPE)
+            elif isinstance(layer, nn.Tanh):
+                x = torch.tanh_(x)
+            else:
+                x = layer(x)
+        return x
+
+    def prepare_for_inference(self, backend: str = "torch") -> "MelGAN":
+        """Inference-only MelGAN (see :meth:`Vocoder.prepare_for_inference`): weight norm folded, activations and
+        residual sums in place."""
+        return super().prepare_for_inference(backend)
+
     def build_discriminator(self) -> MelGANDiscriminator:
         c = self.config
         return MelGANDiscriminator(c.disc_scales, c.disc_ndf, c.disc_layers, c.disc_downsampling_factor)
@@ -192,6 +217,7 @@ class MelGAN(GanVocoder):
         Returns:
             ``{"loss", "adversarial", "feature_matching"}`` scalar tensors.
         """
+        self._reject_training("generator_loss()")
         check_audio_pair(real_audio, fake_audio)
         fake_logits, fake_features = discriminator(fake_audio)
         with torch.no_grad():
@@ -202,6 +228,7 @@ class MelGAN(GanVocoder):
 
     def discriminator_loss(self, real_audio, fake_audio, discriminator) -> dict[str, torch.Tensor]:
         """Hinge loss ``sum_k E[relu(1 - D_k(x))] + E[relu(1 + D_k(G(s)))]`` (paper Eq. 1); ``{"loss"}``."""
+        self._reject_training("discriminator_loss()")
         check_audio_pair(real_audio, fake_audio)
         real_logits, _ = discriminator(real_audio)
         fake_logits, _ = discriminator(fake_audio)

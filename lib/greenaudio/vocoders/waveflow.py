@@ -42,6 +42,7 @@ from .base import (
     check_non_negative_float,
     remove_all_weight_norms,
 )
+from ._fast import fast_gate, pointwise, scale_rows
 from .flow_common import InferenceCacheMixin, check_audio_and_mel, draw_latent, gated_tanh, gaussian_nll, weight_norm
 
 __all__ = ["WaveFlowConfig", "WaveFlow", "PRESETS", "REVERSE_MODES"]
@@ -132,6 +133,7 @@ class _WaveNet2d(nn.Module):
 
     def clear_cache(self) -> None:
         self.fused_cond_weight = self.fused_cond_bias = None
+        self.__dict__.pop("fast_rows", None)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Teacher-forced pass over all rows (training, and the prefix recomputation of ``reverse="plain"``)."""
@@ -164,6 +166,53 @@ class _WaveNet2d(nn.Module):
             log_s_t = self.proj(skip)
             rows.append((z[:, :, i : i + 1] - log_s_t[:, 1:]) * torch.exp(-log_s_t[:, :1]))
         return torch.cat(rows, 2)
+
+    def prepare_rows(self) -> None:
+        """Weights of :meth:`reverse_rows` (after weight-norm removal): each 3x3 layer as a 1-D convolution over the
+        ``k`` rows it reads stacked as channels, 1x1 layers as matrices, the gate's ``tanh`` half doubled and the
+        residual/skip matrices doubled (:mod:`._fast`); the conditioning convs fused into one matrix."""
+        r = self.channels
+        self.fast_rows = {
+            "front": (self.front.weight[:, :, 0, 0].clone(), self.front.bias.clone()),
+            "cond": (torch.cat([scale_rows(l.weight[:, :, 0, 0], 0, r, 2.0) for l in self.cond_layers]),
+                     torch.cat([scale_rows(l.bias, 0, r, 2.0) for l in self.cond_layers])),
+            "layers": [
+                (scale_rows(m.weight, 0, r, 2.0).reshape(2 * r, -1, m.weight.shape[-1]), scale_rows(m.bias, 0, r, 2.0),
+                 m.dilation[1], m.padding[1], 2.0 * rs.weight[:, :, 0, 0], rs.bias.clone())
+                for m, rs in zip(self.in_layers, self.res_skip_layers)
+            ],
+            "proj": (self.proj.weight[:, :, 0, 0].clone(), self.proj.bias.clone()),
+        }
+
+    def reverse_rows(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """:meth:`reverse_fast` with the conditioning of each row computed when the row is reached (memory: one row
+        of ``L * 2r`` channels instead of all rows; same FLOPs) and the row network in 1-D form (:meth:`prepare_rows`).
+        ``z``: ``(B, 1, H, W)``; ``c``: ``(B, n_cond, H, W)``."""
+        fast = self.fast_rows
+        r, k = self.channels, self.kernel_size
+        b, _, n_rows, w = z.shape
+        w_front, b_front = fast["front"]
+        w_cond, b_cond = fast["cond"]
+        w_proj, b_proj = fast["proj"]
+        heights = [dh for dh, _ in self.dilations]
+        history = [[z.new_zeros(b, r, w)] * ((k - 1) * dh) for dh in heights]  # past input rows of every layer
+        out_rows = [z[:, 0, 0]]  # (B, W) each
+        for i in range(1, n_rows):
+            h = pointwise(out_rows[-1].unsqueeze(1), w_front, b_front)  # the new input row is X[i-1]
+            cond = pointwise(c[:, :, i], w_cond, b_cond)  # (B, L * 2r, W): row i's conditioning, all layers
+            skip = None
+            for l, (wt, bias, dil, pad, w_rs, b_rs) in enumerate(fast["layers"]):
+                past, dh = history[l], heights[l]
+                window = torch.stack(past[::dh][: k - 1] + [h], 2) if k > 1 else h.unsqueeze(2)
+                history[l] = past[1:] + [h]
+                acts = F.conv1d(window.view(b, -1, w), wt, bias, padding=pad, dilation=dil)
+                acts += cond[:, 2 * r * l : 2 * r * (l + 1)]
+                out = pointwise(fast_gate(acts[:, :r], acts[:, r:]), w_rs, b_rs)
+                h = h + out[:, :r]
+                skip = out[:, r:] if skip is None else skip.add_(out[:, r:])
+            log_s_t = pointwise(skip, w_proj, b_proj)
+            out_rows.append((z[:, 0, i] - log_s_t[:, 1]) * torch.exp(-log_s_t[:, 0]))
+        return torch.stack(out_rows, 1).unsqueeze(1)
 
     def reverse_plain(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Same result as :meth:`reverse_fast`, recomputing the network on the whole prefix for every row."""
@@ -243,7 +292,12 @@ class WaveFlow(InferenceCacheMixin, Vocoder):
             x = self._rows(x, self._perms[k])  # undo the permutation (an involution)
             ck = self._rows(c, self._orders[k])
             net = self.flows[k]
-            x = net.reverse_fast(x, ck) if reverse == "fast" else net.reverse_plain(x, ck)
+            if reverse == "plain":
+                x = net.reverse_plain(x, ck)
+            elif self.is_prepared:
+                x = self._compiled(f"rows_{k}", net.reverse_rows)(x, ck)
+            else:
+                x = net.reverse_fast(x, ck)
         return x.transpose(2, 3).reshape(z.shape[0], -1)
 
     # -- Vocoder interface ----------------------------------------------------------------------------------------
@@ -266,16 +320,23 @@ class WaveFlow(InferenceCacheMixin, Vocoder):
 
     def training_loss(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
         """NLL (nats per audio sample) of ``audio`` ``(B, frames * hop)`` given ``mel`` ``(B, n_mels, frames)``."""
+        self._reject_training("training_loss()")
         audio, mel = check_audio_and_mel(audio, mel, self.n_mels, self.hop_length)
         z, log_det = self.flow_forward(audio, mel)
         return gaussian_nll(z, log_det, self.config.train_sigma)
 
-    def prepare_for_inference(self) -> "WaveFlow":
-        """Remove weight norm and fuse each flow's 8 conditioning convs into one; output unchanged."""
-        remove_all_weight_norms(self)
+    def prepare_for_inference(self, backend: str = "torch") -> "WaveFlow":
+        """Inference-only WaveFlow (see :meth:`Vocoder.prepare_for_inference`): weight norm removed, each flow's 8
+        conditioning convs fused into one, and ``reverse="fast"`` computes each row's conditioning when it reaches
+        the row instead of all rows up front (peak memory of the large model at 10 s of audio: the up-front
+        ``(B, 2048, T)`` float32 block is ~1.3 GB; same FLOPs), with the row network in 1-D form
+        (:meth:`_WaveNet2d.reverse_rows`)."""
+        return super().prepare_for_inference(backend)
+
+    def _prepare_family(self) -> None:
         for net in self.flows:
             net.fuse()
-        return self.eval()
+            net.prepare_rows()
 
     def _cache_clearers(self):
         return [net.clear_cache for net in self.flows]

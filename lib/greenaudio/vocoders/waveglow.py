@@ -26,6 +26,7 @@ from torch import nn
 
 from . import registry
 from .base import OptimizerConfig, Vocoder, VocoderConfig, check_non_negative_float, remove_all_weight_norms
+from ._fast import fast_gate, pointwise, scale_rows
 from .flow_common import InferenceCacheMixin, check_audio_and_mel, draw_latent, gated_tanh, gaussian_nll, weight_norm
 
 __all__ = ["WaveGlowConfig", "WaveGlow", "PRESETS"]
@@ -151,6 +152,37 @@ class _CouplingWaveNet(nn.Module):
                 skip = skip + acts
         return self.end(skip)
 
+    def prepare_fast(self) -> None:
+        """Weights of :meth:`forward_fast` (after weight-norm removal): 1x1 convs as matrices, the gate's ``tanh``
+        half doubled in the dilated and conditioning convs, the residual/skip matrices doubled (:mod:`._fast`)."""
+        c = self.channels
+        self.fast = {
+            "start": (self.start.weight[:, :, 0].clone(), self.start.bias.clone()),
+            "cond": (torch.cat([scale_rows(w, 0, c, 2.0) for w in self.cond.weight[:, :, 0].split(2 * c)]),
+                     torch.cat([scale_rows(b, 0, c, 2.0) for b in self.cond.bias.split(2 * c)])),
+            "layers": [(scale_rows(m.weight, 0, c, 2.0), scale_rows(m.bias, 0, c, 2.0), m.dilation[0], m.padding[0],
+                        2.0 * rs.weight[:, :, 0], rs.bias.clone())
+                       for m, rs in zip(self.in_layers, self.res_skip_layers)],
+            "end": (self.end.weight[:, :, 0].clone(), self.end.bias.clone()),
+        }
+
+    def forward_fast(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` with the prepared weights: two-sigmoid gate, in-place sums, 1x1 convs as GEMMs."""
+        c, fast = self.channels, self.fast
+        h = pointwise(x, *fast["start"])
+        cond = pointwise(cond, *fast["cond"])
+        skip = None
+        for i, (wt, bias, dil, pad, w_rs, b_rs) in enumerate(fast["layers"]):
+            acts = F.conv1d(h, wt, bias, padding=pad, dilation=dil)
+            acts += cond[:, 2 * c * i : 2 * c * (i + 1)]
+            out = pointwise(fast_gate(acts[:, :c], acts[:, c:]), w_rs, b_rs)
+            if i < self.n_layers - 1:
+                h = h.add_(out[:, :c])
+                skip = out[:, c:] if skip is None else skip.add_(out[:, c:])
+            else:
+                skip = out if skip is None else skip.add_(out)
+        return pointwise(skip, *fast["end"])
+
 
 class WaveGlow(InferenceCacheMixin, Vocoder):
     """WaveGlow vocoder: ``generate(mel, sigma=0.6)`` -> ``(B, frames * hop_length)`` audio.
@@ -190,7 +222,11 @@ class WaveGlow(InferenceCacheMixin, Vocoder):
     def _coupling(self, k: int, x: torch.Tensor, cond: torch.Tensor, inverse: bool):
         half = x.shape[1] // 2
         x_a, x_b = x[:, :half], x[:, half:]
-        out = self.couplings[k](x_a, cond)
+        coupling = self.couplings[k]
+        if inverse and self.is_prepared:
+            out = self._compiled(f"coupling_{k}", coupling.forward_fast)(x_a, cond)
+        else:
+            out = coupling(x_a, cond)
         t, log_s = out[:, :half], out[:, half:]
         if inverse:
             return torch.cat([x_a, (x_b - t) * torch.exp(-log_s)], 1), None
@@ -242,19 +278,27 @@ class WaveGlow(InferenceCacheMixin, Vocoder):
 
     def training_loss(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
         """NLL (nats per audio sample) of ``audio`` ``(B, frames * hop)`` given ``mel`` ``(B, n_mels, frames)``."""
+        self._reject_training("training_loss()")
         audio, mel = check_audio_and_mel(audio, mel, self.n_mels, self.hop_length)
         z, log_det = self.flow_forward(audio, mel)
         return gaussian_nll(z, log_det, self.config.train_sigma)
 
-    def prepare_for_inference(self) -> "WaveGlow":
-        """Remove weight norm and cache every ``W^{-1}`` (computed once in float64); output unchanged."""
-        remove_all_weight_norms(self)
+    def prepare_for_inference(self, backend: str = "torch") -> "WaveGlow":
+        """Inference-only WaveGlow (see :meth:`Vocoder.prepare_for_inference`): weight norm removed, every ``W^{-1}``
+        cached (computed once in float64), and the coupling WaveNets run with a two-sigmoid gate, in-place sums and
+        1x1 convolutions as GEMMs (:meth:`_CouplingWaveNet.forward_fast`)."""
+        return super().prepare_for_inference(backend)
+
+    def _prepare_family(self) -> None:
         for conv in self.inv_convs:
             conv.cache_inverse()
-        return self.eval()
+        for coupling in self.couplings:
+            coupling.prepare_fast()
 
     def _cache_clearers(self):
-        return [conv.clear_cache for conv in self.inv_convs]
+        return [conv.clear_cache for conv in self.inv_convs] + [
+            (lambda cp=cp: cp.__dict__.pop("fast", None)) for cp in self.couplings
+        ]
 
 
 PRESETS = {

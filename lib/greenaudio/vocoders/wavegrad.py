@@ -64,6 +64,7 @@ from torch import nn
 from . import registry
 from .base import OptimizerConfig, Vocoder, VocoderConfig
 from .diffusion_common import CLAMP_CHOICES, NoiseSchedule, ancestral_sample, linear_schedule, resolve_schedule_choice
+from ._fast import pointwise
 from .diffwave import _check_pair
 
 __all__ = ["WaveGradConfig", "WaveGrad", "INFERENCE_SCHEDULES", "FILM_LAYOUTS"]
@@ -319,27 +320,130 @@ class WaveGrad(Vocoder):
                 per_step = self.encodings(betas.noise_levels)  # sqrt(alpha-bar_n) of the inference schedule
             per_step = [e.to(device=mel.device, dtype=mel.dtype) for e in per_step]
             shape = (mel.shape[0], mel.shape[-1] * self.hop_length)
+            if self.is_prepared:
+                return self._generate_prepared(mel, generator, betas, per_step, clamp)
             return ancestral_sample(
                 lambda y, n: self.predict_noise(y, mel, [e[n : n + 1] for e in per_step]), betas, shape, mel, generator,
                 clamp=clamp,
             )
 
-    def prepare_for_inference(self) -> "WaveGrad":
-        """No weight norm to remove; caches the noise-level encodings of both schedules; eval mode; output unchanged.
+    def prepare_for_inference(self, backend: str = "torch") -> "WaveGrad":
+        """Inference-only WaveGrad (see :meth:`Vocoder.prepare_for_inference`; no weight norm to remove).
 
-        The encodings are computed in float64 (as :meth:`_generate` does without a cache) and then cast: in float32,
-        ``5000 * sqrt(alpha-bar)`` loses ~1e-4 rad of phase.
+        Caches the noise-level encodings of both schedules (computed in float64, as :meth:`_generate` does without a
+        cache, then cast: in float32, ``5000 * sqrt(alpha-bar)`` loses ~1e-4 rad of phase). Per ``generate`` call,
+        the noise-independent part of the up path is computed once: the mel pre-convolution, and the first UBlock's
+        first convolution and shortcut (the plain path recomputes them at every step). Rewrites with identical
+        results and fewer FLOPs: every UBlock shortcut runs before the nearest-neighbour upsampling
+        (``up(shortcut(x))`` instead of ``shortcut(up(x))``), every DBlock shortcut after the downsampling
+        (``shortcut(down(x))``, linear maps commute), the first 3x1 convolution of each UBlock runs polyphase at the
+        low rate (a convolution of a nearest-upsampled signal is a sum of shifted low-rate products), each FiLM's
+        scale and shift convolutions run as one, and ``scale * h + shift`` is one fused ``addcmul``.
         """
-        super().prepare_for_inference()
+        return super().prepare_for_inference(backend)
+
+    def _prepare_family(self) -> None:
         p = next(self.parameters())
         self._encoding_cache = {
             name: [e.to(device=p.device, dtype=p.dtype) for e in self.encodings(betas.noise_levels)]
             for name, betas in ((n, NoiseSchedule.from_betas(b)) for n, b in INFERENCE_SCHEDULES.items())
         }
-        return self
+        self._film_weights = [
+            (torch.cat([f.scale_conv.weight, f.shift_conv.weight]), torch.cat([f.scale_conv.bias, f.shift_conv.bias]))
+            for f in self.films
+        ]
+        # first conv of each UBlock as 3 stacked 1x1 products (polyphase form), shortcuts as matrices
+        self._ublock_weights = []
+        for blk in self.ublocks:
+            w = blk.convs[0].weight  # (C_out, C_in, k)
+            self._ublock_weights.append((
+                torch.cat([w[:, :, j] for j in range(w.shape[-1])]).contiguous(), blk.convs[0].bias.clone(),
+                blk.convs[0].dilation[0], w.shape[-1], blk.shortcut.weight[:, :, 0].clone(), blk.shortcut.bias.clone(),
+            ))
+        self._dblock_shortcuts = [(d.shortcut.weight[:, :, 0].clone(), d.shortcut.bias.clone()) for d in self.dblocks]
+
+    def _generate_prepared(self, mel, generator, betas, per_step, clamp: str) -> torch.Tensor:
+        x0 = self.up_preconv(mel)
+        first = self._upsample_conv(0, F.leaky_relu(x0, 0.2))  # step-independent: once per call
+        w_sc, b_sc = self._ublock_weights[0][4:]
+        shortcut0 = pointwise(x0, w_sc, b_sc)
+        shape = (mel.shape[0], mel.shape[-1] * self.hop_length)
+        denoise = self._compiled("denoise", self._predict_noise_prepared)
+        return ancestral_sample(
+            lambda y, n: denoise(y, first, shortcut0, [e[n : n + 1] for e in per_step]), betas, shape, mel,
+            generator, clamp=clamp,
+        )
+
+    def _upsample_conv(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """``ublocks[i].convs[0](up(x))`` computed at the low rate: ``(B, C_in, L)`` -> ``(B, C_out, L * factor)``.
+
+        With ``u = up(x)`` (``u[m] = x[m // f]``) and tap ``j`` at offset ``o_j = (j - (k-1)/2) d``, output
+        ``f i + p`` receives ``W_j x[i + (p + o_j) // f]``: products ``W_j x`` are formed once at the low rate and
+        each phase sums its shifted taps (zero outside, as the zero padding of the plain convolution).
+        """
+        w_stack, bias, d, k, _, _ = self._ublock_weights[i]
+        f = self.ublocks[i].factor
+        b, _, length = x.shape
+        c_out = bias.shape[0]
+        prods = pointwise(x, w_stack, None)  # (B, k * C_out, L): W_j x for every tap j
+        offsets = [(j - (k - 1) // 2) * d for j in range(k)]
+        shifts = [[(p + o) // f for o in offsets] for p in range(f)]
+        lo = -min(min(q) for q in shifts)
+        hi = max(max(q) for q in shifts)
+        padded = F.pad(prods, (max(lo, 0), max(hi, 0)))
+        base = max(lo, 0)
+        out = x.new_empty(b, c_out, length, f)
+        sums: dict[tuple[int, ...], torch.Tensor] = {}
+        for p, qs in enumerate(shifts):
+            if qs not in [list(k_) for k_ in sums]:
+                total = bias.view(1, c_out, 1).expand(b, c_out, length).clone()
+                for j, q in enumerate(qs):
+                    total += padded[:, j * c_out : (j + 1) * c_out, base + q : base + q + length]
+                sums[tuple(qs)] = total
+            out[..., p] = sums[tuple(qs)]
+        return out.view(b, c_out, length * f)
+
+    def _predict_noise_prepared(
+        self, y_noisy: torch.Tensor, first: torch.Tensor, shortcut0: torch.Tensor, encodings: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """``eps_theta`` given the step-independent ``first = ublocks[0].convs[0](up(lrelu(up_preconv(mel))))`` and
+        ``shortcut0 = ublocks[0].shortcut(up_preconv(mel))`` (low rate)."""
+        h = self.down_preconv(y_noisy.unsqueeze(1))
+        films = [self._film(0, h, encodings[0])]
+        for i, dblock in enumerate(self.dblocks):
+            x = F.interpolate(h, size=h.shape[-1] // dblock.factor, mode="linear")
+            w_sc, b_sc = self._dblock_shortcuts[i]
+            shortcut = pointwise(x, w_sc, b_sc)  # shortcut(down(h)) == down(shortcut(h))
+            for conv in dblock.convs:
+                x = conv(F.leaky_relu_(x, 0.2))
+            h = x.add_(shortcut)
+            films.append(self._film(i + 1, h, encodings[i + 1]))
+        x = None
+        for i, (ublock, (scale, shift)) in enumerate(zip(self.ublocks, reversed(films))):
+            if i == 0:
+                hh, sc = first, shortcut0
+            else:
+                w_sc, b_sc = self._ublock_weights[i][4:]
+                sc = pointwise(x, w_sc, b_sc)
+                hh = self._upsample_conv(i, F.leaky_relu_(x, 0.2))
+            hh = ublock.convs[1](F.leaky_relu_(torch.addcmul(shift, scale, hh), 0.2))
+            b, c, n = hh.shape
+            hh.view(b, c, n // ublock.factor, ublock.factor).add_(sc.unsqueeze(-1))  # x = up(shortcut(x)) + h
+            x = hh
+            t = ublock.convs[2](F.leaky_relu_(torch.addcmul(shift, scale, x), 0.2))
+            t = ublock.convs[3](F.leaky_relu_(torch.addcmul(shift, scale, t), 0.2))
+            x = x.add_(t)
+        return self.up_postconv(x).squeeze(1)
+
+    def _film(self, i: int, h: torch.Tensor, encoding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        film = self.films[i]
+        w, b = self._film_weights[i]
+        hidden = F.leaky_relu_(film.input_conv(h), 0.2).add_(encoding)
+        return F.conv1d(hidden, w, b, padding=1).chunk(2, dim=1)
 
     def train(self, mode: bool = True) -> "WaveGrad":
         if mode:
+            self._reject_training("model.train()")
             self._encoding_cache = {}
         return super().train(mode)
 
@@ -357,6 +461,7 @@ class WaveGrad(Vocoder):
         Returns:
             ``{"loss": L1(eps, eps_theta), "mean_noise_level": mean sqrt(alpha-bar) drawn}``.
         """
+        self._reject_training("training_loss()")
         audio = _check_pair(audio, mel, self)
         b = audio.shape[0]
         levels = torch.cat([torch.ones(1, dtype=torch.float64), self.train_schedule.noise_levels])  # index 0: 1

@@ -1,0 +1,1035 @@
+"""The WaveFlow intra-model study of thesis §4.3.2 (Table 6, Figure 28), live: cost measured, quality trained.
+
+Used by: notebooks/04_3_waveflow_study (the chapter), ``greenaudio waveflow-study`` (the mini training study).
+
+The thesis takes five WaveFlow configurations (Ping et al. 2020), prints their parameters and MOS (from the paper),
+the training energy ``E_train`` it *predicted* with Carbontracker (one epoch x number of epochs, 4 TITAN V, batch 8,
+3M/2M/1M steps) and the energy ``E_gen`` it *measured* on one TITAN V for 10 clips x 10 s at 22.05 kHz (data:
+:func:`greenaudio.published.load_waveflow_configs`). This module recomputes every cost column with the zoo's
+WaveFlow (``greenaudio.vocoders.load("waveflow", "wf3")``):
+
+1. parameters (both weight-norm conventions) and GFLOPs per second of audio of the plain and the fast reverse
+   (:func:`compute_parameter_table`, :func:`compute_flops_table`);
+2. ``E_gen`` with the measurement harness (:func:`measure_generation_energy`): on a CPU without energy counters it
+   is *estimated* (CodeCarbon's CPU process rule; the record says so and carries the constants);
+3. ``E_train`` by the thesis's method (:func:`time_training_steps`, :func:`predict_training_energy`): a few real
+   training steps are timed, extrapolated linearly to the paper's step counts (as Carbontracker extrapolates its
+   first epoch), and converted to the thesis's setting (TITAN V board power and FP32 peak, Carbontracker's PUE);
+   :func:`resolve_step_reading` decides the §4.3.2 step-count erratum from the measured per-step costs;
+4. quality after an equal mini budget (:data:`STUDY_PROTOCOLS`, :func:`run_study`), shipped under
+   ``resources/waveflow_study/<protocol>/`` with a sha256 manifest (:func:`load_study_results`);
+5. Figure 28 live (:func:`compute_fronts`, :func:`plot_figure28`) and the thesis's three statements computed
+   (:func:`compute_statements`).
+
+The 22.05 kHz front end (:data:`WAVEFLOW_PAPER_MEL`): the paper's LJSpeech features are 80 mel bands of 22.05 kHz
+audio with FFT 1024, window 1024, hop 256; the zoo's (thesis Chapter 5, :data:`greenaudio.vocoders.THESIS_MEL`) are
+80 bands of 16 kHz audio with FFT 2048, hop 256, 0–8 kHz. The network is the same (hop 256, 80 mel channels): at
+22.05 kHz one second of audio is 22,050 samples (86.1 frames) instead of 16,000 (62.5 frames), so every cost per
+second of audio is 22050 / 16000 = 1.378 times the 16 kHz one. The cost measurements use random normalised mels
+(the cost of WaveFlow does not depend on the mel's values), so only the rate matters for them; the mini training
+uses the zoo's 16 kHz corpus and front end unchanged (same corpus, crops and seed as the zoo's mini protocol).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..validation import check_choice, check_finite_number, check_non_negative_int, check_positive_int
+
+__all__ = [
+    "CONFIGURATIONS",
+    "PAPER_SAMPLE_RATE",
+    "WAVEFLOW_PAPER_MEL",
+    "EGEN_PROTOCOLS",
+    "TrainingSetting",
+    "THESIS_TRAINING_SETTING",
+    "TrainingStepTiming",
+    "StudyProtocol",
+    "STUDY_PROTOCOLS",
+    "check_configuration",
+    "check_configurations",
+    "configuration_for",
+    "load_configuration",
+    "load_step_readings",
+    "load_gpu_peak",
+    "compute_parameter_table",
+    "compute_flops_table",
+    "measure_generation_energy",
+    "compute_generation_table",
+    "time_training_steps",
+    "time_training_grid",
+    "predict_training_energy",
+    "resolve_step_reading",
+    "get_study_protocol",
+    "default_study_dir",
+    "run_study",
+    "load_study_results",
+    "verify_study_manifest",
+    "thesis_table",
+    "compute_study_table",
+    "FRONTS",
+    "compute_fronts",
+    "compute_gap_comparison",
+    "compute_statements",
+    "plot_figure28",
+]
+
+#: The five configurations of Table 6 (``greenaudio.vocoders`` presets), in the thesis's order.
+CONFIGURATIONS = ("wf1", "wf2", "wf3", "wf4", "wf5")
+#: LJSpeech's and the WaveFlow paper's sampling rate (in Hz); the thesis's E_gen protocol is 10 x 10 s at this rate.
+PAPER_SAMPLE_RATE = 22_050
+_CARBONTRACKER_PUE = "uptime-2018"  # 1.58, the PUE carbontracker multiplies every measurement by (pue.csv)
+
+
+def _paper_mel():
+    from ..vocoders.mel import MelConfig
+
+    return MelConfig(sample_rate=PAPER_SAMPLE_RATE, n_fft=1024, hop_length=256, win_length=1024, n_mels=80,
+                     f_min=0.0, f_max=8000.0)
+
+
+#: The WaveFlow paper's front end (22.05 kHz, FFT 1024, window 1024, hop 256, 80 bands up to 8 kHz).
+WAVEFLOW_PAPER_MEL = _paper_mel()
+
+
+# -- configurations and bad input ---------------------------------------------------------------------------------
+def _table6() -> pd.DataFrame:
+    from .. import published
+
+    wf = published.load_waveflow_configs()
+    wf["config"] = wf["label"].str.lower()
+    return wf
+
+
+def _valid_pairs() -> str:
+    return ", ".join(f"{row.label} (h={int(row.h)}, r={int(row.r)})" for row in _table6().itertuples(index=False))
+
+
+def check_configuration(config: Any) -> str:
+    """The canonical name (``"wf3"``) of a Table 6 configuration; ``"WF3"``, ``" wf3 "`` are accepted.
+
+    Raises:
+        ValueError: a name outside WF1–WF5, listing the valid ones with their (h, r).
+    """
+    try:
+        return check_choice("configuration", config, CONFIGURATIONS)
+    except ValueError:
+        raise ValueError(f"configuration {config!r} is not one of the five WaveFlow configurations of Table 6; valid: "
+                         f"{_valid_pairs()} (case-insensitive)") from None
+
+
+def check_configurations(configs: Iterable[Any] | None) -> list[str]:
+    """Canonical names of several configurations (``None``: all five), each checked before any work starts."""
+    if configs is None:
+        return list(CONFIGURATIONS)
+    if isinstance(configs, str):
+        configs = [configs]
+    names = [check_configuration(c) for c in configs]
+    if not names:
+        raise ValueError(f"no configuration given; valid: {_valid_pairs()}")
+    return list(dict.fromkeys(names))
+
+
+def configuration_for(h: Any, r: Any) -> str:
+    """The configuration with squeezed height ``h`` and residual channels ``r`` (``configuration_for(16, 96)`` ->
+    ``"wf3"``).
+
+    Raises:
+        ValueError: ``h`` or ``r`` not a positive integer, or a pair that is not one of Table 6's five.
+    """
+    h, r = check_positive_int("h", h), check_positive_int("r", r)
+    for row in _table6().itertuples(index=False):
+        if int(row.h) == h and int(row.r) == r:
+            return row.config
+    raise ValueError(f"(h, r) = ({h}, {r}) is not one of the five WaveFlow configurations of Table 6; valid: "
+                     f"{_valid_pairs()}")
+
+
+def load_configuration(config: str, sample_rate: int = PAPER_SAMPLE_RATE):
+    """A freshly initialised WaveFlow of a Table 6 configuration at ``sample_rate`` Hz (hop 256, 80 mels)."""
+    from .. import vocoders
+
+    config = check_configuration(config)
+    sample_rate = check_positive_int("sample_rate", sample_rate)
+    if sample_rate == vocoders.config_for("waveflow", config).sample_rate:
+        return vocoders.load("waveflow", config)
+    return vocoders.load("waveflow", config, sample_rate=sample_rate)
+
+
+def load_step_readings() -> dict[str, dict[int, float]]:
+    """The two readings of §4.3.2's step counts, ``{reading: {r: million steps}}`` (data: the errata's running-text
+    values, ``errata_text_values.csv``, check ``waveflow-steps``)."""
+    from .. import published
+
+    text = published.load_errata_text_values()
+    text = text[text["check"] == "waveflow-steps"]
+    return {reading: {int(q.split("=")[1]): float(v) for q, v in zip(rows["quantity"], rows["value"])}
+            for reading, rows in text.groupby("item", sort=True)}
+
+
+def load_gpu_peak(name: str = "TITAN V") -> dict[str, Any]:
+    """FP32 peak throughput of a GPU (``resources/waveflow_study_hardware.csv``, with its source)."""
+    from .._resources import read_resource_csv
+
+    table = read_resource_csv("waveflow_study_hardware.csv")
+    name = check_choice("gpu", name, table["name"].tolist())
+    row = table.set_index("name").loc[name]
+    return {"name": name, "peak_fp32_flops": float(row.peak_fp32_tflops) * 1e12, "source": str(row.source)}
+
+
+# -- 1. parameters and FLOPs --------------------------------------------------------------------------------------
+def compute_parameter_table(configs: Iterable[str] | None = None) -> pd.DataFrame:
+    """Parameters of each configuration counted on the zoo's model beside the printed ones.
+
+    Columns: ``params`` (with weight-norm gains) and ``params_without_wn_gains``; ``paper_millions`` (Ping et al.,
+    as printed in Table 6 of the thesis); ``thesis_table8_millions`` (Table 8 prints WF1, WF3 and WF4 as WaveFlow
+    small/medium/large; empty otherwise); ``matches_paper`` says which convention rounds to the paper's figure.
+    """
+    from .. import published
+    from ..vocoders import count_parameters
+
+    configs = check_configurations(configs)
+    wf = _table6().set_index("config")
+    t8 = published.load_vocoder_costs()
+    t8 = t8[t8.model == "waveflow"].set_index("size")["params_millions"]
+    table8_size = {"wf1": "small", "wf3": "medium", "wf4": "large"}
+    rows = []
+    for c in configs:
+        model = load_configuration(c, 16_000)
+        plus, minus = count_parameters(model, True), count_parameters(model, False)
+        paper = float(wf.loc[c, "params_millions"])
+        match = [name for name, n in (("with gains", plus), ("without gains", minus)) if round(n / 1e6, 2) == paper]
+        rows.append({"configuration": wf.loc[c, "label"], "h": int(wf.loc[c, "h"]), "r": int(wf.loc[c, "r"]),
+                     "params": plus, "params_without_wn_gains": minus, "paper_millions": paper,
+                     "thesis_table8_millions": t8.get(table8_size.get(c), np.nan) if c in table8_size else np.nan,
+                     "matches_paper": ", ".join(match) or "neither"})
+    return pd.DataFrame(rows)
+
+
+def compute_flops_table(configs: Iterable[str] | None = None, *, frames: int = 1,
+                        sample_rate: int = PAPER_SAMPLE_RATE, reverses: Sequence[str] = ("fast", "plain"),
+                        direct: bool = False) -> pd.DataFrame:
+    """GFLOPs per second of audio of the whole inference (every flow, every row) for each reverse.
+
+    Counted with :func:`greenaudio.measure.count_flops` on one clip of ``frames`` mel frames (both reverses cost a
+    fixed number of FLOPs per output sample, so the figure per second of audio does not depend on ``frames``), on a
+    model prepared for inference (weight norm removed, conditioning fused), at ``sample_rate``.
+
+    By default (``direct=False``) the count runs on a copy of the configuration with one flow and is extrapolated
+    exactly to its 8 flows: every flow has the same layers and runs the same operators, so
+    ``FLOPs(n) = FLOPs(mel upsampler) + n x FLOPs(one flow)``, the upsampler being counted on its own (an 8 times
+    cheaper count; ``direct=True`` counts the 8-flow model itself; the tests check that both agree).
+
+    Returns:
+        one row per configuration: ``gflops_per_audio_s_<reverse>`` for each reverse, their ratio
+        ``plain_over_fast`` when both are counted, and ``flops_method``.
+    """
+    import torch
+
+    from ..measure import FLOPS_NOTE, count_flops
+
+    configs = check_configurations(configs)
+    frames = check_positive_int("frames", frames)
+    reverses = [check_choice("reverse", r, ("fast", "plain")) for r in reverses]
+    from .. import vocoders
+
+    rows = []
+    for c in configs:
+        full = load_configuration(c, sample_rate)
+        n_flows = full.config.n_flows
+        model = full if direct else vocoders.build(full.config.replace(size="custom", n_flows=1))
+        model.prepare_for_inference()
+        mel = torch.rand(1, full.n_mels, frames, generator=torch.Generator().manual_seed(0))
+        audio_s = frames * full.hop_length / full.sample_rate
+        upsampler = 0 if direct else count_flops(lambda: model._conditioning(mel)).flops
+        row: dict[str, Any] = {"configuration": c.upper()}
+        for reverse in reverses:
+            gen = torch.Generator().manual_seed(0)
+            counted = count_flops(lambda: model.generate(mel, generator=gen, reverse=reverse), audio_s=audio_s).flops
+            flops = counted if direct else upsampler + n_flows * (counted - upsampler)
+            row[f"gflops_per_audio_s_{reverse}"] = flops / 1e9 / audio_s
+        if {"fast", "plain"} <= set(reverses):
+            row["plain_over_fast"] = row["gflops_per_audio_s_plain"] / row["gflops_per_audio_s_fast"]
+        row["sample_rate"] = full.sample_rate
+        row["flops_method"] = FLOPS_NOTE + ("" if direct else "; counted on a 1-flow copy plus the mel "
+                                            "upsampler, extrapolated linearly to the model's 8 flows")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# -- 2. generation energy -----------------------------------------------------------------------------------------
+def _egen_protocols():
+    from ..measure import Protocol
+
+    return {
+        # the thesis's: 10 clips x 10 s at 22.05 kHz (hours per configuration on one CPU thread; meant for a GPU)
+        "thesis": Protocol(n_clips=10, clip_duration_s=10.0, sample_rate=PAPER_SAMPLE_RATE, warmup=1, repeats=3),
+        # CI: one clip of 0.01 s (1 mel frame, 256 samples): WF5 needs minutes of one CPU thread per second of audio
+        "quick": Protocol(n_clips=1, clip_duration_s=0.01, sample_rate=PAPER_SAMPLE_RATE, warmup=0, repeats=1,
+                          flop_clip_s=0.01, idle_window_s=0.0),
+    }
+
+
+#: E_gen protocols: ``"thesis"`` (10 clips x 10 s at 22.05 kHz, 1 warm-up, 3 timed runs) and ``"quick"``.
+EGEN_PROTOCOLS = _egen_protocols()
+
+
+def measure_generation_energy(configs: Iterable[str] | None = None, protocol: Any = "quick", *,
+                              device: str = "cpu", threads: int | None = None, **benchmark_kwargs: Any) -> list:
+    """``E_gen`` of each configuration with :func:`greenaudio.measure.benchmark_model` (fast reverse, sigma 1).
+
+    Args:
+        configs: configurations (default: all five).
+        protocol: a name of :data:`EGEN_PROTOCOLS` or a :class:`greenaudio.measure.Protocol` (its ``sample_rate``
+            is the model's rate).
+        device: ``"cpu"`` or ``"cuda[:i]"``. On a CPU without readable counters the energy is estimated
+            (CodeCarbon's CPU process rule), on a GPU measured with NVML where available; each record says which.
+        threads: torch threads during the measurement (``None``: the protocol's setting).
+        **benchmark_kwargs: passed on (``energy_mode``, ``hardware``, ...).
+
+    Returns:
+        the :class:`greenaudio.measure.BenchmarkRecord` of each configuration (``size`` = ``"wf1"`` ...).
+    """
+    from .. import measure
+
+    configs = check_configurations(configs)
+    if isinstance(protocol, str):
+        protocol = EGEN_PROTOCOLS[check_choice("protocol", protocol, list(EGEN_PROTOCOLS))]
+    if not isinstance(protocol, measure.Protocol):
+        raise ValueError(f"protocol must be one of {list(EGEN_PROTOCOLS)} or a greenaudio.measure.Protocol, "
+                         f"got {type(protocol).__name__}")
+    measure.check_device(device)
+    if threads is not None:
+        protocol = protocol.replace(threads=check_positive_int("threads", threads))
+    records = []
+    for c in configs:
+        model = load_configuration(c, protocol.sample_rate)
+        records.append(measure.benchmark_model(model, name="waveflow", size=c, protocol=protocol, device=device,
+                                               with_flops=False, **benchmark_kwargs))
+    return records
+
+
+def compute_generation_table(records: Sequence[Any]) -> pd.DataFrame:
+    """E_gen per 100 s of audio of each record (J and Wh) beside Table 6's TITAN V value (Wh, data), with the ratio
+    and the method of each number (``energy_method``; the printed values are the thesis's NVML measurements)."""
+    from ..carbon import J_PER_KWH
+    from ..measure import describe_energy
+
+    wf = _table6().set_index("config")
+    rows = []
+    for rec in records:
+        c = check_configuration(rec.size)
+        wh = rec.e_gen_j_per_100_audio_s / J_PER_KWH * 1000.0
+        printed = float(wf.loc[c, "e_gen_wh"])
+        rows.append({"configuration": c.upper(), "device": rec.device, "audio_s_per_run": rec.audio_s_per_run,
+                     "rtf_median": rec.rtf_median, "e_gen_j_per_100_audio_s": rec.e_gen_j_per_100_audio_s,
+                     "e_gen_wh_per_100_audio_s": wh, "table6_titan_v_wh": printed, "ratio_to_table6": wh / printed,
+                     "energy_method": rec.energy_method, "how": describe_energy(rec)})
+    return pd.DataFrame(rows)
+
+
+# -- 3. training energy by the thesis's method -------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainingSetting:
+    """The setting a training-energy prediction is converted to (default: the thesis's, §4.3.2).
+
+    Attributes:
+        gpu: hardware-catalogue name (board power from ``hardware.csv``, FP32 peak from
+            ``waveflow_study_hardware.csv``).
+        n_gpus: GPUs (4 TITAN V); with ideal data parallelism the energy does not depend on it, the days do.
+        batch_size: clips per step (8, §4.3.2).
+        segment_samples: samples per training clip. The thesis does not state it; 16,000 is the segment length of
+            the public PyTorch WaveFlow/WaveGlow recipes (an assumption, shown with the results).
+        pue: the PUE preset Carbontracker multiplies every measurement by (``"uptime-2018"``, 1.58).
+        efficiency: fraction of the FP32 peak the GPUs sustain while drawing their board power (1.0: the ideal
+            bound; the ratio printed / predicted is then the inefficiency the thesis's numbers imply).
+    """
+
+    gpu: str = "TITAN V"
+    n_gpus: int = 4
+    batch_size: int = 8
+    segment_samples: int = 16_000
+    pue: str = _CARBONTRACKER_PUE
+    efficiency: float = 1.0
+
+    def __post_init__(self) -> None:
+        from .. import carbon
+
+        carbon.get_hardware(self.gpu)
+        check_positive_int("n_gpus", self.n_gpus)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_int("segment_samples", self.segment_samples)
+        carbon.get_pue(self.pue)
+        check_finite_number("efficiency", self.efficiency, min_value=0.0, max_value=1.0, min_inclusive=False)
+
+    @property
+    def samples_per_step(self) -> int:
+        return self.batch_size * self.segment_samples
+
+
+#: §4.3.2: 4 TITAN V, batch 8, Carbontracker (PUE 1.58); segment 16,000 samples (assumed), ideal efficiency.
+THESIS_TRAINING_SETTING = TrainingSetting()
+
+
+@dataclass(frozen=True)
+class TrainingStepTiming:
+    """Real training steps of one configuration, timed.
+
+    Attributes:
+        config: ``"wf1"`` ... ``"wf5"``.
+        batch_size, crop_frames, hop_length: the timed steps' shape; ``samples_per_step = batch x crop x hop``.
+        steps_timed: timed steps (after ``warmup`` untimed ones).
+        cpu_s_per_step: process CPU time per step (in s, all threads), median over the timed steps.
+        wall_s_per_step: wall time per step (in s), median.
+        flops_per_step: FLOPs of one step (forward + backward, ``torch.utils.flop_counter``; element-wise
+            operations and the optimiser not counted).
+        threads, device, cpu_model, torch_version: where it ran.
+    """
+
+    config: str
+    batch_size: int
+    crop_frames: int
+    hop_length: int
+    steps_timed: int
+    cpu_s_per_step: float
+    wall_s_per_step: float
+    flops_per_step: float
+    threads: int
+    device: str = "cpu"
+    cpu_model: str = ""
+    torch_version: str = ""
+
+    @property
+    def samples_per_step(self) -> int:
+        return self.batch_size * self.crop_frames * self.hop_length
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"samples_per_step": self.samples_per_step}
+
+
+def _training_step_flops(model, audio, mel, direct: bool = False) -> float:
+    """FLOPs of one training step's forward and backward (``torch.utils.flop_counter``; the optimiser's element-wise
+    update is not counted), on 1- and 2-flow copies extrapolated to the model's flows unless ``direct``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .. import vocoders
+
+    def count(m) -> float:
+        counter = FlopCounterMode(display=False)
+        with counter:
+            m.training_loss(audio, mel)["loss"].backward()
+        m.zero_grad(set_to_none=True)
+        return float(counter.get_total_flops())
+
+    n = model.config.n_flows
+    if direct:
+        return count(model)
+    one, two = (count(vocoders.build(model.config.replace(size="custom", n_flows=k))) for k in (1, 2))
+    return one + (n - 1) * (two - one)
+
+
+def time_training_steps(config: str, *, batch_size: int = 1, crop_frames: int = 1, steps: int = 1, warmup: int = 1,
+                        threads: int = 1, seed: int = 0) -> TrainingStepTiming:
+    """Time real optimisation steps (NLL forward, backward, gradient clipping, Adam) of one configuration.
+
+    The batch is random audio (N(0, 0.1^2)) with random normalised mels: the cost of a WaveFlow step does not depend
+    on the values. After ``warmup`` untimed steps, ``steps`` steps are timed (process CPU time and wall time,
+    median). The FLOPs of one step (forward and backward) are counted apart, on copies with 1 and 2 flows
+    extrapolated exactly to the model's 8 (``FLOPs(n) = FLOPs(rest) + n x FLOPs(one flow)``).
+    """
+    import torch
+
+    from ..measure import read_cpu_model
+    from ..training import build_optimizer
+
+    config = check_configuration(config)
+    batch_size, crop_frames = check_positive_int("batch_size", batch_size), check_positive_int("crop_frames", crop_frames)
+    steps, threads = check_positive_int("steps", steps), check_positive_int("threads", threads)
+    warmup = check_non_negative_int("warmup", warmup)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        torch.manual_seed(seed)
+        model = load_configuration(config, 16_000).train()
+        optimizer = build_optimizer(model.parameters(), model.config.optimizer)
+        clip = model.config.optimizer.grad_clip_norm
+        g = torch.Generator().manual_seed(seed)
+        audio = 0.1 * torch.randn(batch_size, crop_frames * model.hop_length, generator=g)
+        mel = torch.rand(batch_size, model.n_mels, crop_frames, generator=g)
+
+        def step() -> None:
+            optimizer.zero_grad(set_to_none=True)
+            model.training_loss(audio, mel)["loss"].backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            optimizer.step()
+
+        flops = _training_step_flops(model, audio, mel)
+        for _ in range(warmup):
+            step()
+        cpu, wall = [], []
+        for _ in range(steps):
+            c0, w0 = time.process_time(), time.perf_counter()
+            step()
+            cpu.append(time.process_time() - c0)
+            wall.append(time.perf_counter() - w0)
+    finally:
+        torch.set_num_threads(before)
+    return TrainingStepTiming(config, batch_size, crop_frames, model.hop_length, steps, float(np.median(cpu)),
+                              float(np.median(wall)), flops, threads, "cpu", read_cpu_model() or "",
+                              torch.__version__)
+
+
+def time_training_grid(configs: Iterable[str] | None = None, **kwargs: Any) -> list[TrainingStepTiming]:
+    """:func:`time_training_steps` for several configurations (all checked before the first is timed)."""
+    configs = check_configurations(configs)
+    return [time_training_steps(c, **kwargs) for c in configs]
+
+
+def predict_training_energy(timings: Sequence[TrainingStepTiming], reading: str = "reading A (r=96 -> 3M)",
+                            setting: TrainingSetting = THESIS_TRAINING_SETTING, *,
+                            cpu_power_model: Any = None) -> pd.DataFrame:
+    """Predict each configuration's ``E_train`` by the thesis's method from timed steps.
+
+    Extrapolation (as Carbontracker's "first epoch x number of epochs"): the measured CPU time per step is scaled to
+    the setting's samples per step (``setting.samples_per_step / timing.samples_per_step``: a WaveFlow step costs a
+    fixed number of FLOPs per sample) and multiplied by the paper's number of steps for the configuration's ``r``
+    under ``reading`` (:func:`load_step_readings`).
+
+    Two conversions of that CPU time to energy:
+
+    * ``e_train_here_kwh``: on this machine, with CodeCarbon's CPU process rule (``cpu_power_model``, default this
+      machine's; ``predicted`` from an ``estimated`` power);
+    * ``e_train_thesis_kwh``: in the thesis's setting. The CPU time becomes GPU time through the ratio of this
+      CPU's mean achieved throughput (counted FLOPs / measured CPU time, over all ``timings``) to the GPU's FP32 peak
+      x ``setting.efficiency``; that time is charged at the GPU's board power (hardware catalogue) x the PUE
+      Carbontracker applies. Relative costs between configurations are the measured ones.
+
+    Returns:
+        one row per timing, with the printed Table 6 value, the ratio predicted / printed, the implied GPU
+        efficiency (the fraction of peak at which the prediction equals the printed value), ``energy_method`` and
+        ``constants`` (JSON: every constant used, with sources).
+
+    Raises:
+        ValueError: no timings, an unknown reading (lists the valid ones), a bad setting.
+    """
+    from .. import carbon
+    from ..measure import codecarbon_cpu_power_model
+
+    timings = list(timings)
+    if not timings:
+        raise ValueError("timings is empty; time at least one configuration with time_training_steps")
+    readings = load_step_readings()
+    reading = check_choice("reading", reading, list(readings))
+    if not isinstance(setting, TrainingSetting):
+        raise ValueError(f"setting must be a TrainingSetting, got {type(setting).__name__}")
+    for t in timings:
+        check_configuration(t.config)
+        check_finite_number("cpu_s_per_step", t.cpu_s_per_step, min_value=0.0, min_inclusive=False)
+        check_finite_number("flops_per_step", t.flops_per_step, min_value=0.0, min_inclusive=False)
+    power = cpu_power_model or codecarbon_cpu_power_model()
+    gpu = carbon.get_hardware(setting.gpu)
+    peak = load_gpu_peak(gpu.name)
+    pue = carbon.get_pue(setting.pue)
+    rate = sum(t.flops_per_step for t in timings) / sum(t.cpu_s_per_step for t in timings)  # FLOP per CPU-second
+    wf = _table6().set_index("config")
+    constants = {
+        "reading": reading, "steps_millions": readings[reading], "samples_per_step": setting.samples_per_step,
+        "batch_size": setting.batch_size, "segment_samples": setting.segment_samples,
+        "segment_source": "assumption: 16,000-sample segments of the public PyTorch WaveFlow/WaveGlow recipes",
+        "cpu_power_model": power.to_dict(), "cpu_flops_per_cpu_s": rate, "gpu": gpu.name,
+        "gpu_board_power_w": gpu.max_power_w, "gpu_power_source": gpu.source, "gpu_peak_fp32_flops":
+        peak["peak_fp32_flops"], "gpu_peak_source": peak["source"], "efficiency": setting.efficiency,
+        "pue": pue.pue, "pue_source": pue.source, "n_gpus": setting.n_gpus,
+    }
+    rows = []
+    for t in timings:
+        r = int(wf.loc[t.config, "r"])
+        steps = readings[reading][r] * 1e6
+        cpu_s = t.cpu_s_per_step * setting.samples_per_step / t.samples_per_step
+        here_kwh = steps * power.energy_j(cpu_s) / carbon.J_PER_KWH
+        gpu_s = cpu_s * rate / (peak["peak_fp32_flops"] * setting.efficiency)  # device-seconds per step
+        thesis_kwh = steps * gpu_s * gpu.max_power_w * pue.pue / carbon.J_PER_KWH
+        printed = float(wf.loc[t.config, "e_train_kwh"])
+        rows.append({
+            "configuration": t.config.upper(), "r": r, "steps": steps, "cpu_s_per_step_measured": t.cpu_s_per_step,
+            "samples_per_step_measured": t.samples_per_step, "cpu_s_per_thesis_step": cpu_s,
+            "gpu_days_on_n_gpus": steps * gpu_s / setting.n_gpus / 86400.0,
+            "e_train_here_kwh": here_kwh, "e_train_thesis_kwh": thesis_kwh, "table6_kwh": printed,
+            "ratio_to_table6": thesis_kwh / printed,
+            "implied_efficiency": setting.efficiency * thesis_kwh / printed,
+            "energy_method": (f"predicted:linear-from-{t.steps_timed}-timed-steps (x N steps, {reading}); "
+                              f"thesis setting: {gpu.name} {gpu.max_power_w:g} W x PUE {pue.pue:g} at "
+                              f"{setting.efficiency:g} x FP32 peak; here: estimated CodeCarbon CPU process rule"),
+            "constants": json.dumps(constants, sort_keys=True, default=str),
+        })
+    return pd.DataFrame(rows)
+
+
+def _pairwise_agreement(a: Sequence[float], b: Sequence[float], tolerance: float) -> tuple[int, int, list[str]]:
+    """Pairs ordered the same way by ``a`` and ``b`` among those ``a`` separates by more than ``tolerance``."""
+    agree = total = 0
+    disagreements = []
+    for i in range(len(a)):
+        for j in range(i + 1, len(a)):
+            if abs(a[i] - a[j]) <= tolerance * max(abs(a[i]), abs(a[j])):
+                continue
+            total += 1
+            if (a[i] < a[j]) == (b[i] < b[j]):
+                agree += 1
+            else:
+                disagreements.append(f"{i}-{j}")
+    return agree, total, disagreements
+
+
+def resolve_step_reading(timings: Sequence[TrainingStepTiming], tolerance: float = 0.05) -> dict[str, Any]:
+    """Decide the §4.3.2 step-count erratum (r = 96 listed under 3M and 2M) from measured per-step costs.
+
+    The printed ``E_train`` divided by each reading's step count is the thesis's energy per step (computed by
+    :func:`greenaudio.errata.check_waveflow_training_steps`, whose verdicts are returned too). With the same
+    hardware and batch, energy per step must be ordered like the measured cost per step (CPU time per sample). A
+    reading is supported when it orders every pair of configurations that the measurement separates by more than
+    ``tolerance`` (relative) as the measurement does.
+
+    Returns:
+        ``{"table": DataFrame (per reading: printed energy per million steps, pairs agreeing, WF3/WF4 ratios),
+        "supported": [readings], "errata": DataFrame of the errata check}``.
+    """
+    from .. import errata
+
+    tolerance = check_finite_number("tolerance", tolerance, min_value=0.0, max_value=1.0)
+    by = {check_configuration(t.config): t for t in timings}
+    configs = [c for c in CONFIGURATIONS if c in by]
+    if len(configs) < 2:
+        raise ValueError(f"need timings of at least two configurations, got {configs}")
+    measured = [by[c].cpu_s_per_step / by[c].samples_per_step for c in configs]
+    wf = _table6().set_index("config")
+    rows, supported = [], []
+    for reading, steps in load_step_readings().items():
+        per_m = [float(wf.loc[c, "e_train_kwh"]) / steps[int(wf.loc[c, "r"])] for c in configs]
+        agree, total, _ = _pairwise_agreement(measured, per_m, tolerance)
+        row = {"reading": reading, "printed_kwh_per_million_steps": ", ".join(f"{v:.1f}" for v in per_m),
+               "pairs_ordered_as_measured": f"{agree} of {total}", "consistent": agree == total}
+        if "wf3" in by and "wf4" in by:
+            i3, i4 = configs.index("wf3"), configs.index("wf4")
+            row["printed_wf3_over_wf4_per_step"] = per_m[i3] / per_m[i4]
+            row["measured_wf3_over_wf4_per_step"] = measured[i3] / measured[i4]
+        rows.append(row)
+        if agree == total:
+            supported.append(reading)
+    checks = pd.DataFrame([dataclasses.asdict(e) for e in errata.check_waveflow_training_steps()])
+    return {"table": pd.DataFrame(rows), "supported": supported, "errata": checks}
+
+
+# -- 4. quality after an equal mini budget --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StudyProtocol:
+    """How the five configurations are trained and scored for the quality column.
+
+    Attributes:
+        name: ``"quick"`` or ``"mini"`` (the folder under ``resources/waveflow_study``).
+        training: the zoo protocol every configuration is trained under (same budget for all five).
+        score_clips: held-out clips of the corpus's test split that are resynthesised and scored.
+        score_metrics: names of :data:`greenaudio.evaluation.VALIDATION_METRICS`.
+        sample_seed: seed of the latent noise when scoring.
+    """
+
+    name: str
+    training: Any
+    score_clips: int = 8
+    score_metrics: tuple[str, ...] = ("d_stft", "pesq_wb", "distillmos")
+    sample_seed: int = 1234
+
+    def key(self) -> str:
+        """Hash of every setting that changes a result (training protocol, scoring)."""
+        settings = {"training": self.training.to_dict(), "score_clips": self.score_clips,
+                    "score_metrics": list(self.score_metrics), "sample_seed": self.sample_seed}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "training": self.training.to_dict(), "score_clips": self.score_clips,
+                "score_metrics": list(self.score_metrics), "sample_seed": self.sample_seed, "key": self.key()}
+
+
+def _study_protocols() -> dict[str, StudyProtocol]:
+    from .zoo import PROTOCOLS
+
+    mini = PROTOCOLS["mini"].replace(name="waveflow-mini", budget_s={c: 300.0 for c in CONFIGURATIONS})
+    quick = PROTOCOLS["quick"].replace(name="waveflow-quick", budget_s={c: 60.0 for c in CONFIGURATIONS},
+                                       threads=1, max_steps=2, batch_size=1, crop_frames=2,
+                                       val_metrics=("d_stft",), validate_every_s=None)
+    return {"mini": StudyProtocol("mini", mini, score_clips=8),
+            "quick": StudyProtocol("quick", quick, score_clips=1, score_metrics=("d_stft",))}
+
+
+#: ``mini``: the zoo's mini protocol (same corpus, 16-frame crops, batch 8, seed 0, 1 thread, process-CPU clock)
+#: with one equal budget of 300 CPU-seconds per configuration, scored on 8 held-out clips with D_STFT, PESQ-WB and
+#: DistillMOS. ``quick``: 2 steps of batch 1, scored with D_STFT on 1 clip (checks the machinery only).
+STUDY_PROTOCOLS = _study_protocols()
+
+
+def get_study_protocol(name: str | StudyProtocol) -> StudyProtocol:
+    """A study protocol by name (``"mini"``, ``"quick"``; case-insensitive) or the protocol itself."""
+    if isinstance(name, StudyProtocol):
+        return name
+    return STUDY_PROTOCOLS[check_choice("protocol", name, list(STUDY_PROTOCOLS))]
+
+
+def default_study_dir() -> Path:
+    """The package's shipped folder (``greenaudio/resources/waveflow_study``)."""
+    return Path(__file__).resolve().parents[1] / "resources" / "waveflow_study"
+
+
+_MANIFEST_COLUMNS = ["config", "kind", "path", "bytes", "sha256", "provenance", "reproduce"]
+
+
+def _reproduce(protocol: StudyProtocol, config: str) -> str:
+    budget = protocol.training.budget_for(config)
+    return f"greenaudio waveflow-study --protocol {protocol.name} --configs {config} --budget-s {budget:g}"
+
+
+def _upsert(path: Path, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    from ..training import atomic_write_text
+
+    new = pd.DataFrame(list(rows))
+    if path.is_file():
+        old = pd.read_csv(path, keep_default_na=False)
+        old = old[~old[key].astype(str).isin(new[key].astype(str))]
+        new = pd.concat([old, new], ignore_index=True)
+    sort = [c for c in ("config", "path") if c in new.columns]
+    atomic_write_text(path, new.sort_values(sort).reset_index(drop=True).to_csv(index=False))
+
+
+def _score_held_out(model, test_set, protocol: StudyProtocol) -> dict[str, Any]:
+    import torch
+
+    from .. import evaluation
+
+    audio = test_set.audio_array()
+    n = min(protocol.score_clips, len(audio))
+    mels = torch.stack([test_set[i][1] for i in range(n)])
+    generated = evaluation.resynthesize(model, mels, batch_size=8, seed=protocol.sample_seed)
+    fns = evaluation.make_validation_metrics(list(protocol.score_metrics), sample_rate=int(test_set.sample_rate))
+    ref = torch.as_tensor(audio[:n])
+    gen = torch.as_tensor(np.clip(generated[:, : audio.shape[1]], -1.0, 1.0), dtype=torch.float32)
+    scores: dict[str, Any] = {name: float(fn(ref, gen)) for name, fn in fns.items()}
+    scores["n_clips"] = n
+    scores["n_clipped"] = int((np.abs(generated) > 1.0).any(axis=1).sum())
+    return scores
+
+
+def _training_energy(cpu_time_s: float) -> dict[str, Any]:
+    from ..measure import codecarbon_cpu_power_model
+
+    model = codecarbon_cpu_power_model()
+    return {"train_energy_j": model.energy_j(cpu_time_s), "train_energy_method": "estimated:codecarbon-cpu-process-rule",
+            "train_energy_constants": json.dumps(model.to_dict(), sort_keys=True)}
+
+
+def _git_commit() -> str | None:
+    from ..measure import read_git_commit
+
+    return read_git_commit()
+
+
+def run_study(protocol: str | StudyProtocol = "mini", configs: Iterable[str] | None = None, *,
+              budget_s: float | None = None, out_root: str | os.PathLike | None = None,
+              runs_root: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+              train_set=None, test_set=None, progress: bool = True, commit: str | None = None) -> pd.DataFrame:
+    """Train the configurations one after another at one equal budget, score them, ship the results. Resumable.
+
+    A configuration whose row in ``<out_root>/<protocol>/scores.csv`` was made under the same settings (protocol
+    key and corpus) is skipped; an interrupted training resumes from its checkpoint (the zoo's run folders).
+
+    Args:
+        protocol: ``"mini"`` (300 process-CPU-seconds each, 1 thread, the zoo's mini corpus, crops and seed),
+            ``"quick"``, or a :class:`StudyProtocol`.
+        configs: subset of WF1–WF5 (default: all five).
+        budget_s: replace the per-configuration budget (seconds on the protocol's clock; the key changes with it).
+        out_root: parent of the shipped folder (default: the package's ``resources/waveflow_study``).
+        runs_root: parent of the training run folders (default: ``<cache>/runs/waveflow_study``).
+        cache_dir: the corpus cache (default: greenaudio's).
+        train_set, test_set: datasets to use instead of the espeak corpus (tests).
+        commit: code commit recorded (default: ``git rev-parse HEAD``).
+
+    Writes ``scores.csv`` (one row per configuration), ``<config>/training.json`` and ``<config>/curves.csv``, and
+    ``manifest.csv`` (path, bytes, sha256, provenance, reproduce command), each atomically.
+
+    Returns:
+        the scores table of the requested configurations.
+
+    Raises:
+        ValueError: unknown protocol or configuration, bad budget (before any work).
+    """
+    import torch
+
+    from .. import data
+    from ..training import atomic_write_text, load_checkpoint, load_training_log
+    from . import zoo
+
+    protocol = get_study_protocol(protocol)
+    configs = check_configurations(configs)
+    if budget_s is not None:
+        budget = check_finite_number("budget_s", budget_s, min_value=0.0, min_inclusive=False)
+        protocol = dataclasses.replace(protocol, training=protocol.training.replace(
+            budget_s={c: budget for c in CONFIGURATIONS}))
+    out = (Path(out_root) if out_root else default_study_dir()) / protocol.name
+    cache = Path(cache_dir) if cache_dir else data.default_cache_dir()
+    runs = Path(runs_root) if runs_root else cache / "runs" / "waveflow_study"
+    if train_set is None:
+        train_set = data.load_espeak_speech("train", cache_dir=cache)
+    if test_set is None:
+        test_set = data.load_espeak_speech("test", cache_dir=cache)
+    corpus = zoo._corpus_fingerprint(train_set)
+    key = protocol.key() + "-" + hashlib.sha256(json.dumps(corpus, sort_keys=True).encode()).hexdigest()[:8]
+    done = _read_scores(out)
+    done_keys = dict(zip(done["config"], done["study_key"])) if not done.empty else {}
+    commit = commit or _git_commit()
+    for k, c in enumerate(configs, 1):
+        if done_keys.get(c) == key:
+            print(f"[{k}/{len(configs)}] {c}: done under these settings, skipped", flush=True)
+            continue
+        print(f"[{k}/{len(configs)}] {c}: training, budget {protocol.training.budget_for(c):g} s "
+              f"({protocol.training.clock})", flush=True)
+        run = zoo.train_configuration("waveflow", c, protocol.training, train_set, test_set, root=runs,
+                                      progress=progress)
+        summary = json.loads((run.run_dir / "zoo_run.json").read_text())
+        torch.set_num_threads(protocol.training.threads)
+        model = load_checkpoint(run.run_dir).model.eval()
+        scores = _score_held_out(model, test_set, protocol)
+        cpu_s = float(summary["budget_elapsed_s"]) if summary["clock"] == "process" else None
+        reproduce = _reproduce(protocol, c)
+        record = {"config": c, "study_key": key, "protocol": protocol.to_dict(), "corpus": corpus,
+                  "steps": summary["step"], "clock": summary["clock"], "budget_s": protocol.training.budget_for(c),
+                  "budget_elapsed_s": summary["budget_elapsed_s"], "cpu_time_s": cpu_s,
+                  "wall_s": summary.get("wall_s_total"), "threads": summary["threads"],
+                  "device": protocol.training.device, "torch": summary.get("torch"), "commit": commit,
+                  "code_fingerprint": summary.get("code_fingerprint"), "stop_reason": summary.get("stop_reason"),
+                  "reproduce": reproduce}
+        if cpu_s is not None:
+            record.update(_training_energy(cpu_s))
+        folder = out / c
+        atomic_write_text(folder / "training.json", json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
+        atomic_write_text(folder / "curves.csv", pd.DataFrame(load_training_log(run.run_dir)).to_csv(index=False))
+        manifest = [
+            _manifest_row(out, c, "training-record", folder / "training.json",
+                          "the trainer's zoo_run.json + energy estimate (CodeCarbon CPU process rule)", reproduce),
+            _manifest_row(out, c, "curves", folder / "curves.csv", "validation log of the run", reproduce),
+        ]
+        row = {"config": c, "study_key": key, "steps": summary["step"], "budget_s": record["budget_s"],
+               "clock": summary["clock"], "cpu_time_s": cpu_s, "wall_s": record["wall_s"], "threads": record["threads"],
+               "device": record["device"], "commit": commit, "sample_seed": protocol.sample_seed}
+        row.update({k2: record[k2] for k2 in ("train_energy_j", "train_energy_method", "train_energy_constants")
+                    if k2 in record})
+        row.update(scores)
+        row["reproduce"] = reproduce
+        _upsert(out / "scores.csv", "config", [row])
+        manifest.append(_manifest_row(out, c, "scores", out / "scores.csv", "held-out scores (all configurations)",
+                                      reproduce))
+        _upsert(out / "manifest.csv", "path", manifest)
+        _refresh_scores_hash(out)
+    table = _read_scores(out)
+    return table[table["config"].isin(configs)].reset_index(drop=True)
+
+
+def _manifest_row(out: Path, config: str, kind: str, path: Path, provenance: str, reproduce: str) -> dict[str, Any]:
+    from .artefacts import sha256_file
+
+    return {"config": config, "kind": kind, "path": path.relative_to(out).as_posix(), "bytes": path.stat().st_size,
+            "sha256": sha256_file(path), "provenance": provenance, "reproduce": reproduce}
+
+
+def _refresh_scores_hash(out: Path) -> None:
+    """``scores.csv`` changes with every configuration: its single manifest row carries its current hash."""
+    from .artefacts import sha256_file
+    from ..training import atomic_write_text
+
+    path = out / "manifest.csv"
+    manifest = pd.read_csv(path, keep_default_na=False)
+    scores = manifest["path"] == "scores.csv"
+    manifest.loc[scores, "config"] = "all"
+    manifest.loc[scores, "bytes"] = (out / "scores.csv").stat().st_size
+    manifest.loc[scores, "sha256"] = sha256_file(out / "scores.csv")
+    manifest.loc[scores, "reproduce"] = "greenaudio waveflow-study --protocol " + out.name
+    atomic_write_text(path, manifest[_MANIFEST_COLUMNS].to_csv(index=False))
+
+
+def _read_scores(folder: Path) -> pd.DataFrame:
+    path = folder / "scores.csv"
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+
+
+def load_study_results(protocol: str = "mini", root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The shipped scores of a study protocol (empty DataFrame when nothing is shipped yet)."""
+    return _read_scores((Path(root) if root else default_study_dir()) / get_study_protocol(protocol).name)
+
+
+def verify_study_manifest(protocol: str = "mini", root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Check every shipped file of a study protocol against its sha256 in ``manifest.csv``.
+
+    Raises:
+        greenaudio.experiments.artefacts.ArtefactError: a missing or altered file (naming it).
+    """
+    from .artefacts import ArtefactError, sha256_file
+
+    folder = (Path(root) if root else default_study_dir()) / get_study_protocol(protocol).name
+    path = folder / "manifest.csv"
+    if not path.is_file():
+        raise ArtefactError(f"nothing shipped in {folder} (no manifest.csv)")
+    manifest = pd.read_csv(path, keep_default_na=False)
+    for row in manifest.itertuples(index=False):
+        file = folder / row.path
+        if not file.is_file():
+            raise ArtefactError(f"missing artefact {file} (listed in {path})")
+        digest = sha256_file(file)
+        if digest != row.sha256:
+            raise ArtefactError(f"sha256 mismatch for {file}: manifest {row.sha256}, file {digest}")
+    return manifest
+
+
+# -- 5. Figure 28 and the thesis's statements -------------------------------------------------------------------
+#: The three fronts of Figure 28: name -> cost column (minimised).
+FRONTS = {"training": "e_train", "parameters": "params", "generation": "e_gen"}
+
+
+def compute_fronts(table: pd.DataFrame, quality: str = "mos", costs: Mapping[str, str] | None = None,
+                   label: str = "configuration") -> pd.DataFrame:
+    """Pareto optimality of each configuration in each front (cost minimised, ``quality`` maximised).
+
+    Args:
+        table: one row per configuration with ``label``, ``quality`` and the cost columns.
+        costs: ``{front name: cost column}`` (default :data:`FRONTS`).
+
+    Returns:
+        ``label`` plus, per front, ``optimal_<front>`` and ``dominated_by_<front>``
+        (:func:`greenaudio.pareto.compute_pareto_table`).
+    """
+    from .. import pareto
+
+    costs = dict(costs or FRONTS)
+    out = pd.DataFrame({label: table[label].to_numpy()})
+    for front, column in costs.items():
+        annotated = pareto.compute_pareto_table(table, {column: "min", quality: "max"}, label=label)
+        out[f"optimal_{front}"] = annotated["pareto_optimal"].to_numpy()
+        out[f"dominated_by_{front}"] = annotated["dominated_by"].to_numpy()
+    return out
+
+
+def compute_gap_comparison(table: pd.DataFrame, first: str, second: str, order_by: str = "mos",
+                           label: str = "configuration") -> pd.DataFrame:
+    """Gaps between consecutive configurations (ordered by ``order_by``) along two cost axes, relative and scaled.
+
+    ``log_gap_<col>`` = ln(x_next / x) (scale-free: a doubling is 0.69 whatever the unit); ``range_gap_<col>`` =
+    (x_next - x) / (max - min) (the gap as a share of the axis's range, as it looks on a plot).
+    """
+    t = table.sort_values(order_by, kind="stable").reset_index(drop=True)
+    rows = []
+    for i in range(len(t) - 1):
+        row = {"pair": f"{t.loc[i, label]}–{t.loc[i + 1, label]}"}
+        for col in (first, second):
+            x0, x1 = float(t.loc[i, col]), float(t.loc[i + 1, col])
+            span = float(t[col].max() - t[col].min()) or 1.0
+            row[f"log_gap_{col}"] = math.log(x1 / x0)
+            row[f"range_gap_{col}"] = (x1 - x0) / span
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def compute_statements(table: pd.DataFrame, quality: str = "mos", label: str = "configuration") -> dict[str, Any]:
+    """The thesis's three statements about Figure 28, computed on ``table`` (columns ``e_train``, ``params``,
+    ``e_gen``, ``quality``, ``label``).
+
+    Returns:
+        ``wf3_dominated_in_training`` (bool) and who dominates it; ``all_optimal_in_energy_front`` (bool);
+        ``gaps`` (:func:`compute_gap_comparison` of parameters vs E_gen); ``gap_widens_log`` / ``gap_widens_range``:
+        for how many consecutive pairs the gap is larger in the energy front than in the parameters front.
+    """
+    fronts = compute_fronts(table, quality, label=label).set_index(label)
+    wf3 = [i for i in fronts.index if str(i).lower() == "wf3"]
+    gaps = compute_gap_comparison(table, "params", "e_gen", order_by=quality, label=label)
+    wider_log = int((gaps["log_gap_e_gen"].abs() > gaps["log_gap_params"].abs()).sum())
+    wider_range = int((gaps["range_gap_e_gen"].abs() > gaps["range_gap_params"].abs()).sum())
+    return {
+        "wf3_dominated_in_training": bool(wf3) and not bool(fronts.loc[wf3[0], "optimal_training"]),
+        "wf3_dominated_by": fronts.loc[wf3[0], "dominated_by_training"] if wf3 else "",
+        "wf3_optimal_in_inference": bool(wf3) and bool(fronts.loc[wf3[0], "optimal_parameters"])
+        and bool(fronts.loc[wf3[0], "optimal_generation"]),
+        "all_optimal_in_energy_front": bool(fronts["optimal_generation"].all()),
+        "dominated_in_energy_front": [str(i) for i in fronts.index[~fronts["optimal_generation"]]],
+        "gaps": gaps, "pairs": len(gaps), "gap_widens_log": wider_log, "gap_widens_range": wider_range,
+        "fronts": fronts.reset_index(),
+    }
+
+
+def thesis_table() -> pd.DataFrame:
+    """Table 6 (data) with the columns Figure 28 plots: ``configuration``, ``e_train`` (kWh, predicted by the thesis
+    with Carbontracker), ``params`` (millions, the paper's), ``e_gen`` (Wh per 100 s of audio, measured by the thesis
+    on a TITAN V) and ``mos`` (the paper's)."""
+    wf = _table6()
+    return pd.DataFrame({"configuration": wf["label"], "e_train": wf["e_train_kwh"], "params": wf["params_millions"],
+                         "e_gen": wf["e_gen_wh"], "mos": wf["mos"]})
+
+
+def compute_study_table(parameters: pd.DataFrame, generation: pd.DataFrame, training: pd.DataFrame,
+                        scores: pd.DataFrame | None = None) -> pd.DataFrame:
+    """This book's Figure 28 table: ``e_train`` (kWh, predicted in the thesis's setting), ``params`` (millions,
+    counted with weight-norm gains), ``e_gen`` (Wh per 100 s of audio, measured or estimated here), the paper's
+    ``mos`` (data) and, when ``scores`` (the shipped study results) are given, their quality columns
+    (``d_stft``, ``pesq_wb``, ``distillmos``) for the configurations they hold."""
+    wf = _table6()
+    table = pd.DataFrame({"configuration": wf["label"], "mos": wf["mos"]})
+    table = table.merge(parameters[["configuration", "params"]].assign(params=lambda t: t.params / 1e6),
+                        on="configuration")
+    table = table.merge(generation[["configuration", "e_gen_wh_per_100_audio_s"]].rename(
+        columns={"e_gen_wh_per_100_audio_s": "e_gen"}), on="configuration")
+    table = table.merge(training[["configuration", "e_train_thesis_kwh"]].rename(
+        columns={"e_train_thesis_kwh": "e_train"}), on="configuration")
+    if scores is not None and not scores.empty:
+        quality = [c for c in ("d_stft", "pesq_wb", "distillmos", "steps") if c in scores.columns]
+        shipped = scores.assign(configuration=scores["config"].str.upper())[["configuration", *quality]]
+        table = table.merge(shipped, on="configuration", how="left")
+    return table[["configuration", "e_train", "params", "e_gen", "mos"]
+                 + [c for c in table.columns if c not in ("configuration", "e_train", "params", "e_gen", "mos")]]
+
+
+def plot_figure28(panels: Mapping[str, pd.DataFrame], *, quality: Mapping[str, str] | str = "mos",
+                  labels: Mapping[str, Mapping[str, str]] | None = None, label: str = "configuration"):
+    """Figure 28 side by side: one column per panel set (e.g. ``{"thesis (Table 6)": ..., "this book": ...}``), one
+    row per front (E_train, parameters, E_gen against quality), Pareto-optimal points circled in red.
+
+    Args:
+        panels: ``{column title: table}``; each table has ``label``, ``e_train``, ``params``, ``e_gen`` and the
+            quality column.
+        quality: the quality column of every panel, or ``{title: column}``.
+        labels: axis labels ``{title: {"e_train": ..., "params": ..., "e_gen": ..., "quality": ...}}``.
+
+    Returns:
+        the Matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..plotting import plot_pareto
+
+    fig, axes = plt.subplots(3, len(panels), figsize=(5.2 * len(panels), 10), squeeze=False)
+    for j, (title, table) in enumerate(panels.items()):
+        q = quality if isinstance(quality, str) else quality[title]
+        names = dict((labels or {}).get(title, {}))
+        for i, column in enumerate(("e_train", "params", "e_gen")):
+            ax = axes[i, j]
+            plot_pareto(ax, table[column], table[q], labels=table[label], xlabel=names.get(column, column),
+                        ylabel=names.get("quality", q))
+            if i == 0:
+                ax.set_title(title)
+    fig.tight_layout()
+    return fig
