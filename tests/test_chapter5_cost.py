@@ -177,7 +177,8 @@ def test_three_tool_table_follows_each_rule(folder):
         assert row.pue == pue
     # the training row comes from the shipped record of HiFi-GAN small: its CodeCarbon energy is the record's own
     # training energy, computed by the trainer when the run finished (8 W x 903.5 CPU-s / 2 CPUs = 3614 J)
-    train = tools[tools.workload.str.startswith("mini training hifigan-small")].set_index(tools.tool.str.split().str[0])
+    train = tools[tools.workload.str.startswith("mini training hifigan-small")]
+    train = train.set_index(train.tool.str.split().str[0])
     record = json.loads((ROOT / "lib/greenaudio/resources/zoo/mini/hifigan-small/training.json").read_text())
     assert train.loc["CodeCarbon", "energy_kwh"] * 3.6e6 == pytest.approx(record["energy_j"], rel=1e-6)
     assert train.loc["CodeCarbon", "cpu_time_s"] == pytest.approx(903.54, abs=0.01)
