@@ -219,3 +219,12 @@ def test_preparing_a_deep_copy_leaves_the_original_usable():
     assert torch.allclose(prepared.generate(mel).audio, before, atol=1e-5)
     assert torch.equal(original.generate(mel).audio, before)
     assert vocoders.base.count_parameters(original) > vocoders.base.count_parameters(prepared)  # gains still there
+
+
+def test_procedure_demonstration_output_lengths_and_bad_frames():
+    demo = vocoders.demonstrate_procedures(4, procedures={"melgan": [{}], "waveglow": [{"sigma": 0.6}]})
+    assert demo.model.tolist() == ["melgan", "waveglow"]
+    assert demo.audio_samples.tolist() == [4 * 256, 4 * 256]  # hop 256 (thesis §5.1.2)
+    assert '"sigma": 0.6' in demo.procedure.iloc[1]
+    with pytest.raises(ValueError, match="frames"):
+        vocoders.demonstrate_procedures(0)

@@ -35,8 +35,6 @@ DEMO_FRAMES_FULL = 63
 BENCHMARK_FILE = None
 
 # %%
-import json
-
 import pandas as pd
 import torch
 
@@ -156,29 +154,7 @@ for name in vocoders.names():
 # weights, only to show the procedures, the output lengths and the time they take here.
 
 # %%
-import time
-
-procedures = {
-    "melgan": [{}], "hifigan": [{}],
-    "wavegrad": [{"schedule": "fast"}, {"schedule": "full"}],
-    "diffwave": [{"schedule": "fast"}, {"schedule": "full"}],
-    "waveflow": [{"reverse": "fast"}, {"reverse": "plain"}],
-    "waveglow": [{"sigma": 0.6}, {"sigma": 1.0}],
-}
-rows = []
-mel = torch.rand(1, 80, demo_frames)
-for name, variants_ in procedures.items():
-    model = vocoders.load(name, "small").prepare_for_inference()
-    for procedure in variants_:
-        generator = torch.Generator().manual_seed(SEED)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            out = model.generate(mel, generator=generator, **procedure)
-        rows.append({"model": name, "procedure": json.dumps(out.procedure, sort_keys=True),
-                     "mel_frames": demo_frames, "audio_samples": out.audio.shape[-1],
-                     "expected_samples": demo_frames * model.hop_length,
-                     "seconds": time.perf_counter() - start})
-demo = pd.DataFrame(rows)
+demo = vocoders.demonstrate_procedures(demo_frames, seed=SEED)
 report.show_table(demo, label="zoo-procedures", chapter=CHAPTER,
                   caption=f"Inference procedures of the small presets on {demo_frames} mel frames: the resolved "
                   f"procedure, the output length, and the wall time measured here (CPU, {torch.get_num_threads()} "

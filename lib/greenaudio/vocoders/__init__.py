@@ -21,9 +21,12 @@ from .base import (
 )
 from .mel import THESIS_MEL, MelConfig, MelFrontEnd, MelNormalizer
 from .registry import THESIS_SIZES, build, config_for, entry, iter_presets, load, names, sizes
-from .summary import compute_convention_match, compute_parameter_table, describe_blocks
+from .summary import (DEMO_PROCEDURES, compute_convention_match, compute_parameter_table, demonstrate_procedures,
+                      describe_blocks)
 
 __all__ = [
+    "DEMO_PROCEDURES",
+    "demonstrate_procedures",
     "Generation",
     "OptimizerConfig",
     "Vocoder",

@@ -104,3 +104,43 @@ def describe_blocks(model: nn.Module, depth: int = 2) -> pd.DataFrame:
     visit(model, "", 1)
     table = pd.DataFrame(rows)
     return table[table.parameters > 0].reset_index(drop=True)
+
+
+#: Procedures shown on the models page: each family's default, and the alternatives its ``generate`` accepts.
+DEMO_PROCEDURES: dict[str, list[dict]] = {
+    "melgan": [{}], "hifigan": [{}],
+    "wavegrad": [{"schedule": "fast"}, {"schedule": "full"}],
+    "diffwave": [{"schedule": "fast"}, {"schedule": "full"}],
+    "waveflow": [{"reverse": "fast"}, {"reverse": "plain"}],
+    "waveglow": [{"sigma": 0.6}, {"sigma": 1.0}],
+}
+
+
+def demonstrate_procedures(frames: int, seed: int = 0, procedures: dict[str, list[dict]] | None = None,
+                           size: str = "small") -> pd.DataFrame:
+    """Run each procedure once on random mels of ``frames`` frames (untrained, prepared models).
+
+    Returns:
+        one row per procedure: the resolved procedure (JSON), mel frames, output and expected samples
+        (``frames x hop_length``), and the wall time of the call (s, one run: an illustration, not a benchmark).
+    """
+    import json
+    import time
+
+    import torch
+
+    from ..validation import check_positive_int
+
+    frames = check_positive_int("frames", frames)
+    rows = []
+    mel = torch.rand(1, 80, frames, generator=torch.Generator().manual_seed(seed))
+    for name, variants in (procedures or DEMO_PROCEDURES).items():
+        model = load(name, size).prepare_for_inference()
+        for procedure in variants:
+            start = time.perf_counter()
+            with torch.inference_mode():
+                out = model.generate(mel, generator=torch.Generator().manual_seed(seed), **procedure)
+            rows.append({"model": name, "procedure": json.dumps(out.procedure, sort_keys=True), "mel_frames": frames,
+                         "audio_samples": out.audio.shape[-1], "expected_samples": frames * model.hop_length,
+                         "seconds": time.perf_counter() - start})
+    return pd.DataFrame(rows)
