@@ -189,7 +189,13 @@ def figure33(table8: pd.DataFrame, records: Sequence[BenchmarkRecord]):
 
 
 def procedure_flops(sizes: Sequence[str], flop_clip_s: float, seed: int) -> pd.DataFrame:
-    """GFLOPs per second of audio of each procedure of :data:`PROCEDURE_VARIANTS` beside Table 8's printed value."""
+    """GFLOPs per second of audio of each procedure of :data:`PROCEDURE_VARIANTS` beside Table 8's printed value.
+
+    Counted on the *plain* model (weight norm kept, no inference-only rewrites: the computation of the reference
+    implementations the thesis measured), not on ``prepare_for_inference()``'s, which removes step-independent work.
+    Convolution FLOPs are proportional to the clip length, so a short clip (``flop_clip_s``) gives the per-second
+    count of any length.
+    """
     from greenaudio import published, vocoders
 
     printed = published.load_vocoder_costs().set_index(["model", "size"])["gflops_per_audio_s"]
@@ -197,7 +203,7 @@ def procedure_flops(sizes: Sequence[str], flop_clip_s: float, seed: int) -> pd.D
     rows = []
     for name, variants in PROCEDURE_VARIANTS.items():
         for size in sizes:
-            model = vocoders.load(name, size).prepare_for_inference()
+            model = vocoders.load(name, size).eval()
             mel = torch.rand(1, 80, frames, generator=torch.Generator().manual_seed(seed))
             for procedure in variants:
                 count = count_flops(lambda: model.generate(mel, **procedure), audio_s=frames * 256 / 16000)
