@@ -122,7 +122,10 @@ report.show_table(table8, label="table-8", chapter=CHAPTER, formats={c: "{:.3g}"
     "float").columns}, caption=report.energy_caption(
     f"Table 8 regenerated on {DEVICE} ({'quick' if QUICK else 'thesis'} protocol): parameters (weight-norm gains "
     f"counted), GFLOPs per second of audio, E_gen in J per 100 s of audio and the {RTF.upper()} (median), each beside "
-    "the thesis's printed value (Table 8 of the thesis; its E_gen printed in 'mJ') and the ratio ours / thesis.",
+    "the thesis's printed value (Table 8 of the thesis; its E_gen printed in 'mJ') and the ratio ours / thesis. "
+    "GFLOPs, time and energy are those of the path that ran, prepare_for_inference()'s: for DiffWave and WaveGrad "
+    "it computes the step-independent conditioning once per call, so their GFLOPs are below the reference "
+    "implementations' (counted on the plain models in the procedure table below).",
     records))
 print("\n".join(cost.table8_notes(table8)))
 
