@@ -14,7 +14,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 from conftest import ROOT, toc_notebooks
 from greenaudio import measure, pareto, published, vocoders

@@ -24,8 +24,6 @@ import io
 import json
 import math
 import os
-import shlex
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence

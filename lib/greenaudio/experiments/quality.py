@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -297,13 +296,19 @@ def conclusions(scores: pd.DataFrame, optimal: pd.DataFrame, *, chance: float = 
     return out
 
 
-def thesis_metric_correlations() -> pd.DataFrame:
-    """Correlations of the thesis's D_STFT, IS, AM and FID with its human MOS over its 18 configurations (Table 7)."""
-    from .. import evaluation, published
+def _thesis_table7() -> pd.DataFrame:
+    """The thesis's Table 7 (data) without its ground-truth row, metric columns named as in :data:`_THESIS_METRICS`."""
+    from .. import published
 
     t7 = published.load_vocoder_quality()
-    t7 = t7[t7.model != "ground_truth"].rename(columns=_THESIS_METRICS)
-    return evaluation.compute_metric_correlations(t7, "mos", list(_THESIS_METRICS.values()))
+    return t7[t7.model != "ground_truth"].rename(columns=_THESIS_METRICS)
+
+
+def thesis_metric_correlations() -> pd.DataFrame:
+    """Correlations of the thesis's D_STFT, IS, AM and FID with its human MOS over its 18 configurations (Table 7)."""
+    from .. import evaluation
+
+    return evaluation.compute_metric_correlations(_thesis_table7(), "mos", list(_THESIS_METRICS.values()))
 
 
 def plot_thesis_figure32(seed: int = 0):
@@ -316,11 +321,9 @@ def plot_thesis_figure32(seed: int = 0):
     """
     import matplotlib.pyplot as plt
 
-    from .. import published
     from ..listening import plot_metric_vs_mos
 
-    t7 = published.load_vocoder_quality()
-    t7 = t7[t7.model != "ground_truth"].rename(columns=_THESIS_METRICS).rename(columns={"mos": "MOS (thesis, human)"})
+    t7 = _thesis_table7().rename(columns={"mos": "MOS (thesis, human)"})
     vggish = [m for m in _THESIS_METRICS.values() if "VGGish" in m]
     fig, axes = plt.subplots(1, len(vggish), figsize=(4.2 * len(vggish), 3.6))
     found = {}

@@ -6,7 +6,6 @@ truth, the provenance lines and the figures live here so a reader (or a test) ca
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np

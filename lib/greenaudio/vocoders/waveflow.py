@@ -40,7 +40,6 @@ from .base import (
     VocoderConfig,
     check_choice,
     check_non_negative_float,
-    remove_all_weight_norms,
 )
 from ._fast import fast_gate, pointwise, scale_rows
 from .flow_common import InferenceCacheMixin, check_audio_and_mel, draw_latent, gated_tanh, gaussian_nll, weight_norm

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import registry
-from .base import OptimizerConfig, Vocoder, VocoderConfig, check_non_negative_float, remove_all_weight_norms
+from .base import OptimizerConfig, Vocoder, VocoderConfig, check_non_negative_float
 from ._fast import fast_gate, pointwise, scale_rows
 from .flow_common import InferenceCacheMixin, check_audio_and_mel, draw_latent, gated_tanh, gaussian_nll, weight_norm
 
