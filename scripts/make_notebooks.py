@@ -1,6 +1,6 @@
 """Regenerate notebooks/*.ipynb from jupytext percent sources (maintainers' tool, not part of the main job).
 
-Usage: python scripts/make_notebooks.py [SRC_DIR]   (default notebooks/src)
+Usage: python scripts/make_notebooks.py [SRC_DIR] [--only NAME ...]   (default notebooks/src, every notebook)
 
 Each SRC_DIR/NAME.py becomes notebooks/NAME.ipynb:
 
@@ -234,17 +234,32 @@ def update_readme(stems: list[str], url: str, branch: str) -> bool:
     return True
 
 
-def main(src: str) -> None:
+def main(src: str, only: list[str] | None = None) -> None:
+    """Write ``notebooks/NAME.ipynb`` for every ``SRC/NAME.py`` (or only the names in ``only``); the README's Colab
+    links always list every source notebook."""
+    paths = sorted(Path(src).glob("*.py"))
+    if not paths:
+        raise SystemExit(f"no notebook sources (*.py) in {src!r}")
+    stems = [p.stem for p in paths]
+    unknown = sorted(set(only or []) - set(stems))
+    if unknown:
+        raise SystemExit(f"--only: unknown notebook(s) {unknown}; choose from {stems}")
     url, branch = read_repository()
     out_dir = ROOT / "notebooks"
-    stems = []
-    for path in sorted(Path(src).glob("*.py")):
+    for path in paths:
+        if only and path.stem not in only:
+            continue
         jupytext.write(build_notebook(path, url, branch), out_dir / f"{path.stem}.ipynb")
-        stems.append(path.stem)
         print("wrote", out_dir / f"{path.stem}.ipynb")
     if update_readme(stems, url, branch):
         print("updated the Colab links in", ROOT / "README.md")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "notebooks" / "src"))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("src", nargs="?", default=str(ROOT / "notebooks" / "src"), help="jupytext sources folder")
+    parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help="regenerate only these notebooks")
+    args = parser.parse_args()
+    main(args.src, args.only)

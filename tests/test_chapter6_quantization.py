@@ -27,7 +27,7 @@ def folder(request):
 def test_notebook_is_narrative_and_calls():
     cells = [c for c in re.split(r"^# %%", SOURCE.read_text(), flags=re.M) if not c.startswith(" [markdown]")]
     code = [line for c in cells for line in c.splitlines()[1:] if line.strip() and not line.lstrip().startswith("#")]
-    assert len(code) <= 140
+    assert len(code) <= 120
     assert not any(line.lstrip().startswith(("def ", "class ", "for ")) for line in code)
 
 
@@ -113,3 +113,28 @@ def test_stability_keeps_a_family_that_fails_as_a_row():
                                   threads=1, load=broken)
     assert table.to_dict("records") == [{"model": "melgan", "fp32": "",
                                           "fake-quant": "failed: RuntimeError: cannot build melgan"}]
+
+
+def test_failure_lines_name_each_failed_configuration_and_count_the_rest():
+    results = pd.DataFrame({"model": ["melgan", "hifigan", "waveglow"], "size": ["small", "large", "small"],
+                            "status": ["ok", "failed: export: unsupported op", "ok"]})
+    assert chapter.failure_lines(results) == ["hifigan large: failed: export: unsupported op",
+                                              "2 of 3 configurations quantized and run."]
+
+
+def test_chapter_inputs_reject_more_calibration_clips_than_the_split_has():
+    with pytest.raises(ValueError, match="n_calibration"):
+        chapter.load_chapter_inputs(0, 1.0)
+    with pytest.raises(ValueError, match="n_calibration must be at most"):
+        chapter.load_chapter_inputs(10**6, 1.0)
+
+
+def test_seconds_by_board_is_one_row_per_configuration_in_board_order():
+    from greenaudio import embedded
+
+    fit = pd.DataFrame({"model": ["melgan"] * 2 + ["hifigan"] * 2, "size": ["small"] * 4,
+                        "board": ["RPi 4B", "Arduino", "RPi 4B", "Arduino"],
+                        "seconds_per_audio_s": [0.5, 90.0, 2.0, 400.0]})
+    table = embedded.compute_seconds_by_board(fit)
+    assert list(table.columns) == ["model", "size", "RPi 4B", "Arduino"]
+    assert table.values.tolist() == [["melgan", "small", 0.5, 90.0], ["hifigan", "small", 2.0, 400.0]]

@@ -195,3 +195,33 @@ def test_numpy_scalar_sigma_is_accepted(models, name):
     assert out.procedure["sigma"] == 0.5 and type(out.procedure["sigma"]) is float
     with pytest.raises(ValueError, match=r"sigma must be a finite number >= 0, got True"):
         models[name].generate(mel_batch(1, batch=1), sigma=True)
+
+
+@pytest.mark.parametrize("c_in,c_out,kernel,stride,frames,length", [
+    (3, 2, 8, 4, 5, 20),  # kernel a multiple of the stride, trimmed to frames * stride (WaveGlow's use)
+    (2, 3, 7, 3, 4, 15),  # kernel not a multiple of the stride: the untrimmed length (F - 1) * s + K
+    (1, 1, 4, 4, 1, 3),   # one frame, trimmed inside the first stride
+])
+def test_transposed_conv_overlap_add_equals_a_brute_force_scatter(c_in, c_out, kernel, stride, frames, length):
+    from greenaudio.vocoders._fast import transposed_conv_overlap_add
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, c_in, frames, generator=g, dtype=torch.float64)
+    w = torch.randn(c_in, c_out, kernel, generator=g, dtype=torch.float64)
+    bias = torch.randn(c_out, generator=g, dtype=torch.float64)
+    expected = torch.zeros(2, c_out, (frames - 1) * stride + kernel, dtype=torch.float64)
+    for b in range(2):  # the definition: frame f adds x[b, :, f] @ w at samples f * stride ...
+        for f in range(frames):
+            for i in range(c_in):
+                expected[b, :, f * stride : f * stride + kernel] += x[b, i, f] * w[i]
+    expected = expected[..., :length] + bias[:, None]
+    torch.testing.assert_close(transposed_conv_overlap_add(x, w, bias, stride, length), expected)
+
+
+def test_prepared_waveglow_upsampler_matches_the_conv_transpose():
+    model = vocoders.load("waveglow", "small")
+    mel = torch.rand(1, 80, 5)  # a shape whose first conv_transpose1d call is fast here (batch 2 costs seconds)
+    with torch.no_grad():
+        plain = model._conditioning(mel)
+        prepared = model.prepare_for_inference()._conditioning(mel)
+    torch.testing.assert_close(prepared, plain, rtol=1e-5, atol=1e-5)

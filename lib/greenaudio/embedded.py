@@ -41,6 +41,7 @@ __all__ = [
     "compute_embedded_summary",
     "compute_thesis_embedded_fit",
     "compute_thesis_section_6_4_notes",
+    "compute_seconds_by_board",
 ]
 
 #: Bytes per weight for each precision considered in §6.4 (float32 and the int8 of Chapter 6's quantisation).
@@ -228,6 +229,15 @@ def compute_thesis_embedded_fit() -> pd.DataFrame:
     thesis = published.load_vocoder_costs()
     models = thesis.assign(params=thesis.params_millions * 1e6)[list(_MODEL_COLUMNS)]
     return compute_embedded_fit(models, published.load_embedded_boards())
+
+
+def compute_seconds_by_board(fit: pd.DataFrame) -> pd.DataFrame:
+    """``fit`` (from :func:`compute_embedded_fit`) as one row per configuration and one column per board (in the
+    order the boards appear): seconds needed per second of audio (estimate)."""
+    _check_columns(fit, ["model", "size", "board", "seconds_per_audio_s"], "fit")
+    boards = list(dict.fromkeys(fit["board"]))
+    table = fit.pivot_table(index=["model", "size"], columns="board", values="seconds_per_audio_s", sort=False)
+    return table[boards].reset_index().rename_axis(columns=None)
 
 
 def compute_thesis_section_6_4_notes(fit_thesis: pd.DataFrame) -> list[str]:

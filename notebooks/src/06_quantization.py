@@ -59,17 +59,15 @@ matplotlib.use("Agg")
 import pandas as pd
 import torch
 
-from greenaudio import data, embedded, published, quantization, report
-from greenaudio.quantization import chapter, qat
+from greenaudio import embedded, published, quantization, report
+from greenaudio.quantization import chapter
 
 S = QUICK_SETTINGS if QUICK else FULL_SETTINGS
 WORK = Path(tempfile.mkdtemp(prefix="greenaudio-quant-"))
 torch.manual_seed(SEED)
 torch.set_num_threads(THREADS)
 started = time.perf_counter()
-print(f"Mode: {'quick' if QUICK else 'full'}; {len(S['models']) * len(S['sizes'])} configuration(s), "
-      f"{S['clip_s']:g} s clips, {S['repeats']} timed run(s) after {S['warmup']} warm-up(s), {THREADS} thread(s); "
-      f"exporter {EXPORTER}; ONNX files in {WORK}.")
+print(chapter.mode_line(S, QUICK, THREADS, EXPORTER, WORK))
 
 # %% [markdown]
 # ## Data: real mels for calibration and evaluation
@@ -79,12 +77,10 @@ print(f"Mode: {'quick' if QUICK else 'full'}; {len(S['models']) * len(S['sizes']
 # *test* split: consecutive test clips joined to the wanted duration.
 
 # %%
-train_set = data.load_espeak_speech("train")
-test_set = data.load_espeak_speech("test")
-calibration = torch.stack([torch.as_tensor(train_set[i][1]) for i in range(S["n_calibration"])]).float()
-eval_audio, eval_mel = quantization.make_eval_clip([test_set[i] for i in range(len(test_set))], S["clip_s"])
-print(f"{len(train_set)} training and {len(test_set)} test clips; calibration mels {tuple(calibration.shape)}; "
-      f"evaluation clip {eval_audio.shape[-1] / 16000:.2f} s (mel {tuple(eval_mel.shape)}).")
+inputs = chapter.load_chapter_inputs(S["n_calibration"], S["clip_s"])
+train_set, test_set, calibration, eval_audio, eval_mel = (inputs.train_set, inputs.test_set, inputs.calibration,
+                                                          inputs.eval_audio, inputs.eval_mel)
+print(inputs.summary())
 
 # %% [markdown]
 # ## How each family is quantized
@@ -119,10 +115,7 @@ results = quantization.run_quantization_table(
     configs, workdir=WORK / "ptq", calibration_mels=calibration, eval_mel=eval_mel, repeats=S["repeats"],
     warmup=S["warmup"], threads=THREADS, exporter=EXPORTER, energy_mode=ENERGY_MODE, seed=SEED, keep=kept)
 results.to_csv(report.results_dir(CHAPTER) / "quantization-results.csv", index=False)
-failed = results[results.status != "ok"]
-if len(failed):
-    print(failed[["model", "size", "status"]].to_string(index=False))
-print(f"{(results.status == 'ok').sum()} of {len(results)} configurations quantized and run.")
+print("\n".join(chapter.failure_lines(results)))
 
 # %% [markdown]
 # ### Table 9, regenerated
@@ -141,10 +134,7 @@ report.show_table(table9, label="table-9", chapter=CHAPTER,
                   "the ONNX files, the int8 real-time factor, speed-ups of ONNX Runtime int8 over torch fp32 and "
                   "ONNX Runtime fp32, energy per 100 s of audio with its method, and the change of the output "
                   "against the torch fp32 output (D_STFT, SNR in dB); measured on this machine.",
-                  formats={c: "{:.3g}" for c in ["thesis_fp32_mb", "thesis_int8_mb", "fp32_mb", "int8_mb",
-                                                  "size_ratio", "rtf_int8", "speedup_vs_torch_fp32",
-                                                  "speedup_vs_ort_fp32", "energy_int8_j_per_100_audio_s",
-                                                  "int8_d_stft", "int8_snr_db"]})
+                  formats=quantization.TABLE9_FORMATS)
 
 # %% [markdown]
 # ### How these numbers were obtained
@@ -178,8 +168,7 @@ if len(quality):
                       "against the original recording (measured).",
                       formats={"pesq_wb": "{:.2f}", "distillmos": "{:.2f}"})
 else:
-    print("No trained weights under greenaudio/resources/zoo/mini/ for these configurations yet: the quality change "
-          "is reported against the fp32 output only (Table 9).")
+    print(chapter.NO_TRAINED_WEIGHTS_NOTE)
 
 # %% [markdown]
 # ## Quantization-aware training of DiffWave (Figures 36–38)
@@ -213,9 +202,9 @@ report.show_figure(chapter.plot_qat_history(history), label="figure-36-37", chap
 
 # %%
 size = S["qat_sizes"][0]
-converted = qat.convert_qat_model(qat_runs[size].fake_quant, WORK / "qat", calibration[..., : S["qat_clip_frames"]],
-                                  exporter=EXPORTER, threads=THREADS)
-outputs = chapter.qat_reconstructions(qat_runs[size], converted.runner("int8", THREADS), qat_clip, qat_audio, SEED)
+converted, outputs = chapter.convert_and_reconstruct(
+    qat_runs[size], WORK / "qat", calibration[..., : S["qat_clip_frames"]], qat_clip, qat_audio, exporter=EXPORTER,
+    threads=THREADS, seed=SEED)
 report.show_figure(chapter.plot_reconstruction_spectrograms(outputs), label="figure-38", chapter=CHAPTER,
                    caption="Analogue of Figure 38: log-power spectrograms of the original, the fp32 and fake-quant "
                    "reconstructions, and the converted int8 model's (measured).")
@@ -223,8 +212,7 @@ report.show_table(chapter.score_reconstructions(outputs), label="qat-int8-scores
                   caption=f"DiffWave {size} after QAT: D_STFT of each reconstruction against the original, and the "
                   "change of each output against the fake-quant output (relative L2, SNR in dB, D_STFT); the int8 "
                   "model is the converted QAT model run in ONNX Runtime (measured).",
-                  formats={c: "{:.3g}" for c in ["d_stft_vs_original", "vs_fake_quant_rel_l2",
-                                                  "vs_fake_quant_snr_db", "vs_fake_quant_d_stft"]})
+                  formats=chapter.RECONSTRUCTION_FORMATS)
 print(chapter.converted_size_line(converted))
 
 # %% [markdown]
@@ -258,12 +246,11 @@ else:
 
 # %%
 thesis_fit = embedded.compute_thesis_embedded_fit()
-boards = thesis_fit.board.unique().tolist()
 report.show_table(published.load_embedded_boards(), label="table-10", chapter=CHAPTER, formats={"flops": "{:.3g}"},
                   caption="Arduino and Raspberry Pi boards as printed and the numbers used (Table 10 of the thesis).")
-seconds = thesis_fit.pivot_table(index=["model", "size"], columns="board", values="seconds_per_audio_s", sort=False)
-report.show_table(seconds[boards].reset_index(), label="embedded-seconds-thesis", chapter=CHAPTER,
-                  formats={b: "{:.3g}" for b in boards},
+seconds = embedded.compute_seconds_by_board(thesis_fit)
+report.show_table(seconds, label="embedded-seconds-thesis", chapter=CHAPTER,
+                  formats={b: "{:.3g}" for b in seconds.columns[2:]},
                   caption="Seconds to generate one second of audio on each board, from the thesis's GFLOPs "
                   "(Table 8; ESTIMATED from the board's nominal FLOPS, §6.4).")
 report.show_table(embedded.compute_embedded_summary(thesis_fit), label="embedded-summary-thesis", chapter=CHAPTER,

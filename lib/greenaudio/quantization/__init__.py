@@ -35,7 +35,7 @@ from .pipeline import (
 )
 from .runner import OnnxVocoder, make_session
 from .sizes import BYTES_PER_MB, SIZE_METHOD, measure_files_bytes
-from .tables import RTF_ESTIMATE_METHOD, compute_bench_table, compute_table9, compute_table10
+from .tables import RTF_ESTIMATE_METHOD, TABLE9_FORMATS, compute_bench_table, compute_table9, compute_table10
 
 __all__ = [
     "QUANTIZATION_SETTINGS",
@@ -67,5 +67,6 @@ __all__ = [
     "RTF_ESTIMATE_METHOD",
     "compute_bench_table",
     "compute_table9",
+    "TABLE9_FORMATS",
     "compute_table10",
 ]

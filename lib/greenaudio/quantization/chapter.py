@@ -6,6 +6,8 @@ truth, the provenance lines and the figures live here so a reader (or a test) ca
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -20,6 +22,47 @@ from .sizes import measure_files_bytes
 #: Families whose int8 speed the chapter tests against the 2x target (thesis §6.3's question, issue targets).
 SPEED_TARGET_FAMILIES = ("melgan", "hifigan")
 SPEED_TARGET = 2.0
+
+
+@dataclass(frozen=True)
+class ChapterInputs:
+    """The corpus pieces the chapter runs on: the espeak splits, calibration mels ``(N, n_mels, frames)`` from the
+    training split, and one evaluation clip of real speech (``eval_audio`` ``(1, samples)`` at 16 kHz, ``eval_mel``
+    ``(1, n_mels, frames)``) from the test split."""
+
+    train_set: Any
+    test_set: Any
+    calibration: torch.Tensor
+    eval_audio: torch.Tensor
+    eval_mel: torch.Tensor
+
+    def summary(self, sample_rate: int = 16_000) -> str:
+        return (f"{len(self.train_set)} training and {len(self.test_set)} test clips; calibration mels "
+                f"{tuple(self.calibration.shape)}; evaluation clip {self.eval_audio.shape[-1] / sample_rate:.2f} s "
+                f"(mel {tuple(self.eval_mel.shape)}).")
+
+
+def load_chapter_inputs(n_calibration: int, clip_s: float) -> ChapterInputs:
+    """The espeak corpus splits, the first ``n_calibration`` training mels and a ``clip_s``-second test clip."""
+    from .. import data
+    from ..validation import check_positive_int
+    from .pipeline import make_eval_clip
+
+    n_calibration = check_positive_int("n_calibration", n_calibration)
+    train_set = data.load_espeak_speech("train")
+    test_set = data.load_espeak_speech("test")
+    if n_calibration > len(train_set):
+        raise ValueError(f"n_calibration must be at most {len(train_set)} (the training split), got {n_calibration}")
+    calibration = torch.stack([torch.as_tensor(train_set[i][1]) for i in range(n_calibration)]).float()
+    eval_audio, eval_mel = make_eval_clip([test_set[i] for i in range(len(test_set))], clip_s)
+    return ChapterInputs(train_set, test_set, calibration, eval_audio, eval_mel)
+
+
+def failure_lines(results: pd.DataFrame) -> list[str]:
+    """One line per configuration that failed to export, quantize or run (``status`` != ``"ok"``), then a count."""
+    failed = results[results["status"] != "ok"]
+    lines = [f"{r.model} {r.size}: {r.status}" for r in failed.itertuples()]
+    return lines + [f"{(results['status'] == 'ok').sum()} of {len(results)} configurations quantized and run."]
 
 
 def provenance_lines(results: pd.DataFrame) -> list[str]:
@@ -116,6 +159,15 @@ def plot_qat_history(history: pd.DataFrame, note: str = ""):
     return fig
 
 
+def convert_and_reconstruct(run: qat.QATResult, workdir: str | Path, calibration: torch.Tensor,
+                            clip_mel: torch.Tensor, clip_audio: torch.Tensor, *, exporter: str, threads: int,
+                            seed: int):
+    """Convert a QAT run's fake-quant model to int8 ONNX graphs (in ``workdir``) and reconstruct one clip with the
+    fp32, fake-quant and converted models; returns ``(converted, outputs)`` (see :func:`qat_reconstructions`)."""
+    converted = qat.convert_qat_model(run.fake_quant, Path(workdir), calibration, exporter=exporter, threads=threads)
+    return converted, qat_reconstructions(run, converted.runner("int8", threads), clip_mel, clip_audio, seed)
+
+
 def qat_reconstructions(run: qat.QATResult, int8_model, clip_mel: torch.Tensor, clip_audio: torch.Tensor,
                         seed: int) -> dict[str, torch.Tensor]:
     """The original and the fp32, fake-quant and converted-int8 reconstructions of one clip, same seed."""
@@ -137,6 +189,23 @@ def plot_reconstruction_spectrograms(outputs: Mapping[str, torch.Tensor]):
         ax.set(title=label, xlabel="frame")
     np.atleast_1d(axes)[0].set_ylabel("frequency bin")
     return fig
+
+
+#: Printed when none of the chapter's configurations has shipped trained weights.
+NO_TRAINED_WEIGHTS_NOTE = ("No trained weights under greenaudio/resources/zoo/mini/ for these configurations yet: the "
+                           "quality change is reported against the fp32 output only (Table 9).")
+
+#: Display formats of :func:`score_reconstructions`'s numeric columns.
+RECONSTRUCTION_FORMATS = {c: "{:.3g}" for c in ["d_stft_vs_original", "vs_fake_quant_rel_l2", "vs_fake_quant_snr_db",
+                                                "vs_fake_quant_d_stft"]}
+
+
+def mode_line(settings: Mapping[str, Any], quick: bool, threads: int, exporter: str, workdir: str | Path) -> str:
+    """What the chapter is about to run, in one sentence (mode, configurations, clip length, repeats, threads)."""
+    n = len(settings["models"]) * len(settings["sizes"])
+    return (f"Mode: {'quick' if quick else 'full'}; {n} configuration(s), {settings['clip_s']:g} s clips, "
+            f"{settings['repeats']} timed run(s) after {settings['warmup']} warm-up(s), {threads} thread(s); "
+            f"exporter {exporter}; ONNX files in {workdir}.")
 
 
 def score_reconstructions(outputs: Mapping[str, torch.Tensor]) -> pd.DataFrame:

@@ -15,6 +15,12 @@ RTF_ESTIMATE_METHOD = ("estimated: GFLOPs per second of audio (counted on the to
                        "FLOPS (Table 10); assumes the peak rate is sustained, so a lower bound on the time")
 
 
+#: Display formats of :func:`compute_table9`'s numeric columns (3 significant digits).
+TABLE9_FORMATS = {c: "{:.3g}" for c in ["thesis_fp32_mb", "thesis_int8_mb", "fp32_mb", "int8_mb", "size_ratio",
+                                        "rtf_int8", "speedup_vs_torch_fp32", "speedup_vs_ort_fp32",
+                                        "energy_int8_j_per_100_audio_s", "int8_d_stft", "int8_snr_db"]}
+
+
 def compute_table9(results: pd.DataFrame) -> pd.DataFrame:
     """Table 9 regenerated: the thesis's printed sizes beside the measured ones, with the columns it could not fill.
 

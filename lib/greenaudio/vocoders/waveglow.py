@@ -26,7 +26,7 @@ from torch import nn
 
 from . import registry
 from .base import OptimizerConfig, Vocoder, VocoderConfig, check_non_negative_float
-from ._fast import fast_gate, pointwise, scale_rows
+from ._fast import fast_gate, pointwise, scale_rows, transposed_conv_overlap_add
 from .flow_common import InferenceCacheMixin, check_audio_and_mel, draw_latent, gated_tanh, gaussian_nll, weight_norm
 
 __all__ = ["WaveGlowConfig", "WaveGlow", "PRESETS"]
@@ -215,7 +215,11 @@ class WaveGlow(InferenceCacheMixin, Vocoder):
         """``(B, n_mels, F)`` -> squeezed upsampled mel ``(B, n_mels * n_group, F * hop / n_group)``."""
         g, t = self.config.n_group, mel.shape[-1] * self.hop_length
         # ConvTranspose output has (F - 1) * hop + kernel samples; keep the first F * hop (reference: same trim)
-        c = self.upsample(mel)[..., :t]
+        if self.is_prepared and self.inference_backend != "compile":
+            up = self.upsample
+            c = transposed_conv_overlap_add(mel, up.weight, up.bias, up.stride[0], t)
+        else:
+            c = self.upsample(mel)[..., :t]
         b, m, _ = c.shape
         return c.view(b, m, t // g, g).transpose(2, 3).reshape(b, m * g, t // g)  # channel = mel * n_group + j
 
