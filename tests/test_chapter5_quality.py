@@ -76,3 +76,21 @@ def test_audio_grid_embeds_every_shipped_sample():
     html = quality.audio_grid_html("mini")
     flacs = sorted(SHIPPED.glob("samples/*/*.flac"))
     assert html.count("<audio") == len(flacs) and len(flacs) >= 8
+
+
+def test_step_count_sentences_compare_only_configurations_of_one_budget():
+    scores = pd.DataFrame({
+        "config": ["melgan-small", "waveflow-small", "hifigan-large", "melgan-large", "ground_truth"],
+        "model": ["melgan", "waveflow", "hifigan", "melgan", "ground_truth"],
+        "size": ["small", "small", "large", "large", ""],
+        "budget_s": [900.0, 900.0, 300.0, 300.0, np.nan],
+        "steps": [2078, 15, 27, 34, np.nan],
+    })
+    sentences = [s for s in quality.conclusions(scores, pd.DataFrame()) if "step counts" in s]
+    # 900 CPU-s: 2078 / 15 = 138.5 -> 139-fold; 300 CPU-s: 34 / 27 = 1.26 -> 1.3-fold; never 2078 / 27 across budgets
+    assert sentences == [
+        "Within the same budget of 300 CPU-seconds the step counts differ 1.3-fold: melgan-large made 34 steps, "
+        "hifigan-large 27.",
+        "Within the same budget of 900 CPU-seconds the step counts differ 139-fold: melgan-small made 2078 steps, "
+        "waveflow-small 15.",
+    ]

@@ -283,10 +283,16 @@ def conclusions(scores: pd.DataFrame, optimal: pd.DataFrame, *, chance: float = 
                        f"{names.get(r.model, r.model)} {r['size']} {r.digit_accuracy:.0%}" for _, r in best.iterrows())
                    + f"; {len(above)} famil{'y' if len(above) == 1 else 'ies'} above 50 %.")
     if "steps" in models:
-        fastest = models.sort_values("steps", ascending=False).iloc[0]
-        slowest = models.sort_values("steps").iloc[0]
-        out.append(f"Within the same CPU-time budget the step counts differ {fastest.steps / max(slowest.steps, 1):.0f}-"
-                   f"fold: {fastest.config} made {int(fastest.steps)} steps, {slowest.config} {int(slowest.steps)}.")
+        groups = models.groupby("budget_s", sort=True) if "budget_s" in models else [(None, models)]
+        for budget, group in groups:
+            if len(group) < 2:
+                continue
+            fastest = group.sort_values("steps", ascending=False).iloc[0]
+            slowest = group.sort_values("steps").iloc[0]
+            within = "the same CPU-time budget" if budget is None else f"the same budget of {budget:g} CPU-seconds"
+            ratio = fastest.steps / max(slowest.steps, 1)
+            out.append(f"Within {within} the step counts differ {ratio:.{1 if ratio < 10 else 0}f}-fold: "
+                       f"{fastest.config} made {int(fastest.steps)} steps, {slowest.config} {int(slowest.steps)}.")
     if len(optimal):
         opt = optimal[optimal.pareto_optimal]
         fams = sorted({c.rsplit('-', 1)[0] for c in opt.config})
