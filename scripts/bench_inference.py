@@ -1,12 +1,13 @@
 """Plain vs prepared inference of the vocoder zoo: wall-clock RTF, peak RSS, achieved GFLOP/s against this CPU's peak.
 
-For each configuration (model x size x duration), in ONE process and interleaved (plain, prepared-torch,
-prepared-onnxruntime, ... then again), times ``model.generate(mel, generator=seeded)`` on a random mel of the duration;
-reports the minimum over ``--repeats`` rounds (after a warm-up on a 4-frame clip), the real-time factor (wall-clock
-seconds per second of audio), the speed-up over the plain path, the FLOPs of the path that ran (counted with
-``greenaudio.measure.flops.count_flops`` on a 16-frame clip and scaled linearly to the duration), the achieved
-GFLOP/s, and that as a fraction of this CPU's measured peak (best of a 2048x2048 fp32 matmul in torch and in ONNX
-Runtime and a 256-channel conv1d, at the same thread count: the roofline's compute roof).
+For each configuration (model x size x duration; default: all 18 at 1 s and 10 s, ``--sizes``/``--durations``), in
+ONE process and interleaved (plain, prepared-torch, prepared-compile, prepared-onnxruntime, ... then again), times
+``model.generate(mel, generator=seeded)`` on a random mel of the duration; reports the minimum over ``--repeats``
+rounds (after a warm-up on a 4-frame clip), the real-time factor (wall-clock seconds per second of audio), the
+speed-up over the plain path, the FLOPs of the path that ran (counted with ``greenaudio.measure.flops.count_flops``
+on a 16-frame clip and scaled linearly to the duration), the achieved GFLOP/s, and that as a fraction of this CPU's
+measured peak (best of a 2048x2048 fp32 matmul in torch and in ONNX Runtime and a 256-channel conv1d, at the same
+thread count: the roofline's compute roof).
 
 Peak RSS (``--rss``): each (configuration, variant) runs again in a FRESH subprocess that builds the model, prepares
 it, generates once and reports its ``VmHWM`` (peak resident set of the whole process: interpreter, torch, weights,
@@ -15,12 +16,27 @@ WaveFlow after N rows of its first reversed flow (the plain path allocates its c
 row; the prepared path's memory is the same for every row and flow), which makes the 10-s large configuration
 measurable in seconds instead of tens of minutes per variant; the ``rss_method`` column says so.
 
+Compile (``prepared-compile``): ``torch.compile`` with static shapes compiles on the first call at each input shape,
+so its warm-up is one call at the timed shape; ``compile_s`` is that call's time minus the steady time (minutes on a
+small CPU). A backend unavailable here (``status`` unavailable), a compile that raises (failed) or whose first call
+exceeds ``--compile-timeout-s`` (compile-timeout) still gets a row whose ``reason`` says why; never a silent gap.
+
+Resumable: with ``--csv`` (or ``--ship``) every configuration is merged into the file as soon as it is measured, and a
+configuration whose variants the file already holds under the same settings on this machine (device, threads,
+repeats, torch and ONNX Runtime versions; with ``--rss``, a peak RSS too) is not measured again (``--force`` does).
+The run ends with the table of the requested configurations as the models page shows it and the roofline sentence.
+
+Shipping: ``--ship`` merges into ``greenaudio/resources/speed/inference_prepared_cpu.csv`` and rewrites
+``resources/speed/manifest.csv`` (bytes, sha256, provenance, reproduce) atomically; ``--manifest-only`` rewrites only
+the manifest; ``--replay`` re-runs every command recorded in the shipped file (``--force``) and rewrites the manifest:
+the manifest's one reproduce command.
+
 Example (core 0, 1 thread; the shipped CSV's ``command`` column lists the exact commands behind each of its rows):
 
-    taskset -c 0 python scripts/bench_inference.py --sizes small --durations 1 --repeats 2 --rss \\
-        --csv lib/greenaudio/resources/speed/inference_prepared_cpu.csv
+    taskset -c 0 python scripts/bench_inference.py --sizes small --durations 1 --repeats 2 --rss --ship
     taskset -c 0 python scripts/bench_inference.py --models waveflow --sizes large --durations 10 --rss-only \\
-        --rss-rows 2 --csv lib/greenaudio/resources/speed/inference_prepared_cpu.csv
+        --rss-rows 2 --ship
+    taskset -c 0 python scripts/bench_inference.py --sizes small medium large --durations 1 10 --rss --ship
 """
 
 from __future__ import annotations
@@ -47,7 +63,7 @@ VARIANT_PLAIN = "plain"
 COLUMNS = ["model", "size", "duration_s", "variant", "backend", "time_s", "rtf", "speedup_vs_plain", "repeats",
            "gflops", "achieved_gflops_per_s", "peak_gflops_per_s", "roofline_fraction", "peak_rss_mb", "rss_method",
            "timing_method", "flops_method", "device", "cpu_affinity", "threads", "torch_version",
-           "onnxruntime_version", "date_utc", "command"]
+           "onnxruntime_version", "date_utc", "command", "status", "reason", "compile_s"]
 
 
 def _cpu_model() -> str:
@@ -196,139 +212,380 @@ def _rss_subprocess(name, size, seconds, variant, rows, threads) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# -- resumable CSV ---------------------------------------------------------------------------------------------------
+#: Columns a timed run owns: a re-measured row replaces them all (an empty value clears an old one).
+_TIMED_COLUMNS = ("time_s", "rtf", "speedup_vs_plain", "repeats", "gflops", "achieved_gflops_per_s",
+                  "peak_gflops_per_s", "roofline_fraction", "compile_s", "status", "reason", "timing_method",
+                  "flops_method")
+_RSS_COLUMNS = ("peak_rss_mb", "rss_method")
+#: The settings under which a measured row is reused instead of measured again (with the machine: ``device``).
+_SETTINGS = ("device", "threads", "repeats", "torch_version", "onnxruntime_version")
+STATUS_MEASURED, STATUS_UNAVAILABLE, STATUS_FAILED, STATUS_TIMEOUT = (
+    "measured", "unavailable", "failed", "compile-timeout")
+
+
+def _key(r: dict) -> tuple:
+    return r["model"], r["size"], f"{float(r['duration_s']):.3f}", r["variant"]
+
+
+def _read_csv(path: Path | None) -> dict[tuple, dict]:
+    if path is None or not path.exists():
+        return {}
+    with path.open() as fh:
+        return {_key(r): r for r in csv.DictReader(fh)}
+
+
+def _status(row: dict) -> str:
+    """A row's status; files written before the column existed: timed rows are measured."""
+    return row.get("status") or (STATUS_MEASURED if row.get("time_s") else "")
+
+
+def _is_done(row: dict | None, settings: dict, *, rss: bool, rss_only: bool, rss_method: str,
+             compile_timeout_s: float) -> bool:
+    """Whether ``row`` (from the CSV) already holds this run's measurement of its variant on this machine."""
+    if row is None or any(str(row.get(c, "")) != str(settings[c]) for c in _SETTINGS if not (rss_only and
+                                                                                           c == "repeats")):
+        return False
+    has_rss = row.get("peak_rss_mb", "") not in ("", "nan") and (not rss_only or row.get("rss_method") == rss_method)
+    if rss_only:
+        return has_rss
+    status = _status(row)
+    if status == STATUS_TIMEOUT:  # compiling again would time out again unless the limit was raised
+        return float(row.get("compile_s") or 0) >= compile_timeout_s - 1
+    return status == STATUS_MEASURED and (has_rss or not rss)
+
+
 def _write_csv(rows: list[dict], path: Path) -> None:
-    """Merge into ``path`` (a row with the same model/size/duration/variant is updated with the new run's non-empty
-    fields, e.g. an ``--rss-only`` run adds peak RSS to timed rows; the command column keeps both commands), written
-    atomically."""
-    old = []
-    if path.exists():
-        with path.open() as fh:
-            old = list(csv.DictReader(fh))
-    key = lambda r: (r["model"], r["size"], f"{float(r['duration_s']):.3f}", r["variant"])  # noqa: E731
-    merged = {key(r): dict(r) for r in old}
+    """Merge ``rows`` into ``path`` and write it atomically.
+
+    A row with the same model/size/duration/variant is updated: a timed row replaces the old row's timing columns
+    (:data:`_TIMED_COLUMNS`, including clearing those the new run left empty, e.g. a compile that now failed) and its
+    provenance; peak RSS is replaced only by a run that measured it (an ``--rss-only`` run adds it to timed rows);
+    the command column keeps every distinct command behind the row, joined by `` ; ``."""
+    merged = _read_csv(path)
     for r in rows:
-        k = key(r)
-        if k in merged:
-            previous = merged[k].get("command", "")
-            merged[k].update({c: v for c, v in r.items() if v is not None and v != ""})
-            if previous and previous != r.get("command"):
-                merged[k]["command"] = f"{previous} ; {r.get('command')}"
-        else:
-            merged[k] = dict(r)
-    merged = list(merged.values())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for r in merged:
-            writer.writerow(r)
-    os.replace(tmp, path)
+        k = _key(r)
+        if k not in merged:
+            merged[k] = {c: ("" if v is None else v) for c, v in r.items()}
+            continue
+        old, previous = merged[k], merged[k].get("command", "")
+        for c, v in r.items():
+            if c in _RSS_COLUMNS and v in (None, ""):
+                continue
+            old[c] = "" if v is None else v
+        if previous and r.get("command") and r["command"] not in previous.split(" ; "):
+            old["command"] = f"{previous} ; {r['command']}"
+        elif previous:
+            old["command"] = previous
+    from greenaudio.training import atomic_write_text
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in merged.values():
+        writer.writerow(r)
+    atomic_write_text(path, buf.getvalue())
 
 
+# -- compile: timed first call, with a limit -------------------------------------------------------------------------
+class _CompileTimeout(BaseException):  # BaseException: torch._dynamo must not swallow it as a compile error
+    pass
+
+
+def _first_call(model, mel, limit_s: float) -> float:
+    """Wall-clock seconds of the first ``generate`` at this input shape (compilation + one run); raises
+    :class:`_CompileTimeout` after ``limit_s`` (SIGALRM)."""
+    import signal
+
+    def on_alarm(signum, frame):
+        raise _CompileTimeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit_s)
+    t = time.perf_counter()
+    try:
+        _run(model, mel)
+        return time.perf_counter() - t
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _compile_note() -> str:
+    """What torch.compile did since the counters were cleared: graphs compiled, graph breaks, inductor cache hits,
+    and whether dynamo's recompile limit sent calls back to eager (then the "compiled" time is partly eager)."""
+    from torch._dynamo.utils import counters
+
+    graphs = counters["stats"].get("unique_graphs", 0)
+    breaks = sum(counters["graph_break"].values())
+    limit = [k for k in counters["unimplemented"] if "recompile limit" in k.lower() or "recompile_limit" in k]
+    hits, misses = counters["inductor"].get("fxgraph_cache_hit", 0), counters["inductor"].get("fxgraph_cache_miss", 0)
+    return (f"{graphs} graph(s) compiled, {breaks} graph break(s), inductor FX graph cache {hits} hit(s) / "
+            f"{misses} miss(es) (a hit: compiled code reused from an earlier process, compile_s is then lower)" +
+            ("; dynamo's recompile limit was hit: some calls ran eagerly" if limit else ""))
+
+
+# -- manifest --------------------------------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+SHIP_REPRODUCE = "python scripts/bench_inference.py --replay"
+
+
+def _ship_dir() -> Path:
+    from greenaudio.measure.inference_speed import default_speed_dir
+
+    return default_speed_dir()
+
+
+def _write_manifest() -> Path:
+    """(Re)write resources/speed/manifest.csv for the shipped speed file(s) (sha256 via greenaudio.experiments)."""
+    from greenaudio.measure.inference_speed import INFERENCE_SPEED_FILE, write_speed_manifest
+
+    return write_speed_manifest(_ship_dir(), {Path(INFERENCE_SPEED_FILE).name: SHIP_REPRODUCE})
+
+
+def _replay() -> int:
+    """Re-run every distinct command recorded in the shipped file's ``command`` column (in order, ``--force``), then
+    rewrite the manifest: the one command that reproduces the shipped file on this machine."""
+    import shlex
+
+    from greenaudio.measure.inference_speed import INFERENCE_SPEED_FILE
+
+    commands: list[str] = []
+    with (_ship_dir() / Path(INFERENCE_SPEED_FILE).name).open() as fh:
+        for row in csv.DictReader(fh):
+            commands += [c for c in row["command"].split(" ; ") if c and c not in commands]
+    for command in commands:
+        words = shlex.split(command)
+        at = words.index("python")
+        argv = words[:at] + [sys.executable, __file__] + words[at + 2:] + ["--force"]
+        print("replay:", " ".join(argv), flush=True)
+        subprocess.run(argv, cwd=ROOT, check=True)
+    print(f"wrote {_write_manifest()}")
+    return 0
+
+
+# -- the run ---------------------------------------------------------------------------------------------------------
 def _fmt(v, spec):
+    if v is None or v == "":
+        return "-"
     try:
         return format(float(v), spec)
     except (TypeError, ValueError):
         return str(v)
 
 
+def _print_table(path: Path | None, rows: list[dict], configs: set[tuple]) -> None:
+    """The rows of the requested configurations (from the merged CSV when there is one), as the models page shows
+    them, and the roofline sentence."""
+    import pandas as pd
+
+    from greenaudio.measure import inference_speed
+    from greenaudio.report import format_table
+
+    if path is not None and path.exists():
+        frame = inference_speed.load_inference_speed(path)
+    else:
+        frame = inference_speed.with_status(pd.DataFrame(rows).replace({"": None}))
+    keep = [(m, s, f"{float(d):.3f}") in configs for m, s, d in zip(frame.model, frame["size"], frame.duration_s)]
+    frame = frame[keep]
+    if frame.empty:
+        return
+    table = inference_speed.inference_speed_table(frame)
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 60):
+        print(format_table(table, inference_speed.inference_speed_formats(table)).to_string(index=False))
+    if "roofline_fraction" in frame and frame["roofline_fraction"].notna().any():
+        print(inference_speed.inference_roofline_sentence(frame))
+
+
 def main(argv: list[str] | None = None) -> int:
     from greenaudio import vocoders
-    from greenaudio.vocoders.base import available_backends
+    from greenaudio.vocoders.base import INFERENCE_BACKENDS, _backend_problems
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=vocoders.names(), choices=vocoders.names())
     p.add_argument("--sizes", nargs="+", default=list(vocoders.THESIS_SIZES), choices=list(vocoders.THESIS_SIZES))
     p.add_argument("--durations", nargs="+", type=float, default=[1.0, 10.0], help="seconds of audio")
-    p.add_argument("--backends", nargs="+", default=["torch", "onnxruntime"],
-                   help="prepared backends to compare with the plain path (torch, compile, onnxruntime)")
+    p.add_argument("--backends", nargs="+", default=list(INFERENCE_BACKENDS), choices=list(INFERENCE_BACKENDS),
+                   help="prepared backends to compare with the plain path; one unavailable here gets a row saying "
+                        "why (default: all)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rss", action="store_true", help="also measure peak RSS in a fresh subprocess per cell")
     p.add_argument("--rss-only", action="store_true", help="only peak RSS (no timing, no FLOPs)")
     p.add_argument("--rss-rows", type=int, default=0, help="WaveFlow RSS: stop after this many rows (0: full run)")
-    p.add_argument("--csv", type=Path, default=None, help="merge the rows into this CSV")
+    p.add_argument("--compile-timeout-s", type=float, default=1800.0,
+                   help="give up on a compile backend whose first call (compilation + one generate) takes longer; "
+                        "its row then says so (status compile-timeout)")
+    p.add_argument("--csv", type=Path, default=None, help="merge the rows into this CSV (resumes: configurations "
+                   "already measured there under the same settings on this machine are not measured again)")
+    p.add_argument("--ship", action="store_true", help="merge into the package's shipped CSV and rewrite its "
+                   "sha256 manifest (resources/speed/manifest.csv)")
+    p.add_argument("--force", action="store_true", help="measure even configurations the CSV already holds")
+    p.add_argument("--manifest-only", action="store_true", help="only rewrite the shipped manifest")
+    p.add_argument("--replay", action="store_true", help="re-run the commands recorded in the shipped file "
+                   "(--force) and rewrite its manifest")
     p.add_argument("--_rss-cell", nargs=5, default=None, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    raw_argv = list(argv if argv is not None else sys.argv[1:])
+    args = p.parse_args(raw_argv)
 
     if args._rss_cell:
         name, size, seconds, variant, rows = args._rss_cell
         print(json.dumps(_rss_cell(name, size, float(seconds), variant, int(rows))))
         return 0
+    if args.manifest_only:
+        print(f"wrote {_write_manifest()}")
+        return 0
+    if args.replay:
+        return _replay()
+    if args.repeats < 1 or args.threads < 1 or any(d <= 0 for d in args.durations) or args.compile_timeout_s <= 0:
+        p.error("--repeats and --threads must be >= 1, durations and --compile-timeout-s > 0")
+    if args.ship and args.csv is not None:
+        p.error("--ship writes the package's CSV: give --ship or --csv, not both")
+    if args.ship:
+        from greenaudio.measure.inference_speed import INFERENCE_SPEED_FILE
 
-    if args.repeats < 1 or args.threads < 1 or any(d <= 0 for d in args.durations):
-        p.error("--repeats and --threads must be >= 1 and durations > 0")
-    available = available_backends()
-    bad = [b for b in args.backends if b not in available]
-    if bad:
-        p.error(f"backend(s) {bad} unavailable here; available: {available}")
+        args.csv = _ship_dir() / Path(INFERENCE_SPEED_FILE).name
+    problems = _backend_problems()
     torch.set_num_threads(args.threads)
-    variants = [VARIANT_PLAIN] + [f"prepared-{b}" for b in args.backends]
+    recorded = [a for a in raw_argv if a != "--force"]
+    if "--backends" not in recorded:
+        recorded += ["--backends", *args.backends]
     command = "taskset -c " + ",".join(map(str, sorted(os.sched_getaffinity(0)))) + " python " + " ".join(
-        [os.path.relpath(__file__)] + (argv if argv is not None else sys.argv[1:]))
+        [os.path.relpath(__file__, ROOT)] + recorded)
+    warmup = f"after a {WARMUP_FRAMES}-frame warm-up"
     provenance = {
         "device": f"{_cpu_model()} ({os.cpu_count()} logical CPUs)",
         "cpu_affinity": ",".join(map(str, sorted(os.sched_getaffinity(0)))),
         "threads": args.threads, "torch_version": torch.__version__, "onnxruntime_version": _ort_version(),
         "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command,
-        "timing_method": f"wall-clock time.perf_counter of generate(), min of {args.repeats} interleaved repeats "
-                         f"after a {WARMUP_FRAMES}-frame warm-up, one process",
-        "flops_method": f"greenaudio.measure.flops.count_flops on a {FLOP_FRAMES}-frame clip, scaled linearly",
     }
-    if args.rss_only:  # no timing: leave the timed rows' timing and FLOP provenance as they are
-        provenance.pop("timing_method")
-        provenance.pop("flops_method")
-    peak = float("nan") if args.rss_only else measure_peak_gflops()
-    if not args.rss_only:
-        print(f"peak compute (best of 2048^2 matmul in torch and ORT / 256-ch conv1d, {args.threads} thread(s)): "
-              f"{peak:.1f} GFLOP/s")
+    settings = {**provenance, "repeats": args.repeats}
+    timing_method = (f"wall-clock time.perf_counter of generate(), min of {args.repeats} interleaved repeats "
+                     "{warmup}, one process")
+    flops_method = f"greenaudio.measure.flops.count_flops on a {FLOP_FRAMES}-frame clip, scaled linearly"
+    rss_method = "VmHWM of a fresh process: build + prepare + one generate" + (
+        f", stopped after {args.rss_rows} rows of the first reversed flow (memory is per-row steady afterwards)"
+        if args.rss_rows else "")
+    existing = {} if args.force else _read_csv(args.csv)
+    peak = None
     rows: list[dict] = []
+    configs: set[tuple] = set()
     for name in args.models:
         for size in args.sizes:
             for seconds in args.durations:
                 frames = int(round(seconds * FRAMES_PER_S))
-                results = {v: {"model": name, "size": size, "duration_s": frames / FRAMES_PER_S, "variant": v,
-                               "backend": "" if v == VARIANT_PLAIN else v.split("-", 1)[1], **provenance}
-                           for v in variants}
+                base = {"model": name, "size": size, "duration_s": frames / FRAMES_PER_S, **provenance}
+                configs.add((name, size, f"{base['duration_s']:.3f}"))
+                on_disk = _read_csv(args.csv)
+                on_file = {k[3] for k in on_disk if k[:3] == _key({**base, "variant": ""})[:3]}
+                variants = [VARIANT_PLAIN] + [f"prepared-{b}" for b in args.backends if b not in problems]
+                if not args.rss_only:  # a configuration is re-measured whole: its variants share one plain timing
+                    variants += sorted(v for v in on_file - set(variants) if v.startswith("prepared-")
+                                       and v.split("-", 1)[1] in INFERENCE_BACKENDS and v.split("-", 1)[1]
+                                       not in problems)
+                results = {}
+                for b in args.backends:  # never a silent gap; but never overwrite a measurement with "unavailable"
+                    if b in problems and _status(on_disk.get(_key({**base, "variant": f"prepared-{b}"}), {})
+                                                 ) != STATUS_MEASURED:
+                        results[f"prepared-{b}"] = {**base, "variant": f"prepared-{b}", "backend": b,
+                                                    "status": STATUS_UNAVAILABLE, "reason": problems[b]}
+                done = [_is_done(existing.get(_key({**base, "variant": v})), settings, rss=args.rss,
+                                 rss_only=args.rss_only, rss_method=rss_method,
+                                 compile_timeout_s=args.compile_timeout_s) for v in variants]
+                if all(done):
+                    print(f"{name:9s} {size:6s} {base['duration_s']:5.2f}s already measured under these settings "
+                          f"on this machine in {args.csv} (--force measures it again)", flush=True)
+                    rows += list(results.values())
+                    if args.csv and results:
+                        _write_csv(list(results.values()), args.csv)
+                        if args.ship:
+                            _write_manifest()
+                    continue
+                for v in variants:
+                    results[v] = {**base, "variant": v, "backend": "" if v == VARIANT_PLAIN else v.split("-", 1)[1]}
+                    if not args.rss_only:
+                        results[v].update({c: None for c in _TIMED_COLUMNS}, status=STATUS_MEASURED,
+                                          timing_method=timing_method.format(warmup=warmup),
+                                          flops_method=flops_method, repeats=args.repeats)
+                measured = list(variants)
                 if not args.rss_only:
+                    if peak is None:
+                        peak = measure_peak_gflops()
+                        print(f"peak compute (best of 2048^2 matmul in torch and ORT / 256-ch conv1d, "
+                              f"{args.threads} thread(s)): {peak:.1f} GFLOP/s", flush=True)
+                    if "prepared-compile" in variants:  # (torch._dynamo takes seconds to import: only then)
+                        from torch import _dynamo
+
+                        _dynamo.reset()  # compiled graphs of earlier configurations neither count nor linger
                     models = {v: _build(name, size, v) for v in variants}
                     mel, warm = _mel(frames), _mel(WARMUP_FRAMES)
+                    first = {}
+                    for v, m in list(models.items()):
+                        if v != "prepared-compile":
+                            _run(m, warm)
+                            continue
+                        try:  # compile: warm up at the timed shape (each new shape compiles again)
+                            _dynamo.utils.counters.clear()
+                            first[v] = _first_call(m, mel, args.compile_timeout_s)
+                        except _CompileTimeout:
+                            results[v].update(status=STATUS_TIMEOUT, compile_s=args.compile_timeout_s,
+                                              reason=f"torch.compile's first call (compilation + one generate) did "
+                                                     f"not finish within {args.compile_timeout_s:.0f} s on this "
+                                                     f"CPU, {args.threads} thread(s)")
+                        except Exception as exc:  # noqa: BLE001 - the row records why
+                            results[v].update(status=STATUS_FAILED, reason=f"{type(exc).__name__}: "
+                                              f"{str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}")
+                        if v not in first:
+                            del models[v]
+                            measured.remove(v)
+                            _dynamo.reset()
                     for v, m in models.items():
-                        _run(m, warm)
                         results[v]["gflops"] = _count_gflops(m, v, frames)
-                    times = {v: [] for v in variants}
+                    times = {v: [] for v in models}
                     for _ in range(args.repeats):
-                        for v, m in models.items():  # interleaved: plain, prepared-torch, prepared-onnx, plain, ...
+                        for v, m in models.items():  # interleaved: plain, prepared-torch, prepared-compile, ...
                             t = time.perf_counter()
                             _run(m, mel)
                             times[v].append(time.perf_counter() - t)
                     del models
-                    for v in variants:
+                    if first:
+                        results["prepared-compile"]["reason"] = _compile_note()
+                    for v in times:
                         r = results[v]
                         r["time_s"] = min(times[v])
-                        r["repeats"] = args.repeats
                         r["rtf"] = r["time_s"] / r["duration_s"]
                         r["speedup_vs_plain"] = min(times[VARIANT_PLAIN]) / r["time_s"]
                         r["achieved_gflops_per_s"] = r["gflops"] / r["time_s"]
                         r["peak_gflops_per_s"] = peak
                         r["roofline_fraction"] = r["achieved_gflops_per_s"] / peak
+                        if v in first:
+                            r["compile_s"] = max(first[v] - r["time_s"], 0.0)
+                            r["timing_method"] = timing_method.format(
+                                warmup="after a first call at the timed input shape (compilation; compile_s = that "
+                                       "call's time minus time_s)")
                 if args.rss or args.rss_only:
-                    for v in variants:
+                    for v in measured:
                         results[v].update(_rss_subprocess(name, size, seconds, v, args.rss_rows, args.threads))
-                for v in variants:
-                    r = results[v]
+                for v, r in results.items():
                     rows.append(r)
                     print(f"{name:9s} {size:6s} {r['duration_s']:5.2f}s {v:22s} "
                           f"time {_fmt(r.get('time_s'), '8.3f')} s  RTF {_fmt(r.get('rtf'), '7.3f')}  "
                           f"x{_fmt(r.get('speedup_vs_plain'), '5.2f')}  {_fmt(r.get('gflops'), '8.2f')} GFLOP  "
                           f"{_fmt(r.get('achieved_gflops_per_s'), '6.2f')} GFLOP/s  "
                           f"roof {_fmt(r.get('roofline_fraction'), '5.2f')}  "
-                          f"RSS {_fmt(r.get('peak_rss_mb'), '7.0f')} MB",
-                          flush=True)
+                          f"RSS {_fmt(r.get('peak_rss_mb'), '7.0f')} MB"
+                          + (f"  compile {_fmt(r.get('compile_s'), '.0f')} s" if r.get("compile_s") else "")
+                          + (f"  [{r['status']}: {r.get('reason')}]" if r.get("status") not in
+                             (None, STATUS_MEASURED) else ""), flush=True)
+                if args.csv:  # after every configuration: an interrupted run resumes where it stopped
+                    _write_csv(list(results.values()), args.csv)
+                    if args.ship:
+                        _write_manifest()
     if args.csv:
-        _write_csv(rows, args.csv)
-        print(f"wrote {len(rows)} rows to {args.csv}")
+        print(f"merged {len(rows)} new or updated rows into {args.csv}"
+              + (" and rewrote its manifest" if args.ship else ""))
+    _print_table(args.csv, rows, configs)
     return 0
 
 

@@ -201,8 +201,12 @@ else:
 # equal the plain path's within 1e-4 (tested for all 18 configurations). `backend="onnxruntime"` runs the network
 # called in the loop as an fp32 ONNX Runtime graph (the loops stay in Python); `backend="compile"` uses
 # `torch.compile`. The table reads the measurements shipped with the package (`scripts/bench_inference.py`, one
-# process, variants interleaved; the command that reproduces each row is in the file). FLOPs are those of the path
-# that ran; "fraction of peak" divides the achieved GFLOP/s by the CPU's compute roof measured in the same run.
+# process, variants interleaved; the command that reproduces each row is in the file; the file's sha256 is checked
+# against `resources/speed/manifest.csv` before it is read). Rows are grouped by seconds of audio, then model and size
+# (medium and large where measured); a variant that could not be timed here (e.g. `torch.compile` unavailable or too
+# slow to compile) keeps its row with the reason in the status column. FLOPs are those of the path that ran;
+# "fraction of peak" divides the achieved GFLOP/s by the CPU's compute roof measured in the same run, and the sentence
+# under the table names the configurations whose best variant is within 2x of that roof.
 
 # %%
 from greenaudio.measure import inference_speed
@@ -211,5 +215,5 @@ prepared_rows = inference_speed.load_inference_speed()
 prepared_table = inference_speed.inference_speed_table(prepared_rows)
 report.show_table(prepared_table, label="zoo-prepared-inference", chapter=CHAPTER,
                   caption=inference_speed.inference_speed_caption(prepared_rows),
-                  formats={"audio (s)": "{:.2f}", "RTF": "{:.3g}", "speed-up vs plain": "{:.2f}",
-                           "GFLOP/s": "{:.2f}", "fraction of peak": "{:.2f}", "peak RSS (MB)": "{:.0f}"})
+                  formats=inference_speed.inference_speed_formats(prepared_table))
+print(inference_speed.inference_roofline_sentence(prepared_rows))

@@ -1,0 +1,240 @@
+"""The shipped plain-vs-prepared speed file (``greenaudio.measure.inference_speed``): its sha256 manifest, the models
+page's table and roofline sentence, and ``scripts/bench_inference.py``'s resumable merge and never-silent rows.
+
+Expected values are independent of the code under test: sha256 and sizes from ``hashlib`` on the files' bytes,
+hand-made rows whose order and roofline membership are read off by eye.
+"""
+
+import hashlib
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from greenaudio.measure import inference_speed
+
+SPEED_DIR = Path(inference_speed.__file__).resolve().parents[1] / "resources" / "speed"
+SHIPPED = SPEED_DIR / "inference_prepared_cpu.csv"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench_inference", ROOT / "scripts" / "bench_inference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _manifest() -> pd.DataFrame:
+    return pd.read_csv(SPEED_DIR / "manifest.csv", keep_default_na=False)
+
+
+# -- manifest ----------------------------------------------------------------------------------------------------------
+def test_shipped_manifest_matches_the_shipped_files():
+    manifest = _manifest()
+    assert list(manifest.columns) == ["path", "bytes", "sha256", "provenance", "reproduce"]
+    assert sorted(manifest.path) == sorted(p.name for p in SPEED_DIR.glob("*.csv") if p.name != "manifest.csv")
+    row = manifest.set_index("path").loc[SHIPPED.name]
+    data = SHIPPED.read_bytes()
+    assert row["sha256"] == hashlib.sha256(data).hexdigest() and int(row["bytes"]) == len(data)
+    rows = pd.read_csv(SHIPPED)
+    for value in (rows.device.iloc[0], rows.torch_version.iloc[0], f"{len(rows)} rows"):
+        assert str(value) in row["provenance"]
+    assert row["reproduce"].startswith("python scripts/bench_inference.py")
+    assert len(inference_speed.load_inference_speed()) == len(rows)  # the verified load reads the shipped file
+
+
+def test_tampered_copy_fails_with_both_hashes(tmp_path):
+    shutil.copy(SPEED_DIR / "manifest.csv", tmp_path / "manifest.csv")
+    copy = tmp_path / SHIPPED.name
+    shutil.copy(SHIPPED, copy)
+    assert len(inference_speed.load_inference_speed(copy)) == len(pd.read_csv(SHIPPED))  # untouched: accepted
+    text = copy.read_text()
+    first_time = pd.read_csv(SHIPPED).time_s.dropna().iloc[0]
+    copy.write_text(text.replace(repr(first_time), repr(first_time / 2), 1))  # one number halved
+    shipped_hash = hashlib.sha256(SHIPPED.read_bytes()).hexdigest()
+    tampered_hash = hashlib.sha256(copy.read_bytes()).hexdigest()
+    assert shipped_hash != tampered_hash
+    with pytest.raises(inference_speed.SpeedManifestError) as info:
+        inference_speed.load_inference_speed(copy)
+    message = str(info.value)
+    assert str(copy) in message and shipped_hash in message and tampered_hash in message
+    assert isinstance(info.value, ValueError)
+
+
+def test_manifest_must_list_the_shipped_file_but_not_a_users_own(tmp_path):
+    csv = tmp_path / "mine.csv"
+    shutil.copy(SHIPPED, csv)
+    assert len(inference_speed.load_inference_speed(csv)) > 0  # no manifest beside it: a CSV of your own
+    (tmp_path / "manifest.csv").write_text("path,bytes,sha256,provenance,reproduce\nother.csv,1,00,x,y\n")
+    assert inference_speed.verify_speed_file(csv, required=False) == hashlib.sha256(csv.read_bytes()).hexdigest()
+    with pytest.raises(inference_speed.SpeedManifestError, match="does not list mine.csv"):
+        inference_speed.verify_speed_file(csv)
+
+
+def test_write_speed_manifest_hashes_each_file_atomically(tmp_path):
+    text = ("model,size,duration_s,variant,time_s,device,threads,cpu_affinity,torch_version,onnxruntime_version,"
+            "date_utc,command\nmelgan,small,1.0,plain,0.5,Test CPU (2 logical CPUs),1,0,9.9,1.0,2026-01-01T00:00:00Z,"
+            "x\n")
+    (tmp_path / "a.csv").write_text(text)
+    path = inference_speed.write_speed_manifest(tmp_path, {"a.csv": "python scripts/bench_inference.py --replay"})
+    row = pd.read_csv(path, keep_default_na=False).iloc[0]
+    assert row["path"] == "a.csv" and int(row["bytes"]) == len(text.encode())
+    assert row["sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    assert "Test CPU (2 logical CPUs)" in row["provenance"] and "torch 9.9" in row["provenance"]
+    assert "1 rows (1 timed)" in row["provenance"] and "melgan small 1.00 s" in row["provenance"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "manifest.csv"]  # no temporary left behind
+
+
+# -- table and sentence ------------------------------------------------------------------------------------------------
+def _frame(rows):
+    base = {"time_s": 1.0, "rtf": 1.0, "speedup_vs_plain": 1.0, "peak_rss_mb": 100.0, "device": "cpu",
+            "threads": 1, "cpu_affinity": "0", "torch_version": "x", "date_utc": "d", "command": "c",
+            "achieved_gflops_per_s": 1.0, "peak_gflops_per_s": 10.0}
+    return inference_speed.with_status(pd.DataFrame([{**base, **r} for r in rows]))
+
+
+def test_table_groups_by_duration_then_zoo_order_with_sizes_and_reasons():
+    frame = _frame([
+        {"model": "waveglow", "size": "large", "duration_s": 1.0, "variant": "plain", "roofline_fraction": 0.3},
+        {"model": "melgan", "size": "large", "duration_s": 10.0, "variant": "plain", "roofline_fraction": 0.3},
+        {"model": "melgan", "size": "medium", "duration_s": 1.0, "variant": "prepared-torch",
+         "roofline_fraction": 0.3},
+        {"model": "melgan", "size": "medium", "duration_s": 1.0, "variant": "plain", "roofline_fraction": 0.3},
+        {"model": "melgan", "size": "small", "duration_s": 10.0, "variant": "prepared-compile", "time_s": None,
+         "status": "unavailable", "reason": "no C++ compiler found"},
+    ])
+    table = inference_speed.inference_speed_table(frame)
+    got = list(zip(table["audio (s)"], table["model"], table["size"], table["variant"]))
+    assert got == [(1.0, "melgan", "medium", "plain"), (1.0, "melgan", "medium", "prepared-torch"),
+                   (1.0, "waveglow", "large", "plain"), (10.0, "melgan", "small", "prepared-compile"),
+                   (10.0, "melgan", "large", "plain")]
+    assert "fraction of peak" in table.columns
+    assert table["status"].tolist() == ["", "", "", "unavailable: no C++ compiler found", ""]
+    assert set(inference_speed.inference_speed_formats(table)) <= set(table.columns)
+
+
+def test_roofline_sentence_names_configurations_within_2x():
+    frame = _frame([
+        {"model": "melgan", "size": "small", "duration_s": 1.0, "variant": "plain", "roofline_fraction": 0.2},
+        {"model": "melgan", "size": "small", "duration_s": 1.0, "variant": "prepared-onnxruntime",
+         "roofline_fraction": 0.62},
+        {"model": "diffwave", "size": "large", "duration_s": 10.0, "variant": "plain", "roofline_fraction": 0.49},
+        {"model": "waveflow", "size": "medium", "duration_s": 1.0, "variant": "prepared-torch",
+         "roofline_fraction": 0.5},
+        {"model": "waveflow", "size": "medium", "duration_s": 1.0, "variant": "prepared-compile", "time_s": None,
+         "roofline_fraction": None, "status": "compile-timeout"},
+    ])
+    sentence = inference_speed.inference_roofline_sentence(frame)
+    within, _, further = sentence.partition("Further than 2x")
+    assert "2 of 3 timed configurations" in within
+    assert "melgan small 1 s (prepared-onnxruntime, 0.620)" in within
+    assert "waveflow medium 1 s (prepared-torch, 0.500)" in within and "diffwave" not in within
+    assert "diffwave large 10 s (plain, 0.490)" in further
+    with pytest.raises(ValueError, match="near"):
+        inference_speed.inference_roofline_sentence(frame, near=0.0)
+
+
+# -- bench script: resume, merge, never-silent rows --------------------------------------------------------------------
+SETTINGS = {"device": "CPU (2 logical CPUs)", "threads": 1, "repeats": 2, "torch_version": "2",
+            "onnxruntime_version": "1"}
+
+
+def _row(**kw):
+    row = {"model": "melgan", "size": "small", "duration_s": "0.992", "variant": "plain", "time_s": "0.5",
+           "peak_rss_mb": "", "status": "measured", **{k: str(v) for k, v in SETTINGS.items()}}
+    return {**row, **kw}
+
+
+def test_resume_reuses_only_rows_measured_under_the_same_settings_on_this_machine():
+    bench = _bench()
+
+    def done(row, **kw):
+        options = {"rss": False, "rss_only": False, "rss_method": "m", "compile_timeout_s": 100.0, **kw}
+        return bench._is_done(row, SETTINGS, **options)
+
+    assert done(_row())
+    assert done(_row(status=""))  # a file from before the status column: timed means measured
+    assert not done(None)
+    assert not done(_row(device="Other CPU (64 logical CPUs)"))
+    assert not done(_row(repeats="3")) and not done(_row(threads="2")) and not done(_row(torch_version="3"))
+    assert not done(_row(), rss=True) and done(_row(peak_rss_mb="300"), rss=True)
+    assert not done(_row(status="failed")) and not done(_row(status="unavailable", time_s=""))
+    assert done(_row(status="compile-timeout", compile_s="100", time_s=""))
+    assert not done(_row(status="compile-timeout", compile_s="100", time_s=""), compile_timeout_s=600.0)
+    rss = _row(time_s="", status="", repeats="", peak_rss_mb="300", rss_method="m")
+    assert done(rss, rss_only=True) and not done(rss, rss_only=True, rss_method="other")
+
+
+def test_merge_replaces_timing_keeps_rss_and_commands(tmp_path):
+    bench = _bench()
+    path = tmp_path / "s.csv"
+    bench._write_csv([_row(variant="prepared-compile", peak_rss_mb="300", command="A", compile_s="50")], path)
+    failed = {c: None for c in bench._TIMED_COLUMNS}
+    failed.update(_row(variant="prepared-compile", command="B"), time_s=None, status="failed", reason="boom",
+                  peak_rss_mb=None)
+    bench._write_csv([failed], path)
+    row = pd.read_csv(path, keep_default_na=False).iloc[0]
+    assert row["status"] == "failed" and row["reason"] == "boom"
+    assert row["time_s"] == "" and row["compile_s"] == ""  # the old timing does not survive a failed re-run
+    assert str(row["peak_rss_mb"]) == "300" and row["command"] == "A ; B"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv"]
+
+
+def test_bench_run_writes_unavailable_rows_resumes_and_prints_the_table(tmp_path, monkeypatch, capsys):
+    bench = _bench()
+    from greenaudio.vocoders import base
+
+    monkeypatch.setattr(base, "_backend_problems", lambda: {"compile": "no C++ compiler found (test)"})
+    monkeypatch.setattr(bench, "measure_peak_gflops", lambda repeats=5: 10.0)  # a fixed roof: no 2048^2 matmuls
+    monkeypatch.setattr(bench, "_count_gflops", lambda model, variant, frames: 0.5)  # FlopCounterMode imports dynamo
+    path = tmp_path / "run.csv"
+    argv = ["--models", "melgan", "--sizes", "small", "--durations", "0.05", "--repeats", "1", "--backends", "torch",
+            "compile", "--csv", str(path)]
+    assert bench.main(argv) == 0
+    rows = pd.read_csv(path, keep_default_na=False).set_index("variant")
+    assert sorted(rows.index) == ["plain", "prepared-compile", "prepared-torch"]
+    assert rows.loc["prepared-compile", "status"] == "unavailable"
+    assert rows.loc["prepared-compile", "reason"] == "no C++ compiler found (test)"
+    assert rows.loc["prepared-compile", "time_s"] == "" and float(rows.loc["plain", "speedup_vs_plain"]) == 1.0
+    for variant in ("plain", "prepared-torch"):  # GFLOP/s and roof fraction from the (fixed) FLOPs and roof
+        r = rows.loc[variant]
+        assert float(r["achieved_gflops_per_s"]) == pytest.approx(0.5 / float(r["time_s"]))
+        assert float(r["roofline_fraction"]) == pytest.approx(0.5 / float(r["time_s"]) / 10.0)
+    assert "--backends torch compile" in rows.loc["plain", "command"]
+    out = capsys.readouterr().out
+    assert "fraction of peak" in out and "unavailable: no C++ compiler found (test)" in out
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("re-measured a configuration the CSV already holds")
+
+    monkeypatch.setattr(bench, "_run", no_run)
+    before = pd.read_csv(path, keep_default_na=False)
+    assert bench.main(argv) == 0
+    assert "already measured" in capsys.readouterr().out
+    after = pd.read_csv(path, keep_default_na=False)
+    pd.testing.assert_frame_equal(before.drop(columns="date_utc"), after.drop(columns="date_utc"))
+
+
+def test_replay_reruns_each_recorded_command_once_then_writes_the_manifest(tmp_path, monkeypatch):
+    bench = _bench()
+    one = "taskset -c 0 python scripts/bench_inference.py --sizes small --durations 1 --csv x.csv"
+    two = "taskset -c 0 python scripts/bench_inference.py --models waveflow --rss-only --csv x.csv"
+    header = ("model,size,duration_s,variant,time_s,device,threads,cpu_affinity,torch_version,onnxruntime_version,"
+              "date_utc,command\n")
+    body = "".join(f'{m},small,1.0,plain,0.5,CPU,1,0,2,1,d,"{c}"\n'
+                   for m, c in [("melgan", one), ("waveflow", f"{one} ; {two}"), ("hifigan", one)])
+    (tmp_path / "inference_prepared_cpu.csv").write_text(header + body)
+    ran = []
+    monkeypatch.setattr(bench, "_ship_dir", lambda: tmp_path)
+    monkeypatch.setattr(bench.subprocess, "run", lambda argv, **kw: ran.append(argv))
+    assert bench._replay() == 0
+    script = str(ROOT / "scripts" / "bench_inference.py")
+    assert [a[:4] for a in ran] == [["taskset", "-c", "0", bench.sys.executable]] * 2
+    assert [a[4:] for a in ran] == [[script, "--sizes", "small", "--durations", "1", "--csv", "x.csv", "--force"],
+                                    [script, "--models", "waveflow", "--rss-only", "--csv", "x.csv", "--force"]]
+    row = pd.read_csv(tmp_path / "manifest.csv", keep_default_na=False).iloc[0]
+    assert row["path"] == "inference_prepared_cpu.csv" and row["reproduce"] == bench.SHIP_REPRODUCE
+    assert row["sha256"] == hashlib.sha256((tmp_path / "inference_prepared_cpu.csv").read_bytes()).hexdigest()
