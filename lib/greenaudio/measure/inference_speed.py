@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..experiments.artefacts import ArtefactError, sha256_file
+from ..experiments.artefacts import ArtefactError
+from ..manifests import file_row, write_manifest
 
 __all__ = ["INFERENCE_SPEED_FILE", "SPEED_MANIFEST_FILE", "ROOFLINE_NEAR_FRACTION", "SpeedManifestError",
            "load_inference_speed", "inference_speed_table", "inference_speed_formats", "inference_speed_caption",
@@ -41,7 +42,6 @@ ROOFLINE_NEAR_FRACTION = 0.5
 STATUS_MEASURED = "measured"
 #: Status given on reading to an untimed row that holds only a peak RSS (an ``--rss-only`` run).
 STATUS_RSS_ONLY = "peak RSS only (not timed)"
-_MANIFEST_COLUMNS = ["path", "bytes", "sha256", "provenance", "reproduce"]
 _REQUIRED = ("model", "size", "duration_s", "variant", "time_s", "rtf", "speedup_vs_plain", "peak_rss_mb", "device",
              "threads", "cpu_affinity", "torch_version", "date_utc", "command")
 
@@ -55,15 +55,9 @@ def default_speed_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "resources" / "speed"
 
 
-def _manifest(folder: Path) -> pd.DataFrame:
-    path = folder / "manifest.csv"
-    if not path.is_file():
-        return pd.DataFrame(columns=_MANIFEST_COLUMNS)
-    return pd.read_csv(path, keep_default_na=False, dtype={"sha256": str, "path": str})
-
-
 def verify_speed_file(path: str | os.PathLike, *, required: bool = True) -> str:
-    """Check ``path`` against the ``manifest.csv`` of its folder; returns the file's sha256.
+    """Check ``path`` against the ``manifest.csv`` of its folder (:func:`greenaudio.manifests.verify_listed_file`);
+    returns the file's sha256.
 
     Args:
         path: a speed CSV.
@@ -74,23 +68,10 @@ def verify_speed_file(path: str | os.PathLike, *, required: bool = True) -> str:
         SpeedManifestError: the file's sha256 differs from the manifest's (names the file and both hashes), or the
             manifest does not list it while ``required``.
     """
-    path = Path(path)
-    manifest_path = path.parent / "manifest.csv"
-    rows = _manifest(path.parent)
-    row = rows[rows["path"] == path.name]
-    digest = sha256_file(path)
-    if row.empty:
-        if required:
-            raise SpeedManifestError(f"{manifest_path} does not list {path.name}: ship the file with "
-                                     "`python scripts/bench_inference.py --ship` (or, once its rows are checked, "
-                                     "list it with `--manifest-only`)")
-        return digest
-    expected = str(row["sha256"].iloc[0])
-    if digest != expected:
-        raise SpeedManifestError(f"sha256 mismatch for {path}: manifest {manifest_path} says {expected}, the file "
-                                 f"hashes to {digest} (the file was altered after shipping; re-ship it with "
-                                 "`python scripts/bench_inference.py --ship` or restore it)")
-    return digest
+    from ..manifests import verify_listed_file
+
+    return verify_listed_file(path, required=required, error=SpeedManifestError,
+                              how_to_ship="python scripts/bench_inference.py --ship")
 
 
 def load_inference_speed(path: str | Path | None = None) -> pd.DataFrame:
@@ -206,20 +187,15 @@ def speed_manifest_row(path: str | os.PathLike, reproduce: str) -> dict[str, obj
         f"core(s) {values('cpu_affinity')}, {values('threads')} thread(s); torch {values('torch_version')}, "
         f"onnxruntime {values('onnxruntime_version')}; {dates[0] if dates else '?'} to {dates[-1] if dates else '?'} "
         "(UTC)")
-    return {"path": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path), "provenance": provenance,
-            "reproduce": reproduce}
+    return file_row(path, provenance, reproduce)
 
 
 def write_speed_manifest(folder: str | os.PathLike, reproduce: dict[str, str]) -> Path:
     """(Re)write ``folder/manifest.csv`` atomically: one row per CSV named in ``reproduce`` (file name -> the one
     command that reproduces it). Returns the manifest's path."""
-    from ..training import atomic_write_text
-
     folder = Path(folder)
     rows = [speed_manifest_row(folder / name, command) for name, command in sorted(reproduce.items())]
-    path = folder / "manifest.csv"
-    atomic_write_text(path, pd.DataFrame(rows, columns=_MANIFEST_COLUMNS).to_csv(index=False))
-    return path
+    return write_manifest(folder, rows, replace=True)
 
 
 def inference_speed_caption(frame: pd.DataFrame) -> str:
