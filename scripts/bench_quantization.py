@@ -6,6 +6,8 @@ Usage:
     python scripts/bench_quantization.py                          # all 18 configurations, 1 s and 10 s
     python scripts/bench_quantization.py --models melgan hifigan --sizes small --durations 1 --repeats 5
     python scripts/bench_quantization.py --csv results/bench-quantization.csv
+    python scripts/bench_quantization.py --models diffwave --sizes small --durations 1 --ship   # into the package
+    python scripts/bench_quantization.py --ship-from a.csv b.csv      # merge earlier --csv outputs, measure nothing
 
 Calibration and evaluation use real mels of the offline speech corpus (``greenaudio.data.load_espeak_speech``; built
 on first use, ~1 min). Models are freshly initialised unless the zoo's trained weights are found. Latencies are
@@ -37,7 +39,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-calibration", type=int, default=8, help="calibration mels from the training split")
     parser.add_argument("--exporter", default="torchscript", choices=quantization.EXPORTERS)
     parser.add_argument("--csv", type=Path, default=None, help="also write every measured column here")
+    parser.add_argument("--ship", action="store_true",
+                        help="merge the rows into the package's resources/quantization/ptq_cpu.csv (sha256 manifest)")
+    parser.add_argument("--ship-from", type=Path, nargs="+", default=None, metavar="CSV",
+                        help="measure nothing: merge these --csv outputs into the shipped file")
+    parser.add_argument("--load", default=None,
+                        help="with --ship-from: how busy the machine was while they were measured (recorded)")
     args = parser.parse_args(argv)
+    if args.ship_from:
+        shipped = quantization.ship_ptq_results(pd.concat([pd.read_csv(p) for p in args.ship_from], ignore_index=True),
+                                                load=args.load)
+        print(f"shipped: {shipped}")
+        return 0
     for name in ("repeats", "threads", "n_calibration"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -60,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv is not None:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
         results.to_csv(args.csv, index=False)
+    if args.ship:
+        print(f"shipped: {quantization.ship_ptq_results(results, load=_load())}")
     bench = quantization.compute_bench_table(results)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
         print(bench.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
@@ -68,6 +83,14 @@ def main(argv: list[str] | None = None) -> int:
         r = ok.iloc[0]
         print(f"\nCPU {r.cpu}; {r.versions}; {r.threads} thread(s); {r.timing}; exporter {r.exporter}.")
     return 0
+
+
+def _load() -> str:
+    """The 1/5/15-minute load averages now (how busy the machine was; recorded with shipped rows)."""
+    try:
+        return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "load average unavailable"
 
 
 if __name__ == "__main__":

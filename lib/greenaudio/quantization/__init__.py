@@ -35,6 +35,7 @@ from .pipeline import (
 )
 from .runner import OnnxVocoder, make_session
 from .sizes import BYTES_PER_MB, SIZE_METHOD, measure_files_bytes
+from .shipped import describe_shipped_ptq, load_shipped_ptq, ship_ptq_results
 from .tables import RTF_ESTIMATE_METHOD, TABLE9_FORMATS, compute_bench_table, compute_table9, compute_table10
 
 __all__ = [
@@ -68,5 +69,8 @@ __all__ = [
     "compute_bench_table",
     "compute_table9",
     "TABLE9_FORMATS",
+    "load_shipped_ptq",
+    "ship_ptq_results",
+    "describe_shipped_ptq",
     "compute_table10",
 ]

@@ -1,0 +1,100 @@
+"""Shipped int8 benchmark runs (data): rows of :func:`~greenaudio.quantization.pipeline.run_quantization_table`
+measured by ``scripts/bench_quantization.py --ship`` on a named machine, with a sha256 manifest
+(:mod:`greenaudio.manifests`).
+
+Chapter 6 runs two configurations live in quick mode; the shipped file holds the configurations measured with the
+script (every family, sizes as far as the machine's time allowed), so Table 9 shows more than the quick run without
+recomputing it in every build. Each row keeps its own provenance columns (cpu, versions, threads, timing, energy
+method, weights); the manifest row says when, where and how the file was made, and the command that extends it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..experiments.artefacts import ArtefactError
+
+__all__ = ["SHIPPED_PTQ_FILE", "SHIP_COMMAND", "default_quantization_dir", "ship_ptq_results", "load_shipped_ptq",
+           "describe_shipped_ptq"]
+
+#: The shipped file's name inside ``resources/quantization``.
+SHIPPED_PTQ_FILE = "ptq_cpu.csv"
+#: The command that measures configurations and merges them into the shipped file.
+SHIP_COMMAND = "python scripts/bench_quantization.py --models M --sizes S --durations 1 --ship"
+_KEY = ["model", "size", "audio_s"]
+
+
+class ShippedPTQError(ArtefactError):
+    """The shipped int8 benchmark file does not match its manifest, or lacks required columns."""
+
+
+def default_quantization_dir() -> Path:
+    """The package's ``resources/quantization`` folder."""
+    return Path(__file__).resolve().parents[1] / "resources" / "quantization"
+
+
+def _provenance(frame: pd.DataFrame, load: str | None) -> str:
+    def values(col: str) -> str:
+        return "; ".join(sorted({str(v) for v in frame[col].dropna()} - {""})) if col in frame else "n/a"
+
+    configs = ", ".join(f"{m} {s}" for m, s in zip(frame["model"], frame["size"]))
+    return (f"measured: scripts/bench_quantization.py (torch fp32, ONNX Runtime fp32 and static QDQ int8; sizes of "
+            f"the serialised ONNX files; output change vs torch fp32), {len(frame)} rows ({configs}), "
+            f"{values('audio_s')} s of audio; {values('timing')}; {values('threads')} thread(s); cpu {values('cpu')}; "
+            f"{values('versions')}; energy {values('energy_method')}; weights: {values('weights')}"
+            + (f"; machine load while measuring: {load}" if load else ""))
+
+
+def ship_ptq_results(results: pd.DataFrame, folder: str | os.PathLike | None = None, *,
+                     load: str | None = None) -> Path:
+    """Merge ``results`` into the shipped file (rows of the same model, size and clip length replaced) and rewrite
+    its manifest row, both atomically. ``load``: how busy the machine was (e.g. the load average), recorded in the
+    provenance. Returns the file's path."""
+    from ..manifests import file_row, write_manifest
+    from ..training import atomic_write_text
+
+    missing = [c for c in _KEY + ["status", "cpu", "versions", "timing"] if c not in results.columns]
+    if missing:
+        raise ValueError(f"results lack column(s) {missing}: expected rows of run_quantization_table")
+    folder = Path(folder) if folder is not None else default_quantization_dir()
+    path = folder / SHIPPED_PTQ_FILE
+    merged = results
+    if path.is_file():
+        old = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        keys = set(map(tuple, results[_KEY].astype(str).values))
+        old = old[[tuple(k) not in keys for k in old[_KEY].astype(str).values]]
+        merged = pd.concat([old, results], ignore_index=True)
+    order = {n: i for i, n in enumerate(["melgan", "hifigan", "wavegrad", "diffwave", "waveflow", "waveglow"])}
+    sizes = {"small": 0, "medium": 1, "large": 2}
+    merged = merged.assign(_m=merged["model"].map(order), _s=merged["size"].map(sizes)).sort_values(
+        ["_m", "_s", "audio_s"]).drop(columns=["_m", "_s"]).reset_index(drop=True)
+    atomic_write_text(path, merged.to_csv(index=False))
+    write_manifest(folder, [file_row(path, _provenance(merged, load), SHIP_COMMAND)])
+    return path
+
+
+def load_shipped_ptq(folder: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The shipped rows, sha256-verified against the folder's manifest; an empty table when nothing is shipped.
+
+    Raises:
+        ShippedPTQError: the file does not match its manifest row (names the file and both hashes).
+    """
+    from ..manifests import verify_listed_file
+
+    path = (Path(folder) if folder is not None else default_quantization_dir()) / SHIPPED_PTQ_FILE
+    if not path.is_file():
+        return pd.DataFrame()
+    verify_listed_file(path, error=ShippedPTQError, how_to_ship=SHIP_COMMAND)
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def describe_shipped_ptq(folder: str | os.PathLike | None = None) -> str:
+    """The manifest's provenance sentence of the shipped file ("" when nothing is shipped)."""
+    from ..manifests import read_manifest
+
+    manifest = read_manifest(folder if folder is not None else default_quantization_dir())
+    row = manifest[manifest["path"] == SHIPPED_PTQ_FILE]
+    return "" if row.empty else str(row["provenance"].iloc[0])

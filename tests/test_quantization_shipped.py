@@ -1,0 +1,42 @@
+"""greenaudio.quantization.shipped: merging measured rows into the shipped int8 table, verified by sha256."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import pytest
+
+from greenaudio.quantization import shipped
+
+
+def _rows(model, size, rtf, audio_s=1.0):
+    return pd.DataFrame({"model": [model], "size": [size], "audio_s": [audio_s], "status": ["ok"], "rtf_int8": [rtf],
+                         "cpu": ["AMD EPYC"], "versions": ["torch 2.13.0"], "timing": ["median of 1 run(s)"],
+                         "threads": [1], "energy_method": ["estimated: test"], "weights": ["fresh initialisation"]})
+
+
+def test_rows_are_merged_by_configuration_and_clip_and_the_manifest_follows(tmp_path):
+    shipped.ship_ptq_results(pd.concat([_rows("hifigan", "small", 0.5), _rows("melgan", "large", 0.9)]), tmp_path,
+                             load="load average 1.0 1.0 1.0")
+    path = shipped.ship_ptq_results(_rows("hifigan", "small", 0.4), tmp_path)  # re-measured: replaces its row
+    table = shipped.load_shipped_ptq(tmp_path)
+    # family order of the thesis (MelGAN before HiFi-GAN), one row per (model, size, clip), the newer value kept
+    assert table[["model", "size", "rtf_int8"]].values.tolist() == [["melgan", "large", 0.9], ["hifigan", "small", 0.4]]
+    manifest = pd.read_csv(tmp_path / "manifest.csv", dtype=str)
+    assert manifest["sha256"].tolist() == [hashlib.sha256(path.read_bytes()).hexdigest()]
+    assert "melgan large, hifigan small" in shipped.describe_shipped_ptq(tmp_path)
+
+
+def test_an_altered_shipped_file_is_refused_and_nothing_shipped_reads_empty(tmp_path):
+    assert shipped.load_shipped_ptq(tmp_path).empty and shipped.describe_shipped_ptq(tmp_path) == ""
+    path = shipped.ship_ptq_results(_rows("melgan", "small", 0.3), tmp_path)
+    path.write_text(path.read_text().replace("0.3", "0.1"))
+    with pytest.raises(shipped.ShippedPTQError, match="sha256 mismatch"):
+        shipped.load_shipped_ptq(tmp_path)
+
+
+def test_rows_without_the_pipeline_columns_are_rejected_before_writing(tmp_path):
+    with pytest.raises(ValueError, match=r"lack column\(s\) \['audio_s'"):
+        shipped.ship_ptq_results(pd.DataFrame({"model": ["melgan"], "size": ["small"]}), tmp_path)
+    assert not (tmp_path / shipped.SHIPPED_PTQ_FILE).exists()
