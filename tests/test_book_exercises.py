@@ -13,8 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import make_notebooks  # noqa: E402
 
-CHAPTERS = ["04_1_literature", "04_2_carbon", "04_3_pareto", "04_4_errata", "05_0_models", "05_1_cost_benchmark",
-            "05_2_quality"] + (["06_quantization"] if (ROOT / "notebooks" / "src" / "06_quantization.py").exists() else [])
+CHAPTERS = ["04_1_literature", "04_2_carbon", "04_3_pareto", "04_3_waveflow_study", "04_4_errata", "05_0_models",
+            "05_1_cost_benchmark", "05_2_quality", "06_quantization"]
+#: Chapters whose section number has a third part (the WaveFlow study is §4.3.2: Exercise 4.3.2.n).
+SECTION_NUMBERS = {"04_3_waveflow_study": ("4", "3", "2")}
 
 
 def cells(stem: str) -> list[dict]:
@@ -29,11 +31,15 @@ def test_chapter_ends_with_its_exercises(stem):
     assert tagged == list(range(len(nb) - len(tagged), len(nb))), "exercises are the last cells"
     first = "".join(nb[tagged[0]]["source"])
     assert first.startswith("## Exercises")
-    numbers = re.findall(r"### Exercise (\d)\.(\d)\.(\d+)", "".join("".join(nb[i]["source"]) for i in tagged))
-    match = re.match(r"0?(\d+)_(\d+_)?", stem)  # 04_2_carbon -> Exercise 4.2.n; 06_quantization -> Exercise 6.0.n
-    chapter = match[1], (match[2] or "0_")[:-1]
-    assert numbers and all((a, b) == chapter for a, b, _ in numbers), numbers  # chapter-prefixed book numbers
-    assert [int(n) for _, _, n in numbers] == list(range(1, len(numbers) + 1))
+    text = "".join("".join(nb[i]["source"]) for i in tagged)
+    if stem in SECTION_NUMBERS:
+        prefix = SECTION_NUMBERS[stem]
+    else:
+        match = re.match(r"0?(\d+)_(\d+_)?", stem)  # 04_2_carbon -> Exercise 4.2.n; 06_quantization -> 6.0.n
+        prefix = match[1], (match[2] or "0_")[:-1]
+    numbers = re.findall(r"### Exercise ((?:\d+\.)+)(\d+)\b", text)
+    assert numbers and all(tuple(p.rstrip(".").split(".")) == prefix for p, _ in numbers), numbers
+    assert [int(n) for _, n in numbers] == list(range(1, len(numbers) + 1))
     code = [nb[i] for i in tagged if nb[i]["cell_type"] == "code"]
     assert len(code) >= len(numbers), "every exercise has an executed solution"
     assert all("hide-cell" in c["metadata"]["tags"] for c in code), "solutions are folded"

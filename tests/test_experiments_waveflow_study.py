@@ -232,3 +232,175 @@ def test_study_trains_scores_ships_with_a_manifest_and_resumes(tmp_path, capsys)
     with pytest.raises(ArtefactError, match="sha256 mismatch"):
         ws.verify_study_manifest("quick", tmp_path / "out")
     assert ws.load_study_results("quick", tmp_path / "elsewhere").empty
+
+
+# -- a minimised quality (D_STFT) on Figure 28's planes ---------------------------------------------------------------
+def test_a_distance_is_minimised_on_the_planes():
+    # A is the cheapest, B the closest to the reference (lowest D_STFT), C costs more than B and is farther: dominated
+    table = pd.DataFrame({"configuration": ["A", "B", "C"], "e_train": [1.0, 2.0, 3.0], "params": [1.0, 2.0, 3.0],
+                          "e_gen": [1.0, 2.0, 3.0], "d_stft": [0.5, 0.4, 0.45]})
+    fronts = ws.compute_fronts(table, "d_stft").set_index("configuration")
+    assert fronts.optimal_training.to_dict() == {"A": True, "B": True, "C": False}
+    assert fronts.dominated_by_training["C"] == "B"
+    # read the wrong way (as a score), the cheapest would dominate everything
+    assert ws.compute_fronts(table, "d_stft", sense="max").optimal_training.tolist() == [True, False, False]
+    with pytest.raises(ValueError, match="sense"):
+        ws.compute_fronts(table, "d_stft", sense="lower")
+    # gaps run from the worst quality to the best: C (0.45) is between A (0.5) and B (0.4)
+    assert ws.compute_statements(table, "d_stft")["gaps"]["pair"].tolist() == ["A–C", "C–B"]
+
+
+# -- the equal-budget study as the chapter shows it (a fake shipped folder; nothing written under resources/) -------
+_STEPS = {"wf1": 1200, "wf2": 1000, "wf3": 700, "wf4": 500, "wf5": 200}
+_D_STFT = {"wf1": 0.50, "wf2": 0.55, "wf3": 0.60, "wf4": 0.70, "wf5": 0.90}  # worse with size, better with steps
+_PESQ = {"wf1": 1.10, "wf2": 1.05, "wf3": 1.20, "wf4": 1.02, "wf5": 1.01}
+
+
+def _ship_fake_study(root, configs=ws.CONFIGURATIONS):
+    """A ``scores.csv`` with the columns run_study writes (and a manifest with real sha256s) under root/mini."""
+    import hashlib
+
+    folder = root / "mini"
+    folder.mkdir(parents=True)
+    rows = [{"config": c, "study_key": "fake-key", "steps": _STEPS[c], "budget_s": 300.0, "clock": "process",
+             "cpu_time_s": 300.2, "wall_s": 310.0, "threads": 1, "device": "cpu", "commit": "abc", "sample_seed": 1234,
+             "train_energy_j": 1200.0, "train_energy_method": "estimated:codecarbon-cpu-process-rule",
+             "train_energy_constants": "{}", "d_stft": _D_STFT[c], "pesq_wb": _PESQ[c], "distillmos": 2.3,
+             "n_clips": 8, "n_clipped": 0, "reproduce": f"greenaudio waveflow-study --protocol mini --configs {c}"}
+            for c in configs]
+    pd.DataFrame(rows).to_csv(folder / "scores.csv", index=False)
+    data = (folder / "scores.csv").read_bytes()
+    pd.DataFrame([{"config": "all", "kind": "scores", "path": "scores.csv", "bytes": len(data),
+                   "sha256": hashlib.sha256(data).hexdigest(), "provenance": "fake", "reproduce": "none"}]).to_csv(
+        folder / "manifest.csv", index=False)
+    return folder
+
+
+def test_mini_study_sentences_are_computed_from_the_shipped_table(tmp_path):
+    from greenaudio.experiments.artefacts import ArtefactError
+
+    folder = _ship_fake_study(tmp_path)
+    mini = ws.load_mini_study("mini", tmp_path)
+    assert len(mini["scores"]) == 5
+    assert "study_key" not in mini["table"] and "train_energy_constants" not in mini["table"]
+    text = mini["text"]
+    assert ("same 300 s (process clock; a step under way when the budget runs out is finished), the configurations "
+            "reached WF1 1,200 step(s) in 300 CPU-s, WF2 1,000 step(s) in 300 CPU-s, WF3 700 step(s) in 300 CPU-s, "
+            "WF4 500 step(s) in 300 CPU-s, WF5 200 step(s) in 300 CPU-s.") in text
+    assert "WF1 made 6.0 times as many steps as WF5" in text  # 1200 / 200
+    # D_STFT: WF1 < WF2 < ... < WF5, i.e. the more steps the better; 9 pairs separated by size (WF1 and WF2 have the
+    # same 5.91 M in Table 6), none of them in favour of the larger model; all 10 pairs in favour of more steps
+    assert ("D_STFT orders them WF1 > WF2 > WF3 > WF4 > WF5 (best first): the larger model scores better in 0 of 9 "
+            "pairs, the one that made more steps in 10 of 10; it ranks them by the steps made rather than by "
+            "size") in text
+    # PESQ-WB 1.10, 1.05, 1.20, 1.02, 1.01: larger better in WF1-WF3, WF2-WF3 (2 of 9); more steps better in 8 of 10
+    assert "PESQ-WB orders them WF3 > WF1 > WF2 > WF4 > WF5 (best first)" in text
+    assert "larger model scores better in 2 of 9 pairs, the one that made more steps in 8 of 10" in text
+    (folder / "scores.csv").write_text((folder / "scores.csv").read_text().replace("0.9,", "0.1,"))
+    with pytest.raises(ArtefactError, match="sha256 mismatch"):
+        ws.load_mini_study("mini", tmp_path)
+    nothing = ws.load_mini_study("mini", tmp_path / "elsewhere")
+    assert nothing["table"] is None and nothing["scores"].empty and "NOT YET SHIPPED" in nothing["text"]
+
+
+def _live_table(with_study: bool) -> pd.DataFrame:
+    # costs rising with size as in Table 6 (WF3 trains longer than WF4, as printed)
+    table = pd.DataFrame({"configuration": ["WF1", "WF2", "WF3", "WF4", "WF5"],
+                          "e_train": [400.0, 430.0, 720.0, 640.0, 1000.0], "params": [5.95, 5.95, 12.86, 22.39, 86.71],
+                          "e_gen": [1.3, 1.4, 2.4, 2.5, 3.9], "mos": [4.26, 4.32, 4.34, 4.38, 4.43]})
+    if with_study:
+        table = table.assign(d_stft=[_D_STFT[c.lower()] for c in table.configuration],
+                             pesq_wb=[_PESQ[c.lower()] for c in table.configuration])
+    return table
+
+
+def test_figure28_gets_a_minimised_mini_trained_column_only_when_all_five_are_shipped():
+    generation = pd.DataFrame({"energy_method": ["estimated:codecarbon-cpu-process-rule"] * 5})
+    plain = ws.figure28_panels(ws.thesis_table(), _live_table(False), generation)
+    assert list(plain["panels"]) == [ws.PANEL_THESIS, ws.PANEL_LIVE]
+    assert "once the equal-budget study" in plain["caption"]
+    assert plain["labels"][ws.PANEL_LIVE]["e_gen"] == "E_gen, estimated here (Wh / 100 s)"
+    partial = _live_table(True)
+    partial.loc[4, "d_stft"] = np.nan  # WF5 not shipped yet
+    assert ws.PANEL_TRAINED not in ws.figure28_panels(ws.thesis_table(), partial, generation)["panels"]
+    figure = ws.figure28_panels(ws.thesis_table(), _live_table(True), generation)
+    assert figure["quality"][ws.PANEL_TRAINED] == "d_stft"
+    assert "lower is better" in figure["labels"][ws.PANEL_TRAINED]["quality"]
+    fig = ws.plot_figure28(figure["panels"], quality=figure["quality"], labels=figure["labels"])
+    axes = np.array(fig.axes).reshape(3, 3)
+    assert [ax.yaxis_inverted() for ax in axes[0]] == [False, False, True]  # better is up in every column
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    summary = ws.compute_statement_tables(figure)
+    assert list(summary["tables"]) == ["waveflow-fronts-thesis", "waveflow-fronts-live", "waveflow-fronts-trained",
+                                       "waveflow-fronts-trained-pesq"]
+    trained = summary["statements"][ws.PANEL_TRAINED]
+    # WF1 is the cheapest on every axis and the closest to the reference: it alone is optimal
+    assert trained["dominated_in_energy_front"] == ["WF2", "WF3", "WF4", "WF5"]
+    assert summary["sentences"][0].startswith("thesis (Table 6, data): WF3 dominated in training: True (by WF4)")
+    assert summary["gaps"]["pair"].tolist() == ["WF1–WF2", "WF2–WF3", "WF3–WF4", "WF4–WF5"]
+
+
+def test_chapter_sentences_from_table6():
+    printed = ws.thesis_table()
+    # 86.18 / 5.91 = 14.58; E_gen 3.871 / 1.349 = 2.87
+    assert ws.describe_size_energy_ratio(printed, printed) == (
+        "Table 6: WF5 has 14.6 times WF1's parameters and needs 2.9 times its generation energy; here 14.6 and 2.9 "
+        "times.")
+    reading, sentence = ws.choose_step_reading({"supported": []})
+    assert reading == "reading A (r=96 -> 3M)" and "none" in sentence
+    assert ws.choose_step_reading({"supported": ["reading B (r=96 -> 2M)"]})[0] == "reading B (r=96 -> 2M)"
+    assert ws.describe_settings("quick", batch_size=1, crop_frames=1, steps=1, flows=1).startswith(
+        "E_gen protocol: quick (1 clip(s) x 0.01 s at 22050 Hz); training steps timed: 1 of batch 1 x 1 frame(s) per "
+        "configuration, on a 1-flow copy")
+    with pytest.raises(ValueError, match="protocol"):
+        ws.describe_settings("slow", batch_size=1, crop_frames=1, steps=1)
+
+
+def test_why_not_distillmos_is_computed_from_the_zoo(tmp_path):
+    folder = tmp_path / "mini"
+    folder.mkdir()
+    pd.DataFrame({"config": ["ground_truth", "waveflow-small", "diffwave-small", "hifigan-large"],
+                  "model": ["ground_truth", "waveflow", "diffwave", "hifigan"], "size": ["", "small", "small", "large"],
+                  "distillmos": [2.06, 2.29, 2.27, 1.70], "d_stft": [0.0, 0.98, 1.92, 0.30]}).to_csv(
+        folder / "scores.csv", index=False)
+    text = ws.describe_distillmos_here(tmp_path)
+    assert text.startswith("On this corpus DistillMOS rates the espeak ground truth 2.06 and 2 of the zoo's 3 "
+                           "mini-trained models higher")
+    assert "(2.27, D_STFT 1.92)" in text and "(2.29, D_STFT 0.98)" in text and "1.70" not in text
+    assert ws.describe_distillmos_here(tmp_path / "nothing") == ""
+
+
+# -- quick mode: one-flow copies ------------------------------------------------------------------------------------
+def test_quick_mode_times_a_one_flow_copy_and_says_so():
+    copy = ws.time_training_steps("wf1", flows=1, warmup=0)
+    model = ws.load_configuration("wf1", 16_000)
+    audio, mel = 0.1 * torch.randn(1, 256), torch.rand(1, 80, 1)
+    # the configuration's FLOPs (1- and 2-flow counts extrapolated, checked against the direct count above)
+    assert copy.flows_timed == 1 and copy.flops_per_step == ws._training_step_flops(model, audio, mel)
+    assert copy.cpu_s_per_step > 0 and copy.to_dict()["flows_timed"] == 1
+    table = ws.predict_training_energy([copy, _fake_timing("wf5", 2.0)], cpu_power_model=_FakeCpuPower())
+    assert "of a 1-flow copy scaled by counted FLOPs" in table.energy_method.iloc[0]
+    assert "copy" not in table.energy_method.iloc[1]
+    with pytest.raises(ValueError, match="flows"):
+        ws.time_training_steps("wf1", flows=0)
+    assert ws.configuration_config("wf3", 16_000, n_flows=1).n_flows == 1
+    assert ws.configuration_config("wf3").sample_rate == 22_050 and ws.configuration_config("wf3").n_flows == 8
+
+
+# -- exercises -----------------------------------------------------------------------------------------------------
+def test_chapter_ends_with_three_exercises_numbered_after_its_section():
+    import re
+
+    from conftest import ROOT
+
+    cells = json.loads((ROOT / "notebooks" / "04_3_waveflow_study.ipynb").read_text())["cells"]
+    tagged = [i for i, c in enumerate(cells) if "exercise" in c["metadata"].get("tags", [])]
+    assert tagged == list(range(len(cells) - len(tagged), len(cells)))
+    text = "".join("".join(cells[i]["source"]) for i in tagged)
+    assert text.startswith("## Exercises")
+    # 4.3.2.n: the section's number (4.3.2) and the exercise's; 04_3_pareto's are 4.3.n
+    assert re.findall(r"### Exercise (\d+(?:\.\d+)*): ", text) == ["4.3.2.1", "4.3.2.2", "4.3.2.3"]
+    solutions = [cells[i] for i in tagged if cells[i]["cell_type"] == "code"]
+    assert len(solutions) == 3 and all("hide-cell" in c["metadata"]["tags"] for c in solutions)

@@ -30,8 +30,9 @@ THREADS = 1
 FLOP_FRAMES = 1
 STEP_BATCH = 1
 STEP_CROP_FRAMES = 1
-TIMED_STEPS = 1
-WARMUP_STEPS = 0
+TIMED_STEPS = 2
+WARMUP_STEPS = 1
+STEP_FLOWS = 1
 STUDY_PROTOCOL = "mini"
 STUDY_ROOT = None
 GPU_EFFICIENCY = 1.0
@@ -46,11 +47,10 @@ from greenaudio.experiments import waveflow_study as ws
 
 egen_protocol = "quick" if QUICK else "thesis"
 if not QUICK:
-    STEP_BATCH, STEP_CROP_FRAMES, TIMED_STEPS, WARMUP_STEPS = 8, 16, 3, 1
+    STEP_BATCH, STEP_CROP_FRAMES, TIMED_STEPS, WARMUP_STEPS, STEP_FLOWS = 8, 16, 3, 1, None
 setting = ws.TrainingSetting(efficiency=GPU_EFFICIENCY)
-print(f"E_gen protocol: {egen_protocol} ({ws.EGEN_PROTOCOLS[egen_protocol].n_clips} clip(s) x "
-      f"{ws.EGEN_PROTOCOLS[egen_protocol].clip_duration_s:g} s at {ws.PAPER_SAMPLE_RATE} Hz); training steps timed: "
-      f"{TIMED_STEPS} of batch {STEP_BATCH} x {STEP_CROP_FRAMES} frame(s) per configuration.")
+print(ws.describe_settings(egen_protocol, batch_size=STEP_BATCH, crop_frames=STEP_CROP_FRAMES, steps=TIMED_STEPS,
+                           flows=STEP_FLOWS))
 
 # %% [markdown]
 # ## Table 6, printed (data)
@@ -83,10 +83,7 @@ report.show_table(flops.drop(columns="flops_method"), label="waveflow-flops", ch
                   f"{flops.flops_method.iloc[0]}).",
                   formats={"gflops_per_audio_s_fast": "{:.1f}", "gflops_per_audio_s_plain": "{:.1f}",
                            "plain_over_fast": "{:.2f}"})
-print("The paper's counts differ from both conventions by "
-      + ", ".join(f"{r.configuration} {r.params / 1e6 - r.paper_millions:+.2f} M" for r in parameters.itertuples())
-      + " (with gains); the plain reverse costs h/2 times the fast one (here "
-      + ", ".join(f"{r.configuration} {r.plain_over_fast:.2f}" for r in flops.itertuples()) + ").")
+print(ws.describe_counts(parameters, flops))
 
 # %% [markdown]
 # ## $E_{gen}$ with the measurement harness
@@ -111,8 +108,10 @@ report.show_table(generation.drop(columns=["energy_method"]), label="waveflow-eg
 #
 # The thesis measured one epoch with Carbontracker and multiplied it by the number of epochs implied by the paper's
 # step counts. Here a few real training steps of each configuration are timed (NLL, backward, clipping, Adam) and
-# extrapolated linearly to the paper's steps. The CPU time per step is scaled to the thesis's step (batch 8 × 16,000
-# samples — the segment length is not stated in the thesis; 16,000 is the public recipes') and converted two ways:
+# extrapolated linearly to the paper's steps (quick mode times a one-flow copy of each configuration and scales its
+# time to the eight flows by the counted FLOPs; the full mode times the configurations themselves). The CPU time
+# per step is scaled to the thesis's step (batch 8 × 16,000 samples — the segment length is not stated in the
+# thesis; 16,000 is the public recipes') and converted two ways:
 # on this machine (CodeCarbon's CPU estimate) and in the thesis's setting — the CPU time becomes TITAN V time through
 # the ratio of this CPU's achieved throughput (counted FLOPs / measured time) to the TITAN V's FP32 peak (14.9 TFLOPS,
 # data) times `GPU_EFFICIENCY`, charged at its 250 W board power (hardware catalogue) and Carbontracker's PUE 1.58.
@@ -121,7 +120,7 @@ report.show_table(generation.drop(columns=["energy_method"]), label="waveflow-eg
 
 # %%
 timings = ws.time_training_grid(batch_size=STEP_BATCH, crop_frames=STEP_CROP_FRAMES, steps=TIMED_STEPS,
-                                warmup=WARMUP_STEPS, threads=THREADS)
+                                warmup=WARMUP_STEPS, threads=THREADS, flows=STEP_FLOWS)
 resolution = ws.resolve_step_reading(timings)
 report.show_table(resolution["errata"], label="waveflow-steps-errata", chapter=CHAPTER,
                   caption="The errata chapter's check of the §4.3.2 step counts (r = 96 listed under 3M and 2M): the "
@@ -131,9 +130,8 @@ report.show_table(resolution["table"], label="waveflow-steps-reading", chapter=C
                   "(CPU time per sample): pairs of configurations ordered as the measurement orders them, and the "
                   "WF3/WF4 ratios (computed).",
                   formats={"printed_wf3_over_wf4_per_step": "{:.3f}", "measured_wf3_over_wf4_per_step": "{:.3f}"})
-reading = resolution["supported"][0] if len(resolution["supported"]) == 1 else "reading A (r=96 -> 3M)"
-print(f"Readings consistent with the measured per-step costs: {resolution['supported'] or 'none'}; the prediction "
-      f"below uses {reading}.")
+reading, sentence = ws.choose_step_reading(resolution)
+print(sentence)
 training = ws.predict_training_energy(timings, reading, setting)
 report.show_table(training.drop(columns=["constants"]), label="waveflow-etrain", chapter=CHAPTER,
                   caption="E_train of WF1–WF5 predicted from timed steps (linear extrapolation to the paper's steps; "
@@ -149,73 +147,50 @@ report.show_table(training.drop(columns=["constants"]), label="waveflow-etrain",
 #
 # The paper's MOS (data) ranks the five configurations by size. To put a quality measured in this book beside it,
 # `greenaudio waveflow-study --protocol mini` trains each configuration for the same 300 process-CPU-seconds on one
-# thread (the zoo's mini corpus, crops, batch and seed) and scores it on held-out speech (D_STFT, PESQ-WB, DistillMOS,
-# a *predicted* MOS) on 8 held-out clips. The results are shipped with a sha256 manifest and read here; nothing is
-# trained in this chapter. One step of batch 8 costs a WaveFlow tens of CPU-seconds (and more with more channels), so
-# an equal budget of a few minutes buys each configuration only a few steps (the `steps` column): this column says
-# how far each configuration gets for the same CPU time, not how good it becomes after the paper's millions of steps.
+# thread (the zoo's mini corpus, crops, batch and seed) and scores it on 8 held-out clips (D_STFT, PESQ-WB,
+# DistillMOS). The results are shipped with a sha256 manifest and read here; nothing is trained in this chapter. One
+# step of batch 8 costs a WaveFlow tens of CPU-seconds (and more with more channels), so an equal budget of a few
+# minutes buys each configuration only a few steps (the `steps` column): this study says how far each configuration
+# gets for the same CPU time, not how good it becomes after the paper's millions of steps.
+#
+# **Which quality axis.** A neural MOS predictor is the closest thing to the paper's listening test, but DistillMOS
+# does not rank this corpus: it rates models whose output is far from the reference above the espeak recordings
+# they should match (computed below from the zoo's mini study, {doc}`05_2_quality`), plausibly because espeak's
+# synthetic voice is far from the natural speech it was trained on. The mini-trained column of Figure 28 therefore
+# uses $\mathcal{D}_{STFT}$ (Eq. 29, the spectral distance to the held-out reference: lower is better, so the Pareto
+# code minimises it and its axis is inverted), and PESQ-WB (intrusive, maximised) as a second check of the fronts.
 
 # %%
-scores = ws.load_study_results(STUDY_PROTOCOL, STUDY_ROOT)
-if scores.empty:
-    print(f"The {STUDY_PROTOCOL} study results are NOT YET SHIPPED (no lib/greenaudio/resources/waveflow_study/"
-          f"{STUDY_PROTOCOL}/scores.csv): the quality column below is the paper's MOS only. Reproduce with "
-          f"`greenaudio waveflow-study --protocol {STUDY_PROTOCOL}`.")
-else:
-    ws.verify_study_manifest(STUDY_PROTOCOL, STUDY_ROOT)
-    report.show_table(scores.drop(columns=[c for c in ("train_energy_constants", "study_key") if c in scores]),
-                      label="waveflow-mini-quality", chapter=CHAPTER,
+mini = ws.load_mini_study(STUDY_PROTOCOL, STUDY_ROOT)
+if mini["table"] is not None:
+    report.show_table(mini["table"], label="waveflow-mini-quality", chapter=CHAPTER,
                       caption="WF1–WF5 after the same mini training budget: steps done, CPU time, training energy "
                       "(estimated: CodeCarbon CPU process rule) and held-out scores (computed; shipped files "
                       "re-verified against their sha256 in this build).")
+print(mini["text"], ws.describe_distillmos_here())
 
 # %% [markdown]
 # ## Figure 28, printed and live
 
 # %%
-live = ws.compute_study_table(parameters, generation, training, scores)
-figure_panels = {"thesis (Table 6, data)": printed, "this book (computed)": live}
-axis = {"thesis (Table 6, data)": {"e_train": "E_train, predicted by the thesis (kWh)",
-                                   "params": "Parameters (millions, paper)",
-                                   "e_gen": "E_gen, measured on a TITAN V (Wh / 100 s)", "quality": "MOS (paper)"},
-        "this book (computed)": {"e_train": "E_train, predicted in the thesis's setting (kWh)",
-                                 "params": "Parameters (millions, counted)",
-                                 "e_gen": f"E_gen, {generation.energy_method.iloc[0].split(':')[0]} here (Wh / 100 s)",
-                                 "quality": "MOS (paper)"}}
-if "distillmos" in live and live["distillmos"].notna().all():
-    trained = "this book, mini-trained (computed)"
-    figure_panels[trained] = live.assign(mos=live["distillmos"])
-    axis[trained] = {**axis["this book (computed)"], "quality": "DistillMOS (predicted) after the mini budget"}
-report.show_figure(ws.plot_figure28(figure_panels, labels=axis), label="figure-28-live", chapter=CHAPTER,
-                   caption="Pareto fronts of the paper's MOS (maximised) against the training energy (top), the "
-                   "parameters (middle) and the generation energy (bottom) of WF1–WF5: the thesis's numbers (left, "
-                   "Figure 28 of the thesis) and this book's costs (right; where the mini study is shipped, a third "
-                   "column puts them against the DistillMOS of the mini-trained models). Optimal configurations "
-                   "circled in red. "
-                   + report.energy_caption("", records))
+live = ws.compute_study_table(parameters, generation, training, mini["scores"])
+figure = ws.figure28_panels(printed, live, generation)
+report.show_figure(ws.plot_figure28(figure["panels"], quality=figure["quality"], labels=figure["labels"]),
+                   label="figure-28-live", chapter=CHAPTER,
+                   caption=figure["caption"] + report.energy_caption("", records))
 
 # %% [markdown]
 # ## The thesis's statements, computed
 
 # %%
-statements = {name: ws.compute_statements(table) for name, table in figure_panels.items()}
-for name, s in statements.items():
-    report.show_table(s["fronts"], label="waveflow-fronts-" + ("thesis" if "thesis" in name else
-                                                                ("trained" if "trained" in name else "live")),
-                      chapter=CHAPTER, caption=f"Pareto optimality of WF1–WF5 in the three fronts, {name}.")
-    print(f"{name}: WF3 dominated in training: {s['wf3_dominated_in_training']}"
-          + (f" (by {s['wf3_dominated_by']})" if s["wf3_dominated_in_training"] else "")
-          + f"; WF3 optimal in both inference fronts: {s['wf3_optimal_in_inference']}; all five optimal in the "
-          f"energy front: {s['all_optimal_in_energy_front']}"
-          + (f" (dominated: {', '.join(s['dominated_in_energy_front'])})" if s["dominated_in_energy_front"] else "")
-          + f"; the gap between consecutive configurations is wider in the energy front than in the parameters "
-          f"front for {s['gap_widens_log']} of {s['pairs']} pairs on a log scale and {s['gap_widens_range']} of "
-          f"{s['pairs']} as a share of each axis's range.")
-gaps = statements["thesis (Table 6, data)"]["gaps"]
-report.show_table(gaps, label="waveflow-gaps", chapter=CHAPTER,
+statements = ws.compute_statement_tables(figure)
+for label, (fronts, caption) in statements["tables"].items():
+    report.show_table(fronts, label=label, chapter=CHAPTER, caption=caption)
+print("\n".join(statements["sentences"]))
+report.show_table(statements["gaps"], label="waveflow-gaps", chapter=CHAPTER,
                   caption="Gaps between consecutive configurations (ordered by MOS) in the parameters front and the "
                   "energy front of the thesis's Figure 28: ln(x_next / x) and (x_next − x) / axis range (computed "
-                  "from Table 6).", formats={c: "{:.3f}" for c in gaps.columns if c != "pair"})
+                  "from Table 6).", formats={c: "{:.3f}" for c in statements["gaps"].columns if c != "pair"})
 
 # %% [markdown]
 # The thesis reads Figure 28 as showing that the gaps between models *widen* from the parameters front to the energy
@@ -224,8 +199,4 @@ report.show_table(gaps, label="waveflow-gaps", chapter=CHAPTER,
 # as it looks on the plot) and on a log scale, which has no unit (a doubling is a doubling on either axis).
 
 # %%
-t6 = printed.set_index("configuration")
-print(f"Table 6: WF5 has {t6.params['WF5'] / t6.params['WF1']:.1f} times WF1's parameters and needs "
-      f"{t6.e_gen['WF5'] / t6.e_gen['WF1']:.1f} times its generation energy; here "
-      f"{live.set_index('configuration').params['WF5'] / live.set_index('configuration').params['WF1']:.1f} and "
-      f"{live.set_index('configuration').e_gen['WF5'] / live.set_index('configuration').e_gen['WF1']:.1f} times.")
+print(ws.describe_size_energy_ratio(printed, live))

@@ -18,8 +18,10 @@ WaveFlow (``greenaudio.vocoders.load("waveflow", "wf3")``):
    :func:`resolve_step_reading` decides the §4.3.2 step-count erratum from the measured per-step costs;
 4. quality after an equal mini budget (:data:`STUDY_PROTOCOLS`, :func:`run_study`), shipped under
    ``resources/waveflow_study/<protocol>/`` with a sha256 manifest (:func:`load_study_results`);
-5. Figure 28 live (:func:`compute_fronts`, :func:`plot_figure28`) and the thesis's three statements computed
-   (:func:`compute_statements`).
+5. Figure 28 live (:func:`compute_fronts`, :func:`plot_figure28`; a quality is maximised or, like D_STFT,
+   minimised: :data:`QUALITY_SENSE`) and the thesis's three statements computed (:func:`compute_statements`);
+6. the chapter's panels and sentences, computed from the tables above (:func:`figure28_panels`,
+   :func:`compute_statement_tables`, :func:`load_mini_study`, :func:`describe_mini_study`, ...).
 
 The 22.05 kHz front end (:data:`WAVEFLOW_PAPER_MEL`): the paper's LJSpeech features are 80 mel bands of 22.05 kHz
 audio with FFT 1024, window 1024, hop 256; the zoo's (thesis Chapter 5, :data:`greenaudio.vocoders.THESIS_MEL`) are
@@ -60,6 +62,7 @@ __all__ = [
     "check_configuration",
     "check_configurations",
     "configuration_for",
+    "configuration_config",
     "load_configuration",
     "load_step_readings",
     "load_gpu_peak",
@@ -83,6 +86,20 @@ __all__ = [
     "compute_gap_comparison",
     "compute_statements",
     "plot_figure28",
+    "QUALITY_SENSE",
+    "quality_sense",
+    "PANEL_THESIS",
+    "PANEL_LIVE",
+    "PANEL_TRAINED",
+    "describe_settings",
+    "describe_counts",
+    "choose_step_reading",
+    "describe_mini_study",
+    "describe_distillmos_here",
+    "load_mini_study",
+    "figure28_panels",
+    "compute_statement_tables",
+    "describe_size_energy_ratio",
 ]
 
 #: The five configurations of Table 6 (``greenaudio.vocoders`` presets), in the thesis's order.
@@ -156,15 +173,27 @@ def configuration_for(h: Any, r: Any) -> str:
                      f"{_valid_pairs()}")
 
 
-def load_configuration(config: str, sample_rate: int = PAPER_SAMPLE_RATE):
-    """A freshly initialised WaveFlow of a Table 6 configuration at ``sample_rate`` Hz (hop 256, 80 mels)."""
+def configuration_config(config: str, sample_rate: int = PAPER_SAMPLE_RATE, n_flows: int | None = None):
+    """The model config of a Table 6 configuration at ``sample_rate`` Hz (hop 256, 80 mels), optionally with
+    ``n_flows`` flows instead of its 8 (a copy with the same layers per flow, for counts and timings), unbuilt."""
     from .. import vocoders
 
     config = check_configuration(config)
     sample_rate = check_positive_int("sample_rate", sample_rate)
-    if sample_rate == vocoders.config_for("waveflow", config).sample_rate:
-        return vocoders.load("waveflow", config)
-    return vocoders.load("waveflow", config, sample_rate=sample_rate)
+    cfg = vocoders.config_for("waveflow", config)
+    if sample_rate != cfg.sample_rate:
+        cfg = vocoders.config_for("waveflow", config, sample_rate=sample_rate)
+    if n_flows is not None:
+        cfg = cfg.replace(size="custom", n_flows=check_positive_int("n_flows", n_flows))
+    return cfg
+
+
+def load_configuration(config: str, sample_rate: int = PAPER_SAMPLE_RATE, n_flows: int | None = None):
+    """A freshly initialised WaveFlow of a Table 6 configuration at ``sample_rate`` Hz (hop 256, 80 mels); with
+    ``n_flows``, a copy with that many flows (:func:`configuration_config`)."""
+    from .. import vocoders
+
+    return vocoders.build(configuration_config(config, sample_rate, n_flows))
 
 
 def load_step_readings() -> dict[str, dict[int, float]]:
@@ -246,9 +275,9 @@ def compute_flops_table(configs: Iterable[str] | None = None, *, frames: int = 1
 
     rows = []
     for c in configs:
-        full = load_configuration(c, sample_rate)
-        n_flows = full.config.n_flows
-        model = full if direct else vocoders.build(full.config.replace(size="custom", n_flows=1))
+        full = configuration_config(c, sample_rate)  # the 8-flow model is built only for a direct count
+        n_flows = full.n_flows
+        model = vocoders.build(full) if direct else load_configuration(c, sample_rate, n_flows=1)
         model.prepare_for_inference()
         mel = torch.rand(1, full.n_mels, frames, generator=torch.Generator().manual_seed(0))
         audio_s = frames * full.hop_length / full.sample_rate
@@ -395,6 +424,9 @@ class TrainingStepTiming:
         flops_per_step: FLOPs of one step (forward + backward, ``torch.utils.flop_counter``; element-wise
             operations and the optimiser not counted).
         threads, device, cpu_model, torch_version: where it ran.
+        flows_timed: ``None`` when the configuration itself was timed; else the flows of the copy that was timed
+            (its CPU and wall times are scaled to the configuration's flows by the counted FLOPs:
+            ``cpu_s_per_step = cpu_s(copy) x flops_per_step / flops(copy)``).
     """
 
     config: str
@@ -409,6 +441,7 @@ class TrainingStepTiming:
     device: str = "cpu"
     cpu_model: str = ""
     torch_version: str = ""
+    flows_timed: int | None = None
 
     @property
     def samples_per_step(self) -> int:
@@ -418,38 +451,44 @@ class TrainingStepTiming:
         return dataclasses.asdict(self) | {"samples_per_step": self.samples_per_step}
 
 
+def _count_step_flops(model, audio, mel) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model.training_loss(audio, mel)["loss"].backward()
+    model.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
 def _training_step_flops(model, audio, mel, direct: bool = False) -> float:
     """FLOPs of one training step's forward and backward (``torch.utils.flop_counter``; the optimiser's element-wise
     update is not counted), on 1- and 2-flow copies extrapolated to the model's flows unless ``direct``."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     from .. import vocoders
 
-    def count(m) -> float:
-        counter = FlopCounterMode(display=False)
-        with counter:
-            m.training_loss(audio, mel)["loss"].backward()
-        m.zero_grad(set_to_none=True)
-        return float(counter.get_total_flops())
-
-    n = model.config.n_flows
     if direct:
-        return count(model)
-    one, two = (count(vocoders.build(model.config.replace(size="custom", n_flows=k))) for k in (1, 2))
-    return one + (n - 1) * (two - one)
+        return _count_step_flops(model, audio, mel)
+    one, two = (_count_step_flops(vocoders.build(model.config.replace(size="custom", n_flows=k)), audio, mel)
+                for k in (1, 2))
+    return one + (model.config.n_flows - 1) * (two - one)
 
 
 def time_training_steps(config: str, *, batch_size: int = 1, crop_frames: int = 1, steps: int = 1, warmup: int = 1,
-                        threads: int = 1, seed: int = 0) -> TrainingStepTiming:
+                        threads: int = 1, seed: int = 0, flows: int | None = None) -> TrainingStepTiming:
     """Time real optimisation steps (NLL forward, backward, gradient clipping, Adam) of one configuration.
 
     The batch is random audio (N(0, 0.1^2)) with random normalised mels: the cost of a WaveFlow step does not depend
     on the values. After ``warmup`` untimed steps, ``steps`` steps are timed (process CPU time and wall time,
     median). The FLOPs of one step (forward and backward) are counted apart, on copies with 1 and 2 flows
     extrapolated exactly to the model's 8 (``FLOPs(n) = FLOPs(rest) + n x FLOPs(one flow)``).
+
+    ``flows`` (the chapter's quick mode: 1): time a copy with that many flows instead of the configuration (every
+    flow has the same layers) and scale its times to the configuration's flows by the counted FLOPs, an
+    extrapolation recorded in :attr:`TrainingStepTiming.flows_timed`. ``None`` (default) times the configuration.
     """
     import torch
 
+    from .. import vocoders
     from ..measure import read_cpu_model
     from ..training import build_optimizer
 
@@ -457,11 +496,16 @@ def time_training_steps(config: str, *, batch_size: int = 1, crop_frames: int = 
     batch_size, crop_frames = check_positive_int("batch_size", batch_size), check_positive_int("crop_frames", crop_frames)
     steps, threads = check_positive_int("steps", steps), check_positive_int("threads", threads)
     warmup = check_non_negative_int("warmup", warmup)
+    n_flows = configuration_config(config, 16_000).n_flows
+    if flows is not None:
+        flows = check_positive_int("flows", flows)
+        if flows >= n_flows:
+            flows = None  # the configuration itself
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         torch.manual_seed(seed)
-        model = load_configuration(config, 16_000).train()
+        model = load_configuration(config, 16_000, n_flows=flows).train()
         optimizer = build_optimizer(model.parameters(), model.config.optimizer)
         clip = model.config.optimizer.grad_clip_norm
         g = torch.Generator().manual_seed(seed)
@@ -475,7 +519,11 @@ def time_training_steps(config: str, *, batch_size: int = 1, crop_frames: int = 
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
 
-        flops = _training_step_flops(model, audio, mel)
+        one = model if flows == 1 else vocoders.build(model.config.replace(size="custom", n_flows=1))
+        f1, f2 = _count_step_flops(one, audio, mel), _count_step_flops(
+            vocoders.build(model.config.replace(size="custom", n_flows=2)), audio, mel)
+        flops = f1 + (n_flows - 1) * (f2 - f1)  # FLOPs(n) = FLOPs(rest) + n x FLOPs(one flow), exact
+        scale = 1.0 if flows is None else flops / (f1 + (flows - 1) * (f2 - f1))
         for _ in range(warmup):
             step()
         cpu, wall = [], []
@@ -486,9 +534,9 @@ def time_training_steps(config: str, *, batch_size: int = 1, crop_frames: int = 
             wall.append(time.perf_counter() - w0)
     finally:
         torch.set_num_threads(before)
-    return TrainingStepTiming(config, batch_size, crop_frames, model.hop_length, steps, float(np.median(cpu)),
-                              float(np.median(wall)), flops, threads, "cpu", read_cpu_model() or "",
-                              torch.__version__)
+    return TrainingStepTiming(config, batch_size, crop_frames, model.hop_length, steps,
+                              float(np.median(cpu)) * scale, float(np.median(wall)) * scale, flops, threads, "cpu",
+                              read_cpu_model() or "", torch.__version__, flows)
 
 
 def time_training_grid(configs: Iterable[str] | None = None, **kwargs: Any) -> list[TrainingStepTiming]:
@@ -569,7 +617,9 @@ def predict_training_energy(timings: Sequence[TrainingStepTiming], reading: str 
             "e_train_here_kwh": here_kwh, "e_train_thesis_kwh": thesis_kwh, "table6_kwh": printed,
             "ratio_to_table6": thesis_kwh / printed,
             "implied_efficiency": setting.efficiency * thesis_kwh / printed,
-            "energy_method": (f"predicted:linear-from-{t.steps_timed}-timed-steps (x N steps, {reading}); "
+            "energy_method": (f"predicted:linear-from-{t.steps_timed}-timed-steps"
+                              + (f" of a {t.flows_timed}-flow copy scaled by counted FLOPs" if t.flows_timed else "")
+                              + f" (x N steps, {reading}); "
                               f"thesis setting: {gpu.name} {gpu.max_power_w:g} W x PUE {pue.pue:g} at "
                               f"{setting.efficiency:g} x FP32 peak; here: estimated CodeCarbon CPU process rule"),
             "constants": json.dumps(constants, sort_keys=True, default=str),
@@ -901,15 +951,27 @@ def verify_study_manifest(protocol: str = "mini", root: str | os.PathLike | None
 # -- 5. Figure 28 and the thesis's statements -------------------------------------------------------------------
 #: The three fronts of Figure 28: name -> cost column (minimised).
 FRONTS = {"training": "e_train", "parameters": "params", "generation": "e_gen"}
+#: Direction of each quality column on Figure 28's planes: MOS, PESQ-WB and DistillMOS are maximised, D_STFT (a
+#: distance to the reference, Eq. 29) minimised.
+QUALITY_SENSE = {"mos": "max", "distillmos": "max", "pesq_wb": "max", "d_stft": "min"}
+
+
+def quality_sense(quality: str, sense: str | None = None) -> str:
+    """``"max"`` or ``"min"``: ``sense`` if given, else :data:`QUALITY_SENSE` (``"max"`` for an unknown column)."""
+    if sense is not None:
+        return check_choice("sense", sense, ("max", "min"))
+    return QUALITY_SENSE.get(quality, "max")
 
 
 def compute_fronts(table: pd.DataFrame, quality: str = "mos", costs: Mapping[str, str] | None = None,
-                   label: str = "configuration") -> pd.DataFrame:
-    """Pareto optimality of each configuration in each front (cost minimised, ``quality`` maximised).
+                   label: str = "configuration", sense: str | None = None) -> pd.DataFrame:
+    """Pareto optimality of each configuration in each front (cost minimised, ``quality`` maximised, or minimised
+    when its sense is ``"min"``: :func:`quality_sense`).
 
     Args:
         table: one row per configuration with ``label``, ``quality`` and the cost columns.
         costs: ``{front name: cost column}`` (default :data:`FRONTS`).
+        sense: ``"max"`` or ``"min"`` for ``quality`` (default: :data:`QUALITY_SENSE`).
 
     Returns:
         ``label`` plus, per front, ``optimal_<front>`` and ``dominated_by_<front>``
@@ -918,22 +980,24 @@ def compute_fronts(table: pd.DataFrame, quality: str = "mos", costs: Mapping[str
     from .. import pareto
 
     costs = dict(costs or FRONTS)
+    direction = quality_sense(quality, sense)
     out = pd.DataFrame({label: table[label].to_numpy()})
     for front, column in costs.items():
-        annotated = pareto.compute_pareto_table(table, {column: "min", quality: "max"}, label=label)
+        annotated = pareto.compute_pareto_table(table, {column: "min", quality: direction}, label=label)
         out[f"optimal_{front}"] = annotated["pareto_optimal"].to_numpy()
         out[f"dominated_by_{front}"] = annotated["dominated_by"].to_numpy()
     return out
 
 
 def compute_gap_comparison(table: pd.DataFrame, first: str, second: str, order_by: str = "mos",
-                           label: str = "configuration") -> pd.DataFrame:
+                           label: str = "configuration", ascending: bool = True) -> pd.DataFrame:
     """Gaps between consecutive configurations (ordered by ``order_by``) along two cost axes, relative and scaled.
 
     ``log_gap_<col>`` = ln(x_next / x) (scale-free: a doubling is 0.69 whatever the unit); ``range_gap_<col>`` =
-    (x_next - x) / (max - min) (the gap as a share of the axis's range, as it looks on a plot).
+    (x_next - x) / (max - min) (the gap as a share of the axis's range, as it looks on a plot). ``ascending=False``
+    orders from the largest ``order_by`` (worst to best for a minimised quality such as D_STFT).
     """
-    t = table.sort_values(order_by, kind="stable").reset_index(drop=True)
+    t = table.sort_values(order_by, kind="stable", ascending=ascending).reset_index(drop=True)
     rows = []
     for i in range(len(t) - 1):
         row = {"pair": f"{t.loc[i, label]}–{t.loc[i + 1, label]}"}
@@ -946,18 +1010,22 @@ def compute_gap_comparison(table: pd.DataFrame, first: str, second: str, order_b
     return pd.DataFrame(rows)
 
 
-def compute_statements(table: pd.DataFrame, quality: str = "mos", label: str = "configuration") -> dict[str, Any]:
+def compute_statements(table: pd.DataFrame, quality: str = "mos", label: str = "configuration",
+                       sense: str | None = None) -> dict[str, Any]:
     """The thesis's three statements about Figure 28, computed on ``table`` (columns ``e_train``, ``params``,
-    ``e_gen``, ``quality``, ``label``).
+    ``e_gen``, ``quality``, ``label``; ``sense`` of the quality as in :func:`compute_fronts`).
 
     Returns:
         ``wf3_dominated_in_training`` (bool) and who dominates it; ``all_optimal_in_energy_front`` (bool);
-        ``gaps`` (:func:`compute_gap_comparison` of parameters vs E_gen); ``gap_widens_log`` / ``gap_widens_range``:
-        for how many consecutive pairs the gap is larger in the energy front than in the parameters front.
+        ``gaps`` (:func:`compute_gap_comparison` of parameters vs E_gen, ordered from the worst quality to the best);
+        ``gap_widens_log`` / ``gap_widens_range``: for how many consecutive pairs the gap is larger in the energy
+        front than in the parameters front.
     """
-    fronts = compute_fronts(table, quality, label=label).set_index(label)
+    direction = quality_sense(quality, sense)
+    fronts = compute_fronts(table, quality, label=label, sense=direction).set_index(label)
     wf3 = [i for i in fronts.index if str(i).lower() == "wf3"]
-    gaps = compute_gap_comparison(table, "params", "e_gen", order_by=quality, label=label)
+    gaps = compute_gap_comparison(table, "params", "e_gen", order_by=quality, label=label,
+                                  ascending=direction == "max")
     wider_log = int((gaps["log_gap_e_gen"].abs() > gaps["log_gap_params"].abs()).sum())
     wider_range = int((gaps["range_gap_e_gen"].abs() > gaps["range_gap_params"].abs()).sum())
     return {
@@ -1008,6 +1076,9 @@ def plot_figure28(panels: Mapping[str, pd.DataFrame], *, quality: Mapping[str, s
     """Figure 28 side by side: one column per panel set (e.g. ``{"thesis (Table 6)": ..., "this book": ...}``), one
     row per front (E_train, parameters, E_gen against quality), Pareto-optimal points circled in red.
 
+    A minimised quality (:data:`QUALITY_SENSE`, e.g. D_STFT) is plotted with its axis inverted, so that the better
+    configurations sit at the top in every column, as in the thesis's figure.
+
     Args:
         panels: ``{column title: table}``; each table has ``label``, ``e_train``, ``params``, ``e_gen`` and the
             quality column.
@@ -1024,12 +1095,222 @@ def plot_figure28(panels: Mapping[str, pd.DataFrame], *, quality: Mapping[str, s
     fig, axes = plt.subplots(3, len(panels), figsize=(5.2 * len(panels), 10), squeeze=False)
     for j, (title, table) in enumerate(panels.items()):
         q = quality if isinstance(quality, str) else quality[title]
+        direction = quality_sense(q)
         names = dict((labels or {}).get(title, {}))
         for i, column in enumerate(("e_train", "params", "e_gen")):
             ax = axes[i, j]
             plot_pareto(ax, table[column], table[q], labels=table[label], xlabel=names.get(column, column),
-                        ylabel=names.get("quality", q))
+                        ylabel=names.get("quality", q), directions=("min", direction),
+                        invert_y=direction == "min")
             if i == 0:
                 ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+# -- 6. the chapter's sentences and panels (computed from the tables above; no number typed in) --------------------
+#: Figure 28's column titles in the chapter (the fronts tables are labelled after them).
+PANEL_THESIS = "thesis (Table 6, data)"
+PANEL_LIVE = "this book (computed)"
+PANEL_TRAINED = "this book, mini-trained (computed)"
+_FRONTS_LABEL = {PANEL_THESIS: "waveflow-fronts-thesis", PANEL_LIVE: "waveflow-fronts-live",
+                 PANEL_TRAINED: "waveflow-fronts-trained"}
+
+
+def describe_settings(egen_protocol: str, *, batch_size: int, crop_frames: int, steps: int,
+                      flows: int | None = None) -> str:
+    """One sentence: the E_gen protocol and the shape of the timed training steps."""
+    p = EGEN_PROTOCOLS[check_choice("protocol", egen_protocol, list(EGEN_PROTOCOLS))]
+    copy = "" if flows is None else (f", on a {flows}-flow copy of each configuration whose CPU time is scaled to "
+                                     "its 8 flows by the counted FLOPs")
+    return (f"E_gen protocol: {egen_protocol} ({p.n_clips} clip(s) x {p.clip_duration_s:g} s at "
+            f"{p.sample_rate} Hz); training steps timed: {steps} of batch {batch_size} x {crop_frames} frame(s) per "
+            f"configuration{copy}.")
+
+
+def describe_counts(parameters: pd.DataFrame, flops: pd.DataFrame) -> str:
+    """How the counted parameters differ from the paper's, and the plain/fast FLOPs ratio of each configuration."""
+    return ("The paper's counts differ from both conventions by "
+            + ", ".join(f"{r.configuration} {r.params / 1e6 - r.paper_millions:+.2f} M"
+                        for r in parameters.itertuples())
+            + " (with gains); the plain reverse costs h/2 times the fast one (here "
+            + ", ".join(f"{r.configuration} {r.plain_over_fast:.2f}" for r in flops.itertuples()) + ").")
+
+
+def choose_step_reading(resolution: Mapping[str, Any], default: str = "reading A (r=96 -> 3M)") -> tuple[str, str]:
+    """The step-count reading a prediction uses (the only one the measurement supports, else ``default``) and a
+    sentence saying so (``resolution``: :func:`resolve_step_reading`'s result)."""
+    supported = list(resolution["supported"])
+    reading = supported[0] if len(supported) == 1 else check_choice("reading", default, list(load_step_readings()))
+    return reading, (f"Readings consistent with the measured per-step costs: {supported or 'none'}; the prediction "
+                     f"below uses {reading}.")
+
+
+def _concordant(values: Sequence[float], quality: Sequence[float], sense: str) -> tuple[int, int]:
+    """Pairs in which the larger ``values`` has the better ``quality``, among pairs separated by both."""
+    agree = total = 0
+    for i in range(len(values)):
+        for j in range(i + 1, len(values)):
+            if values[i] == values[j] or quality[i] == quality[j]:
+                continue
+            total += 1
+            better = quality[i] > quality[j] if sense == "max" else quality[i] < quality[j]
+            agree += (values[i] > values[j]) == better
+    return agree, total
+
+
+def describe_mini_study(scores: pd.DataFrame, qualities: Sequence[str] = ("d_stft", "pesq_wb")) -> list[str]:
+    """Sentences about a shipped equal-budget study, computed from its scores table (:func:`run_study`'s columns).
+
+    Says how many steps each configuration reached for the same budget, the ratio of WF1's steps to WF5's, and, for
+    each quality column, whether it ranks the configurations by size (the paper's parameters, Table 6: the larger the
+    better, as the paper's MOS does) or by the steps each made (the more the better), counted over pairs of
+    configurations that both separate.
+    """
+    if scores.empty:
+        return []
+    t = scores.assign(configuration=scores["config"].str.upper()).sort_values("configuration")
+    t = t.merge(thesis_table()[["configuration", "params"]], on="configuration", how="left")
+    budgets = sorted({float(b) for b in t["budget_s"]})
+    clock = ", ".join(sorted({str(c) for c in t["clock"]}))
+    budget = (f"{budgets[0]:g} s" if len(budgets) == 1 else "budgets of " + "/".join(f"{b:g}" for b in budgets) + " s")
+    steps = {r.configuration: int(r.steps) for r in t.itertuples()}
+    spent = {r.configuration: (f" in {float(r.cpu_time_s):.0f} CPU-s" if "cpu_time_s" in t and pd.notna(r.cpu_time_s)
+                               else "") for r in t.itertuples()}
+    out = [f"For the same {budget} ({clock} clock; a step under way when the budget runs out is finished), the "
+           "configurations reached " + ", ".join(f"{c} {n:,} step(s){spent[c]}" for c, n in steps.items()) + "."]
+    if steps.get("WF5"):
+        out.append(f"WF1 made {steps['WF1'] / steps['WF5']:.1f} times as many steps as WF5." if "WF1" in steps
+                   else "")
+    names = {"d_stft": "D_STFT", "pesq_wb": "PESQ-WB", "distillmos": "DistillMOS (predicted)", "mos": "MOS"}
+    for q in qualities:
+        if q not in t or t[q].isna().any():
+            continue
+        sense = quality_sense(q)
+        ranked = t.sort_values(q, ascending=sense == "min")["configuration"].tolist()
+        by_size = _concordant(t["params"].tolist(), t[q].tolist(), sense)
+        by_steps = _concordant(t["steps"].astype(float).tolist(), t[q].tolist(), sense)
+        share = [a / n if n else float("nan") for a, n in (by_size, by_steps)]
+        verdict = ("by the steps made rather than by size" if share[1] > share[0] else
+                   "by size rather than by the steps made" if share[0] > share[1] else "neither by size nor by steps "
+                   "more than the other")
+        out.append(f"{names.get(q, q)} orders them {' > '.join(ranked)} (best first): the larger model scores better "
+                   f"in {by_size[0]} of {by_size[1]} pairs, the one that made more steps in {by_steps[0]} of "
+                   f"{by_steps[1]}; it ranks them {verdict}.")
+    return [s for s in out if s]
+
+
+def describe_distillmos_here(root: str | os.PathLike | None = None) -> str:
+    """Why the mini-trained panel does not use DistillMOS, computed from the zoo's shipped mini study (Chapter 5.2):
+    the ground truth's predicted MOS against the trained models rated above it, with their D_STFT. Empty when the
+    zoo's mini scores are not shipped."""
+    from .quality import load_zoo_scores
+
+    zoo = load_zoo_scores("mini", root)
+    if zoo.empty or "ground_truth" not in set(zoo["config"]) or "distillmos" not in zoo:
+        return ""
+    gt = float(zoo.loc[zoo["config"] == "ground_truth", "distillmos"].iloc[0])
+    models = zoo[(zoo["config"] != "ground_truth") & zoo["distillmos"].notna()]
+    above = models[models["distillmos"] > gt].sort_values("d_stft", ascending=False)
+    if above.empty:
+        return (f"On this corpus DistillMOS rates the espeak ground truth {gt:.2f}, above all {len(models)} of the "
+                "zoo's mini-trained models.")
+    gt_d = float(zoo.loc[zoo["config"] == "ground_truth", "d_stft"].iloc[0])
+    return (f"On this corpus DistillMOS rates the espeak ground truth {gt:.2f} and {len(above)} of the zoo's "
+            f"{len(models)} mini-trained models higher, among them "
+            + " and ".join(f"{r.display} ({r.distillmos:.2f}, D_STFT {r.d_stft:.2f})"
+                           for r in above.head(2).itertuples())
+            + f", the farthest from the reference by D_STFT (the ground truth's is {gt_d:g}).")
+
+
+def load_mini_study(protocol: str = "mini", root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The shipped equal-budget study of ``protocol`` for the chapter: ``scores`` (as shipped; empty if nothing is
+    shipped), ``table`` (the columns shown, or ``None``) and ``text`` (:func:`describe_mini_study`'s sentences, or
+    a note that nothing is shipped). Every shipped file is checked against its sha256 first
+    (:func:`verify_study_manifest`)."""
+    protocol = get_study_protocol(protocol).name
+    scores = load_study_results(protocol, root)
+    if scores.empty:
+        return {"scores": scores, "table": None,
+                "text": f"The {protocol} study results are NOT YET SHIPPED (no lib/greenaudio/resources/"
+                        f"waveflow_study/{protocol}/scores.csv): the quality column below is the paper's MOS only. "
+                        f"Reproduce with `greenaudio waveflow-study --protocol {protocol}`."}
+    verify_study_manifest(protocol, root)
+    table = scores.drop(columns=[c for c in ("train_energy_constants", "study_key") if c in scores])
+    return {"scores": scores, "table": table, "text": " ".join(describe_mini_study(scores))}
+
+
+def figure28_panels(printed: pd.DataFrame, live: pd.DataFrame, generation: pd.DataFrame) -> dict[str, Any]:
+    """Figure 28's columns for the chapter: the thesis's (Table 6), this book's costs against the paper's MOS, and,
+    when the equal-budget study is shipped for all five configurations, this book's costs against the D_STFT of the
+    mini-trained models (minimised; DistillMOS does not rank this corpus, see :func:`describe_distillmos_here`).
+
+    Returns:
+        ``{"panels": {title: table}, "quality": {title: column}, "labels": {title: axis labels},
+        "caption": str}`` for :func:`plot_figure28` and the chapter's caption.
+    """
+    method = str(generation["energy_method"].iloc[0]).split(":")[0]
+    panels = {PANEL_THESIS: printed, PANEL_LIVE: live}
+    quality = {PANEL_THESIS: "mos", PANEL_LIVE: "mos"}
+    labels = {PANEL_THESIS: {"e_train": "E_train, predicted by the thesis (kWh)",
+                             "params": "Parameters (millions, paper)",
+                             "e_gen": "E_gen, measured on a TITAN V (Wh / 100 s)", "quality": "MOS (paper)"},
+              PANEL_LIVE: {"e_train": "E_train, predicted in the thesis's setting (kWh)",
+                           "params": "Parameters (millions, counted)",
+                           "e_gen": f"E_gen, {method} here (Wh / 100 s)", "quality": "MOS (paper)"}}
+    trained = "d_stft" in live and len(live) == len(CONFIGURATIONS) and bool(live["d_stft"].notna().all())
+    if trained:
+        panels[PANEL_TRAINED] = live
+        quality[PANEL_TRAINED] = "d_stft"
+        labels[PANEL_TRAINED] = {**labels[PANEL_LIVE], "quality": "D_STFT (lower is better)"}
+    caption = ("Pareto fronts of quality against the training energy (top), the parameters (middle) and the "
+               "generation energy (bottom) of WF1–WF5: the thesis's numbers (left, Figure 28 of the thesis: the "
+               "paper's MOS, maximised) and this book's costs against the same MOS (middle)"
+               + ("; right: the same costs against the D_STFT of the models trained at one equal mini budget "
+                  "(minimised, axis inverted so that better is up)" if trained else
+                  "; the mini-trained column appears once the equal-budget study is shipped for all five")
+               + ". Optimal configurations circled in red. ")
+    return {"panels": panels, "quality": quality, "labels": labels, "caption": caption}
+
+
+def _statement_sentence(name: str, s: Mapping[str, Any]) -> str:
+    return (f"{name}: WF3 dominated in training: {s['wf3_dominated_in_training']}"
+            + (f" (by {s['wf3_dominated_by']})" if s["wf3_dominated_in_training"] else "")
+            + f"; WF3 optimal in both inference fronts: {s['wf3_optimal_in_inference']}; all five optimal in the "
+            f"energy front: {s['all_optimal_in_energy_front']}"
+            + (f" (dominated: {', '.join(s['dominated_in_energy_front'])})" if s["dominated_in_energy_front"] else "")
+            + f"; the gap between consecutive configurations is wider in the energy front than in the parameters "
+            f"front for {s['gap_widens_log']} of {s['pairs']} pairs on a log scale and {s['gap_widens_range']} of "
+            f"{s['pairs']} as a share of each axis's range.")
+
+
+def compute_statement_tables(figure: Mapping[str, Any]) -> dict[str, Any]:
+    """The thesis's statements on every column of :func:`figure28_panels` (and, for the mini-trained column, on
+    PESQ-WB as a second quality when all five have one).
+
+    Returns:
+        ``{"tables": {label: (fronts table, caption)}, "sentences": [str], "statements": {title: dict},
+        "gaps": the thesis's gap table}``.
+    """
+    tables, sentences, statements = {}, [], {}
+    runs = [(title, figure["quality"][title], _FRONTS_LABEL.get(title, "waveflow-fronts"), title)
+            for title in figure["panels"]]
+    trained = figure["panels"].get(PANEL_TRAINED)
+    if trained is not None and "pesq_wb" in trained and bool(trained["pesq_wb"].notna().all()):
+        runs.append((PANEL_TRAINED, "pesq_wb", "waveflow-fronts-trained-pesq", PANEL_TRAINED + ", PESQ-WB"))
+    for title, q, label, name in runs:
+        s = compute_statements(figure["panels"][title], q)
+        statements[name] = s
+        tables[label] = (s["fronts"], f"Pareto optimality of WF1–WF5 in the three fronts, {name} "
+                                      f"({q}, {'maximised' if quality_sense(q) == 'max' else 'minimised'}).")
+        sentences.append(_statement_sentence(name, s))
+    return {"tables": tables, "sentences": sentences, "statements": statements,
+            "gaps": statements[PANEL_THESIS]["gaps"] if PANEL_THESIS in statements else None}
+
+
+def describe_size_energy_ratio(printed: pd.DataFrame, live: pd.DataFrame) -> str:
+    """WF5 over WF1 in parameters and in E_gen, in Table 6 and here."""
+    t6, here = printed.set_index("configuration"), live.set_index("configuration")
+    return (f"Table 6: WF5 has {t6.params['WF5'] / t6.params['WF1']:.1f} times WF1's parameters and needs "
+            f"{t6.e_gen['WF5'] / t6.e_gen['WF1']:.1f} times its generation energy; here "
+            f"{here.params['WF5'] / here.params['WF1']:.1f} and {here.e_gen['WF5'] / here.e_gen['WF1']:.1f} times.")
