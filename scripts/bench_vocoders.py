@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     measure.save_records_csv(result.records, out)
     print(f"{len(result.computed)} cell(s) computed, {len(result.skipped)} read from {args.store}; records in {out}")
     if args.ship:
-        path = measure.ship_records(result.records, ROOT / "lib" / "greenaudio" / "resources" / "benchmarks")
+        load = "load average at the end " + " ".join(Path("/proc/loadavg").read_text().split()[:3]) \
+            if Path("/proc/loadavg").exists() else None
+        path = measure.ship_records(result.records, ROOT / "lib" / "greenaudio" / "resources" / "benchmarks",
+                                    load=load)
         print(f"shipped: {path}")
     return 1 if any(not r.ok for r in result.records) else 0
 

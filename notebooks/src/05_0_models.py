@@ -169,11 +169,12 @@ assert (demo.audio_samples == demo.expected_samples).all()
 # chapter ({doc}`05_1_cost_benchmark`): `scripts/bench_vocoders.py` calls `greenaudio.measure.run_grid` under
 # `measure.SPEED_PROTOCOL` (one 1-s clip at 16 kHz, 1 warm-up and 3 timed runs, 1 thread, weights prepared for
 # inference, each model's default procedure) and ships the records, one file per machine. The table reads them with
-# the machine they were measured on (`BENCHMARK_FILE`: a records CSV of your own run; `None`: the shipped one).
+# the machine they were measured on (`BENCHMARK_FILE`: a records CSV of your own run; `None`: the shipped one, whose
+# sha256 is checked against `resources/benchmarks/manifest.csv` first).
 
 # %%
 files = [BENCHMARK_FILE] if BENCHMARK_FILE else measure.shipped_record_files()
-shipped = [r for f in files for r in measure.load_records(f)]
+shipped = [r for f in files for r in measure.load_shipped_records(f)]
 if shipped:
     speed = measure.speed_table(shipped)
     for machine in speed.machine.unique():
