@@ -32,6 +32,7 @@ QUICK_PROCEDURE_SIZES = ["small"]
 QUICK_PROCEDURE_CLIP_S = 0.032
 ENERGY_MODE = "auto"
 HARDWARE = None
+RAY_ADDRESS = None
 STORE_PATH = None
 GPU_RECORDS_FILE = None
 TRAINING_RUN = "mini/hifigan-small"
@@ -76,17 +77,22 @@ print(f"Mode: {'quick' if QUICK else 'full (thesis protocol)'}; protocol {PROTOC
 # soon as it is done, so an interrupted run resumes where it stopped. A cell's key holds everything that changes its
 # numbers — protocol, procedure, energy settings and power model, machine, CPU model, torch version and threads — so
 # the store never answers for other settings. It is called twice below: the second call computes nothing.
+#
+# With `RAY_ADDRESS` (`None`: here, one cell after another) the cells are measured as tasks on a Ray cluster instead
+# (`"auto"`, `"ray://HOST:PORT"` or `"HOST:PORT"`; for example `papermill 05_1_cost_benchmark.ipynb out.ipynb -p QUICK
+# False -p RAY_ADDRESS auto`): each worker measures on its own machine, whose name is part of the cell's key, and
+# this kernel alone writes the store (`greenaudio.experiments.cluster.run_bench_grid`; see
+# {doc}`../book/running-full-protocol`).
 
 # %%
 grid, calls = cost.run_grid_twice(MODELS, SIZES, store=STORE, device=DEVICE, protocol=PROTOCOL,
-                                  energy_mode=ENERGY_MODE, hardware=HARDWARE)
+                                  energy_mode=ENERGY_MODE, hardware=HARDWARE, ray_address=RAY_ADDRESS)
 report.show_table(calls, label="store-resume", chapter=CHAPTER, formats={"wall_s": "{:.1f}"},
                   caption="The two calls of run_grid on the same store: cells requested, computed in this call, "
                   "found in the store (skipped) and failed, and the call's wall time in seconds.")
 records = [r for r in grid.records if r.ok]
-for r in grid.records:
-    if not r.ok:
-        print(f"FAILED: {r.model} {r.size}: {r.error}")
+for r in [r for r in grid.records if not r.ok]:
+    print(f"FAILED: {r.model} {r.size}: {r.error}")
 measure.save_records_csv(grid.records, report.results_dir(CHAPTER) / "bench-records.csv")
 
 # %% [markdown]

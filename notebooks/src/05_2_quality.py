@@ -32,6 +32,10 @@
 # manifest's scores. Set `TRAIN = True` to train the zoo yourself under `PROTOCOL` (it resumes where it stopped);
 # full mode (`QUICK = False`, e.g. `scripts/main.sh --full --device cuda`) trains and exports the `full` protocol on
 # `DEVICE`. Trained artefacts then go to this chapter's results folder unless `EXPORT_ROOT` says otherwise.
+# `RAY_ADDRESS` (`None`: one configuration after another in this kernel) sends that training to a Ray cluster, one task
+# per configuration (`"auto"`, `"ray://HOST:PORT"` or `"HOST:PORT"`, e.g. `papermill ... -p TRAIN True -p RAY_ADDRESS
+# auto`); the run folders, under `runs/zoo` of the cache (`$GREENAUDIO_CACHE`, default `~/.cache/greenaudio`), must
+# then be on a folder every node sees (see {doc}`../book/running-full-protocol`).
 
 COLAB
 
@@ -44,6 +48,7 @@ DEVICE = "cpu"
 TRAIN_MODELS = None
 TRAIN_SIZES = None
 EXPORT_ROOT = None
+RAY_ADDRESS = None
 VERIFY_CONFIGS = 2
 SPECTROGRAM_UTTERANCE = "utt00"
 COST_AUDIO_S = 0.25
@@ -58,12 +63,11 @@ from greenaudio import listening, report
 from greenaudio.experiments import artefacts, quality, zoo
 
 protocol = zoo.get_protocol(PROTOCOL if QUICK else "full").replace(device=DEVICE)
-export_root = EXPORT_ROOT
+export_root = EXPORT_ROOT or (report.results_dir(CHAPTER) / "zoo" if TRAIN or not QUICK else None)
 if TRAIN or not QUICK:
-    export_root = EXPORT_ROOT or report.results_dir(CHAPTER) / "zoo"
     ctx = artefacts.build_context(protocol.name, export_root)
     artefacts.export_ground_truth(ctx)
-    zoo.train_zoo(protocol, models=TRAIN_MODELS, sizes=TRAIN_SIZES,
+    zoo.train_zoo(protocol, models=TRAIN_MODELS, sizes=TRAIN_SIZES, ray_address=RAY_ADDRESS,
                   on_done=lambda run: artefacts.export_configuration(run.run_dir, ctx))
 PROTOCOL, EXPORT_ROOT = protocol.name, export_root
 scores = quality.load_zoo_scores(PROTOCOL, EXPORT_ROOT)

@@ -1,6 +1,7 @@
 """The zoo grid (train -> evaluate -> measure, per configuration) on a Ray cluster, or sequentially without Ray.
 
-Used by: ``greenaudio grid``, ``greenaudio train --ray-address``, book/running-full-protocol.md.
+Used by: ``greenaudio grid``, ``greenaudio train --ray-address``, book/running-full-protocol.md, the ``RAY_ADDRESS``
+parameter of notebooks/05_1_cost_benchmark and 05_2_quality.
 
 One *cell* is one configuration (model, size) under a zoo protocol (:data:`greenaudio.experiments.zoo.PROTOCOLS`):
 
@@ -19,6 +20,12 @@ becomes a ``failed`` cell with its reason. Without ``ray_address`` (or without R
 after another in this process. Every wait is bounded: an unreachable address fails within seconds, a cluster that
 cannot host the requested resources fails before anything is submitted, and a cell that outlives its deadline is
 cancelled and stored as failed.
+
+The cost chapter's grid (inference cost of freshly built models, no training: :func:`greenaudio.measure.run_grid`)
+runs the same way with :func:`run_bench_grid`, one task per measurement cell, the driver writing its store. The
+chapters reach both through a ``RAY_ADDRESS`` parameter (``zoo.train_zoo(ray_address=...)``,
+``cost_chapter.run_grid_twice(ray_address=...)``); :func:`check_ray_address_form` rejects a malformed address
+before any work.
 
 The store (default ``results/zoo_grid.sqlite``, on the driver's disk) holds two tables: the benchmark's
 ``cells_v2`` (:class:`greenaudio.measure.ResultStore`, read by the cost chapter) and ``zoo_cells_v1``, one
@@ -57,7 +64,10 @@ __all__ = [
     "plan_cells",
     "run_cell",
     "run_zoo_grid",
+    "run_bench_grid",
+    "cell_run_dir",
     "check_ray_address",
+    "check_ray_address_form",
     "compute_full_protocol_cost",
     "format_full_protocol_cost",
     "COST_GPUS",
@@ -107,6 +117,7 @@ class CellSpec:
         energy_mode: ``"auto"``, ``"measured"`` or ``"estimated"`` (:class:`greenaudio.measure.EnergyMonitor`).
         cache_dir: the worker's corpus cache (``None``: the worker's default).
         grid_id: identifies one call of :func:`run_zoo_grid` (attempts of this call are counted).
+        runs_dir: parent of the protocol folders of the run folders (``""``: ``<shared_dir>/runs``).
     """
 
     model: str
@@ -122,6 +133,11 @@ class CellSpec:
     energy_mode: str = "auto"
     cache_dir: str | None = None
     grid_id: str = ""
+    runs_dir: str = ""
+
+    @property
+    def runs_root(self) -> Path:
+        return Path(self.runs_dir) if self.runs_dir else Path(self.shared_dir) / "runs"
 
     @property
     def bench_protocol_key(self) -> str:
@@ -133,7 +149,7 @@ class CellSpec:
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.shared_dir) / "runs" / self.protocol["name"] / self.run_name
+        return self.runs_root / self.protocol["name"] / self.run_name
 
     @property
     def attempts_file(self) -> Path:
@@ -268,7 +284,7 @@ def run_cell(spec: CellSpec, runner: str = "sequential") -> dict[str, Any]:
     test_set = data.load_espeak_speech("test", cache_dir=cache)
     finished_before = (spec.run_dir / "zoo_run.json").is_file()
     run = zoo.train_configuration(spec.model, spec.size, protocol, train_set, test_set,
-                                  root=Path(spec.shared_dir) / "runs", progress=False)
+                                  root=spec.runs_root, progress=False)
     if run.run_dir.name != spec.run_name:
         raise RuntimeError(f"the worker's run folder {run.run_dir.name} differs from the driver's {spec.run_name}: "
                            "the corpus or the code differ between the driver and this node")
@@ -379,8 +395,11 @@ class ZooGridStore:
 def plan_cells(models: Iterable[str] | None, sizes: Iterable[str] | None, protocol, *, shared_dir: str | os.PathLike,
                bench_protocol=None, device: str | None = None, eval_clips: int | None = None,
                eval_frames: int | None = None, eval_metrics: Sequence[str] | None = None, energy_mode: str = "auto",
-               cache_dir: str | os.PathLike | None = None, grid_id: str = "") -> list[CellSpec]:
+               cache_dir: str | os.PathLike | None = None, grid_id: str = "",
+               runs_dir: str | os.PathLike | None = None) -> list[CellSpec]:
     """Validate a grid and list its cells (nothing is trained; the corpus is loaded for the run folders' names).
+
+    ``runs_dir`` is the parent of the run folders (default ``<shared_dir>/runs``; it too must be seen by every node).
 
     Raises:
         ValueError: an unknown protocol, model, size, metric or energy mode (the message lists the valid ones).
@@ -417,19 +436,30 @@ def plan_cells(models: Iterable[str] | None, sizes: Iterable[str] | None, protoc
     shared = Path(shared_dir).expanduser().resolve()
     if shared.exists() and not shared.is_dir():
         raise ValueError(f"shared_dir {str(shared)!r} is a file; give a folder every node of the cluster sees")
+    runs = shared / "runs" if runs_dir is None else Path(runs_dir).expanduser().resolve()
+    if runs.exists() and not runs.is_dir():
+        raise ValueError(f"runs_dir {str(runs)!r} is a file; give a folder every node of the cluster sees")
     train_set = data.load_espeak_speech("train", cache_dir=cache_dir)
     corpus = zoo._corpus_fingerprint(train_set)
     cells = []
     for size in sizes:
         for name in models:
             config = vocoders.registry.config_for(name, size).to_dict()
-            run_name = zoo.run_directory(shared / "runs", protocol, name, size, config, corpus).name
+            run_name = zoo.run_directory(runs, protocol, name, size, config, corpus).name
             cells.append(CellSpec(
                 model=name, size=size, protocol=protocol.to_dict(), shared_dir=str(shared), run_name=run_name,
                 bench_protocol=bench_protocol.to_dict(), device=device, eval_clips=eval_clips,
                 eval_frames=eval_frames, eval_metrics=eval_metrics, energy_mode=energy_mode,
-                cache_dir=None if cache_dir is None else str(cache_dir), grid_id=grid_id))
+                cache_dir=None if cache_dir is None else str(cache_dir), grid_id=grid_id,
+                runs_dir="" if runs_dir is None else str(runs)))
     return cells
+
+
+def cell_run_dir(shared_dir: str | os.PathLike, record: "ZooCellRecord",
+                 runs_dir: str | os.PathLike | None = None) -> Path:
+    """The run folder of a stored cell, as the driver sees it (``<runs_dir or shared_dir/runs>/<protocol>/<run>``)."""
+    runs = Path(shared_dir) / "runs" if runs_dir is None else Path(runs_dir)
+    return runs.expanduser().resolve() / record.protocol / record.run_name
 
 
 # -- Ray ---------------------------------------------------------------------------------------------------------------
@@ -443,6 +473,33 @@ def _import_ray():
     return ray
 
 
+#: The accepted forms of a Ray address (named by every error about one).
+RAY_ADDRESS_FORMS = "'auto', 'ray://HOST:PORT' or 'HOST:PORT'"
+
+
+def check_ray_address_form(address: str) -> str:
+    """Check the form of a Ray address (``auto``, ``ray://host:port`` or ``host:port``) without contacting it.
+
+    Imports nothing (neither Ray nor the network): callers check an address before any work starts.
+
+    Returns:
+        the address as given (stripped).
+
+    Raises:
+        ValueError: a malformed address, naming it and the accepted forms.
+    """
+    if not isinstance(address, str) or not address.strip():
+        raise ValueError(f"ray_address must be {RAY_ADDRESS_FORMS}, got {address!r}")
+    address = address.strip()
+    if address == "auto":
+        return address
+    hostport = address[len("ray://"):] if address.startswith("ray://") else address
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in hostport:
+        raise ValueError(f"ray_address must be {RAY_ADDRESS_FORMS}, got {address!r}")
+    return address
+
+
 def check_ray_address(address: str, timeout_s: float = 5.0) -> str:
     """Check a Ray address (``auto``, ``ray://host:port`` or ``host:port``) and that its port answers.
 
@@ -453,16 +510,11 @@ def check_ray_address(address: str, timeout_s: float = 5.0) -> str:
         ValueError: a malformed address (the accepted forms are named).
         ClusterError: nothing listens there (within ``timeout_s`` seconds).
     """
-    forms = "'auto', 'ray://HOST:PORT' or 'HOST:PORT'"
-    if not isinstance(address, str) or not address.strip():
-        raise ValueError(f"ray_address must be {forms}, got {address!r}")
-    address = address.strip()
+    address = check_ray_address_form(address)
     if address == "auto":
         return address
     hostport = address[len("ray://"):] if address.startswith("ray://") else address
-    host, sep, port = hostport.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in hostport:
-        raise ValueError(f"ray_address must be {forms}, got {address!r}")
+    host, _, port = hostport.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
             pass
@@ -545,6 +597,8 @@ def run_zoo_grid(
     retry_failed: bool = False,
     cache_dir: str | os.PathLike | None = None,
     on_record: Callable[[ZooCellRecord], None] | None = None,
+    on_skipped: Callable[[ZooCellRecord], None] | None = None,
+    runs_dir: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> ZooGridResult:
     """Run the zoo grid (train -> evaluate -> measure per configuration) on a Ray cluster or in this process.
@@ -568,6 +622,9 @@ def run_zoo_grid(
         retry_failed: recompute cells stored as failed (also done when the code that failed them changed).
         cache_dir: the workers' corpus cache (default: each node's own).
         on_record: called on the driver with every record as it is stored (e.g. to export its artefacts).
+        on_skipped: called on the driver with the stored record of every cell skipped because the store already
+            holds it (before the other cells run), so a caller can treat every requested cell alike.
+        runs_dir: parent of the run folders (default ``<shared_dir>/runs``; every node must see it).
         progress: print one line per cell.
 
     Returns:
@@ -605,7 +662,7 @@ def run_zoo_grid(
     grid_id = uuid.uuid4().hex
     cells = plan_cells(models, sizes, proto, shared_dir=shared_dir, bench_protocol=bench_protocol, device=device,
                        eval_clips=eval_clips, eval_frames=eval_frames, eval_metrics=eval_metrics,
-                       energy_mode=energy_mode, cache_dir=cache_dir, grid_id=grid_id)
+                       energy_mode=energy_mode, cache_dir=cache_dir, grid_id=grid_id, runs_dir=runs_dir)
     from ..measure.store import check_store_file
 
     check_store_file(store)
@@ -617,6 +674,8 @@ def run_zoo_grid(
             old = db.get(spec.key)
             if old is not None and (old.ok or (not retry_failed and old.code_version == version)):
                 skipped.append(spec.key)
+                if on_skipped is not None:
+                    on_skipped(old)
                 continue
             if (spec.run_dir / "zoo_run.json").is_file():
                 reused.append(spec.key)
@@ -656,6 +715,49 @@ def run_zoo_grid(
                          runner="ray" if ray else "sequential", store=str(store))
 
 
+def _ray_run_tasks(ray, fn: Callable, jobs: Sequence[tuple[str, tuple, dict[str, Any], float, Any]],
+                   on_result: Callable[[Any, Any], None], on_failure: Callable[[Any, str], None]) -> None:
+    """Submit ``fn`` once per job ``(name, args, options, timeout_s, context)`` and collect the results on the driver.
+
+    ``on_result(context, value)`` receives each returned value; ``on_failure(context, reason)`` a task that raised,
+    whose worker died more than ``max_retries`` times, or that still ran ``timeout_s`` seconds after submission
+    (cancelled). Every wait is bounded (at most 10 s per round, 60 s per result).
+    """
+    task = ray.remote(fn)
+    pending: dict[Any, tuple[Any, float]] = {}
+    for name, args, options, timeout_s, context in jobs:
+        ref = task.options(name=name, **options).remote(*args)
+        pending[ref] = (context, time.monotonic() + timeout_s)
+    while pending:
+        soonest = min(deadline for _, deadline in pending.values())
+        wait_s = max(0.0, min(10.0, soonest - time.monotonic()))
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=wait_s)
+        for ref in ready:
+            context, _ = pending.pop(ref)
+            try:
+                value = ray.get(ref, timeout=60)
+            except Exception as exc:  # the task raised, or its worker died max_retries + 1 times
+                on_failure(context, _ray_reason(exc))
+                continue
+            on_result(context, value)
+        now = time.monotonic()
+        for ref, (context, deadline) in list(pending.items()):
+            if now >= deadline:
+                pending.pop(ref)
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # finished meanwhile, or already gone: the cell is failed either way
+                    pass
+                on_failure(context, "TimeoutError: still running after the cell deadline; cancelled")
+
+
+def _task_options(num_cpus: float, num_gpus: float, memory_b: float | None, max_retries: int) -> dict[str, Any]:
+    options = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": max_retries, "retry_exceptions": False}
+    if memory_b is not None:
+        options["memory"] = int(memory_b)
+    return options
+
+
 def _run_on_ray(ray, address: str, todo: list[CellSpec], store_record: Callable[[ZooCellRecord], None], *,
                 num_cpus: float, num_gpus: float, memory_gb: float | None, max_retries: int,
                 cell_timeout_s: float | None, connect_timeout_s: float, proto) -> None:
@@ -663,38 +765,147 @@ def _run_on_ray(ray, address: str, todo: list[CellSpec], store_record: Callable[
     try:
         memory_b = None if memory_gb is None else memory_gb * 1e9
         _check_resources(ray, address, num_cpus, num_gpus, memory_b)
-        options = {"num_cpus": num_cpus, "num_gpus": num_gpus, "max_retries": max_retries, "retry_exceptions": False}
-        if memory_b is not None:
-            options["memory"] = int(memory_b)
-        task = ray.remote(_ray_cell_task)
-        pending: dict[Any, tuple[CellSpec, float]] = {}
-        for spec in todo:
-            ref = task.options(name=f"greenaudio {spec.model}/{spec.size}", **options).remote(dataclasses.asdict(spec))
-            timeout = cell_timeout_s if cell_timeout_s is not None else 2 * proto.budget_for(spec.size) + 1800.0
-            pending[ref] = (spec, time.monotonic() + timeout)
-        while pending:
-            soonest = min(deadline for _, deadline in pending.values())
-            wait_s = max(0.0, min(10.0, soonest - time.monotonic()))
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=wait_s)
-            for ref in ready:
-                spec, _ = pending.pop(ref)
-                try:
-                    rec = ZooCellRecord.from_dict(ray.get(ref, timeout=60))
-                except Exception as exc:  # the task raised, or its worker died max_retries + 1 times
-                    rec = _failed(spec, _ray_reason(exc), "ray", attempts=_count_attempts(spec))
-                store_record(rec)
-            now = time.monotonic()
-            for ref, (spec, deadline) in list(pending.items()):
-                if now >= deadline:
-                    pending.pop(ref)
-                    try:
-                        ray.cancel(ref, force=True)
-                    except Exception:  # finished meanwhile, or already gone: the cell is failed either way
-                        pass
-                    store_record(_failed(spec, "TimeoutError: still running after the cell deadline; cancelled",
-                                         "ray", attempts=_count_attempts(spec)))
+        options = _task_options(num_cpus, num_gpus, memory_b, max_retries)
+        jobs = [(f"greenaudio {spec.model}/{spec.size}", (dataclasses.asdict(spec),), options,
+                 cell_timeout_s if cell_timeout_s is not None else 2 * proto.budget_for(spec.size) + 1800.0, spec)
+                for spec in todo]
+        _ray_run_tasks(
+            ray, _ray_cell_task, jobs,
+            on_result=lambda spec, value: store_record(ZooCellRecord.from_dict(value)),
+            on_failure=lambda spec, reason: store_record(_failed(spec, reason, "ray", attempts=_count_attempts(spec))))
     finally:
         ray.shutdown()
+
+
+# -- the measurement grid alone (the cost chapter) on Ray ---------------------------------------------------------
+def _ray_bench_task(cell: tuple, protocol_fields: dict[str, Any], settings: dict[str, Any], skip: list) -> dict:
+    """One measurement cell on a worker: its key is made here (the machine is part of it); a key in ``skip`` (already
+    complete in the driver's store) is not measured again. Returns ``{"key": [...], "record": dict | None}``."""
+    import torch
+
+    from ..measure.bench import _cell_keys, _default_factory, _jsonable, benchmark_model, failed_record
+    from ..measure.environment import collect_environment
+
+    m, s, d, p, r = cell
+    prot = _bench_protocol(protocol_fields).replace(precision=p)
+    env = _jsonable(collect_environment(d).to_dict())
+    energy = {k: settings[k] for k in ("energy_mode", "hardware", "utilisation", "cpu_cores_total") if k in settings}
+    keys = _cell_keys(torch.device(d), prot, settings.get("procedure"), env, **energy)
+    key = [m, s, d, p, prot.key(), keys["procedure_key"], keys["energy_key"], keys["env_key"], r]
+    if key in [list(k) for k in skip]:
+        return {"key": key, "record": None}
+    t0 = time.perf_counter()
+    try:
+        rec = benchmark_model(_default_factory(m, s), name=m, size=s, protocol=prot, device=d, repetition=r,
+                              environment=env, **settings)
+    except Exception as exc:  # recorded as a failed cell; the grid goes on
+        rec = failed_record(name=m, size=s, device=d, protocol=prot, repetition=r, error=exc, environment=env,
+                            wall_s=time.perf_counter() - t0, procedure=settings.get("procedure"), **energy)
+    return {"key": key, "record": rec.to_dict()}
+
+
+def run_bench_grid(models: Iterable[str] | None = None, sizes: Iterable[str] = ("small", "medium", "large"), *,
+                   store, ray_address: str, devices: Iterable[str] = ("cpu",), precisions: Iterable[str] | None = None,
+                   protocol=None, repetitions: int = 1, retry_failed: bool = False, num_cpus: float | None = None,
+                   memory_gb: float | None = None, max_retries: int = 2, cell_timeout_s: float = 3600.0,
+                   connect_timeout_s: float = 10.0, progress: bool = False, **benchmark_kwargs: Any):
+    """:func:`greenaudio.measure.run_grid` (inference cost of freshly built models, no training) as Ray tasks.
+
+    One task per cell ``(model, size, device, precision, repetition)``, asking for ``num_cpus`` CPUs (default: the
+    protocol's threads, or 1), one GPU for a ``cuda`` cell, and ``memory_gb`` GB when given. A cell's key includes
+    the machine that measures it, so each worker makes its own key and skips a cell the driver's store already
+    holds (the same rule as ``run_grid``: ok, or failed by the same code unless ``retry_failed``). Workers return
+    records; the driver alone writes ``store``, one transaction per cell. A task whose worker dies is re-run
+    (``max_retries``); one that raises or outlives ``cell_timeout_s`` (in s) is stored as failed.
+
+    Args:
+        store: a :class:`greenaudio.measure.ResultStore` or its path (on the driver's disk).
+        ray_address: ``"auto"``, ``"ray://host:port"`` or ``"host:port"``.
+        models, sizes, devices, precisions, protocol, repetitions, retry_failed, **benchmark_kwargs: as
+            :func:`greenaudio.measure.run_grid` (``protocol`` default: the thesis's).
+
+    Returns:
+        :class:`greenaudio.measure.GridResult` (records in the planned order).
+
+    Raises:
+        ValueError: a bad configuration or address (before anything runs or any store is created).
+        ClusterError: Ray not installed, an unreachable cluster or one without the requested resources.
+    """
+    from ..measure.bench import GridResult, failed_record, plan_grid
+    from ..measure.protocol import THESIS_PROTOCOL
+    from ..measure.records import BenchmarkRecord
+    from ..measure.store import ResultStore
+    from ..validation import check_bool, check_non_negative_int, check_positive_number
+
+    protocol = THESIS_PROTOCOL if protocol is None else protocol
+    check_ray_address_form(ray_address)
+    cells = plan_grid(models, sizes, devices=devices, precisions=precisions, protocol=protocol,
+                      repetitions=repetitions, **benchmark_kwargs)
+    num_cpus = check_positive_number("num_cpus", num_cpus if num_cpus is not None else (protocol.threads or 1))
+    memory_b = None if memory_gb is None else check_positive_number("memory_gb", memory_gb) * 1e9
+    max_retries = check_non_negative_int("max_retries", max_retries)
+    check_positive_number("cell_timeout_s", cell_timeout_s)
+    check_positive_number("connect_timeout_s", connect_timeout_s)
+    check_bool("retry_failed", retry_failed)
+    ray = _import_ray()
+    if ray is None:
+        raise ClusterError(f"ray_address={ray_address!r} given but Ray is not installed; install the extra "
+                           "(pip install 'greenaudio[cluster]', ray[default]==2.60.0) or leave the address out "
+                           "to measure the cells one after another in this process")
+    check_ray_address(ray_address, timeout_s=min(connect_timeout_s, 5.0))
+    from ..measure.bench import code_version
+
+    version = code_version()
+    st = store if isinstance(store, ResultStore) else ResultStore(store)
+    computed, skipped, failed, keys = [], [], [], {}
+    try:
+        skip = [list(r.key) for r in st.records()
+                if r.ok or (not retry_failed and r.code_version == version)]
+        settings = dict(benchmark_kwargs)
+
+        def put(cell, value) -> None:
+            key = tuple(value["key"])
+            keys[cell] = key
+            if value["record"] is None:
+                skipped.append(key)
+                return
+            rec = BenchmarkRecord.from_dict(value["record"])
+            st.put(rec, replace=st.get(key) is not None)
+            computed.append(key)
+            if not rec.ok:
+                failed.append(key)
+            if progress:
+                print(f"[{len(computed)}] {rec.model}/{rec.size} {rec.device} (ray): {rec.status}", flush=True)
+
+        def fail(cell, reason) -> None:  # no key from the worker: the driver's own environment keys the record
+            m, s, d, p, r = cell
+            rec = failed_record(name=m, size=s, device=d, protocol=protocol.replace(precision=p), repetition=r,
+                                error=reason, procedure=settings.get("procedure"),
+                                **{k: settings[k] for k in ("energy_mode", "hardware", "utilisation",
+                                                            "cpu_cores_total") if k in settings})
+            st.put(rec, replace=st.get(rec.key) is not None)
+            keys[cell] = rec.key
+            computed.append(rec.key)
+            failed.append(rec.key)
+
+        _connect(ray, ray_address, connect_timeout_s)
+        try:
+            jobs = []
+            for gpus in sorted({1 if cell[2].startswith("cuda") else 0 for cell in cells}):
+                _check_resources(ray, ray_address, num_cpus, gpus, memory_b)  # before anything is submitted
+            for cell in cells:
+                gpus = 1 if cell[2].startswith("cuda") else 0
+                jobs.append((f"greenaudio bench {cell[0]}/{cell[1]} {cell[2]}", (cell, protocol.to_dict(), settings,
+                             skip), _task_options(num_cpus, gpus, memory_b, max_retries), cell_timeout_s, cell))
+            _ray_run_tasks(ray, _ray_bench_task, jobs, on_result=put, on_failure=fail)
+        finally:
+            ray.shutdown()
+        records = {r.key: r for r in st.records()}
+    finally:
+        if st is not store:
+            st.close()
+    return GridResult(computed=tuple(computed), skipped=tuple(skipped), failed=tuple(failed),
+                      records=tuple(records[keys[c]] for c in cells if c in keys and keys[c] in records))
 
 
 def _ray_reason(exc: BaseException) -> str:
@@ -802,6 +1013,14 @@ def add_grid_parser(sub) -> None:
     add_grid_arguments(g)
 
 
+def _use_protocol_threads(protocol) -> None:
+    """Torch threads of the driver as the sequential path leaves them (``train_configuration`` sets the protocol's):
+    an export's generated samples and scores are then the same files, whichever runner trained the weights."""
+    import torch
+
+    torch.set_num_threads(protocol.threads)
+
+
 def grid_command(args, *, protocol=None, models=None, sizes=None) -> int:
     """Run ``greenaudio grid`` (or ``train --ray-address``); exit status 0 when every cell is ok, 1 otherwise."""
     import sys
@@ -809,24 +1028,32 @@ def grid_command(args, *, protocol=None, models=None, sizes=None) -> int:
     from .. import data
 
     shared = args.shared_dir or str(data.default_cache_dir() / "runs" / "grid")
-    on_record = None
+    runs_dir = getattr(args, "runs", None)  # ``train --runs``: the same run folders as the sequential ``train``
+    on_record: Callable[[ZooCellRecord], None] | None = None
     if getattr(args, "export", False):  # artefacts written by the driver alone, from the shared run folders
         from . import artefacts, zoo
 
-        ctx = artefacts.build_context(zoo.get_protocol(protocol or args.protocol).name, args.export_root)
+        if args.ray_address is not None:
+            check_ray_address_form(args.ray_address)  # before the export context's work
+        zoo_protocol = zoo.get_protocol(protocol or args.protocol)
+        ctx = artefacts.build_context(zoo_protocol.name, args.export_root)
         artefacts.export_ground_truth(ctx)
 
-        def on_record(rec: ZooCellRecord) -> None:
+        def export_record(rec: ZooCellRecord) -> None:  # every ok cell: computed now, or already in the store
             if rec.ok:
-                row = artefacts.export_configuration(Path(shared).expanduser().resolve() / "runs" / rec.protocol
-                                                     / rec.run_name, ctx)
-                print(f"exported {row['config']}: D_STFT {row['d_stft']:.4f}", flush=True)
+                _use_protocol_threads(zoo_protocol)
+                row = artefacts.export_configuration(cell_run_dir(shared, rec, runs_dir), ctx)
+                print(f"exported {row['config']}: D_STFT {row['d_stft']:.4f}, PESQ-WB {row['pesq_wb']:.2f}",
+                      flush=True)
+
+        on_record = export_record
 
     result = run_zoo_grid(models if models is not None else args.models, sizes if sizes is not None else args.sizes,
                           protocol=protocol or args.protocol, shared_dir=shared, store=args.grid_store,
                           ray_address=args.ray_address, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
                           memory_gb=args.memory_gb, max_retries=args.max_retries, cell_timeout_s=args.cell_timeout,
-                          retry_failed=args.grid_retry_failed, on_record=on_record)
+                          retry_failed=args.grid_retry_failed, on_record=on_record, on_skipped=on_record,
+                          runs_dir=runs_dir)
     for rec in result.records:
         print(f"{rec.model}/{rec.size}\t{rec.status}\t{rec.training or '-'}\tsteps {rec.steps}\t{rec.scores}\t"
               f"{rec.error or ''}")

@@ -24,7 +24,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -177,7 +177,7 @@ class ZooRun:
     model: str
     size: str
     run_dir: Path
-    result: Any = field(repr=False)
+    result: Any = field(repr=False)  # a TrainResult; on a Ray cluster the cell's cluster.ZooCellRecord
     wall_s: float = 0.0
 
 
@@ -229,8 +229,15 @@ def train_configuration(name: str, size: str, protocol: str | ZooProtocol, train
 def train_zoo(protocol: str | ZooProtocol = "mini", *, models: Sequence[str] | None = None,
               sizes: Sequence[str] | None = None, root: str | Path | None = None, corpus: str = "espeak",
               cache_dir: str | Path | None = None, progress: bool = True,
-              on_done: Callable[[ZooRun], None] | None = None) -> list[ZooRun]:
+              on_done: Callable[[ZooRun], None] | None = None, ray_address: str | None = None,
+              cluster_options: Mapping[str, Any] | None = None) -> list[ZooRun]:
     """Train the zoo (or a subset), one configuration after another, skipping those already done.
+
+    With ``ray_address`` the configurations run on that Ray cluster instead, one task per configuration, through
+    :func:`greenaudio.experiments.cluster.run_zoo_grid` (train, then evaluate and measure): the run folders are the
+    same (``root`` must then be a folder every node sees, and the driver too), finished ones are reused, and
+    ``on_done`` is called on this process for every configuration, with the cell's
+    :class:`~greenaudio.experiments.cluster.ZooCellRecord` as the run's ``result``. Without it Ray is never imported.
 
     Args:
         protocol: a name of :data:`PROTOCOLS` or a :class:`ZooProtocol`.
@@ -239,12 +246,23 @@ def train_zoo(protocol: str | ZooProtocol = "mini", *, models: Sequence[str] | N
         corpus: ``"espeak"`` (the offline corpus).
         progress: progress bars (with the remaining budget as an ETA).
         on_done: called with each finished :class:`ZooRun` (e.g. to export its artefacts at once).
+        ray_address: ``None`` (here, one after another), ``"auto"``, ``"ray://host:port"`` or ``"host:port"``.
+        cluster_options: with ``ray_address``, more arguments of ``run_zoo_grid`` (``store``, default
+            ``results/zoo_grid.sqlite`` on this machine; ``num_gpus``, ``num_cpus``, ``memory_gb``, ``max_retries``,
+            ``cell_timeout_s``...).
 
     Raises:
-        ValueError: unknown protocol, model or size (before anything is trained).
+        ValueError: unknown protocol, model or size, or a malformed ``ray_address`` (before anything is trained).
+        RuntimeError: on the cluster, a configuration failed (after the others ran; the store says why).
     """
     from .. import data, vocoders
 
+    if ray_address is not None:
+        from . import cluster
+
+        ray_address = cluster.check_ray_address_form(ray_address)
+    elif cluster_options:
+        raise ValueError(f"cluster_options {sorted(cluster_options)} given without a ray_address; give both or neither")
     protocol = get_protocol(protocol)
     models = list(models) if models else vocoders.names()
     unknown = [m for m in models if m not in vocoders.names()]
@@ -258,6 +276,9 @@ def train_zoo(protocol: str | ZooProtocol = "mini", *, models: Sequence[str] | N
         raise ValueError(f"corpus {corpus!r} is not valid; choose one of ['espeak']")
     cache = Path(cache_dir) if cache_dir else data.default_cache_dir()
     root = Path(root) if root else cache / "runs" / "zoo"
+    if ray_address is not None:
+        return _train_zoo_on_ray(protocol, models, sizes, root, cache_dir, progress, on_done, ray_address,
+                                 dict(cluster_options or {}))
     train_set = data.load_espeak_speech("train", cache_dir=cache)
     test_set = data.load_espeak_speech("test", cache_dir=cache)
     todo = [(n, s) for s in sizes for n in models]
@@ -273,3 +294,35 @@ def train_zoo(protocol: str | ZooProtocol = "mini", *, models: Sequence[str] | N
         if on_done is not None:
             on_done(run)
     return runs
+
+
+#: The arguments of ``cluster.run_zoo_grid`` that ``train_zoo(cluster_options=...)`` passes on (it sets the others).
+CLUSTER_OPTIONS = ("store", "bench_protocol", "device", "eval_clips", "eval_frames", "eval_metrics", "energy_mode",
+                   "num_cpus", "num_gpus", "memory_gb", "max_retries", "cell_timeout_s", "connect_timeout_s",
+                   "retry_failed")
+
+
+def _train_zoo_on_ray(protocol: ZooProtocol, models: list[str], sizes: list[str], root: Path, cache_dir,
+                      progress: bool, on_done, ray_address: str, options: dict[str, Any]) -> list[ZooRun]:
+    from . import cluster
+
+    bad = sorted(set(options) - set(CLUSTER_OPTIONS))
+    if bad:
+        raise ValueError(f"cluster_options {bad} are not valid; valid: {sorted(CLUSTER_OPTIONS)}")
+    runs: dict[tuple, ZooRun] = {}
+
+    def done(rec) -> None:
+        if rec.ok and rec.key not in runs:
+            runs[rec.key] = ZooRun(rec.model, rec.size, cluster.cell_run_dir(root, rec, root), rec, rec.wall_s or 0.0)
+            if on_done is not None:
+                torch.set_num_threads(protocol.threads)  # as train_configuration leaves them on the sequential path
+                on_done(runs[rec.key])
+
+    result = cluster.run_zoo_grid(models, sizes, protocol=protocol, shared_dir=root, runs_dir=root,
+                                  ray_address=ray_address, cache_dir=cache_dir, on_record=done, on_skipped=done,
+                                  progress=progress, **options)
+    bad_cells = [f"{r.model}/{r.size}: {r.error}" for r in result.records if not r.ok]
+    if bad_cells:
+        raise RuntimeError(f"{len(bad_cells)} configuration(s) failed on the cluster at {ray_address!r} (records in "
+                           f"{result.store}): " + "; ".join(bad_cells))
+    return [runs[r.key] for r in result.records if r.key in runs]

@@ -47,14 +47,28 @@ def _unique(values) -> list:
 
 
 def run_grid_twice(models: Sequence[str], sizes: Sequence[str], *, store: str | Path, device: str,
-                   protocol: Protocol, **settings: Any) -> tuple[Any, pd.DataFrame]:
+                   protocol: Protocol, ray_address: str | None = None, **settings: Any) -> tuple[Any, pd.DataFrame]:
     """Run the grid twice on one store (the second call must compute nothing); returns the first call's
-    :class:`~greenaudio.measure.GridResult` and a table of both calls (cells, computed, skipped, failed, wall_s)."""
+    :class:`~greenaudio.measure.GridResult` and a table of both calls (cells, computed, skipped, failed, wall_s).
+
+    ``ray_address`` (``"auto"``, ``"ray://host:port"`` or ``"host:port"``) measures the cells as Ray tasks on that
+    cluster (:func:`greenaudio.experiments.cluster.run_bench_grid`; this process alone writes the store); ``None``
+    measures them here with :func:`~greenaudio.measure.run_grid`, and never imports Ray.
+    """
+    grid_fn = run_grid
+    if ray_address is not None:
+        import functools
+
+        from greenaudio.experiments import cluster
+
+        ray_address = cluster.check_ray_address_form(ray_address)  # before any store or cell
+        grid_fn = functools.partial(cluster.run_bench_grid, ray_address=ray_address)
+
     rows, first = [], None
     with ResultStore(store) as st:
         for call in ("first call", "second call (same store)"):
             started = time.perf_counter()
-            grid = run_grid(models, sizes, store=st, devices=[device], protocol=protocol, progress=False, **settings)
+            grid = grid_fn(models, sizes, store=st, devices=[device], protocol=protocol, progress=False, **settings)
             rows.append({"call": call, "cells": len(grid.records), "computed": len(grid.computed),
                          "skipped": len(grid.skipped), "failed": len(grid.failed),
                          "wall_s": time.perf_counter() - started})
