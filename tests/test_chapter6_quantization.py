@@ -55,6 +55,27 @@ def test_table_9_measured_sizes_are_about_a_quarter_in_int8(folder):
     assert set(fit.bytes_method) == {"measured: serialised files"}
 
 
+def test_shipped_int8_rows_weigh_four_bytes_per_parameter_in_fp32_and_about_one_in_int8():
+    from greenaudio import quantization, vocoders
+
+    shipped = quantization.load_shipped_ptq()  # sha256-verified
+    assert {"melgan", "hifigan", "wavegrad", "diffwave", "waveflow", "waveglow"} <= set(shipped.model)
+    for row in shipped[shipped.status == "ok"].itertuples():
+        params = vocoders.count_parameters(vocoders.load(row.model, row.size))
+        # the fp32 graph: 4 bytes per parameter (weight norm folded: slightly fewer parameters) plus graph overhead
+        assert 0.97 <= row.fp32_bytes / (4 * params) < 1.1, (row.model, row.size)
+        assert 0.25 <= row.int8_bytes / row.fp32_bytes < 0.4, (row.model, row.size)
+
+
+@pytest.mark.notebooks
+def test_table_9_shipped_shows_every_shipped_configuration(folder):
+    from greenaudio import quantization
+
+    shown = pd.read_csv(folder / "table-9-shipped.csv")
+    shipped = quantization.load_shipped_ptq()
+    assert sorted(zip(shown.model, shown["size"])) == sorted(zip(shipped.model, shipped["size"]))
+
+
 @pytest.mark.notebooks
 def test_qat_history_has_both_variants_from_one_start(folder):
     history = pd.read_csv(folder / "qat-history.csv")

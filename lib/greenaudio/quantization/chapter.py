@@ -36,10 +36,25 @@ class ChapterInputs:
     eval_audio: torch.Tensor
     eval_mel: torch.Tensor
 
+    def qat_clip(self, frames: int, hop_length: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``frames`` mel frames of the evaluation clip and their audio (``frames * hop_length`` samples)."""
+        mel = self.eval_mel[..., :frames]
+        return mel, self.eval_audio[..., : mel.shape[-1] * hop_length]
+
     def summary(self, sample_rate: int = 16_000) -> str:
         return (f"{len(self.train_set)} training and {len(self.test_set)} test clips; calibration mels "
                 f"{tuple(self.calibration.shape)}; evaluation clip {self.eval_audio.shape[-1] / sample_rate:.2f} s "
                 f"(mel {tuple(self.eval_mel.shape)}).")
+
+
+def start_chapter(seed: int, threads: int) -> float:
+    """Seed torch's global generator, set its intra-op threads; returns ``time.perf_counter()`` (the chapter's
+    start, for its closing wall-clock line)."""
+    import time
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    return time.perf_counter()
 
 
 def load_chapter_inputs(n_calibration: int, clip_s: float) -> ChapterInputs:
