@@ -248,7 +248,8 @@ class NamespaceCluster:
         self.ray = str(Path(sys.executable).parent / "ray")
         self.temp = tempfile.mkdtemp(prefix="gar")  # short: Ray's socket paths must stay under 107 characters
         self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-        self.holder = subprocess.Popen(["unshare", "--net", "--pid", "--fork", "--mount-proc", "sleep", "900"])
+        # the namespace lives until close() kills its init process (a fixed lifetime ended long test modules early)
+        self.holder = subprocess.Popen(["unshare", "--net", "--pid", "--fork", "--mount-proc", "sleep", "infinity"])
         self.init_pid = None
         for _ in range(100):
             children = Path(f"/proc/{self.holder.pid}/task/{self.holder.pid}/children")
@@ -492,6 +493,10 @@ def _assert_same_export(ray_dir: Path, seq_dir: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("GREENAUDIO_LONG_TESTS") != "1",
+                    reason="about 12 min on the 2-core CI machine (trains and exports twice, scoring 64 clips and 100 "
+                    "digits each time); the export logic on Ray is covered by tests/test_ray_parameter.py's in-process "
+                    "stand-in; run with GREENAUDIO_LONG_TESTS=1")
 def test_cli_export_on_ray_writes_what_the_sequential_export_writes(ray_cluster, tmp_path):
     shared, store = tmp_path / "shared", tmp_path / "g.sqlite"
     argv = ["train", "--protocol", "quick", "--export", "--export-root", str(tmp_path / "ray"), "--ray-address",
