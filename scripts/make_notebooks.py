@@ -230,7 +230,7 @@ def update_readme(stems: list[str], url: str, branch: str) -> bool:
     new = pattern.sub(lambda _: readme_links(stems, url, branch), text)
     if new != text:
         readme.write_text(new)
-    return True
+    return new != text
 
 
 def main(src: str, only: list[str] | None = None) -> None:
