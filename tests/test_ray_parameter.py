@@ -26,6 +26,17 @@ def _record(model: str, status: str = "ok", error: str | None = None) -> cluster
                                  error=error, wall_s=2.5)
 
 
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """The CLI's export path sets the protocol's torch threads (as a fresh ``greenaudio`` process would); restore
+    them so that later tests in this process see the thread count they set."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def _no_work(*args, **kwargs):
     raise AssertionError("work started: this must not be called")
 

@@ -48,6 +48,16 @@ def _step_on_disk(run_dir: Path) -> int:
 
 
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
+    # the subprocess trains on 1 thread: so must this process (another test may have changed the global setting)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _sigkill_then_resume(tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _sigkill_then_resume(tmp_path):
     killed_dir = tmp_path / "killed"
     script = SCRIPT.format(tests=str(TESTS), run=str(killed_dir), steps=STEPS, every=EVERY)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
