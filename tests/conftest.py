@@ -97,6 +97,10 @@ SLOW_TESTS: tuple[str, ...] = (
     "test_experiments_waveflow_study.py::test_cpu_generation_energy_is_labelled_estimated",
     "test_experiments_zoo.py::test_export_writes_a_manifest_whose_hashes_match_the_files",
     "test_data_espeak.py::test_a_corrupt_digit_cache_names_the_file",
+    "test_vocoders_prepared.py::test_prepared_equals_plain_for_other_procedures[wavegrad-procedure1]",
+    "test_vocoders_prepared.py::test_prepared_equals_plain_for_other_procedures[diffwave-procedure0]",
+    "test_vocoders_prepared.py::test_prepared_torch_equals_plain_for_all_18[waveflow-small]",
+    "test_vocoders_gan.py::test_one_training_step[melgan-32-terms0]",
 )
 
 
