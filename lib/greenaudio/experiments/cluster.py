@@ -500,6 +500,22 @@ def check_ray_address_form(address: str) -> str:
     return address
 
 
+def _require_ray(address: str, connect_timeout_s: float, without_address: str):
+    """The ``ray`` module, once the address is well formed and reachable (bounded wait).
+
+    Raises:
+        ClusterError: Ray is not installed (the message says how to install it, or that leaving the address out
+            will ``without_address``), or the address is unreachable.
+    """
+    ray = _import_ray()
+    if ray is None:
+        raise ClusterError(f"ray_address={address!r} given but Ray is not installed; install the extra "
+                           "(pip install 'greenaudio[cluster]', ray[default]==2.60.0) or leave the address out "
+                           f"to {without_address}")
+    check_ray_address(address, timeout_s=min(connect_timeout_s, 5.0))
+    return ray
+
+
 def check_ray_address(address: str, timeout_s: float = 5.0) -> str:
     """Check a Ray address (``auto``, ``ray://host:port`` or ``host:port``) and that its port answers.
 
@@ -653,12 +669,7 @@ def run_zoo_grid(
     check_bool("retry_failed", retry_failed)
     ray = None
     if ray_address is not None:
-        ray = _import_ray()
-        if ray is None:
-            raise ClusterError(f"ray_address={ray_address!r} given but Ray is not installed; install the extra "
-                               "(pip install 'greenaudio[cluster]', ray[default]==2.60.0) or leave the address out "
-                               "to run the cells one after another in this process")
-        check_ray_address(ray_address, timeout_s=min(connect_timeout_s, 5.0))
+        ray = _require_ray(ray_address, connect_timeout_s, "run the cells one after another in this process")
     grid_id = uuid.uuid4().hex
     cells = plan_cells(models, sizes, proto, shared_dir=shared_dir, bench_protocol=bench_protocol, device=device,
                        eval_clips=eval_clips, eval_frames=eval_frames, eval_metrics=eval_metrics,
@@ -847,12 +858,7 @@ def run_bench_grid(models: Iterable[str] | None = None, sizes: Iterable[str] = (
     check_positive_number("cell_timeout_s", cell_timeout_s)
     check_positive_number("connect_timeout_s", connect_timeout_s)
     check_bool("retry_failed", retry_failed)
-    ray = _import_ray()
-    if ray is None:
-        raise ClusterError(f"ray_address={ray_address!r} given but Ray is not installed; install the extra "
-                           "(pip install 'greenaudio[cluster]', ray[default]==2.60.0) or leave the address out "
-                           "to measure the cells one after another in this process")
-    check_ray_address(ray_address, timeout_s=min(connect_timeout_s, 5.0))
+    ray = _require_ray(ray_address, connect_timeout_s, "measure the cells one after another in this process")
     from ..measure.bench import code_version
 
     version = code_version()
