@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -199,11 +201,11 @@ def shipped(tmp_path_factory):
                              np.full(10, 0.1), metrics=("d_stft",))
     artefacts.export_ground_truth(ctx)
     row = artefacts.export_configuration(run, ctx, commit="test")
-    return out, row
+    return out, row, ctx, run
 
 
 def test_export_writes_a_manifest_whose_hashes_match_the_files(shipped):
-    out, row = shipped
+    out, row, _, _ = shipped
     manifest = artefacts.load_manifest(out / "mini")
     kinds = manifest.groupby("config").kind.apply(sorted).to_dict()
     assert kinds["ground_truth"] == ["sample"] * 4
@@ -223,7 +225,7 @@ def test_export_writes_a_manifest_whose_hashes_match_the_files(shipped):
 def test_verify_regenerates_the_samples_and_rejects_altered_files(shipped, tmp_path):
     import shutil
 
-    out, _ = shipped
+    out, _, _, _ = shipped
     table = artefacts.verify_artefacts("mini", out, n_weights=1)
     assert list(table.config) == ["melgan-small"]
     assert float(table["d_stft |diff|"].iloc[0]) <= artefacts.VERIFY_TOLERANCE["d_stft"]
@@ -243,7 +245,7 @@ def test_verify_regenerates_the_samples_and_rejects_altered_files(shipped, tmp_p
 def test_weights_that_do_not_fit_their_config_are_named(shipped, tmp_path):
     import shutil
 
-    out, _ = shipped
+    out, _, _, _ = shipped
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     weights = copy / "mini" / "melgan-small" / "weights.pt"
@@ -268,3 +270,96 @@ def test_shipped_training_workload_reads_the_record_and_names_bad_specs():
         artefacts.shipped_training_workload("hifigan-small")
     with pytest.raises(artefacts.ArtefactError, match="mini/nope.*shipped: \\[.*'mini/hifigan-small'"):
         artefacts.shipped_training_workload("mini/nope")
+
+
+# -- export options: a prefix of the held-out clips, digits for a family's best only -------------------------------------
+def test_export_options_are_checked_and_spelled_as_cli_flags():
+    assert artefacts.ExportOptions().cli_flags() == ""
+    options = artefacts.ExportOptions(n_clips=16, digits="if-best", baseline=False)
+    assert options.cli_flags() == "--export-clips 16 --export-digits if-best --no-export-baseline"
+    with pytest.raises(ValueError, match=r"digits must be one of \('always', 'if-best', 'never'\), got 'some'"):
+        artefacts.ExportOptions(digits="some")
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match=f"n_clips must be a positive int or None .*got {bad!r}"):
+            artefacts.ExportOptions(n_clips=bad)
+
+
+def test_export_on_a_clip_prefix_skips_digits_when_a_family_member_is_better(shipped, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    out, full, ctx, run = shipped
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    ctx = dataclasses.replace(ctx, out=copy / "mini")
+    # the same clip count as the whole split reproduces the default export's score exactly
+    every = artefacts.export_configuration(run, ctx, commit="test", options=artefacts.ExportOptions(n_clips=60))
+    assert every["n_clips"] == 60 and every["d_stft"] == full["d_stft"]
+    assert every["digit_note"] == "scored" and every["digit_accuracy"] == full["digit_accuracy"]
+    # a better-scoring configuration of the family is shipped: if-best leaves the digits out and says why
+    scores = pd.read_csv(copy / "mini" / "scores.csv")
+    better = scores[scores.config == "melgan-small"].assign(config="melgan-medium", size="medium", d_stft=0.001)
+    pd.concat([scores, better]).to_csv(copy / "mini" / "scores.csv", index=False)
+    options = artefacts.ExportOptions(n_clips=5, digits="if-best")
+    row = artefacts.export_configuration(run, ctx, commit="test", options=options)
+    assert row["n_clips"] == 5 and row["d_stft"] != full["d_stft"]
+    assert row["digit_note"].startswith("not scored: held-out D_STFT") and "melgan-medium's 0.001" in row["digit_note"]
+    assert "digit_accuracy" not in row
+    shipped_row = pd.read_csv(copy / "mini" / "scores.csv").set_index("config").loc["melgan-small"]
+    assert np.isnan(shipped_row.digit_accuracy) and int(shipped_row.n_clips) == 5
+    manifest = artefacts.load_manifest(copy / "mini")
+    commands = set(manifest[manifest.config == "melgan-small"].reproduce)
+    assert commands == {"greenaudio train --protocol mini --models melgan --sizes small --export --export-clips 5 "
+                        "--export-digits if-best"}
+    # the family's best so far gets its digits scored
+    pd.concat([scores, better.assign(d_stft=99.0)]).to_csv(copy / "mini" / "scores.csv", index=False)
+    row = artefacts.export_configuration(run, ctx, commit="test", options=options)
+    assert row["digit_note"] == "scored: the family's best held-out D_STFT so far" and 0 <= row["digit_accuracy"] <= 1
+
+
+def test_export_run_needs_a_training_split_for_its_baseline(shipped):
+    _, _, ctx, run = shipped  # the fake context has no training split
+    with pytest.raises(artefacts.ArtefactError, match="no training split .*ExportOptions\\(baseline=False\\)"):
+        artefacts.export_run(run, ctx)
+    with pytest.raises(artefacts.ArtefactError, match="has no zoo_run.json"):
+        artefacts.export_run(run.parent, ctx)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--export-digits", "sometimes"], "digits must be one of .*got 'sometimes'"),
+    (["--export-clips", "0"], "n_clips must be a positive int or None .*got 0"),
+    (["--export-clips", "4", "--ray-address", "auto"], "--export-clips 4 apply to the sequential export only"),
+])
+def test_train_cli_rejects_bad_export_options_before_any_work(flags, message, monkeypatch, capsys):
+    from greenaudio.cli import main
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the options were checked")
+
+    monkeypatch.setattr(artefacts, "build_context", no_work)
+    monkeypatch.setattr(zoo, "train_zoo", no_work)
+    assert main(["train", "--protocol", "quick", "--models", "melgan", "--sizes", "small", "--export", *flags]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def _upsert_many(path, prefix, n):
+    for i in range(n):
+        artefacts._upsert_rows(path, "config", [{"config": f"{prefix}-{i:02d}", "value": i}])
+
+
+def test_two_exporters_writing_one_scores_file_keep_every_row(tmp_path):
+    import multiprocessing
+
+    import pandas as pd
+
+    path = tmp_path / "scores.csv"
+    ctx = multiprocessing.get_context("fork")
+    workers = [ctx.Process(target=_upsert_many, args=(path, name, 25)) for name in ("a", "b")]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    table = pd.read_csv(path)
+    assert sorted(table.config) == sorted(f"{p}-{i:02d}" for p in "ab" for i in range(25))

@@ -145,6 +145,12 @@ def _add_train_parser(sub) -> None:
     t.add_argument("--runs", default=None, help="parent folder of the run folders (default: <cache>/runs/zoo)")
     t.add_argument("--export", action="store_true", help="export each finished configuration's artefacts")
     t.add_argument("--export-root", default=None, help="where artefacts go (default: the package's resources/zoo)")
+    t.add_argument("--export-clips", type=int, default=None,
+                   help="score the first N held-out clips (default: all; the slowest models use a prefix)")
+    t.add_argument("--export-digits", default="always", help="always, if-best (only a family's best held-out "
+                   "D_STFT so far) or never: when the 100 held-out digits are resynthesised and classified")
+    t.add_argument("--no-export-baseline", action="store_true",
+                   help="do not train and score the quick protocol's 3-step model beside each exported one")
     t.add_argument("--verify", action="store_true", help="only re-verify the shipped artefacts, train nothing")
     from .experiments.cluster import add_grid_arguments
 
@@ -169,7 +175,13 @@ def _train(args: argparse.Namespace) -> int:
     bad = [s for s in sizes if s not in protocol.budget_s]
     if bad:
         raise ValueError(f"unknown size(s) {bad}; choose from {sorted(protocol.budget_s)}")
+    options = artefacts.ExportOptions(n_clips=args.export_clips, digits=args.export_digits,
+                                      baseline=not args.no_export_baseline)
     if args.ray_address:
+        if options.cli_flags():
+            raise ValueError(f"{options.cli_flags()} apply to the sequential export only; the --ray-address "
+                             "export scores every held-out clip and digit without a baseline (drop the flags or "
+                             "--ray-address)")
         from .experiments import cluster
 
         return cluster.grid_command(args, protocol=protocol, models=models, sizes=sizes)
@@ -179,8 +191,9 @@ def _train(args: argparse.Namespace) -> int:
         artefacts.export_ground_truth(ctx)
 
         def on_done(run):
-            row = artefacts.export_configuration(run.run_dir, ctx)
-            print(f"exported {row['config']}: D_STFT {row['d_stft']:.4f}, PESQ-WB {row['pesq_wb']:.2f}", flush=True)
+            row = artefacts.export_run(run.run_dir, ctx, options, runs_root=args.runs)
+            print(f"exported {row['config']}: D_STFT {row['d_stft']:.4f}, PESQ-WB {row['pesq_wb']:.2f} "
+                  f"({row['n_clips']} held-out clips; digits {row['digit_note']})", flush=True)
 
     zoo.train_zoo(protocol, models=models, sizes=sizes, root=args.runs, on_done=on_done)
     return 0

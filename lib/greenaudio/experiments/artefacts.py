@@ -19,6 +19,7 @@ shipped files alone and compare its D_STFT and PESQ with the manifest's.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -40,7 +41,11 @@ __all__ = [
     "load_scores",
     "load_shipped_model",
     "shipped_ground_truth",
+    "ExportOptions",
+    "DIGIT_CHOICES",
+    "WEIGHTS_BUDGET_BYTES",
     "export_configuration",
+    "export_run",
     "export_ground_truth",
     "verify_artefacts",
     "ArtefactError",
@@ -48,6 +53,13 @@ __all__ = [
 
 #: Weights are shipped for configurations whose fp32 checkpoint is at most this large (issue: <= 25 MB).
 WEIGHTS_LIMIT_BYTES = 25 * 1024 * 1024
+#: Total shipped weights of one protocol folder (the repository grows by <= 80 MB in all; samples and logs need the
+#: rest): a configuration whose weights would exceed it ships its record, curves, scores and samples only.
+WEIGHTS_BUDGET_BYTES = 60 * 1024 * 1024
+#: When a configuration's digits are resynthesised and classified (100 clips: the export's largest cost after the
+#: held-out clips): "always"; "if-best": only when its held-out D_STFT beats every shipped configuration of its family
+#: (the issue asks for the digit accuracy of each family's best model); "never".
+DIGIT_CHOICES = ("always", "if-best", "never")
 #: Test-split clips used as listenable samples (the same for every model).
 SAMPLE_UTTERANCES = (0, 17, 34, 51)
 #: Largest accepted difference between a regenerated sample's scores and the manifest's.
@@ -58,6 +70,44 @@ _SCORE_METRICS = ("d_stft", "pesq_wb", "pesq_nb", "stoi", "distillmos")
 
 class ArtefactError(ValueError):
     """A shipped artefact is missing, altered (sha256 mismatch) or inconsistent (config vs weights)."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How a finished run is scored when it is exported (the defaults: everything, as for the six small models).
+
+    Attributes:
+        n_clips: held-out clips scored — the first ``n_clips`` of the test split, so every configuration scored with the
+            same ``n_clips`` sees the same clips (None: all of them). The count is written to ``scores.csv``
+            (``n_clips``); the slowest models (RTF 15-40 here) are scored on a prefix to fit a session.
+        digits: one of :data:`DIGIT_CHOICES`.
+        baseline: also train (or reuse) the quick protocol's 3-step model of the configuration and score it on the
+            same clips (the ``baseline_*`` columns).
+        weights_budget_bytes: ship weights only while the folder's weights stay within this total (None: no limit).
+    """
+
+    n_clips: int | None = None
+    digits: str = "always"
+    baseline: bool = True
+    weights_budget_bytes: int | None = WEIGHTS_BUDGET_BYTES
+
+    def __post_init__(self) -> None:
+        if self.n_clips is not None and (isinstance(self.n_clips, bool) or not isinstance(self.n_clips, int)
+                                         or self.n_clips < 1):
+            raise ValueError(f"n_clips must be a positive int or None (all held-out clips), got {self.n_clips!r}")
+        if self.digits not in DIGIT_CHOICES:
+            raise ValueError(f"digits must be one of {DIGIT_CHOICES}, got {self.digits!r}")
+
+    def cli_flags(self) -> str:
+        """The ``greenaudio train --export`` flags that select these options (empty for the defaults)."""
+        flags = []
+        if self.n_clips is not None:
+            flags.append(f"--export-clips {self.n_clips}")
+        if self.digits != "always":
+            flags.append(f"--export-digits {self.digits}")
+        if not self.baseline:
+            flags.append("--no-export-baseline")
+        return " ".join(flags)
 
 
 def default_zoo_dir() -> Path:
@@ -118,8 +168,31 @@ def load_scores(protocol_dir: str | os.PathLike):
     return pd.read_csv(path) if path.is_file() else pd.DataFrame()
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Hold an exclusive advisory lock on ``<folder>/.<name>.lock`` (POSIX; a no-op where fcntl is missing), so that
+    two exporters writing one protocol folder cannot lose each other's rows between read and write."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: one exporter at a time
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _upsert_rows(path: Path, key: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None):
-    """Replace the rows of ``path`` (CSV) whose ``key`` equals one of ``rows``' and write atomically."""
+    """Replace the rows of ``path`` (CSV) whose ``key`` equals one of ``rows``' and write atomically, under a lock."""
+    with _locked(path):
+        _upsert_rows_unlocked(path, key, rows, columns)
+
+
+def _upsert_rows_unlocked(path: Path, key: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None):
     import pandas as pd
 
     new = pd.DataFrame(list(rows))
@@ -138,8 +211,10 @@ def _upsert_rows(path: Path, key: str, rows: Sequence[Mapping[str, Any]], column
     atomic_write_text(path, table.to_csv(index=False))
 
 
-def _reproduce_command(protocol: str, model: str, size: str) -> str:
-    return f"greenaudio train --protocol {protocol} --models {model} --sizes {size} --export"
+def _reproduce_command(protocol: str, model: str, size: str, options: ExportOptions | None = None) -> str:
+    flags = options.cli_flags() if options is not None else ""
+    return f"greenaudio train --protocol {protocol} --models {model} --sizes {size} --export" + (
+        f" {flags}" if flags else "")
 
 
 # -- scoring -------------------------------------------------------------------------------------------------------
@@ -183,6 +258,7 @@ class _Context:
     digit_labels: Any
     train_prior: Any
     metrics: tuple[str, ...] = _SCORE_METRICS
+    train_set: Any = None
 
 
 def _digit_scores(model, ctx: _Context) -> dict[str, float]:
@@ -238,7 +314,7 @@ def build_context(protocol: str, out_root: str | os.PathLike | None = None, *, c
     digit_mels, digit_audio = evaluation.compute_digit_mels(x_test[index], train_set.normalizer, frames=62)
     out = Path(out_root) if out_root else default_zoo_dir()
     return _Context(protocol, out / protocol, test_set, train_set.normalizer, classifier, digit_mels, digit_audio,
-                    y_test[index], digits.class_prior("train"))
+                    y_test[index], digits.class_prior("train"), train_set=train_set)
 
 
 def _sample_paths(ctx: _Context, name: str) -> list[tuple[str, Path]]:
@@ -279,15 +355,17 @@ def _training_energy(cpu_time_s: float) -> dict[str, Any]:
 
 
 def export_configuration(run_dir: str | os.PathLike, ctx: _Context, *, baseline=None, commit: str | None = None,
-                         weights_budget_bytes: int | None = None) -> dict[str, Any]:
+                         options: ExportOptions | None = None) -> dict[str, Any]:
     """Export one finished run: weights (if small enough), training record, curves, samples, scores, manifest rows.
 
     Args:
         run_dir: a finished run folder of :func:`greenaudio.experiments.zoo.train_configuration` (``zoo_run.json``).
         ctx: from :func:`build_context`.
-        baseline: optional model (e.g. the quick protocol's 3-step model) scored beside it (``baseline_*`` columns).
+        baseline: optional model (e.g. the quick protocol's 3-step model) scored beside it (``baseline_*`` columns);
+            :func:`export_run` trains and passes it.
         commit: the code commit recorded in the training record (default: ``git rev-parse HEAD`` if available).
-        weights_budget_bytes: ship weights only while the protocol folder's weights stay within this total.
+        options: clips, digits and weights budget (default :class:`ExportOptions`); they are recorded in the
+            manifest's reproduce command and in ``scores.csv`` (``n_clips``, ``digit_note``).
 
     Returns:
         the scores row written to ``scores.csv``.
@@ -296,6 +374,10 @@ def export_configuration(run_dir: str | os.PathLike, ctx: _Context, *, baseline=
 
     from ..training import load_checkpoint, load_training_log
 
+    options = ExportOptions() if options is None else options
+    if not isinstance(options, ExportOptions):
+        raise TypeError(f"options must be an ExportOptions, got {type(options).__name__}")
+    weights_budget_bytes = options.weights_budget_bytes
     run_dir = Path(run_dir)
     summary_path = run_dir / "zoo_run.json"
     if not summary_path.is_file():
@@ -307,7 +389,7 @@ def export_configuration(run_dir: str | os.PathLike, ctx: _Context, *, baseline=
     loaded = load_checkpoint(run_dir)
     model = loaded.model.eval()
     rows = []
-    reproduce = _reproduce_command(ctx.protocol, name, size)
+    reproduce = _reproduce_command(ctx.protocol, name, size, options)
     # weights
     payload = {"format_version": 1, "model_config": model.config.to_dict(), "model": model.state_dict(),
                "step": loaded.step, "budget_elapsed_s": loaded.elapsed_s}
@@ -364,17 +446,69 @@ def export_configuration(run_dir: str | os.PathLike, ctx: _Context, *, baseline=
     if energy is not None:
         score.update({"train_energy_j": energy["energy_j"], "train_energy_method": energy["energy_method"],
                       "train_energy_constants": json.dumps(energy["energy_constants"], sort_keys=True)})
-    score.update(_held_out_scores(model, ctx, None))
-    score.update(_digit_scores(model, ctx))
+    score.update(_held_out_scores(model, ctx, options.n_clips))
+    score.update(_digit_decision(ctx, name, config, score["d_stft"], options.digits, model))
     score.update(verify)
     score["sample_seed"] = _SAMPLE_SEED
     score["procedure"] = json.dumps(model.resolve_procedure(), sort_keys=True)
     if baseline is not None:
-        base = _held_out_scores(baseline, ctx, None)
+        base = _held_out_scores(baseline, ctx, options.n_clips)
         score.update({f"baseline_{k}": v for k, v in base.items() if k in ctx.metrics})
         score["baseline"] = "quick protocol (3 optimisation steps)"
     _upsert_rows(ctx.out / "scores.csv", "config", [score])
     return score
+
+
+def _digit_decision(ctx: _Context, model_name: str, config: str, d_stft: float, digits: str, model) -> dict[str, Any]:
+    """The digit scores of ``model`` and a ``digit_note`` saying why they were or were not computed."""
+    if digits == "never":
+        return {"digit_note": "not scored (--export-digits never)"}
+    if digits == "if-best":
+        scores = load_scores(ctx.out)
+        if len(scores) and "d_stft" in scores:
+            family = scores[(scores.model == model_name) & (scores.config != config) & scores.d_stft.notna()]
+            if len(family):
+                best = family.sort_values("d_stft").iloc[0]
+                if not d_stft < float(best.d_stft):
+                    return {"digit_note": f"not scored: held-out D_STFT {d_stft:.3f} does not beat {best.config}'s "
+                                          f"{float(best.d_stft):.3f} (digits are scored for each family's best)"}
+        note = "scored: the family's best held-out D_STFT so far"
+    else:
+        note = "scored"
+    return {**_digit_scores(model, ctx), "digit_note": note}
+
+
+def export_run(run_dir: str | os.PathLike, ctx: _Context, options: ExportOptions | None = None, *,
+               runs_root: str | os.PathLike | None = None, commit: str | None = None) -> dict[str, Any]:
+    """Export a finished run the way ``greenaudio train --export`` does: with ``options.baseline``, first train (or
+    reuse, it resumes) the quick protocol's 3-step model of the same configuration under ``runs_root`` (default: the
+    parent of the run's protocol folder) and score it beside the trained one, then :func:`export_configuration`.
+
+    Returns:
+        the scores row written to ``scores.csv``.
+    """
+    import torch
+
+    from ..training import load_checkpoint
+    from . import zoo
+
+    options = ExportOptions() if options is None else options
+    baseline = None
+    if options.baseline:
+        summary_path = Path(run_dir) / "zoo_run.json"
+        if not summary_path.is_file():
+            raise ArtefactError(f"{run_dir} has no zoo_run.json: the run is not finished (train it first)")
+        summary = json.loads(summary_path.read_text())
+        if ctx.train_set is None:
+            raise ArtefactError("the export context has no training split (build it with build_context) so the 3-step "
+                                "baseline cannot be trained; pass ExportOptions(baseline=False) to leave it out")
+        threads = torch.get_num_threads()
+        root = Path(runs_root) if runs_root is not None else Path(run_dir).parent.parent  # <root>/<protocol>/<run>
+        quick = zoo.train_configuration(summary["model"], summary["size"], "quick", ctx.train_set, ctx.test_set,
+                                        root=root, progress=False)
+        torch.set_num_threads(threads)
+        baseline = load_checkpoint(quick.run_dir).model.eval().prepare_for_inference()
+    return export_configuration(run_dir, ctx, baseline=baseline, commit=commit, options=options)
 
 
 def _git_commit() -> str | None:

@@ -22,6 +22,7 @@ __all__ = [
     "protocol_dir",
     "load_zoo_scores",
     "table7_analogue",
+    "held_out_sentence",
     "load_curves",
     "plot_convergence",
     "plot_spectrograms",
@@ -79,12 +80,29 @@ def table7_analogue(scores: pd.DataFrame) -> pd.DataFrame:
     thesis["size"] = thesis["size"].fillna("")
     ours = scores.copy()
     ours["size"] = ours["size"].fillna("")
-    cols = {"steps": "steps", "distillmos": "DistillMOS", "baseline_distillmos": "DistillMOS (3 steps)",
+    cols = {"steps": "steps", "n_clips": "held-out clips", "distillmos": "DistillMOS",
+            "baseline_distillmos": "DistillMOS (3 steps)",
             "pesq_wb": "PESQ-WB", "baseline_pesq_wb": "PESQ-WB (3 steps)", "stoi": "STOI", "d_stft": "D_STFT",
             "baseline_d_stft": "D_STFT (3 steps)", "digit_accuracy": "digit accuracy"}
     keep = ["model", "size", "display"] + [c for c in cols if c in ours.columns]
     out = ours[keep].rename(columns=cols).merge(thesis, on=["model", "size"], how="left")
     return out.rename(columns={"display": "configuration"}).drop(columns=["model", "size"])
+
+
+def held_out_sentence(scores: pd.DataFrame) -> str:
+    """Which held-out clips the rows were scored on (all of the test split, or a prefix for the slowest models)."""
+    models = scores[scores.model != "ground_truth"]
+    if "n_clips" not in models or models.empty:
+        return "No trained configuration is shipped yet."
+    counts = models.groupby("n_clips").config.apply(sorted)
+    if len(counts) == 1:
+        return f"Every configuration is scored on the same {int(counts.index[0])} held-out clips."
+    most = int(counts.index.max())
+    parts = [f"{', '.join(configs)} on the first {int(n)}" for n, configs in counts.items() if n != most]
+    return (f"Configurations are scored on the {most} held-out clips of the test split, except "
+            + "; ".join(parts) + " (the same clips for each, a prefix of the split: their generation is the "
+            "slowest here, RTF 15-40; compare their scores with the others' within the sampling error of a "
+            "smaller set). Their 3-step models are scored on the same prefix.")
 
 
 def load_curves(protocol: str = "mini", root: str | Path | None = None) -> pd.DataFrame:
