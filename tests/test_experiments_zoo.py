@@ -345,7 +345,7 @@ def test_train_cli_rejects_bad_export_options_before_any_work(flags, message, mo
 
 def _upsert_many(path, prefix, n):
     for i in range(n):
-        artefacts._upsert_rows(path, "config", [{"config": f"{prefix}-{i:02d}", "value": i}])
+        artefacts.upsert_rows(path, "config", [{"config": f"{prefix}-{i:02d}", "value": i}])
 
 
 def test_two_exporters_writing_one_scores_file_keep_every_row(tmp_path):

@@ -39,3 +39,15 @@ def test_a_tampered_or_unlisted_file_is_named_in_the_error(tmp_path):
     with pytest.raises(ArtefactError, match="does not list other.csv"):
         manifests.verify_listed_file(other)
     assert manifests.verify_listed_file(other, required=False) == hashlib.sha256(b"1\n").hexdigest()
+
+
+def test_distinct_values_are_sorted_deduplicated_and_leave_out_blanks():
+    import pandas as pd
+
+    from greenaudio.manifests import column_values, distinct_values
+
+    assert distinct_values(["b", "a", "b", None, "", float("nan"), 2]) == "2; a; b"
+    assert distinct_values([None, ""]) == "n/a" and distinct_values([], empty="-") == "-"
+    frame = pd.DataFrame({"cpu": ["EPYC", "EPYC", None], "threads": [1, 2, 1]})
+    assert column_values(frame, "cpu") == "EPYC" and column_values(frame, "threads", ", ") == "1, 2"
+    assert column_values(frame, "missing") == "n/a"

@@ -11,17 +11,32 @@ how, on which device, with which tool versions) and ``reproduce`` (the one comma
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 
 from .experiments.artefacts import ArtefactError, sha256_file
 
-__all__ = ["MANIFEST_COLUMNS", "read_manifest", "file_row", "write_manifest", "verify_listed_file"]
+__all__ = ["MANIFEST_COLUMNS", "read_manifest", "file_row", "write_manifest", "verify_listed_file", "distinct_values",
+           "column_values"]
 
 MANIFEST_COLUMNS = ["path", "bytes", "sha256", "provenance", "reproduce"]
+
+
+def distinct_values(values: Iterable[object], sep: str = "; ", empty: str = "n/a") -> str:
+    """The distinct values as strings, sorted and joined with ``sep``, leaving out None, NaN and empty strings
+    (``empty`` when nothing is left): the parts of a provenance sentence built from measured rows."""
+    kept = {str(v) for v in values
+            if v is not None and str(v) != "" and not (isinstance(v, float) and math.isnan(v))}
+    return sep.join(sorted(kept)) or empty
+
+
+def column_values(frame: pd.DataFrame, column: str, sep: str = "; ") -> str:
+    """:func:`distinct_values` of one column of ``frame`` ("n/a" when the column is missing or empty)."""
+    return distinct_values(frame[column], sep) if column in frame else "n/a"
 
 
 def read_manifest(folder: str | os.PathLike) -> pd.DataFrame:

@@ -186,8 +186,9 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _upsert_rows(path: Path, key: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None):
-    """Replace the rows of ``path`` (CSV) whose ``key`` equals one of ``rows``' and write atomically, under a lock."""
+def upsert_rows(path: Path, key: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None):
+    """Replace the rows of ``path`` (CSV) whose ``key`` equals one of ``rows``' and write atomically, under a lock
+    (``columns``: keep and order these, reading empty cells as empty strings, as manifests need)."""
     with _locked(path):
         _upsert_rows_unlocked(path, key, rows, columns)
 
@@ -330,20 +331,26 @@ def export_ground_truth(ctx: _Context) -> dict[str, Any]:
         rows.append(_manifest_row(ctx, "ground_truth", "sample", path,
                                   f"test clip {i} of the {ctx.test_set.report.corpus} corpus (16-bit FLAC)",
                                   "greenaudio train --export (any configuration)"))
-    _upsert_rows(ctx.out / "manifest.csv", "path", rows, _MANIFEST_COLUMNS)
+    upsert_rows(ctx.out / "manifest.csv", "path", rows, _MANIFEST_COLUMNS)
     score = {"config": "ground_truth", "model": "ground_truth", "size": ""}
     score.update(_held_out_scores(None, ctx, None))
     score.update(_digit_scores(None, ctx))
     score["normalizer_min"] = float(ctx.normalizer.minimum)
     score["normalizer_max"] = float(ctx.normalizer.maximum)
-    _upsert_rows(ctx.out / "scores.csv", "config", [score])
+    upsert_rows(ctx.out / "scores.csv", "config", [score])
     return score
 
 
-def _manifest_row(ctx: _Context, config: str, kind: str, path: Path, provenance: str, reproduce: str):
-    return {"config": config, "kind": kind, "path": path.relative_to(ctx.out).as_posix(),
+def config_file_row(folder: Path, config: str, kind: str, path: Path, provenance: str, reproduce: str):
+    """A row of a per-configuration manifest (the zoo's, the WaveFlow study's): the configuration, the kind of file,
+    its path relative to ``folder``, bytes, sha256, provenance and the command that reproduces it."""
+    return {"config": config, "kind": kind, "path": path.relative_to(folder).as_posix(),
             "bytes": path.stat().st_size, "sha256": sha256_file(path), "provenance": provenance,
             "reproduce": reproduce}
+
+
+def _manifest_row(ctx: _Context, config: str, kind: str, path: Path, provenance: str, reproduce: str):
+    return config_file_row(ctx.out, config, kind, path, provenance, reproduce)
 
 
 def _training_energy(cpu_time_s: float) -> dict[str, Any]:
@@ -437,7 +444,7 @@ def export_configuration(run_dir: str | os.PathLike, ctx: _Context, *, baseline=
                                   reproduce))
     sample_scores = _score_clips(gt_audio, generated, VERIFY_TOLERANCE)
     verify = {f"sample_{k}": v for k, v in sample_scores.items()}
-    _upsert_rows(ctx.out / "manifest.csv", "path", rows, _MANIFEST_COLUMNS)
+    upsert_rows(ctx.out / "manifest.csv", "path", rows, _MANIFEST_COLUMNS)
     # scores
     score: dict[str, Any] = {"config": config, "model": name, "size": size, "family": model.family,
                              "steps": loaded.step, "budget_s": summary["protocol"]["budget_s"][size],
@@ -455,7 +462,7 @@ def export_configuration(run_dir: str | os.PathLike, ctx: _Context, *, baseline=
         base = _held_out_scores(baseline, ctx, options.n_clips)
         score.update({f"baseline_{k}": v for k, v in base.items() if k in ctx.metrics})
         score["baseline"] = "quick protocol (3 optimisation steps)"
-    _upsert_rows(ctx.out / "scores.csv", "config", [score])
+    upsert_rows(ctx.out / "scores.csv", "config", [score])
     return score
 
 

@@ -749,18 +749,6 @@ def _reproduce(protocol: StudyProtocol, config: str) -> str:
     return f"greenaudio waveflow-study --protocol {protocol.name} --configs {config} --budget-s {budget:g}"
 
 
-def _upsert(path: Path, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
-    from ..training import atomic_write_text
-
-    new = pd.DataFrame(list(rows))
-    if path.is_file():
-        old = pd.read_csv(path, keep_default_na=False)
-        old = old[~old[key].astype(str).isin(new[key].astype(str))]
-        new = pd.concat([old, new], ignore_index=True)
-    sort = [c for c in ("config", "path") if c in new.columns]
-    atomic_write_text(path, new.sort_values(sort).reset_index(drop=True).to_csv(index=False))
-
-
 def _score_held_out(model, test_set, protocol: StudyProtocol) -> dict[str, Any]:
     import torch
 
@@ -827,6 +815,7 @@ def run_study(protocol: str | StudyProtocol = "mini", configs: Iterable[str] | N
     from .. import data
     from ..training import atomic_write_text, load_checkpoint, load_training_log
     from . import zoo
+    from .artefacts import config_file_row, upsert_rows
 
     protocol = get_study_protocol(protocol)
     configs = check_configurations(configs)
@@ -873,9 +862,9 @@ def run_study(protocol: str | StudyProtocol = "mini", configs: Iterable[str] | N
         atomic_write_text(folder / "training.json", json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
         atomic_write_text(folder / "curves.csv", pd.DataFrame(load_training_log(run.run_dir)).to_csv(index=False))
         manifest = [
-            _manifest_row(out, c, "training-record", folder / "training.json",
-                          "the trainer's zoo_run.json + energy estimate (CodeCarbon CPU process rule)", reproduce),
-            _manifest_row(out, c, "curves", folder / "curves.csv", "validation log of the run", reproduce),
+            config_file_row(out, c, "training-record", folder / "training.json",
+                            "the trainer's zoo_run.json + energy estimate (CodeCarbon CPU process rule)", reproduce),
+            config_file_row(out, c, "curves", folder / "curves.csv", "validation log of the run", reproduce),
         ]
         row = {"config": c, "study_key": key, "steps": summary["step"], "budget_s": record["budget_s"],
                "clock": summary["clock"], "cpu_time_s": cpu_s, "wall_s": record["wall_s"], "threads": record["threads"],
@@ -884,20 +873,13 @@ def run_study(protocol: str | StudyProtocol = "mini", configs: Iterable[str] | N
                     if k2 in record})
         row.update(scores)
         row["reproduce"] = reproduce
-        _upsert(out / "scores.csv", "config", [row])
-        manifest.append(_manifest_row(out, c, "scores", out / "scores.csv", "held-out scores (all configurations)",
-                                      reproduce))
-        _upsert(out / "manifest.csv", "path", manifest)
+        upsert_rows(out / "scores.csv", "config", [row])
+        manifest.append(config_file_row(out, c, "scores", out / "scores.csv",
+                                        "held-out scores (all configurations)", reproduce))
+        upsert_rows(out / "manifest.csv", "path", manifest)
         _refresh_scores_hash(out)
     table = _read_scores(out)
     return table[table["config"].isin(configs)].reset_index(drop=True)
-
-
-def _manifest_row(out: Path, config: str, kind: str, path: Path, provenance: str, reproduce: str) -> dict[str, Any]:
-    from .artefacts import sha256_file
-
-    return {"config": config, "kind": kind, "path": path.relative_to(out).as_posix(), "bytes": path.stat().st_size,
-            "sha256": sha256_file(path), "provenance": provenance, "reproduce": reproduce}
 
 
 def _refresh_scores_hash(out: Path) -> None:

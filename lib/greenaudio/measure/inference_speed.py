@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..experiments.artefacts import ArtefactError
-from ..manifests import file_row, write_manifest
+from ..manifests import column_values, file_row, write_manifest
 
 __all__ = ["INFERENCE_SPEED_FILE", "SPEED_MANIFEST_FILE", "ROOFLINE_NEAR_FRACTION", "SpeedManifestError",
            "load_inference_speed", "inference_speed_table", "inference_speed_formats", "inference_speed_caption",
@@ -175,7 +175,7 @@ def speed_manifest_row(path: str | os.PathLike, reproduce: str) -> dict[str, obj
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
 
     def values(col: str) -> str:
-        return ", ".join(sorted({str(v) for v in frame[col].dropna()} - {""})) if col in frame else "n/a"
+        return column_values(frame, col, ", ")
 
     timed = frame.dropna(subset=["time_s"]) if "time_s" in frame else frame.iloc[:0]
     configs = sorted({f"{m} {s} {d:.2f} s" for m, s, d in zip(frame.model, frame["size"], frame.duration_s)})

@@ -43,8 +43,7 @@ def records_provenance(records: Sequence[BenchmarkRecord], load: str | None = No
     dates); ``load``: how busy the machine was while measuring."""
     import json
 
-    def joined(values) -> str:
-        return "; ".join(sorted({str(v) for v in values if v not in (None, "")})) or "n/a"
+    from ..manifests import distinct_values as joined
 
     protocols = joined(json.dumps(r.protocol, sort_keys=True) for r in records)
     envs = joined(f"{(r.environment or {}).get('cpu_model')} ({(r.environment or {}).get('cpu_count')} logical CPUs), "

@@ -37,8 +37,10 @@ def default_quantization_dir() -> Path:
 
 
 def _provenance(frame: pd.DataFrame, load: str | None) -> str:
+    from ..manifests import column_values
+
     def values(col: str) -> str:
-        return "; ".join(sorted({str(v) for v in frame[col].dropna()} - {""})) if col in frame else "n/a"
+        return column_values(frame, col)
 
     configs = ", ".join(f"{m} {s}" for m, s in zip(frame["model"], frame["size"]))
     return (f"measured: scripts/bench_quantization.py (torch fp32, ONNX Runtime fp32 and static QDQ int8; sizes of "
