@@ -24,7 +24,8 @@ COLAB
 # %% [markdown]
 # Parameters: `QUICK` shortens the audio of the procedure demonstration; `DEMO_FRAMES_QUICK` / `DEMO_FRAMES_FULL` are
 # its mel frames (16 frames = 0.256 s of audio; 63 frames about 1 s); `BENCHMARK_FILE` names a shipped speed-records
-# file (default: the only one shipped).
+# file (default: the only one shipped); `THREADS` is the torch thread count of the timed demonstration (1 keeps its
+# times steady on a shared machine, where idle OpenMP threads spin-wait against other work).
 
 # %% tags=["parameters"]
 QUICK = True
@@ -33,6 +34,7 @@ SEED = 0
 DEMO_FRAMES_QUICK = 8
 DEMO_FRAMES_FULL = 63
 BENCHMARK_FILE = None
+THREADS = 1
 
 # %%
 import pandas as pd
@@ -42,6 +44,7 @@ from greenaudio import measure, published, report, vocoders
 
 demo_frames = DEMO_FRAMES_QUICK if QUICK else DEMO_FRAMES_FULL
 torch.manual_seed(SEED)
+torch.set_num_threads(THREADS)
 
 # %% [markdown]
 # ## The registry

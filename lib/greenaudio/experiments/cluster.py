@@ -51,7 +51,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
+
+from ..records import KeyedRecord
 
 __all__ = [
     "ClusterError",
@@ -157,7 +159,7 @@ class CellSpec:
 
 
 @dataclass(frozen=True)
-class ZooCellRecord:
+class ZooCellRecord(KeyedRecord):
     """One cell of the zoo grid: training outcome, scores, inference cost (or why it failed), and where it ran.
 
     Key (:data:`CELL_KEY_FIELDS`): protocol (zoo protocol name), model, size, run_name (the run folder, named by a
@@ -201,21 +203,7 @@ class ZooCellRecord:
     created_utc: str | None = None
     code_version: str | None = None
 
-    @property
-    def key(self) -> tuple:
-        return tuple(getattr(self, k) for k in CELL_KEY_FIELDS)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "ZooCellRecord":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+    _key_fields: ClassVar[tuple[str, ...]] = CELL_KEY_FIELDS
 
     def benchmark_record(self):
         """The measurement as a :class:`greenaudio.measure.BenchmarkRecord` (``None`` for a failed cell)."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from ..records import KeyedRecord
 
 __all__ = ["BenchmarkRecord", "KEY_FIELDS", "JSON_FIELDS"]
 
@@ -19,7 +21,7 @@ KEY_FIELDS = ("model", "size", "device", "precision", "protocol_key", "procedure
 
 
 @dataclass(frozen=True)
-class BenchmarkRecord:
+class BenchmarkRecord(KeyedRecord):
     """Cost of one vocoder configuration under one protocol (a cell of the grid), or why it failed.
 
     Key:
@@ -101,26 +103,7 @@ class BenchmarkRecord:
     wall_s: float | None = None
     code_version: str | None = None
 
-    @property
-    def key(self) -> tuple:
-        """The cell's identity (values of :data:`KEY_FIELDS`)."""
-        return tuple(getattr(self, k) for k in KEY_FIELDS)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "BenchmarkRecord":
-        names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: v for k, v in values.items() if k in names}
-        for k in TUPLE_FIELDS:
-            if isinstance(kwargs.get(k), list):
-                kwargs[k] = tuple(kwargs[k])
-        return cls(**kwargs)
+    _key_fields: ClassVar[tuple[str, ...]] = KEY_FIELDS
 
 
 #: Fields stored as JSON text in the store.
