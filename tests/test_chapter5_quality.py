@@ -120,3 +120,24 @@ def test_digit_sentence_takes_each_familys_best_scored_model_and_ignores_unscore
     })
     [sentence] = [s for s in quality.conclusions(scores, pd.DataFrame()) if "digit classifier" in s]
     assert "best of each family HiFi-GAN small 65%, MelGAN small 22%; 1 family above 50 %" in sentence
+
+
+def test_spectrogram_grid_has_a_row_per_family_and_names_missing_samples(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import soundfile as sf
+
+    folder = tmp_path / "mini" / "samples" / "utt00"
+    folder.mkdir(parents=True)
+    tone = (0.1 * np.sin(np.arange(4096) * 0.3)).astype("float32")
+    for name in ("ground_truth", "melgan-small", "melgan-large", "waveflow-medium"):
+        sf.write(folder / f"{name}.flac", tone, 16000)
+    fig = quality.plot_spectrograms("mini", "utt00", root=tmp_path)
+    titles = [[ax.get_title() for ax in row] for row in np.reshape(fig.axes, (-1, 4))]
+    assert titles == [["ground truth", "MelGAN small", "MelGAN medium", "MelGAN large"],
+                      ["ground truth", "WaveFlow small", "WaveFlow medium", "WaveFlow large"]]
+    blank = [ax.get_title() for ax in fig.axes if ax.texts and ax.texts[0].get_text() == "not shipped"]
+    assert blank == ["MelGAN medium", "WaveFlow small", "WaveFlow large"]
+    with pytest.raises(ValueError, match=r"no sample for \['hifigan-small'\] of utt00; available: \['melgan-large'"):
+        quality.plot_spectrograms("mini", "utt00", configs=["hifigan-small"], root=tmp_path)

@@ -166,8 +166,9 @@ report.show_figure(quality.plot_convergence(curves, "d_stft"), label="figure-30"
 display(HTML(quality.audio_grid_html(PROTOCOL, root=EXPORT_ROOT)))
 report.show_figure(quality.plot_spectrograms(PROTOCOL, SPECTROGRAM_UTTERANCE, root=EXPORT_ROOT),
                    label="spectrograms", chapter=CHAPTER,
-                   caption=f"Spectrograms of utterance {SPECTROGRAM_UTTERANCE}: ground truth and every shipped "
-                   "configuration (log magnitude, 512-sample Hann frames).")
+                   caption=f"Spectrograms of utterance {SPECTROGRAM_UTTERANCE}, one row per family: the ground "
+                   "truth, then the family's small, medium and large samples (log magnitude, 512-sample Hann "
+                   "frames, 0-8 kHz).")
 
 # %% [markdown]
 # ## Quality against cost: live Pareto fronts (Figures 27 and 34 analogues)

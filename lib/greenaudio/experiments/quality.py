@@ -149,29 +149,54 @@ def _read(path: Path) -> np.ndarray:
     return sf.read(str(path), dtype="float32")[0]
 
 
+def _log_spectrogram(audio: np.ndarray) -> np.ndarray:
+    """20 log10 |STFT| (512-sample Hann frames, hop 128), frequency on the first axis."""
+    frames = np.lib.stride_tricks.sliding_window_view(audio, 512)[::128] * np.hanning(512)
+    return 20 * np.log10(np.abs(np.fft.rfft(frames)).T + 1e-5)
+
+
 def plot_spectrograms(protocol: str = "mini", utterance: str = "utt00", configs: Sequence[str] | None = None,
                       root: str | Path | None = None):
-    """Log-magnitude spectrograms of the ground truth and each configuration's sample of one utterance."""
+    """Log-magnitude spectrograms of one utterance: one row per family, the ground truth in the first column and the
+    family's small / medium / large samples beside it (a panel says "not shipped" where a size has no sample).
+
+    Args:
+        configs: the configurations to draw (default: every shipped sample of the utterance).
+
+    Raises:
+        ValueError: an unknown utterance or a requested configuration without a sample (both name what exists).
+    """
     import matplotlib.pyplot as plt
+
+    from .. import vocoders
 
     folder = protocol_dir(protocol, root) / "samples" / utterance
     if not folder.is_dir():
         raise ValueError(f"no samples for utterance {utterance!r} in {folder.parent}; available: "
                          f"{sorted(p.name for p in folder.parent.glob('*'))}")
-    names = ["ground_truth"] + [c for c in (configs or sorted(p.stem for p in folder.glob("*.flac")))
-                                if c != "ground_truth"]
-    fig, axes = plt.subplots(1, len(names), figsize=(2.2 * len(names), 2.6), sharey=True)
-    for ax, name in zip(np.atleast_1d(axes), names):
-        path = folder / f"{name}.flac"
-        if not path.is_file():
-            raise ValueError(f"no sample {path.name} for {utterance}; available: {sorted(p.stem for p in folder.glob('*.flac'))}")
-        audio = _read(path)
-        spec = np.abs(np.fft.rfft(np.lib.stride_tricks.sliding_window_view(audio, 512)[::128] * np.hanning(512)))
-        ax.imshow(20 * np.log10(spec.T + 1e-5), origin="lower", aspect="auto", vmin=-80, vmax=20, cmap="magma",
-                  extent=(0, len(audio) / 16000, 0, 8))
-        ax.set_title(name.replace("_", " "), fontsize=8)
+    available = sorted(p.stem for p in folder.glob("*.flac") if p.stem != "ground_truth")
+    wanted = list(configs) if configs is not None else available
+    missing = [c for c in wanted if c not in available]
+    if missing:
+        raise ValueError(f"no sample for {missing} of {utterance}; available: {available}")
+    families = [n for n in vocoders.names() if any(c.rsplit("-", 1)[0] == n for c in wanted)]
+    truth = _log_spectrogram(_read(folder / "ground_truth.flac"))
+    fig, axes = plt.subplots(len(families), 1 + len(_SIZES), figsize=(9.0, 1.7 * len(families) + 0.6),
+                             sharex=True, sharey=True, squeeze=False)
+    duration = len(_read(folder / "ground_truth.flac")) / 16000
+    for row, family in zip(axes, families):
+        for ax, name in zip(row, ["ground_truth"] + [f"{family}-{size}" for size in _SIZES]):
+            if name == "ground_truth" or name in wanted:
+                spec = truth if name == "ground_truth" else _log_spectrogram(_read(folder / f"{name}.flac"))
+                ax.imshow(spec, origin="lower", aspect="auto", vmin=-80, vmax=20, cmap="magma",
+                          extent=(0, duration, 0, 8))
+            else:
+                ax.text(0.5, 0.5, "not shipped", ha="center", va="center", fontsize=8, transform=ax.transAxes)
+            ax.set_title("ground truth" if name == "ground_truth" else
+                         f"{vocoders.entry(family).display_name} {name.rsplit('-', 1)[1]}", fontsize=8)
+        row[0].set_ylabel("kHz")
+    for ax in axes[-1]:
         ax.set_xlabel("time (s)")
-    np.atleast_1d(axes)[0].set_ylabel("frequency (kHz)")
     fig.tight_layout()
     return fig
 
