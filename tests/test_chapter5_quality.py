@@ -141,3 +141,21 @@ def test_spectrogram_grid_has_a_row_per_family_and_names_missing_samples(tmp_pat
     assert blank == ["MelGAN medium", "WaveFlow small", "WaveFlow large"]
     with pytest.raises(ValueError, match=r"no sample for \['hifigan-small'\] of utt00; available: \['melgan-large'"):
         quality.plot_spectrograms("mini", "utt00", configs=["hifigan-small"], root=tmp_path)
+
+
+def test_cost_axes_carry_the_method_of_the_rows_they_draw():
+    table = pd.DataFrame({
+        "gflops_per_audio_s": [1.0, 2.0, 3.0], "rtf_median": [0.1, np.nan, 2.0],
+        "e_gen_j_per_100_audio_s": [40.0, np.nan, 900.0],
+        "energy_method": ["estimated:codecarbon-cpu-process", "measured:rapl", "estimated:codecarbon-cpu-process"],
+        "train_energy_j": [np.nan, np.nan, np.nan], "train_energy_method": [None, None, None]})
+    axes = quality.cost_axes(table)
+    # the one measured row has no energy value, so the axis is labelled with the estimate only
+    assert axes == {"gflops_per_audio_s": "GFLOPs per s of audio (counted)",
+                    "rtf_median": "RTF, one CPU core (measured: wall clock, shipped records)",
+                    "e_gen_j_per_100_audio_s": "E_gen per 100 s of audio (J, estimated:codecarbon-cpu-process)"}
+    table.loc[1, "e_gen_j_per_100_audio_s"] = 50.0
+    assert quality.cost_axes(table)["e_gen_j_per_100_audio_s"] == (
+        "E_gen per 100 s of audio (J, estimated:codecarbon-cpu-process; measured:rapl)")
+    assert quality.cost_axes(table.drop(columns="energy_method"))["e_gen_j_per_100_audio_s"].endswith(
+        "(J, method not recorded)")

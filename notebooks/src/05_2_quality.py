@@ -174,7 +174,8 @@ report.show_figure(quality.plot_spectrograms(PROTOCOL, SPECTROGRAM_UTTERANCE, ro
 # ## Quality against cost: live Pareto fronts (Figures 27 and 34 analogues)
 #
 # Each trained configuration is placed on planes of quality (DistillMOS, PESQ-WB, $\mathcal{D}_{STFT}$) against
-# inference cost — GFLOPs per second of audio, counted now — and against the mini training's energy. Optimal points
+# inference cost — GFLOPs per second of audio counted now, and the real-time factor and generation energy of the
+# shipped CPU speed records — and against the mini training's energy. Optimal points
 # are circled (`greenaudio.pareto`). Where readers have rated the samples on the {doc}`../book/listening-test` page (result
 # files in `listening-results/`), their MOS is a row of its own, labelled as the human rating it is.
 
@@ -185,13 +186,12 @@ print("Listening test: " + (f"{int(heard.n_ratings.sum())} ratings of {len(heard
                             if len(heard) else "no ratings yet (listening-results/ is empty): the MOS axis is "
                             "DistillMOS, a prediction."))
 plane = quality.add_listening_mos(quality.quality_cost_table(scores, costs), heard)
-fig, optimal = quality.plot_quality_cost_fronts(plane, {
-    "gflops_per_audio_s": "GFLOPs per s of audio (counted)",
-    "train_energy_j": "mini training energy (J, estimated: CodeCarbon CPU rule)",
-})
+fig, optimal = quality.plot_quality_cost_fronts(plane, quality.cost_axes(plane))
 report.show_figure(fig, label="figure-34-live", chapter=CHAPTER,
-                   caption="Quality of the mini-trained zoo against inference FLOPs and against training energy "
-                   "(estimated), Pareto-optimal configurations circled (letters: S/M/L size). The thesis's Figure 34 "
+                   caption="Quality of the mini-trained zoo against inference FLOPs (counted now), real-time factor "
+                   "and generation energy per 100 s of audio (the shipped CPU speed records of "
+                   "{doc}`05_0_models`) and the mini training's energy; each axis names how its numbers were "
+                   "obtained. Pareto-optimal configurations circled (letters: S/M/L size). The thesis's Figure 34 "
                    "is drawn from its published data in {doc}`05_1_cost_benchmark`.")
 
 # %% [markdown]

@@ -29,6 +29,7 @@ __all__ = [
     "audio_grid_html",
     "compute_inference_costs",
     "quality_cost_table",
+    "cost_axes",
     "add_listening_mos",
     "plot_quality_cost_fronts",
     "conclusions",
@@ -270,6 +271,36 @@ def add_listening_mos(table: pd.DataFrame, heard: pd.DataFrame) -> pd.DataFrame:
         return out
     return out.merge(heard[["model", "size", "mos"]].rename(columns={"mos": "listening_mos"}), on=["model", "size"],
                      how="left")
+
+
+def cost_axes(table: pd.DataFrame) -> dict[str, str]:
+    """The cost columns of ``table`` to draw quality against, each with an axis label that says how its numbers were
+    obtained — read from the table's own method columns, so an estimate is never labelled as a measurement.
+
+    Columns (those present with at least one value): ``gflops_per_audio_s`` (counted by this build),
+    ``rtf_median`` (the shipped CPU speed records: wall-clock time), ``e_gen_j_per_100_audio_s`` (with
+    ``energy_method``), ``train_energy_j`` (with ``train_energy_method``).
+    """
+    from ..manifests import distinct_values
+
+    def has(column: str) -> bool:
+        return column in table and table[column].notna().any()
+
+    def method(value: str, column: str) -> str:  # the methods of the rows that have a value
+        if column not in table:
+            return "method not recorded"
+        return distinct_values(table.loc[table[value].notna(), column], empty="method not recorded")
+
+    axes = {}
+    if has("gflops_per_audio_s"):
+        axes["gflops_per_audio_s"] = "GFLOPs per s of audio (counted)"
+    if has("rtf_median"):
+        axes["rtf_median"] = "RTF, one CPU core (measured: wall clock, shipped records)"
+    if has("e_gen_j_per_100_audio_s"):
+        axes["e_gen_j_per_100_audio_s"] = f"E_gen per 100 s of audio (J, {method('e_gen_j_per_100_audio_s', 'energy_method')})"
+    if has("train_energy_j"):
+        axes["train_energy_j"] = f"mini training energy (J, {method('train_energy_j', 'train_energy_method')})"
+    return axes
 
 
 def plot_quality_cost_fronts(table: pd.DataFrame, costs: Mapping[str, str], quality: Sequence[str] | None = None):
