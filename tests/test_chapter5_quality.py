@@ -159,3 +159,17 @@ def test_cost_axes_carry_the_method_of_the_rows_they_draw():
         "E_gen per 100 s of audio (J, estimated:codecarbon-cpu-process; measured:rapl)")
     assert quality.cost_axes(table.drop(columns="energy_method"))["e_gen_j_per_100_audio_s"].endswith(
         "(J, method not recorded)")
+
+
+def test_thesis_front_sentence_uses_the_printed_front_and_ours():
+    # by hand from Tables 7 and 8, sorted by GFLOPs: MelGAN small (MOS 1.37, 1.39 GFLOPs), HiFi-GAN small (3.90,
+    # 2.56) and HiFi-GAN large (4.12, 40.57) are undominated; every other configuration costs more for less MOS
+    optimal = pd.DataFrame({"cost": ["gflops_per_audio_s"] * 3 + ["train_energy_j"],
+                            "quality": ["distillmos"] * 4,
+                            "config": ["hifigan-small", "waveflow-small", "melgan-large", "diffwave-small"],
+                            "pareto_optimal": [True, True, False, True]})
+    assert quality.thesis_front_sentence(optimal) == (
+        "On quality against GFLOPs per second of audio the thesis's front (human MOS, Tables 7 and 8) holds "
+        "HiFi-GAN large, HiFi-GAN small, MelGAN small; the mini zoo's (DistillMOS (predicted MOS)) holds HiFi-GAN "
+        "small, WaveFlow small; on both: HiFi-GAN small.")
+    assert quality.thesis_front_sentence(optimal[optimal.cost == "train_energy_j"]) is None

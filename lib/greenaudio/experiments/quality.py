@@ -33,6 +33,7 @@ __all__ = [
     "add_listening_mos",
     "plot_quality_cost_fronts",
     "conclusions",
+    "thesis_front_sentence",
     "compare_sampler_clamps",
     "thesis_metric_correlations",
     "thesis_correlation_sentences",
@@ -373,7 +374,37 @@ def conclusions(scores: pd.DataFrame, optimal: pd.DataFrame, *, chance: float = 
         never = sorted(set(models.model) - set(fams))
         out.append("Pareto-optimal on at least one quality-cost plane: " + ", ".join(names.get(f, f) for f in fams)
                    + "; never optimal: " + (", ".join(names.get(f, f) for f in never) or "none") + ".")
+        versus = thesis_front_sentence(optimal)
+        if versus:
+            out.append(versus)
     return out
+
+
+def thesis_front_sentence(optimal: pd.DataFrame, quality: str = "distillmos") -> str | None:
+    """Which configurations are Pareto-optimal on quality against GFLOPs per second of audio in the thesis (its human
+    MOS, Table 7, against its Table 8 GFLOPs: data) and here (``quality`` of the mini zoo against the counted
+    GFLOPs, from ``optimal`` of :func:`plot_quality_cost_fronts`); None when ``optimal`` has no such plane."""
+    from .. import published, vocoders
+    from ..pareto import compute_pareto_mask
+
+    ours = optimal[(optimal.cost == "gflops_per_audio_s") & (optimal.quality == quality)] if len(optimal) else optimal
+    if not len(ours):
+        return None
+    thesis = published.load_vocoder_quality().merge(published.load_vocoder_costs(), on=["model", "size"])
+    mask = compute_pareto_mask(thesis[["gflops_per_audio_s", "mos"]].to_numpy(float), ("min", "max"))
+    names = {n: vocoders.entry(n).display_name for n in vocoders.names()}
+
+    def label(config: str) -> str:
+        model, size = config.rsplit("-", 1)
+        return f"{names.get(model, model)} {size}"
+
+    theirs = {f"{m}-{s}" for m, s in zip(thesis.model[mask], thesis["size"][mask])}
+    mine = set(ours.config[ours.pareto_optimal])
+    both = sorted(theirs & mine)
+    return (f"On quality against GFLOPs per second of audio the thesis's front (human MOS, Tables 7 and 8) holds "
+            f"{', '.join(label(c) for c in sorted(theirs))}; the mini zoo's ({QUALITY_METRICS[quality][0]}) holds "
+            f"{', '.join(label(c) for c in sorted(mine)) or 'none'}; on both: "
+            f"{', '.join(label(c) for c in both) or 'none'}.")
 
 
 def _thesis_table7() -> pd.DataFrame:
