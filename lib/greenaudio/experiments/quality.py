@@ -34,6 +34,7 @@ __all__ = [
     "plot_quality_cost_fronts",
     "conclusions",
     "thesis_front_sentence",
+    "distillmos_caveat",
     "compare_sampler_clamps",
     "thesis_metric_correlations",
     "thesis_correlation_sentences",
@@ -377,6 +378,10 @@ def conclusions(scores: pd.DataFrame, optimal: pd.DataFrame, *, chance: float = 
         versus = thesis_front_sentence(optimal)
         if versus:
             out.append(versus)
+    caveat = distillmos_caveat(scores) if "display" in scores else ""
+    if caveat:
+        out.append(caveat + " Read the DistillMOS planes with that in mind: it predicts MOS without a reference, "
+                   "while D_STFT and PESQ-WB compare each output with its ground truth.")
     return out
 
 
@@ -405,6 +410,24 @@ def thesis_front_sentence(optimal: pd.DataFrame, quality: str = "distillmos") ->
             f"{', '.join(label(c) for c in sorted(theirs))}; the mini zoo's ({QUALITY_METRICS[quality][0]}) holds "
             f"{', '.join(label(c) for c in sorted(mine)) or 'none'}; on both: "
             f"{', '.join(label(c) for c in both) or 'none'}.")
+
+
+def distillmos_caveat(scores: pd.DataFrame) -> str:
+    """Whether DistillMOS ranks this corpus: the ground truth's predicted MOS against the trained models rated above
+    it, the two farthest from the reference by D_STFT named. Empty without a ground-truth row or DistillMOS column."""
+    if scores.empty or "ground_truth" not in set(scores["config"]) or "distillmos" not in scores:
+        return ""
+    truth = scores[scores["config"] == "ground_truth"].iloc[0]
+    models = scores[(scores["config"] != "ground_truth") & scores["distillmos"].notna()]
+    above = models[models["distillmos"] > float(truth.distillmos)].sort_values("d_stft", ascending=False)
+    if above.empty:
+        return (f"On this corpus DistillMOS rates the espeak ground truth {truth.distillmos:.2f}, above all "
+                f"{len(models)} of the zoo's mini-trained models.")
+    return (f"On this corpus DistillMOS rates the espeak ground truth {truth.distillmos:.2f} and {len(above)} of the "
+            f"zoo's {len(models)} mini-trained models higher, among them "
+            + " and ".join(f"{r.display} ({r.distillmos:.2f}, D_STFT {r.d_stft:.2f})"
+                           for r in above.head(2).itertuples())
+            + f", the farthest from the reference by D_STFT (the ground truth's is {float(truth.d_stft):g}).")
 
 
 def _thesis_table7() -> pd.DataFrame:

@@ -1186,23 +1186,9 @@ def describe_distillmos_here(root: str | os.PathLike | None = None) -> str:
     """Why the mini-trained panel does not use DistillMOS, computed from the zoo's shipped mini study (Chapter 5.2):
     the ground truth's predicted MOS against the trained models rated above it, with their D_STFT. Empty when the
     zoo's mini scores are not shipped."""
-    from .quality import load_zoo_scores
+    from .quality import distillmos_caveat, load_zoo_scores
 
-    zoo = load_zoo_scores("mini", root)
-    if zoo.empty or "ground_truth" not in set(zoo["config"]) or "distillmos" not in zoo:
-        return ""
-    gt = float(zoo.loc[zoo["config"] == "ground_truth", "distillmos"].iloc[0])
-    models = zoo[(zoo["config"] != "ground_truth") & zoo["distillmos"].notna()]
-    above = models[models["distillmos"] > gt].sort_values("d_stft", ascending=False)
-    if above.empty:
-        return (f"On this corpus DistillMOS rates the espeak ground truth {gt:.2f}, above all {len(models)} of the "
-                "zoo's mini-trained models.")
-    gt_d = float(zoo.loc[zoo["config"] == "ground_truth", "d_stft"].iloc[0])
-    return (f"On this corpus DistillMOS rates the espeak ground truth {gt:.2f} and {len(above)} of the zoo's "
-            f"{len(models)} mini-trained models higher, among them "
-            + " and ".join(f"{r.display} ({r.distillmos:.2f}, D_STFT {r.d_stft:.2f})"
-                           for r in above.head(2).itertuples())
-            + f", the farthest from the reference by D_STFT (the ground truth's is {gt_d:g}).")
+    return distillmos_caveat(load_zoo_scores("mini", root))
 
 
 def load_mini_study(protocol: str = "mini", root: str | os.PathLike | None = None) -> dict[str, Any]:
