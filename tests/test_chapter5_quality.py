@@ -173,3 +173,14 @@ def test_thesis_front_sentence_uses_the_printed_front_and_ours():
         "HiFi-GAN large, HiFi-GAN small, MelGAN small; the mini zoo's (DistillMOS (predicted MOS)) holds HiFi-GAN "
         "small, WaveFlow small; on both: HiFi-GAN small.")
     assert quality.thesis_front_sentence(optimal[optimal.cost == "train_energy_j"]) is None
+
+
+def test_d_stft_sentence_separates_real_gains_from_changes_within_one_percent():
+    scores = pd.DataFrame({"config": ["a-small", "b-small", "c-small", "ground_truth"],
+                           "model": ["a", "b", "c", "ground_truth"],
+                           "d_stft": [1.0, 4.69166, 0.300, 0.0], "baseline_d_stft": [4.0, 4.69199, 0.293, np.nan]})
+    [sentence] = [s for s in quality.conclusions(scores, pd.DataFrame()) if s.startswith("D_STFT")]
+    # 1.0 / 4.0 - 1 = -75 %; 4.69166 / 4.69199 - 1 = -0.007 %; 0.300 / 0.293 - 1 = +2.4 %
+    assert sentence == ("D_STFT on the held-out clips, against the same configuration after 3 steps, fell by more than "
+                        "1 % below it for 1 (a-small); stayed within 1 % of it for 1 (b-small); rose by more than 1 % "
+                        "above it for 1 (c-small) (of 3 configurations).")

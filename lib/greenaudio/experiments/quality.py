@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -318,7 +319,7 @@ def plot_quality_cost_fronts(table: pd.DataFrame, costs: Mapping[str, str], qual
 
     cost_cols = [c for c in costs if c in table.columns and table[c].notna().any()]
     quality = [q for q in (quality or QUALITY_METRICS) if q in table.columns and table[q].notna().any()]
-    fig, axes = plt.subplots(len(quality), len(cost_cols), figsize=(3.6 * len(cost_cols), 3.0 * len(quality)),
+    fig, axes = plt.subplots(len(quality), len(cost_cols), figsize=(3.6 * len(cost_cols), 3.3 * len(quality)),
                              squeeze=False)
     names = {n: vocoders.entry(n).display_name for n in vocoders.names()}
     records = []
@@ -328,7 +329,7 @@ def plot_quality_cost_fronts(table: pd.DataFrame, costs: Mapping[str, str], qual
             part = table[table[c].notna() & table[q].notna()]
             optimal = plot_pareto(axes[i, j], part[c], part[q], directions=("min", direction),
                                   labels=[s[0].upper() for s in part["size"]],
-                                  groups=[names.get(m, m) for m in part.model], xlabel=costs[c], ylabel=label,
+                                  groups=[names.get(m, m) for m in part.model], xlabel=textwrap.fill(costs[c], 36), ylabel=label,
                                   logx=True)
             for (_, row), opt in zip(part.iterrows(), optimal):
                 records.append({"cost": c, "quality": q, "config": row.config, "pareto_optimal": bool(opt)})
@@ -347,9 +348,12 @@ def conclusions(scores: pd.DataFrame, optimal: pd.DataFrame, *, chance: float = 
     gt = scores[scores.model == "ground_truth"]
     out = []
     if "baseline_d_stft" in models:
-        better = models[models.d_stft < models.baseline_d_stft]
-        out.append(f"D_STFT on the held-out clips fell below the 3-step model's for {len(better)} of {len(models)} "
-                   f"configurations ({', '.join(sorted(better.config)) or 'none'}).")
+        change = models.d_stft / models.baseline_d_stft - 1.0
+        groups = {"fell by more than 1 % below": models[change < -0.01], "stayed within 1 % of": models[
+            change.abs() <= 0.01], "rose by more than 1 % above": models[change > 0.01]}
+        parts = [f"{words} it for {len(g)} ({', '.join(sorted(g.config))})" for words, g in groups.items() if len(g)]
+        out.append(f"D_STFT on the held-out clips, against the same configuration after 3 steps, "
+                   + "; ".join(parts) + f" (of {len(models)} configurations).")
     if "digit_accuracy" in models:
         best = models.sort_values("digit_accuracy", ascending=False).groupby("model").head(1)
         above = best[best.digit_accuracy > 0.5]
