@@ -352,7 +352,7 @@ def conclusions(scores: pd.DataFrame, optimal: pd.DataFrame, *, chance: float = 
         groups = {"fell by more than 1 % below": models[change < -0.01], "stayed within 1 % of": models[
             change.abs() <= 0.01], "rose by more than 1 % above": models[change > 0.01]}
         parts = [f"{words} it for {len(g)} ({', '.join(sorted(g.config))})" for words, g in groups.items() if len(g)]
-        out.append(f"D_STFT on the held-out clips, against the same configuration after 3 steps, "
+        out.append("D_STFT on the held-out clips, against the same configuration after 3 steps, "
                    + "; ".join(parts) + f" (of {len(models)} configurations).")
     if "digit_accuracy" in models:
         best = models.sort_values("digit_accuracy", ascending=False).groupby("model").head(1)
