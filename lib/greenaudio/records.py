@@ -36,7 +36,8 @@ class KeyedRecord:
     @classmethod
     def from_dict(cls, values: dict[str, Any]):
         fields = dataclasses.fields(cls)
-        kwargs = {k: v for k, v in values.items() if k in {f.name for f in fields}}
+        names = {f.name for f in fields}
+        kwargs = {k: v for k, v in values.items() if k in names}
         for f in fields:
             if str(f.type).startswith("tuple") and isinstance(kwargs.get(f.name), list):
                 kwargs[f.name] = tuple(kwargs[f.name])

@@ -386,10 +386,7 @@ def export_configuration(run_dir: str | os.PathLike, ctx: _Context, *, baseline=
         raise TypeError(f"options must be an ExportOptions, got {type(options).__name__}")
     weights_budget_bytes = options.weights_budget_bytes
     run_dir = Path(run_dir)
-    summary_path = run_dir / "zoo_run.json"
-    if not summary_path.is_file():
-        raise ArtefactError(f"{run_dir} has no zoo_run.json: the run is not finished (train it first)")
-    summary = json.loads(summary_path.read_text())
+    summary = _run_summary(run_dir)
     name, size = summary["model"], summary["size"]
     config = f"{name}-{size}"
     folder = ctx.out / config
@@ -466,6 +463,14 @@ def export_configuration(run_dir: str | os.PathLike, ctx: _Context, *, baseline=
     return score
 
 
+def _run_summary(run_dir: Path) -> dict[str, Any]:
+    """The finished run's ``zoo_run.json``; an :class:`ArtefactError` naming the folder when the run is not finished."""
+    path = run_dir / "zoo_run.json"
+    if not path.is_file():
+        raise ArtefactError(f"{run_dir} has no zoo_run.json: the run is not finished (train it first)")
+    return json.loads(path.read_text())
+
+
 def _digit_decision(ctx: _Context, model_name: str, config: str, d_stft: float, digits: str, model) -> dict[str, Any]:
     """The digit scores of ``model`` and a ``digit_note`` saying why they were or were not computed."""
     if digits == "never":
@@ -502,10 +507,7 @@ def export_run(run_dir: str | os.PathLike, ctx: _Context, options: ExportOptions
     options = ExportOptions() if options is None else options
     baseline = None
     if options.baseline:
-        summary_path = Path(run_dir) / "zoo_run.json"
-        if not summary_path.is_file():
-            raise ArtefactError(f"{run_dir} has no zoo_run.json: the run is not finished (train it first)")
-        summary = json.loads(summary_path.read_text())
+        summary = _run_summary(Path(run_dir))
         if ctx.train_set is None:
             raise ArtefactError("the export context has no training split (build it with build_context) so the 3-step "
                                 "baseline cannot be trained; pass ExportOptions(baseline=False) to leave it out")

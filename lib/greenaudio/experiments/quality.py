@@ -54,6 +54,13 @@ QUALITY_METRICS = {
 _SIZES = ("small", "medium", "large")
 
 
+def _display_names() -> dict[str, str]:
+    """Registry name -> display name (``"hifigan"`` -> ``"HiFi-GAN"``)."""
+    from .. import vocoders
+
+    return {n: vocoders.entry(n).display_name for n in vocoders.names()}
+
+
 def protocol_dir(protocol: str = "mini", root: str | Path | None = None) -> Path:
     """The folder of a shipped protocol (default: the package's ``resources/zoo/<protocol>``)."""
     from .artefacts import default_zoo_dir
@@ -63,13 +70,12 @@ def protocol_dir(protocol: str = "mini", root: str | Path | None = None) -> Path
 
 def load_zoo_scores(protocol: str = "mini", root: str | Path | None = None) -> pd.DataFrame:
     """``scores.csv`` of a protocol folder with a display name per configuration; empty if nothing is shipped."""
-    from .. import vocoders
     from .artefacts import load_scores
 
     table = load_scores(protocol_dir(protocol, root))
     if table.empty:
         return table
-    names = {n: vocoders.entry(n).display_name for n in vocoders.names()}
+    names = _display_names()
     table["display"] = [("Ground truth" if m == "ground_truth" else f"{names.get(m, m)} {s}")
                         for m, s in zip(table.model, table["size"].fillna(""))]
     return table
@@ -104,8 +110,8 @@ def held_out_sentence(scores: pd.DataFrame) -> str:
     most = int(counts.index.max())
     parts = [f"{', '.join(configs)} on the first {int(n)}" for n, configs in counts.items() if n != most]
     return (f"Configurations are scored on the {most} held-out clips of the test split, except "
-            + "; ".join(parts) + " (the same clips for each, a prefix of the split: their generation is the "
-            "slowest here, RTF 15-40; compare their scores with the others' within the sampling error of a "
+            + "; ".join(parts) + " (the same clips for each, a prefix of the split, because these models are the "
+            "slowest to generate here; compare their scores with the others' within the sampling error of a "
             "smaller set). Their 3-step models are scored on the same prefix.")
 
 
@@ -184,10 +190,10 @@ def plot_spectrograms(protocol: str = "mini", utterance: str = "utt00", configs:
     if missing:
         raise ValueError(f"no sample for {missing} of {utterance}; available: {available}")
     families = [n for n in vocoders.names() if any(c.rsplit("-", 1)[0] == n for c in wanted)]
-    truth = _log_spectrogram(_read(folder / "ground_truth.flac"))
+    truth_audio = _read(folder / "ground_truth.flac")
+    truth, duration = _log_spectrogram(truth_audio), len(truth_audio) / 16000
     fig, axes = plt.subplots(len(families), 1 + len(_SIZES), figsize=(9.0, 1.7 * len(families) + 0.6),
                              sharex=True, sharey=True, squeeze=False)
-    duration = len(_read(folder / "ground_truth.flac")) / 16000
     for row, family in zip(axes, families):
         for ax, name in zip(row, ["ground_truth"] + [f"{family}-{size}" for size in _SIZES]):
             if name == "ground_truth" or name in wanted:
@@ -300,7 +306,8 @@ def cost_axes(table: pd.DataFrame) -> dict[str, str]:
     if has("rtf_median"):
         axes["rtf_median"] = "RTF, one CPU core (measured: wall clock, shipped records)"
     if has("e_gen_j_per_100_audio_s"):
-        axes["e_gen_j_per_100_audio_s"] = f"E_gen per 100 s of audio (J, {method('e_gen_j_per_100_audio_s', 'energy_method')})"
+        axes["e_gen_j_per_100_audio_s"] = ("E_gen per 100 s of audio "
+                                           f"(J, {method('e_gen_j_per_100_audio_s', 'energy_method')})")
     if has("train_energy_j"):
         axes["train_energy_j"] = f"mini training energy (J, {method('train_energy_j', 'train_energy_method')})"
     return axes
@@ -314,14 +321,13 @@ def plot_quality_cost_fronts(table: pd.DataFrame, costs: Mapping[str, str], qual
     """
     import matplotlib.pyplot as plt
 
-    from .. import vocoders
     from ..plotting import plot_pareto
 
     cost_cols = [c for c in costs if c in table.columns and table[c].notna().any()]
     quality = [q for q in (quality or QUALITY_METRICS) if q in table.columns and table[q].notna().any()]
     fig, axes = plt.subplots(len(quality), len(cost_cols), figsize=(3.6 * len(cost_cols), 3.3 * len(quality)),
                              squeeze=False)
-    names = {n: vocoders.entry(n).display_name for n in vocoders.names()}
+    names = _display_names()
     records = []
     for i, q in enumerate(quality):
         label, direction = QUALITY_METRICS[q]
@@ -329,8 +335,8 @@ def plot_quality_cost_fronts(table: pd.DataFrame, costs: Mapping[str, str], qual
             part = table[table[c].notna() & table[q].notna()]
             optimal = plot_pareto(axes[i, j], part[c], part[q], directions=("min", direction),
                                   labels=[s[0].upper() for s in part["size"]],
-                                  groups=[names.get(m, m) for m in part.model], xlabel=textwrap.fill(costs[c], 36), ylabel=label,
-                                  logx=True)
+                                  groups=[names.get(m, m) for m in part.model],
+                                  xlabel=textwrap.fill(costs[c], 36), ylabel=label, logx=True)
             for (_, row), opt in zip(part.iterrows(), optimal):
                 records.append({"cost": c, "quality": q, "config": row.config, "pareto_optimal": bool(opt)})
     handles, labels = axes[0, 0].get_legend_handles_labels()
@@ -341,9 +347,7 @@ def plot_quality_cost_fronts(table: pd.DataFrame, costs: Mapping[str, str], qual
 
 def conclusions(scores: pd.DataFrame, optimal: pd.DataFrame, *, chance: float = 0.1) -> list[str]:
     """Sentences computed from the tables: convergence per family, digit intelligibility, Pareto-optimal families."""
-    from .. import vocoders
-
-    names = {n: vocoders.entry(n).display_name for n in vocoders.names()}
+    names = _display_names()
     models = scores[scores.model != "ground_truth"]
     gt = scores[scores.model == "ground_truth"]
     out = []
@@ -382,7 +386,7 @@ def conclusions(scores: pd.DataFrame, optimal: pd.DataFrame, *, chance: float = 
         versus = thesis_front_sentence(optimal)
         if versus:
             out.append(versus)
-    caveat = distillmos_caveat(scores) if "display" in scores else ""
+    caveat = distillmos_caveat(scores)
     if caveat:
         out.append(caveat + " Read the DistillMOS planes with that in mind: it predicts MOS without a reference, "
                    "while D_STFT and PESQ-WB compare each output with its ground truth.")
@@ -393,7 +397,7 @@ def thesis_front_sentence(optimal: pd.DataFrame, quality: str = "distillmos") ->
     """Which configurations are Pareto-optimal on quality against GFLOPs per second of audio in the thesis (its human
     MOS, Table 7, against its Table 8 GFLOPs: data) and here (``quality`` of the mini zoo against the counted
     GFLOPs, from ``optimal`` of :func:`plot_quality_cost_fronts`); None when ``optimal`` has no such plane."""
-    from .. import published, vocoders
+    from .. import published
     from ..pareto import compute_pareto_mask
 
     ours = optimal[(optimal.cost == "gflops_per_audio_s") & (optimal.quality == quality)] if len(optimal) else optimal
@@ -401,7 +405,7 @@ def thesis_front_sentence(optimal: pd.DataFrame, quality: str = "distillmos") ->
         return None
     thesis = published.load_vocoder_quality().merge(published.load_vocoder_costs(), on=["model", "size"])
     mask = compute_pareto_mask(thesis[["gflops_per_audio_s", "mos"]].to_numpy(float), ("min", "max"))
-    names = {n: vocoders.entry(n).display_name for n in vocoders.names()}
+    names = _display_names()
 
     def label(config: str) -> str:
         model, size = config.rsplit("-", 1)
@@ -429,7 +433,7 @@ def distillmos_caveat(scores: pd.DataFrame) -> str:
                 f"{len(models)} of the zoo's mini-trained models.")
     return (f"On this corpus DistillMOS rates the espeak ground truth {truth.distillmos:.2f} and {len(above)} of the "
             f"zoo's {len(models)} mini-trained models higher, among them "
-            + " and ".join(f"{r.display} ({r.distillmos:.2f}, D_STFT {r.d_stft:.2f})"
+            + " and ".join(f"{getattr(r, 'display', r.config)} ({r.distillmos:.2f}, D_STFT {r.d_stft:.2f})"
                            for r in above.head(2).itertuples())
             + f", the farthest from the reference by D_STFT (the ground truth's is {float(truth.d_stft):g}).")
 

@@ -110,4 +110,3 @@ class BenchmarkRecord(KeyedRecord):
 JSON_FIELDS = tuple(
     f.name for f in dataclasses.fields(BenchmarkRecord) if str(f.type).startswith(("dict", "tuple"))
 )
-TUPLE_FIELDS = tuple(f.name for f in dataclasses.fields(BenchmarkRecord) if str(f.type).startswith("tuple"))
