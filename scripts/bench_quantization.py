@@ -5,14 +5,19 @@ than torch fp32 for MelGAN and HiFi-GAN).
 Usage:
     python scripts/bench_quantization.py                          # all 18 configurations, 1 s and 10 s
     python scripts/bench_quantization.py --models melgan hifigan --sizes small --durations 1 --repeats 5
-    python scripts/bench_quantization.py --csv results/bench-quantization.csv
+    python scripts/bench_quantization.py --csv results/bench-quantization.csv   # resumes: measured rows are kept
     python scripts/bench_quantization.py --models diffwave --sizes small --durations 1 --ship   # into the package
     python scripts/bench_quantization.py --ship-from a.csv b.csv      # merge earlier --csv outputs, measure nothing
 
 Calibration and evaluation use real mels of the offline speech corpus (``greenaudio.data.load_espeak_speech``; built
 on first use, ~1 min). Models are freshly initialised unless the zoo's trained weights are found. Latencies are
 medians of ``--repeats`` runs after ``--warmup`` warm-up runs, with ``--threads`` threads for torch and ONNX Runtime;
-on a shared machine they are noisy: say how busy it was when quoting them.
+on a shared machine they are noisy: every row records the 1-minute load average at the start and end of its timings.
+
+The run is written one configuration at a time (``--csv`` atomically, ``--ship`` merged into the shipped file), so a
+run that is stopped loses at most the configuration under way; run again with the same ``--csv`` and the
+configurations it holds under the same settings (clip lengths, threads, repeats, exporter, calibration mels, seed, CPU
+and versions) are not measured again (``--force``: measure them anyway).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="merge the rows into the package's resources/quantization/ptq_cpu.csv (sha256 manifest)")
     parser.add_argument("--ship-from", type=Path, nargs="+", default=None, metavar="CSV",
                         help="measure nothing: merge these --csv outputs into the shipped file")
+    parser.add_argument("--force", action="store_true", help="measure configurations the --csv already holds")
     parser.add_argument("--load", default=None,
                         help="with --ship-from: how busy the machine was while they were measured (recorded)")
     args = parser.parse_args(argv)
@@ -59,22 +65,37 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from greenaudio.quantization.pipeline import timing_label
+
     train, test = data.load_espeak_speech("train"), data.load_espeak_speech("test")
     calibration = torch.stack([torch.as_tensor(train[i][1]) for i in range(args.n_calibration)]).float()
     configs = [(m, s) for m in args.models for s in args.sizes]
     clips = [quantization.make_eval_clip([test[i] for i in range(len(test))], d)[1] for d in args.durations]
+    settings = {"threads": args.threads, "exporter": args.exporter, "calibration_mels": args.n_calibration,
+                "seed": 0, "timing": timing_label(args.repeats, args.warmup)}
+    done = pd.read_csv(args.csv) if args.csv is not None and args.csv.is_file() else pd.DataFrame()
     started = time.perf_counter()
+    measured = []
     with tempfile.TemporaryDirectory(prefix="bench-quant-") as work:
-        results = quantization.run_quantization_table(
-            configs, workdir=work, calibration_mels=calibration, eval_mel=clips, repeats=args.repeats,
-            warmup=args.warmup, threads=args.threads, exporter=args.exporter, energy_mode="auto", progress=True)
+        for name, size in configs:
+            held = _held_rows(done, name, size, [c.shape[-1] * HOP_LENGTH / SAMPLE_RATE for c in clips], settings)
+            if held is not None and not args.force:
+                print(f"{name} {size}: held in {args.csv} under the same settings (--force to measure again)",
+                      flush=True)
+                measured.append(held)
+                continue
+            rows = quantization.run_quantization_table(
+                [(name, size)], workdir=work, calibration_mels=calibration, eval_mel=clips, repeats=args.repeats,
+                warmup=args.warmup, threads=args.threads, exporter=args.exporter, energy_mode="auto", progress=True)
+            measured.append(rows)
+            if args.csv is not None:
+                done = _merge_rows(done, rows)
+                _write_csv(args.csv, done)
+            if args.ship:
+                print(f"shipped: {quantization.ship_ptq_results(rows)}", flush=True)
+    results = pd.concat(measured, ignore_index=True)
     print(f"{len(configs)} configuration(s) x {len(clips)} clip(s) in {time.perf_counter() - started:.0f} s",
           file=sys.stderr)
-    if args.csv is not None:
-        args.csv.parent.mkdir(parents=True, exist_ok=True)
-        results.to_csv(args.csv, index=False)
-    if args.ship:
-        print(f"shipped: {quantization.ship_ptq_results(results, load=_load())}")
     bench = quantization.compute_bench_table(results)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
         print(bench.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
@@ -85,12 +106,39 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _load() -> str:
-    """The 1/5/15-minute load averages now (how busy the machine was; recorded with shipped rows)."""
-    try:
-        return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "load average unavailable"
+_KEY = ["model", "size", "audio_s"]
+HOP_LENGTH, SAMPLE_RATE = 256, 16_000  # the zoo's mel hop (samples) and sample rate (Hz): a clip's seconds of audio
+
+
+def _held_rows(done: pd.DataFrame, name: str, size: str, audio_s: list[float], settings: dict) -> pd.DataFrame | None:
+    """The rows of ``done`` for this configuration if every clip is there, ok, measured under ``settings`` on this
+    CPU with these versions; else None."""
+    from greenaudio.quantization.pipeline import _cpu_model, _versions
+
+    if done.empty or not set(settings).issubset(done.columns):
+        return None
+    rows = done[(done["model"] == name) & (done["size"] == size) & (done["status"] == "ok")]
+    rows = rows[(rows["cpu"] == _cpu_model()) & (rows["versions"] == _versions())]
+    for column, value in settings.items():
+        rows = rows[rows[column].astype(str) == str(value)]
+    held = [rows[(rows["audio_s"] - a).abs() < 1e-6] for a in audio_s]
+    return pd.concat(held, ignore_index=True) if all(len(h) == 1 for h in held) else None
+
+
+def _merge_rows(done: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """``done`` with the rows of the same model, size and clip length replaced by ``rows``."""
+    if done.empty:
+        return rows.reset_index(drop=True)
+    keys = set(map(tuple, rows[_KEY].astype(str).values))
+    kept = done[[tuple(k) not in keys for k in done[_KEY].astype(str).values]]
+    return pd.concat([kept, rows], ignore_index=True)
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    from greenaudio.training import atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, frame.to_csv(index=False))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ from .energy import (
     discover_energy_domains,
     resolve_power_estimate,
 )
-from .environment import Environment, HostType, collect_environment, detect_host_type, read_cpu_model, read_git_commit
+from .environment import (Environment, HostType, collect_environment, detect_host_type, read_cpu_isa, read_cpu_model,
+                          read_git_commit)
 from .flops import (
     FLOPS_NOTE,
     FlopCount,
@@ -130,6 +131,7 @@ __all__ = [
     "HostType",
     "collect_environment",
     "detect_host_type",
+    "read_cpu_isa",
     "read_cpu_model",
     "read_git_commit",
 ]

@@ -133,6 +133,23 @@ def read_cpu_model(root: str | os.PathLike = "/") -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+#: CPU instruction-set extensions that decide how fast int8 and fp32 kernels can be (x86 flag names of /proc/cpuinfo).
+INT8_ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def read_cpu_isa(root: str | os.PathLike = "/") -> str:
+    """Which of :data:`INT8_ISA_FLAGS` the CPU has, e.g. ``"avx2 fma; no avx512f avx512_vnni avx_vnni amx_int8"``
+    (VNNI is the x86 extension with int8 dot-product instructions; without it int8 convolutions gain little over
+    fp32). ``"unknown"`` where ``/proc/cpuinfo`` lists no flags."""
+    for line in _read(Path(root) / "proc/cpuinfo").splitlines():
+        if line.lower().startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            has = [f for f in INT8_ISA_FLAGS if f in flags]
+            lacks = [f for f in INT8_ISA_FLAGS if f not in flags]
+            return " ".join(has) + (f"; no {' '.join(lacks)}" if lacks else "")
+    return "unknown"
+
+
 def read_git_commit(path: str | os.PathLike | None = None) -> str | None:
     """The git commit (with ``+dirty`` if the work tree has changes) of the checkout holding ``path``; ``None``
     outside a repository or before the first commit."""

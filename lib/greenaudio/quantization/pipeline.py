@@ -18,7 +18,7 @@ import os
 import platform
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -54,7 +54,7 @@ TABLE_COLUMNS = (
     "rtf_int8", "speedup_vs_torch_fp32", "speedup_vs_ort_fp32", "export_rel_l2", "int8_rel_l2", "int8_snr_db",
     "int8_d_stft", "energy_int8_j_per_100_audio_s", "energy_torch_fp32_j_per_100_audio_s", "energy_method",
     "energy_constants", "energy_notes", "size_method", "timing", "threads", "exporter", "procedure", "cpu",
-    "versions", "export_s", "quantize_s",
+    "versions", "export_s", "quantize_s", "calibration_mels", "seed", "load_1min_start", "load_1min_end", "cpu_isa",
 )
 
 
@@ -276,6 +276,7 @@ def measure_configuration(name: str, size: str, *, workdir: str | Path, calibrat
         clips = list(eval_mel) if isinstance(eval_mel, (list, tuple)) else [eval_mel]
         rows = [_measure_clip(name, size, model, q, fp32, int8, mel, repeats=repeats, warmup=warmup, threads=threads,
                               energy_mode=energy_mode, seed=seed, weights=weights, keep=keep, exporter=exporter)
+                | {"calibration_mels": len(calibration_mels), "seed": seed}
                 for mel in clips]
     finally:
         torch.set_num_threads(previous_threads)
@@ -285,6 +286,7 @@ def measure_configuration(name: str, size: str, *, workdir: str | Path, calibrat
 def _measure_clip(name, size, model, q, fp32, int8, eval_mel, *, repeats, warmup, threads, energy_mode, seed, weights,
                   keep, exporter) -> dict[str, Any]:
     audio_s = eval_mel.shape[-1] * model.hop_length / model.sample_rate
+    load_start = load_average_1min()
     gen = lambda: torch.Generator().manual_seed(seed)  # noqa: E731
     torch_fn = lambda: model.generate(eval_mel, generator=gen(), **q.graphs.procedure_args).audio  # noqa: E731
     t_torch, e_torch, out_torch = _timed(torch_fn, repeats, warmup, _monitor(energy_mode, threads))
@@ -319,10 +321,24 @@ def _measure_clip(name, size, model, q, fp32, int8, eval_mel, *, repeats, warmup
         "energy_torch_fp32_j_per_100_audio_s": e_torch.energy_per_repeat_j / audio_s * 100,
         "energy_method": e_int8.method, "energy_constants": json.dumps(e_int8.constants, sort_keys=True, default=str),
         "energy_notes": "; ".join(e_int8.notes), "size_method": SIZE_METHOD,
-        "timing": f"median of {repeats} run(s) after {warmup} warm-up(s), perf_counter",
+        "timing": timing_label(repeats, warmup),
         "threads": threads, "exporter": exporter, "procedure": json.dumps(q.graphs.procedure_args, default=str),
         "cpu": _cpu_model(), "versions": _versions(), "export_s": q.export_s, "quantize_s": q.quantize_s,
+        "load_1min_start": load_start, "load_1min_end": load_average_1min(), "cpu_isa": _cpu_isa(),
     }
+
+
+def timing_label(repeats: int, warmup: int) -> str:
+    """How a row's latencies were taken (its ``timing`` column)."""
+    return f"median of {repeats} run(s) after {warmup} warm-up(s), perf_counter"
+
+
+def load_average_1min() -> float | None:
+    """The machine's 1-minute load average now (how busy it was around a timing; ``None`` where unavailable)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):  # pragma: no cover - not on Linux/macOS
+        return None
 
 
 def _cpu_model() -> str:
@@ -332,6 +348,12 @@ def _cpu_model() -> str:
         return read_cpu_model()
     except Exception:  # noqa: BLE001
         return platform.processor() or "unknown"
+
+
+def _cpu_isa() -> str:
+    from greenaudio.measure import read_cpu_isa
+
+    return read_cpu_isa()
 
 
 def _reason(exc: BaseException) -> str:

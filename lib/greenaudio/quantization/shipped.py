@@ -47,7 +47,18 @@ def _provenance(frame: pd.DataFrame, load: str | None) -> str:
             f"the serialised ONNX files; output change vs torch fp32), {len(frame)} rows ({configs}), "
             f"{values('audio_s')} s of audio; {values('timing')}; {values('threads')} thread(s); cpu {values('cpu')}; "
             f"{values('versions')}; energy {values('energy_method')}; weights: {values('weights')}"
-            + (f"; machine load while measuring: {load}" if load else ""))
+            + _load_clause(frame) + (f"; machine load while measuring: {load}" if load else ""))
+
+
+def _load_clause(frame: pd.DataFrame) -> str:
+    """The range of the rows' recorded 1-minute load averages, and how many rows predate the record."""
+    if "load_1min_start" not in frame:
+        return ""
+    loads = pd.concat([frame["load_1min_start"], frame.get("load_1min_end", frame["load_1min_start"])])
+    loads = pd.to_numeric(loads, errors="coerce").dropna()
+    without = int(frame["load_1min_start"].isna().sum())
+    text = f"; 1-minute load average {loads.min():.2f}-{loads.max():.2f} during the timings" if len(loads) else ""
+    return text + (f" ({without} row(s) measured before the load was recorded)" if without else "")
 
 
 def ship_ptq_results(results: pd.DataFrame, folder: str | os.PathLike | None = None, *,
