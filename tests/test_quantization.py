@@ -234,3 +234,19 @@ def test_table9_places_printed_thesis_values_beside_measured_rows():
     fit = Q.compute_table10(rows.reindex(columns=list(Q.TABLE_COLUMNS)))
     assert set(fit.model) == {"melgan"} and (fit.bytes_method == "measured: serialised files").all()
     assert fit.rtf_method.str.startswith("estimated").all()
+
+
+def test_fresh_models_are_seeded_so_rows_repeat_and_the_callers_random_state_is_untouched():
+    from greenaudio.quantization.pipeline import _load_model
+
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    a = _load_model("melgan", "small", None, seed=0)
+    after = torch.rand(3)
+    b = _load_model("melgan", "small", None, seed=0)
+    c = _load_model("melgan", "small", None, seed=1)
+    pa, pb, pc = (torch.cat([p.detach().flatten() for p in m.parameters()]) for m in (a, b, c))
+    assert torch.equal(pa, pb)
+    assert not torch.equal(pa, pc)
+    assert torch.equal(before, after)  # the global generator went on as if no model had been built

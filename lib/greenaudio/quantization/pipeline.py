@@ -197,8 +197,12 @@ def find_trained_weights(name: str, size: str, root: str | Path | None = None) -
     return _check_file(root, rows.iloc[0])  # sha256 checked against the manifest
 
 
-def _load_model(name: str, size: str, weights: Path | None) -> Vocoder:
-    model = vocoders.load(name, size)
+def _load_model(name: str, size: str, weights: Path | None, seed: int = 0) -> Vocoder:
+    """The configuration with ``weights`` loaded, or freshly initialised from ``seed`` (so a fresh model's row, its
+    output change included, is the same on every run; the caller's random state is left as it was)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = vocoders.load(name, size)
     if weights is not None:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         for key in ("model", "state_dict", "generator"):
@@ -257,7 +261,7 @@ def measure_configuration(name: str, size: str, *, workdir: str | Path, calibrat
         exporter: see :func:`quantize_vocoder`.
         energy_mode: :class:`greenaudio.measure.EnergyMonitor` mode for the int8 and torch fp32 runs.
         seed: noise seed (the same for the three runtimes, so their outputs are comparable).
-        weights: trained checkpoint to load (``None``: fresh initialisation, as the cost chapter).
+        weights: trained checkpoint to load (``None``: fresh initialisation from ``seed``, as the cost chapter).
         model: use this model instead of building ``name``/``size`` (tests, own models).
         keep: if given, receives ``{"quantized": QuantizedVocoder, "outputs": {...}}`` for later use.
 
@@ -267,7 +271,7 @@ def measure_configuration(name: str, size: str, *, workdir: str | Path, calibrat
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
-    model = model if model is not None else _load_model(name, size, weights)
+    model = model if model is not None else _load_model(name, size, weights, seed)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
