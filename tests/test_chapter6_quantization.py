@@ -91,7 +91,8 @@ def _row(**kw):
     base = dict(model="melgan", size="small", status="ok", cpu="Fake CPU", versions="torch x", threads=1,
                 exporter="torchscript", timing="median of 2", size_method="files", energy_method="estimated: fake",
                 energy_constants="{}", energy_notes="", export_rel_l2=1e-6, procedure="one graph",
-                speedup_vs_torch_fp32=2.5, speedup_vs_ort_fp32=1.5, int8_snr_db=20.0, weights="fresh initialisation")
+                speedup_vs_torch_fp32=2.5, speedup_vs_ort_fp32=1.5, int8_snr_db=20.0, weights="fresh initialisation",
+                audio_s=1.0)
     base.update(kw)
     return base
 
@@ -159,3 +160,18 @@ def test_seconds_by_board_is_one_row_per_configuration_in_board_order():
     table = embedded.compute_seconds_by_board(fit)
     assert list(table.columns) == ["model", "size", "RPi 4B", "Arduino"]
     assert table.values.tolist() == [["melgan", "small", 0.5, 90.0], ["hifigan", "small", 2.0, 400.0]]
+
+
+def test_speed_target_lines_count_the_gan_rows_that_meet_2x_and_give_the_ranges():
+    rows = pd.DataFrame([_row(speedup_vs_torch_fp32=2.5, speedup_vs_ort_fp32=1.1, cpu_isa="avx2 fma; no avx512_vnni"),
+                         _row(model="hifigan", size="large", speedup_vs_torch_fp32=1.2, speedup_vs_ort_fp32=0.9,
+                              cpu_isa="avx2 fma; no avx512_vnni"),
+                         _row(model="waveglow", speedup_vs_torch_fp32=9.0, speedup_vs_ort_fp32=9.0),
+                         _row(model="melgan", size="large", status="failed: x")])
+    lines = chapter.speed_target_lines(rows)
+    assert len(lines) == 4  # two target rows, the count, the ISA (WaveGlow and the failed row are not target rows)
+    assert "hifigan large (1 s of audio): int8 is 1.20x torch fp32 (misses" in lines[1]
+    assert lines[2].startswith("1 of 2 MelGAN/HiFi-GAN rows meet the 2x target")
+    assert "1.20-2.50x torch fp32 and 0.90-1.10x ONNX Runtime fp32" in lines[2]
+    assert lines[3] == "CPU instruction sets recorded with the rows: avx2 fma; no avx512_vnni."
+    assert chapter.speed_target_lines(rows[rows.model == "waveglow"]) == []

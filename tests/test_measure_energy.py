@@ -306,3 +306,43 @@ def test_cuda_device_without_any_counter_needs_a_catalogue_gpu(monkeypatch, empt
         EnergyMonitor("cuda:0", rapl_root=empty_root)
     m = EnergyMonitor("cuda:0", rapl_root=empty_root, hardware="RTX A5000", utilisation=0.5, clock=Clock())
     assert m.estimate.power_w == 115.0
+
+
+def test_interleaved_windows_merge_to_the_sums_of_their_runs(rapl, empty_root):
+    from greenaudio.measure import merge_energy_windows
+
+    root, fake = rapl
+    clock = Clock()
+    monitor = EnergyMonitor("cpu", rapl_root=root, clock=clock)
+    windows = []
+    for joules, seconds in ((2.0, 1.0), (4.0, 3.0)):  # two windows of one workload, other work between them
+        monitor.begin()
+        fake.advance(package_uj=int(joules * 1e6), dram_uj=500_000)
+        clock.advance(seconds)
+        windows.append(monitor.end())
+        fake.advance(package_uj=9_000_000, dram_uj=9_000_000)  # someone else's run: in no window
+        clock.advance(5.0)
+    m = merge_energy_windows(windows)
+    assert m.energy_j == pytest.approx(2.5 + 4.5) and m.energy_by_repeat_j == pytest.approx((2.5, 4.5))
+    assert m.duration_s == 4.0 and m.repeats == 2
+    assert dict(m.energy_by_domain_j) == pytest.approx({"package_0": 6.0, "dram_0": 1.0})
+    assert m.method == "measured:rapl[package,dram]"
+
+    # CodeCarbon's estimate: process CPU time summed, mean load over the summed duration (8 W TDP, 2 logical CPUs)
+    cpu = Clock(0.0)
+    estimate = EnergyMonitor("cpu", rapl_root=empty_root, clock=clock, cpu_clock=cpu, cpu_model="AMD EPYC",
+                             logical_cpus=2)
+    parts = []
+    for seconds in (1.0, 3.0):
+        estimate.begin()
+        clock.advance(seconds)
+        cpu.advance(seconds)
+        parts.append(estimate.end())
+    e = merge_energy_windows(parts)
+    assert e.energy_j == pytest.approx(8.0 * 4.0 / 2)  # 16 J
+    assert e.constants["process_cpu_time_s"] == 4.0
+    assert e.constants["mean_process_load"] == pytest.approx(4.0 / 4.0 / 2)
+    with pytest.raises(ValueError, match="different methods"):
+        merge_energy_windows([m, e])
+    with pytest.raises(ValueError, match="no energy window"):
+        merge_energy_windows([])

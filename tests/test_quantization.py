@@ -250,3 +250,21 @@ def test_fresh_models_are_seeded_so_rows_repeat_and_the_callers_random_state_is_
     assert torch.equal(pa, pb)
     assert not torch.equal(pa, pc)
     assert torch.equal(before, after)  # the global generator went on as if no model had been built
+
+
+def test_interleaved_timing_rotates_the_order_and_keeps_each_runtimes_last_output():
+    from greenaudio.quantization.pipeline import _timed_interleaved
+
+    calls = []
+
+    def runtime(name):
+        def run():
+            calls.append(name)
+            return f"{name}-{sum(c == name for c in calls)}"
+        return run
+
+    timed = _timed_interleaved({n: runtime(n) for n in ("a", "b", "c")}, repeats=3, warmup=1, monitors={})
+    # one warm-up each, then three rounds, each starting one runtime later
+    assert calls == ["a", "b", "c", "a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert {n: (len(t[0]), t[1], t[2]) for n, t in timed.items()} == {
+        "a": (3, None, "a-4"), "b": (3, None, "b-4"), "c": (3, None, "c-4")}

@@ -33,6 +33,7 @@ from .energy import (
     EnergyMonitor,
     PowerEstimate,
     discover_energy_domains,
+    merge_energy_windows,
     resolve_power_estimate,
 )
 from .environment import (Environment, HostType, collect_environment, detect_host_type, read_cpu_isa, read_cpu_model,
@@ -132,6 +133,7 @@ __all__ = [
     "collect_environment",
     "detect_host_type",
     "read_cpu_isa",
+    "merge_energy_windows",
     "read_cpu_model",
     "read_git_commit",
 ]

@@ -32,9 +32,9 @@ import math
 import os
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -50,6 +50,7 @@ __all__ = [
     "NvmlDomain",
     "discover_energy_domains",
     "resolve_power_estimate",
+    "merge_energy_windows",
     "METHOD_ESTIMATED",
     "METHOD_CODECARBON",
     "RAPL_ROOT",
@@ -610,3 +611,45 @@ class EnergyMonitor:
             self._marks = None
             raise
         return self.end(idle_window_s=idle_window_s)
+
+
+def merge_energy_windows(windows: Sequence[EnergyMeasurement]) -> EnergyMeasurement:
+    """One measurement from several windows of one workload measured the same way, e.g. runs interleaved with other
+    workloads' runs (each in its own ``begin()``/``end()`` window).
+
+    Energies, durations, repeats and per-domain energies are summed and the per-repeat energies concatenated; an
+    estimate's ``process_cpu_time_s`` constant is summed and its ``mean_process_load`` recomputed over the summed
+    duration (``process_cpu_time_s / duration_s / logical_cpus``); idle power is kept only when every window has one
+    (then averaged, weighted by idle duration). Corrections and notes are joined without repeats.
+
+    Raises:
+        ValueError: no window, or windows of different methods (a measured and an estimated energy do not add up).
+    """
+    if not windows:
+        raise ValueError("no energy window to merge: give at least one EnergyMeasurement")
+    methods = sorted({w.method for w in windows})
+    if len(methods) > 1:
+        raise ValueError(f"energy windows of different methods {methods} cannot be merged; merge one method at a time")
+    first = windows[0]
+    duration = float(sum(w.duration_s for w in windows))
+    by_domain: dict[str, float] = {}
+    for w in windows:
+        for name, joules in w.energy_by_domain_j.items():
+            by_domain[name] = by_domain.get(name, 0.0) + float(joules)
+    constants = dict(first.constants)
+    if "process_cpu_time_s" in constants:
+        cpu = float(sum(float(w.constants.get("process_cpu_time_s") or 0.0) for w in windows))
+        constants["process_cpu_time_s"] = cpu
+        if "mean_process_load" in constants and constants.get("logical_cpus"):
+            constants["mean_process_load"] = cpu / duration / constants["logical_cpus"] if duration else None
+    idle_power = idle_s = None
+    if all(w.idle_power_w is not None and w.idle_duration_s for w in windows):
+        idle_s = float(sum(w.idle_duration_s for w in windows))
+        idle_power = float(sum(w.idle_power_w * w.idle_duration_s for w in windows)) / idle_s
+    unique = lambda items: tuple(dict.fromkeys(items))  # noqa: E731 - keep order, drop repeats
+    return replace(first, energy_j=float(sum(w.energy_j for w in windows)), duration_s=duration,
+                   repeats=int(sum(w.repeats for w in windows)),
+                   energy_by_repeat_j=tuple(e for w in windows for e in w.energy_by_repeat_j),
+                   energy_by_domain_j=by_domain, idle_power_w=idle_power, idle_duration_s=idle_s, constants=constants,
+                   corrections=unique(c for w in windows for c in w.corrections),
+                   notes=unique(n for w in windows for n in w.notes))

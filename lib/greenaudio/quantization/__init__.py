@@ -13,7 +13,8 @@ Modules, by concern:
 - :mod:`~greenaudio.quantization.compare` – output change (relative L2, SNR, D_STFT);
 - :mod:`~greenaudio.quantization.pipeline` – one configuration or a table of them, failed rows kept;
 - :mod:`~greenaudio.quantization.tables` – Table 9 beside the thesis's, Table 10 from measured sizes;
-- :mod:`~greenaudio.quantization.qat` – fake-quant training (DiffWave), then conversion to int8 and a run.
+- :mod:`~greenaudio.quantization.qat` – fake-quant training (DiffWave), then conversion to int8 and a run;
+- :mod:`~greenaudio.quantization.profile` – kernel time per ONNX Runtime operator, fp32 against int8.
 
 >>> from greenaudio import quantization, vocoders
 >>> q = quantization.quantize_vocoder(vocoders.load("hifigan", "small"), "work/hifigan", calibration_mels)
@@ -36,7 +37,8 @@ from .pipeline import (
 from .runner import OnnxVocoder, make_session
 from .sizes import BYTES_PER_MB, SIZE_METHOD, measure_files_bytes
 from .shipped import describe_shipped_ptq, load_shipped_ptq, ship_ptq_results
-from .tables import RTF_ESTIMATE_METHOD, TABLE9_FORMATS, compute_bench_table, compute_table9, compute_table10
+from .tables import (RTF_ESTIMATE_METHOD, TABLE9_FORMATS, TABLE10_FIT_COLUMNS, compute_bench_table, compute_table9,
+                     compute_table10)
 
 __all__ = [
     "QUANTIZATION_SETTINGS",
@@ -69,6 +71,7 @@ __all__ = [
     "compute_bench_table",
     "compute_table9",
     "TABLE9_FORMATS",
+    "TABLE10_FIT_COLUMNS",
     "load_shipped_ptq",
     "ship_ptq_results",
     "describe_shipped_ptq",

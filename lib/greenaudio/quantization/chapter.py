@@ -22,6 +22,12 @@ from .sizes import measure_files_bytes
 #: Families whose int8 speed the chapter tests against the 2x target (thesis §6.3's question, issue targets).
 SPEED_TARGET_FAMILIES = ("melgan", "hifigan")
 SPEED_TARGET = 2.0
+#: Caption and number formats of the operator-time table (:func:`operator_profiles`).
+OPERATOR_TIME_CAPTION = ("Kernel time per run by operator group in ONNX Runtime, fp32 and int8 graphs of the same "
+                         "model on the evaluation clip (measured with ONNX Runtime's profiler; each session's first "
+                         "call left out).")
+GROUND_TRUTH_FORMATS = {"pesq_wb": "{:.2f}", "distillmos": "{:.2f}"}
+OPERATOR_TIME_FORMATS = {"fp32 ms per run": "{:.2f}", "int8 ms per run": "{:.2f}", "int8 / fp32": "{:.2f}"}
 
 
 @dataclass(frozen=True)
@@ -95,12 +101,59 @@ def provenance_lines(results: pd.DataFrame) -> list[str]:
              "Export check (ONNX Runtime fp32 vs torch fp32, relative L2): max "
              f"{ok.export_rel_l2.max():.2g}; procedures: "
              + "; ".join(f"{r.model} {r['size']}: {r.procedure}" for _, r in ok.iterrows())]
-    for _, r in ok[ok.model.isin(SPEED_TARGET_FAMILIES)].iterrows():
-        verdict = "meets" if r.speedup_vs_torch_fp32 >= SPEED_TARGET else "misses"
-        lines.append(f"{r.model} {r['size']}: int8 is {r.speedup_vs_torch_fp32:.2f}x torch fp32 ({verdict} the "
-                     f"{SPEED_TARGET:g}x target) and {r.speedup_vs_ort_fp32:.2f}x ONNX Runtime fp32, SNR "
-                     f"{r.int8_snr_db:.1f} dB.")
+    return lines + [_target_line(r) for _, r in ok[ok.model.isin(SPEED_TARGET_FAMILIES)].iterrows()]
+
+
+def _target_line(r: pd.Series) -> str:
+    verdict = "meets" if r.speedup_vs_torch_fp32 >= SPEED_TARGET else "misses"
+    return (f"{r.model} {r['size']} ({r.audio_s:.3g} s of audio): int8 is {r.speedup_vs_torch_fp32:.2f}x torch fp32 "
+            f"({verdict} the {SPEED_TARGET:g}x target) and {r.speedup_vs_ort_fp32:.2f}x ONNX Runtime fp32, SNR "
+            f"{r.int8_snr_db:.1f} dB.")
+
+
+def speed_target_lines(rows: pd.DataFrame) -> list[str]:
+    """The 2x target (int8 against torch fp32, MelGAN and HiFi-GAN) on int8 rows (e.g. the shipped ones): a line per
+    target row, then how many meet it, the range of the speed-ups against torch fp32 and ONNX Runtime fp32, and the
+    CPU's int8-relevant instruction sets where the rows recorded them. Empty when no target row ran."""
+    ok = rows[(rows["status"] == "ok") & rows["model"].isin(SPEED_TARGET_FAMILIES)]
+    if ok.empty:
+        return []
+    meets = int((ok["speedup_vs_torch_fp32"] >= SPEED_TARGET).sum())
+    lines = [_target_line(r) for _, r in ok.iterrows()]
+    lines.append(f"{meets} of {len(ok)} MelGAN/HiFi-GAN rows meet the {SPEED_TARGET:g}x target; int8 runs at "
+                 f"{ok.speedup_vs_torch_fp32.min():.2f}-{ok.speedup_vs_torch_fp32.max():.2f}x torch fp32 and "
+                 f"{ok.speedup_vs_ort_fp32.min():.2f}-{ok.speedup_vs_ort_fp32.max():.2f}x ONNX Runtime fp32.")
+    if "cpu_isa" in ok and ok["cpu_isa"].notna().any():
+        from ..manifests import column_values
+
+        lines.append(f"CPU instruction sets recorded with the rows: {column_values(ok, 'cpu_isa')}.")
     return lines
+
+
+def operator_profiles(kept: Mapping[tuple[str, str], Mapping[str, Any]], mel: torch.Tensor, *, runs: int = 3,
+                      threads: int = 1, seed: int = 0,
+                      families: Sequence[str] = SPEED_TARGET_FAMILIES) -> tuple[pd.DataFrame, list[str]]:
+    """Where the fp32 and int8 ONNX Runtime time goes for each kept configuration of ``families`` (by default the
+    2x target's; :func:`~greenaudio.quantization.profile.profile_operators` on ``mel``).
+
+    Returns:
+        the kernel ms per run by operator group and precision (one block of rows per configuration, with ``model``
+        and ``size`` columns), and one explaining sentence per configuration.
+    """
+    from . import profile
+
+    blocks, lines = [], []
+    for (name, size), slot in kept.items():
+        if name not in families:
+            continue
+        prof = profile.profile_operators(slot["quantized"], mel, runs=runs, threads=threads, seed=seed)
+        table = profile.summarise_by_group(prof).reset_index()
+        blocks.append(table.assign(model=name, size=size))
+        lines.append(profile.operator_sentence(prof, f"{name} {size}"))
+    if not blocks:
+        return pd.DataFrame(), lines
+    out = pd.concat(blocks, ignore_index=True)
+    return out[["model", "size"] + [c for c in out.columns if c not in ("model", "size")]], lines
 
 
 def score_trained_against_ground_truth(results: pd.DataFrame, kept: Mapping[tuple[str, str], Mapping[str, Any]],

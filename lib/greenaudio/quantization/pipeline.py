@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -213,21 +213,37 @@ def _load_model(name: str, size: str, weights: Path | None, seed: int = 0) -> Vo
     return model
 
 
-def _timed(fn: Callable[[], Any], repeats: int, warmup: int, monitor=None) -> tuple[list[float], Any, Any]:
-    out = None
-    for _ in range(warmup):
-        out = fn()
-    times = []
-    if monitor is not None:
-        monitor.begin()
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-        if monitor is not None:
-            monitor.lap()
-    energy = monitor.end() if monitor is not None else None
-    return times, energy, out
+def _timed_interleaved(fns: Mapping[str, Callable[[], Any]], repeats: int, warmup: int,
+                       monitors: Mapping[str, Any]) -> dict[str, tuple[list[float], Any, Any]]:
+    """Time several runtimes on one input, interleaved: ``warmup`` untimed calls of each, then ``repeats`` rounds
+    in which each runs once (the order rotating every round), so a slow spell of the machine falls on all of them.
+
+    Returns:
+        name -> (wall times in s, merged :class:`~greenaudio.measure.EnergyMeasurement` of its runs or ``None``
+        where it has no monitor, its last output).
+    """
+    from greenaudio.measure import merge_energy_windows
+
+    names = list(fns)
+    outputs = {name: None for name in names}
+    for name in names:
+        for _ in range(warmup):
+            outputs[name] = fns[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    windows: dict[str, list] = {name: [] for name in names}
+    for round_ in range(repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            monitor = monitors.get(name)
+            if monitor is not None:
+                monitor.begin()
+            t0 = time.perf_counter()
+            outputs[name] = fns[name]()
+            times[name].append(time.perf_counter() - t0)
+            if monitor is not None:
+                windows[name].append(monitor.end())
+    return {name: (times[name], merge_energy_windows(windows[name]) if windows[name] else None, outputs[name])
+            for name in names}
 
 
 def _monitor(energy_mode: str, threads: int):
@@ -293,10 +309,12 @@ def _measure_clip(name, size, model, q, fp32, int8, eval_mel, *, repeats, warmup
     load_start = load_average_1min()
     gen = lambda: torch.Generator().manual_seed(seed)  # noqa: E731
     torch_fn = lambda: model.generate(eval_mel, generator=gen(), **q.graphs.procedure_args).audio  # noqa: E731
-    t_torch, e_torch, out_torch = _timed(torch_fn, repeats, warmup, _monitor(energy_mode, threads))
-    t_ort, _, out_ort = _timed(lambda: fp32.generate(eval_mel, generator=gen()).audio, repeats, warmup)
-    t_int8, e_int8, out_int8 = _timed(lambda: int8.generate(eval_mel, generator=gen()).audio, repeats, warmup,
-                                      _monitor(energy_mode, threads))
+    timed = _timed_interleaved(
+        {"torch": torch_fn, "ort_fp32": lambda: fp32.generate(eval_mel, generator=gen()).audio,
+         "ort_int8": lambda: int8.generate(eval_mel, generator=gen()).audio}, repeats, warmup,
+        {"torch": _monitor(energy_mode, threads), "ort_int8": _monitor(energy_mode, threads)})
+    (t_torch, e_torch, out_torch), (t_ort, _, out_ort), (t_int8, e_int8, out_int8) = (
+        timed["torch"], timed["ort_fp32"], timed["ort_int8"])
     from greenaudio.measure import count_flops
 
     flop_mel = eval_mel[..., : max(1, min(eval_mel.shape[-1], 16))]  # cost is linear in length: 16 frames suffice
@@ -334,7 +352,8 @@ def _measure_clip(name, size, model, q, fp32, int8, eval_mel, *, repeats, warmup
 
 def timing_label(repeats: int, warmup: int) -> str:
     """How a row's latencies were taken (its ``timing`` column)."""
-    return f"median of {repeats} run(s) after {warmup} warm-up(s), perf_counter"
+    return (f"median of {repeats} run(s) after {warmup} warm-up(s), perf_counter, torch fp32 / ORT fp32 / ORT int8 "
+            "interleaved")
 
 
 def load_average_1min() -> float | None:

@@ -9,10 +9,14 @@ import pandas as pd
 
 from greenaudio import embedded, published
 
-__all__ = ["compute_table9", "compute_table10", "compute_bench_table", "RTF_ESTIMATE_METHOD"]
+__all__ = ["compute_table9", "compute_table10", "compute_bench_table", "RTF_ESTIMATE_METHOD", "TABLE10_FIT_COLUMNS"]
 
 RTF_ESTIMATE_METHOD = ("estimated: GFLOPs per second of audio (counted on the torch model) / the board's nominal "
                        "FLOPS (Table 10); assumes the peak rate is sustained, so a lower bound on the time")
+
+#: The columns of :func:`compute_table10` the chapter shows (fits in RAM / storage, time per second of audio).
+TABLE10_FIT_COLUMNS = ("model", "size", "board", "fp32_bytes", "int8_bytes", "fp32_fits_ram", "int8_fits_ram",
+                       "fp32_fits_drive", "int8_fits_drive", "seconds_per_audio_s", "real_time", "bytes_method")
 
 
 #: Display formats of :func:`compute_table9`'s numeric columns (3 significant digits).
