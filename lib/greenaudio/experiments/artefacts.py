@@ -25,7 +25,7 @@ import io
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -369,7 +369,8 @@ def export_configuration(run_dir: str | os.PathLike, ctx: _Context, *, baseline=
         run_dir: a finished run folder of :func:`greenaudio.experiments.zoo.train_configuration` (``zoo_run.json``).
         ctx: from :func:`build_context`.
         baseline: optional model (e.g. the quick protocol's 3-step model) scored beside it (``baseline_*`` columns);
-            :func:`export_run` trains and passes it.
+            :func:`export_run` trains and passes it. Without one, the rows' reproduce command says
+            ``--no-export-baseline`` (what was done), whatever ``options.baseline`` says.
         commit: the code commit recorded in the training record (default: ``git rev-parse HEAD`` if available).
         options: clips, digits and weights budget (default :class:`ExportOptions`); they are recorded in the
             manifest's reproduce command and in ``scores.csv`` (``n_clips``, ``digit_note``).
@@ -384,6 +385,9 @@ def export_configuration(run_dir: str | os.PathLike, ctx: _Context, *, baseline=
     options = ExportOptions() if options is None else options
     if not isinstance(options, ExportOptions):
         raise TypeError(f"options must be an ExportOptions, got {type(options).__name__}")
+    if baseline is None and options.baseline:
+        # nothing to score beside it: the recorded command must not promise baseline columns
+        options = replace(options, baseline=False)
     weights_budget_bytes = options.weights_budget_bytes
     run_dir = Path(run_dir)
     summary = _run_summary(run_dir)
