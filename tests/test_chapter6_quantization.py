@@ -175,3 +175,14 @@ def test_speed_target_lines_count_the_gan_rows_that_meet_2x_and_give_the_ranges(
     assert "1.20-2.50x torch fp32 and 0.90-1.10x ONNX Runtime fp32" in lines[2]
     assert lines[3] == "CPU instruction sets recorded with the rows: avx2 fma; no avx512_vnni."
     assert chapter.speed_target_lines(rows[rows.model == "waveglow"]) == []
+
+
+@pytest.mark.notebooks
+def test_operator_time_table_puts_quantize_operators_only_in_the_int8_graphs(folder):
+    table = pd.read_csv(folder / "int8-operator-time.csv")
+    assert set(table.model) == {"melgan", "hifigan"}  # the 2x target's families, the quick mode's configurations
+    conversion = table[table.group == "(de)quantization"]
+    assert len(conversion) == 2
+    assert (conversion["fp32 ms per run"] == 0).all() and (conversion["int8 ms per run"] > 0).all()
+    convolution = table[table.group == "convolution"]
+    assert (convolution[["fp32 ms per run", "int8 ms per run"]] > 0).all().all()

@@ -173,10 +173,11 @@ print("\n".join(chapter.speed_target_lines(shipped)))
 # int8 gain proper). Second, the int8 arithmetic itself: x86 CPUs without VNNI (the int8 dot-product instructions;
 # the rows record which extensions the CPU has) multiply uint8 by int8 with a three-instruction sequence (32 products
 # per `vpmaddubsw` + `vpmaddwd` + `vpaddd`) where fp32 does 8 products in one fused multiply-add: about 1.3x the
-# products per instruction, not the 4x that the smaller weights suggest. What int8 gains in the convolutions, the
-# QuantizeLinear/DequantizeLinear operators and the layers left in float then take back. ONNX Runtime's profiler
-# shows it on the live MelGAN and HiFi-GAN models (kernel time per run by operator group, fp32 against int8, on the
-# evaluation clip):
+# products per instruction, not the 4x that the smaller weights suggest (less memory traffic adds a little). The
+# QuantizeLinear/DequantizeLinear operators, the re-layouts and the layers left in float then take back part of what
+# the convolutions gain. ONNX Runtime's profiler shows the split on the live MelGAN and HiFi-GAN models (kernel time
+# per run by operator group, fp32 against int8, on the evaluation clip; the profiler's own overhead and a busy
+# machine blur small differences, the interleaved timings above are the speed-up to quote):
 
 # %%
 profiles, profile_lines = chapter.operator_profiles(kept, eval_mel, runs=S["repeats"], threads=THREADS, seed=SEED)
