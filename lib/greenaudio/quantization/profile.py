@@ -81,9 +81,7 @@ def profile_operators(quantized: "QuantizedVocoder", mel: torch.Tensor, *, runs:
     Raises:
         ValueError: ``runs`` or ``threads`` not a positive integer.
     """
-    import onnxruntime as ort
-
-    from .runner import _SessionCall
+    from .runner import _SessionCall, make_session
 
     for label, value in (("runs", runs), ("threads", threads)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -91,15 +89,8 @@ def profile_operators(quantized: "QuantizedVocoder", mel: torch.Tensor, *, runs:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="ort-profile-") as folder:
         for precision, paths in (("fp32", quantized.fp32_paths), ("int8", quantized.int8_paths)):
-            sessions = {}
-            for name, path in paths.items():
-                options = ort.SessionOptions()
-                options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                options.log_severity_level = 3
-                options.enable_profiling = True
-                options.profile_file_prefix = str(Path(folder) / f"{precision}-{name}")
-                sessions[name] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            sessions = {name: make_session(path, threads, profile_prefix=Path(folder) / f"{precision}-{name}")
+                        for name, path in paths.items()}
             backend = {name: _SessionCall(s) for name, s in sessions.items()}
             for _ in range(runs + 1):
                 quantized.graphs.run(backend, mel, torch.Generator().manual_seed(seed))

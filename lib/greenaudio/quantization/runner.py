@@ -25,8 +25,9 @@ __all__ = ["OnnxVocoder", "make_session", "PRECISIONS"]
 PRECISIONS = ("fp32", "int8")
 
 
-def make_session(path: str | Path, threads: int = 1):
-    """An ONNX Runtime CPU session with ``threads`` intra-op threads and every graph optimisation on."""
+def make_session(path: str | Path, threads: int = 1, profile_prefix: str | Path | None = None):
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads and every graph optimisation on; with
+    ``profile_prefix``, ONNX Runtime's profiler writes its JSON trace there (``session.end_profiling()`` names it)."""
     import onnxruntime as ort
 
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -36,6 +37,9 @@ def make_session(path: str | Path, threads: int = 1):
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_prefix)
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
