@@ -268,3 +268,13 @@ def test_interleaved_timing_rotates_the_order_and_keeps_each_runtimes_last_outpu
     assert calls == ["a", "b", "c", "a", "b", "c", "b", "c", "a", "c", "a", "b"]
     assert {n: (len(t[0]), t[1], t[2]) for n, t in timed.items()} == {
         "a": (3, None, "a-4"), "b": (3, None, "b-4"), "c": (3, None, "c-4")}
+
+
+def test_sessions_run_without_the_memory_arena_unless_asked(tmp_path):
+    from greenaudio.quantization.runner import make_session
+
+    torch.manual_seed(0)
+    q = Q.quantize_vocoder(vocoders.load("melgan", "small"), tmp_path, torch.rand(1, 80, 4))
+    path = q.fp32_paths["generator"]
+    assert make_session(path).get_session_options().enable_cpu_mem_arena is False
+    assert make_session(path, memory_arena=True).get_session_options().enable_cpu_mem_arena is True
