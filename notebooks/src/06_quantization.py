@@ -151,6 +151,9 @@ print("\n".join(chapter.provenance_lines(results)))
 # shipped the rows with the package. They are data now, read back and checked against their sha256 here, not
 # recomputed. Each row carries its own clip length, timing, weights (trained or fresh), energy method, the 1-minute
 # load average at the start and end of its timings and the CPU's instruction sets; the caption summarises them.
+# Sizes and speed do not depend on the weights' values, but the output change of a freshly initialised model says
+# little: a fresh flow, whose last layers start at zero, is the identity on its noise, so its int8 output can equal
+# the fp32 one exactly (an infinite SNR). Only the rows with trained weights measure what int8 does to a vocoder.
 
 # %%
 shipped = quantization.load_shipped_ptq()
