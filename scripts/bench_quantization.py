@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ship", action="store_true",
                         help="merge the rows into the package's resources/quantization/ptq_cpu.csv (sha256 manifest)")
     parser.add_argument("--ship-from", type=Path, nargs="+", default=None, metavar="CSV",
-                        help="measure nothing: merge these --csv outputs into the shipped file")
+                        help="measure nothing: merge these --csv outputs into the shipped file (a configuration in "
+                             "several: the later file's row wins)")
     parser.add_argument("--force", action="store_true", help="measure configurations the --csv already holds")
     parser.add_argument("--load", default=None,
                         help="with --ship-from: how busy the machine was while they were measured (recorded)")

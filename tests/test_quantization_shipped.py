@@ -40,3 +40,14 @@ def test_rows_without_the_pipeline_columns_are_rejected_before_writing(tmp_path)
     with pytest.raises(ValueError, match=r"lack column\(s\) \['audio_s'"):
         shipped.ship_ptq_results(pd.DataFrame({"model": ["melgan"], "size": ["small"]}), tmp_path)
     assert not (tmp_path / shipped.SHIPPED_PTQ_FILE).exists()
+
+
+def test_a_configuration_given_twice_keeps_its_later_row_and_the_load_range_is_stated(tmp_path):
+    first = _rows("melgan", "small", 0.5).assign(load_1min_start=2.5, load_1min_end=3.0)
+    again = _rows("melgan", "small", 0.3).assign(load_1min_start=1.1, load_1min_end=1.25)
+    other = _rows("hifigan", "small", 0.7).assign(load_1min_start=None, load_1min_end=None)
+    shipped.ship_ptq_results(pd.concat([first, other, again]), tmp_path)
+    table = shipped.load_shipped_ptq(tmp_path)
+    assert table[["model", "rtf_int8"]].values.tolist() == [["melgan", 0.3], ["hifigan", 0.7]]
+    text = shipped.describe_shipped_ptq(tmp_path)
+    assert "1-minute load average 1.10-1.25 during the timings (1 row(s) measured before the load was recorded)" in text

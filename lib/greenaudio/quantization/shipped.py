@@ -63,7 +63,8 @@ def _load_clause(frame: pd.DataFrame) -> str:
 
 def ship_ptq_results(results: pd.DataFrame, folder: str | os.PathLike | None = None, *,
                      load: str | None = None) -> Path:
-    """Merge ``results`` into the shipped file (rows of the same model, size and clip length replaced) and rewrite
+    """Merge ``results`` into the shipped file (rows of the same model, size and clip length replaced; within
+    ``results``, the last row of a key wins) and rewrite
     its manifest row, both atomically. ``load``: how busy the machine was (e.g. the load average), recorded in the
     provenance. Returns the file's path."""
     from ..manifests import file_row, write_manifest
@@ -74,6 +75,8 @@ def ship_ptq_results(results: pd.DataFrame, folder: str | os.PathLike | None = N
         raise ValueError(f"results lack column(s) {missing}: expected rows of run_quantization_table")
     folder = Path(folder) if folder is not None else default_quantization_dir()
     path = folder / SHIPPED_PTQ_FILE
+    keys = results[_KEY].astype(str).apply(tuple, axis=1)
+    results = results[~keys.duplicated(keep="last")]  # a configuration measured twice: the later row wins
     merged = results
     if path.is_file():
         old = pd.read_csv(path, keep_default_na=False, na_values=[""])
