@@ -25,7 +25,7 @@ def test_rows_are_merged_by_configuration_and_clip_and_the_manifest_follows(tmp_
     assert table[["model", "size", "rtf_int8"]].values.tolist() == [["melgan", "large", 0.9], ["hifigan", "small", 0.4]]
     manifest = pd.read_csv(tmp_path / "manifest.csv", dtype=str)
     assert manifest["sha256"].tolist() == [hashlib.sha256(path.read_bytes()).hexdigest()]
-    assert "melgan large, hifigan small" in shipped.describe_shipped_ptq(tmp_path)
+    assert "2 rows of 2 configurations (melgan large, hifigan small)" in shipped.describe_shipped_ptq(tmp_path)
 
 
 def test_an_altered_shipped_file_is_refused_and_nothing_shipped_reads_empty(tmp_path):

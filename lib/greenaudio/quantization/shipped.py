@@ -42,9 +42,10 @@ def _provenance(frame: pd.DataFrame, load: str | None) -> str:
     def values(col: str) -> str:
         return column_values(frame, col)
 
-    configs = ", ".join(f"{m} {s}" for m, s in zip(frame["model"], frame["size"]))
+    configs = list(dict.fromkeys(f"{m} {s}" for m, s in zip(frame["model"], frame["size"])))
     return (f"measured: scripts/bench_quantization.py (torch fp32, ONNX Runtime fp32 and static QDQ int8; sizes of "
-            f"the serialised ONNX files; output change vs torch fp32), {len(frame)} rows ({configs}), "
+            f"the serialised ONNX files; output change vs torch fp32), {len(frame)} rows of {len(configs)} "
+            f"configurations ({', '.join(configs)}), "
             f"{values('audio_s')} s of audio; {values('timing')}; {values('threads')} thread(s); cpu {values('cpu')}; "
             f"{values('versions')}; energy {values('energy_method')}; weights: {values('weights')}"
             + _load_clause(frame) + (f"; machine load while measuring: {load}" if load else ""))
