@@ -203,8 +203,10 @@ else:
 # upsampling convolution at the low rate; a two-sigmoid WaveNet gate; in-place sums, e.g. HiFi-GAN's
 # multi-receptive-field sum) and WaveFlow's conditioning computed row by row instead of for all rows up front. Outputs
 # equal the plain path's within 1e-4 (tested for all 18 configurations). `backend="onnxruntime"` runs the network
-# called in the loop as an fp32 ONNX Runtime graph (the loops stay in Python); `backend="compile"` uses
-# `torch.compile`. The table reads the measurements shipped with the package (`scripts/bench_inference.py`, one
+# called in the loop as an fp32 ONNX Runtime graph (the loops stay in Python), with ONNX Runtime's CPU memory arena
+# off: the arena keeps every block it ever allocated, and with the flows' many differently shaped calls it held
+# most of their peak memory (a WaveGlow large at 10 s went past this machine's 24 GB with it); `backend="compile"`
+# uses `torch.compile`. The table reads the measurements shipped with the package (`scripts/bench_inference.py`, one
 # process, variants interleaved; the command that reproduces each row is in the file; the file's sha256 is checked
 # against `resources/speed/manifest.csv` before it is read). Rows are grouped by seconds of audio, then model and size
 # (medium and large where measured); a variant that could not be timed here (e.g. `torch.compile` unavailable or too

@@ -102,7 +102,8 @@ def with_status(frame: pd.DataFrame) -> pd.DataFrame:
     for column in ("status", "reason"):
         frame[column] = frame[column].fillna("").astype(str) if column in frame else ""
     for column in ("time_s", "peak_rss_mb"):
-        frame[column] = pd.to_numeric(frame[column]) if column in frame else float("nan")
+        # a row whose measurement failed may hold the text "nan" (read with keep_default_na=False): a missing number
+        frame[column] = pd.to_numeric(frame[column].replace("nan", "")) if column in frame else float("nan")
     blank = frame["status"] == ""
     frame.loc[blank & frame["time_s"].notna(), "status"] = STATUS_MEASURED
     frame.loc[blank & frame["time_s"].isna() & frame["peak_rss_mb"].notna(), "status"] = STATUS_RSS_ONLY
