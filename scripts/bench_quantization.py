@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from greenaudio.quantization.pipeline import timing_label
+    from greenaudio.quantization.shipped import merge_rows
 
     train, test = data.load_espeak_speech("train"), data.load_espeak_speech("test")
     calibration = torch.stack([torch.as_tensor(train[i][1]) for i in range(args.n_calibration)]).float()
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 warmup=args.warmup, threads=args.threads, exporter=args.exporter, energy_mode="auto", progress=True)
             measured.append(rows)
             if args.csv is not None:
-                done = _merge_rows(done, rows)
+                done = merge_rows(done, rows)
                 _write_csv(args.csv, done)
             if args.ship:
                 print(f"shipped: {quantization.ship_ptq_results(rows)}", flush=True)
@@ -107,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-_KEY = ["model", "size", "audio_s"]
 HOP_LENGTH, SAMPLE_RATE = 256, 16_000  # the zoo's mel hop (samples) and sample rate (Hz): a clip's seconds of audio
 
 
@@ -124,15 +124,6 @@ def _held_rows(done: pd.DataFrame, name: str, size: str, audio_s: list[float], s
         rows = rows[rows[column].astype(str) == str(value)]
     held = [rows[(rows["audio_s"] - a).abs() < 1e-6] for a in audio_s]
     return pd.concat(held, ignore_index=True) if all(len(h) == 1 for h in held) else None
-
-
-def _merge_rows(done: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
-    """``done`` with the rows of the same model, size and clip length replaced by ``rows``."""
-    if done.empty:
-        return rows.reset_index(drop=True)
-    keys = set(map(tuple, rows[_KEY].astype(str).values))
-    kept = done[[tuple(k) not in keys for k in done[_KEY].astype(str).values]]
-    return pd.concat([kept, rows], ignore_index=True)
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> None:

@@ -51,3 +51,34 @@ def test_a_configuration_given_twice_keeps_its_later_row_and_the_load_range_is_s
     assert table[["model", "rtf_int8"]].values.tolist() == [["melgan", 0.3], ["hifigan", 0.7]]
     text = shipped.describe_shipped_ptq(tmp_path)
     assert "1-minute load average 1.10-1.25 during the timings (1 row(s) measured before the load was recorded)" in text
+
+
+def _bench_script():
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_quantization", ROOT / "scripts" / "bench_quantization.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_resumes_only_configurations_held_under_the_same_settings():
+    from greenaudio.quantization.pipeline import _cpu_model, _versions, timing_label
+
+    bench = _bench_script()
+    settings = {"threads": 1, "exporter": "torchscript", "calibration_mels": 8, "seed": 0,
+                "timing": timing_label(3, 1)}
+    row = dict(model="melgan", size="small", status="ok", cpu=_cpu_model(), versions=_versions(), **settings)
+    done = pd.DataFrame([{**row, "audio_s": 0.992}, {**row, "audio_s": 10.0},
+                         {**row, "size": "large", "audio_s": 0.992, "calibration_mels": 2},
+                         {**row, "size": "medium", "audio_s": 0.992, "status": "failed: x"}])
+    held = bench._held_rows(done, "melgan", "small", [0.992, 10.0], settings)
+    assert held is not None and held.audio_s.tolist() == [0.992, 10.0]
+    assert bench._held_rows(done, "melgan", "small", [0.992, 5.0], settings) is None  # a clip not measured yet
+    assert bench._held_rows(done, "melgan", "large", [0.992], settings) is None  # other calibration
+    assert bench._held_rows(done, "melgan", "medium", [0.992], settings) is None  # failed rows are measured again
+    assert bench._held_rows(done, "melgan", "small", [0.992], {**settings, "timing": timing_label(5, 1)}) is None
+    merged = shipped.merge_rows(done, pd.DataFrame([{**row, "audio_s": 10.0, "threads": 2}]))
+    assert len(merged) == 4 and merged.iloc[-1].threads == 2  # the 10 s row replaced, appended last

@@ -17,7 +17,8 @@ import pandas as pd
 
 from ..experiments.artefacts import ArtefactError
 
-__all__ = ["SHIPPED_PTQ_FILE", "SHIP_COMMAND", "default_quantization_dir", "ship_ptq_results", "load_shipped_ptq",
+__all__ = ["SHIPPED_PTQ_FILE", "SHIP_COMMAND", "default_quantization_dir", "merge_rows", "ship_ptq_results",
+           "load_shipped_ptq",
            "describe_shipped_ptq"]
 
 #: The shipped file's name inside ``resources/quantization``.
@@ -62,6 +63,16 @@ def _load_clause(frame: pd.DataFrame) -> str:
     return text + (f" ({without} row(s) measured before the load was recorded)" if without else "")
 
 
+def merge_rows(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``old`` with its rows of the same model, size and clip length (``audio_s``) as a row of ``new`` replaced by
+    ``new``'s (appended at the end)."""
+    if old.empty:
+        return new.reset_index(drop=True)
+    keys = set(map(tuple, new[_KEY].astype(str).values))
+    kept = old[[tuple(k) not in keys for k in old[_KEY].astype(str).values]]
+    return pd.concat([kept, new], ignore_index=True)
+
+
 def ship_ptq_results(results: pd.DataFrame, folder: str | os.PathLike | None = None, *,
                      load: str | None = None) -> Path:
     """Merge ``results`` into the shipped file (rows of the same model, size and clip length replaced; within
@@ -80,10 +91,7 @@ def ship_ptq_results(results: pd.DataFrame, folder: str | os.PathLike | None = N
     results = results[~keys.duplicated(keep="last")]  # a configuration measured twice: the later row wins
     merged = results
     if path.is_file():
-        old = pd.read_csv(path, keep_default_na=False, na_values=[""])
-        keys = set(map(tuple, results[_KEY].astype(str).values))
-        old = old[[tuple(k) not in keys for k in old[_KEY].astype(str).values]]
-        merged = pd.concat([old, results], ignore_index=True)
+        merged = merge_rows(pd.read_csv(path, keep_default_na=False, na_values=[""]), results)
     order = {n: i for i, n in enumerate(["melgan", "hifigan", "wavegrad", "diffwave", "waveflow", "waveglow"])}
     sizes = {"small": 0, "medium": 1, "large": 2}
     merged = merged.assign(_m=merged["model"].map(order), _s=merged["size"].map(sizes)).sort_values(
