@@ -186,3 +186,13 @@ def test_operator_time_table_puts_quantize_operators_only_in_the_int8_graphs(fol
     assert (conversion["fp32 ms per run"] == 0).all() and (conversion["int8 ms per run"] > 0).all()
     convolution = table[table.group == "convolution"]
     assert (convolution[["fp32 ms per run", "int8 ms per run"]] > 0).all().all()
+
+
+def test_trained_snr_line_orders_trained_configurations_by_snr_once_each():
+    rows = pd.DataFrame([_row(model="waveflow", int8_snr_db=-1.27, weights="trained: weights.pt"),
+                         _row(model="hifigan", int8_snr_db=20.54, weights="trained: weights.pt"),
+                         _row(model="hifigan", int8_snr_db=19.0, weights="trained: weights.pt", audio_s=10.0),
+                         _row(model="melgan", int8_snr_db=99.0)])  # fresh: says little, left out
+    assert chapter.trained_snr_line(rows) == ("SNR of int8 against fp32, trained models: waveflow small -1.3 dB; "
+                                              "hifigan small 20.5 dB.")
+    assert chapter.trained_snr_line(rows.iloc[3:]) == "No shipped row has trained weights."

@@ -63,6 +63,13 @@ def start_chapter(seed: int, threads: int) -> float:
     return time.perf_counter()
 
 
+def elapsed_line(started: float) -> str:
+    """"Chapter ran in N s." from :func:`start_chapter`'s return value."""
+    import time
+
+    return f"Chapter ran in {time.perf_counter() - started:.0f} s."
+
+
 def load_chapter_inputs(n_calibration: int, clip_s: float) -> ChapterInputs:
     """The espeak corpus splits, the first ``n_calibration`` training mels and a ``clip_s``-second test clip."""
     from .. import data
@@ -128,6 +135,17 @@ def speed_target_lines(rows: pd.DataFrame) -> list[str]:
 
         lines.append(f"CPU instruction sets recorded with the rows: {column_values(ok, 'cpu_isa')}.")
     return lines
+
+
+def trained_snr_line(rows: pd.DataFrame) -> str:
+    """The int8 output change (SNR against the fp32 output, in dB) of the rows with trained weights, lowest first, one
+    entry per configuration (its shortest clip)."""
+    trained = rows[(rows["status"] == "ok") & rows["weights"].astype(str).str.startswith("trained")]
+    if trained.empty:
+        return "No shipped row has trained weights."
+    trained = trained.sort_values("audio_s").drop_duplicates(["model", "size"]).sort_values("int8_snr_db")
+    return "SNR of int8 against fp32, trained models: " + "; ".join(
+        f"{r.model} {r['size']} {r.int8_snr_db:.1f} dB" for _, r in trained.iterrows()) + "."
 
 
 def operator_profiles(kept: Mapping[tuple[str, str], Mapping[str, Any]], mel: torch.Tensor, *, runs: int = 3,
