@@ -57,7 +57,8 @@ class _SessionCall:
         self.inputs = [i.name for i in session.get_inputs()]
 
     def __call__(self, *args: torch.Tensor):
-        feeds = {name: np.ascontiguousarray(a.detach().numpy(), dtype=np.float32) for name, a in zip(self.inputs, args)}
+        feeds = {name: np.ascontiguousarray(a.detach().cpu().numpy(), dtype=np.float32)
+                 for name, a in zip(self.inputs, args)}
         outs = self.session.run(None, feeds)
         outs = tuple(torch.from_numpy(o) for o in outs)
         return outs[0] if len(outs) == 1 else outs

@@ -19,26 +19,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 __all__ = ["OnnxRunner"]
 
 _MELGAN_MAX_PAD = 3  # the widest reflection pad of MelGAN's generator (its k7 convolutions)
-
-
-class _SessionCall:
-    """``(*tensors) -> tensor or tuple of tensors`` through one ONNX Runtime session (float32 in and out)."""
-
-    def __init__(self, session):
-        self.session = session
-        self.inputs = [i.name for i in session.get_inputs()]
-
-    def __call__(self, *args: torch.Tensor):
-        feeds = {name: np.ascontiguousarray(a.detach().cpu().numpy(), dtype=np.float32)
-                 for name, a in zip(self.inputs, args)}
-        outs = tuple(torch.from_numpy(o) for o in self.session.run(None, feeds))
-        return outs[0] if len(outs) == 1 else outs
 
 
 def _procedure_key(procedure: dict[str, Any]) -> tuple:
@@ -58,7 +43,7 @@ class OnnxRunner:
     def __init__(self, model):
         from greenaudio.quantization.export import export_graph
         from greenaudio.quantization.graphs import split_vocoder
-        from greenaudio.quantization.runner import make_session
+        from greenaudio.quantization.runner import _SessionCall, make_session
 
         if model.config.model not in ("melgan", "hifigan", "diffwave", "wavegrad", "waveglow", "waveflow"):
             raise ValueError(f"no ONNX split for model {model.config.model!r}")
