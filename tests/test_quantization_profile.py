@@ -67,3 +67,17 @@ def test_a_real_profile_has_integer_convolutions_only_in_the_int8_graph(tmp_path
         assert prof[prof.precision == p].share.sum() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="runs must be a positive integer, got 0"):
         P.profile_operators(q, torch.rand(1, 80, 16), runs=0)
+
+
+def test_a_graph_called_twice_per_run_leaves_out_both_warm_up_calls(tmp_path):
+    # 2 procedure runs (a warm-up and one profiled) of a graph called twice per run: 4 calls, the first 2 left out
+    events = []
+    for call, conv_us in enumerate((700, 800, 300, 100)):
+        start = call * 1000
+        events += [_event("model_run", start, 900, cat="Session"),
+                   _event("conv_kernel_time", start + 10, conv_us, "Conv")]
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(events))
+    totals, calls = P._kernel_ms(path, procedure_runs=2)
+    assert calls == 2 and totals == pytest.approx({"Conv": 0.4})  # (300 + 100) us
+    assert P._kernel_ms(path)[0] == pytest.approx({"Conv": 1.2})  # without the run count: only the first call out

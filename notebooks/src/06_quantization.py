@@ -57,7 +57,7 @@ import matplotlib
 matplotlib.use("Agg")
 import pandas as pd
 
-from greenaudio import embedded, published, quantization, report
+from greenaudio import embedded, published, quantization, report, vocoders
 from greenaudio.quantization import chapter
 
 S = QUICK_SETTINGS if QUICK else FULL_SETTINGS
@@ -107,8 +107,9 @@ print("Quantization settings:", quantization.QUANTIZATION_SETTINGS)
 # %%
 kept = {}
 results = quantization.run_quantization_table(
-    [(m, s) for m in S["models"] for s in S["sizes"]], workdir=WORK / "ptq", calibration_mels=calibration, eval_mel=eval_mel, repeats=S["repeats"],
-    warmup=S["warmup"], threads=THREADS, exporter=EXPORTER, energy_mode=ENERGY_MODE, seed=SEED, keep=kept)
+    vocoders.iter_presets(S["models"], S["sizes"]), workdir=WORK / "ptq", calibration_mels=calibration,
+    eval_mel=eval_mel, repeats=S["repeats"], warmup=S["warmup"], threads=THREADS, exporter=EXPORTER,
+    energy_mode=ENERGY_MODE, seed=SEED, keep=kept)
 results.to_csv(report.results_dir(CHAPTER) / "quantization-results.csv", index=False)
 print("\n".join(chapter.failure_lines(results)))
 
@@ -208,8 +209,7 @@ print(chapter.trained_snr_line(shipped))
 quality = chapter.score_trained_against_ground_truth(results, kept, eval_audio)
 if len(quality):
     report.show_table(quality, label="int8-vs-ground-truth", chapter=CHAPTER, formats=chapter.GROUND_TRUTH_FORMATS,
-                      caption="PESQ (wide band) and DistillMOS of the fp32 and int8 outputs of the trained models "
-                      "against the original recording (measured).")
+                      caption=chapter.GROUND_TRUTH_CAPTION)
 else:
     print(chapter.NO_TRAINED_WEIGHTS_NOTE)
 

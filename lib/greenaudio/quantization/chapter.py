@@ -18,16 +18,16 @@ from .. import metrics, vocoders
 from . import qat
 from .compare import compute_output_change
 from .sizes import measure_files_bytes
+from .tables import SPEED_TARGET, SPEED_TARGET_FAMILIES
 
-#: Families whose int8 speed the chapter tests against the 2x target (thesis §6.3's question, issue targets).
-SPEED_TARGET_FAMILIES = ("melgan", "hifigan")
-SPEED_TARGET = 2.0
-#: Number formats of the int8-against-ground-truth table (:func:`score_trained_against_ground_truth`).
+#: Caption and number formats of the int8-against-ground-truth table (:func:`score_trained_against_ground_truth`).
+GROUND_TRUTH_CAPTION = ("PESQ (wide band) and DistillMOS of the fp32 and int8 outputs of the trained models against "
+                        "the original recording (measured).")
 GROUND_TRUTH_FORMATS = {"pesq_wb": "{:.2f}", "distillmos": "{:.2f}"}
 #: Caption and number formats of the operator-time table (:func:`operator_profiles`).
 OPERATOR_TIME_CAPTION = ("Kernel time per run by operator group in ONNX Runtime, fp32 and int8 graphs of the same "
-                         "model on the evaluation clip (measured with ONNX Runtime's profiler; each session's first "
-                         "call left out).")
+                         "model on the evaluation clip (measured with ONNX Runtime's profiler; the warm-up run left "
+                         "out).")
 OPERATOR_TIME_FORMATS = {"fp32 ms per run": "{:.2f}", "int8 ms per run": "{:.2f}", "int8 / fp32": "{:.2f}"}
 
 

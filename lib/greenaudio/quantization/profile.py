@@ -4,8 +4,8 @@ Used by: notebooks/06_quantization.ipynb (why int8 is, or is not, faster on a gi
 
 :func:`profile_operators` runs a quantised vocoder's procedure with ONNX Runtime's own profiler on, once per
 precision, and sums the kernel time of every node by operator type and by :data:`OPERATOR_GROUPS` (convolutions,
-transposed convolutions, (de)quantisation, ...). Each session's first call is left out (allocations and first
-touches of the weights). :func:`operator_sentence` turns the table into the chapter's explanation.
+transposed convolutions, (de)quantisation, ...). The first procedure run is a warm-up and left out (allocations
+and first touches of the weights). :func:`operator_sentence` turns the table into the chapter's explanation.
 """
 
 from __future__ import annotations
@@ -48,19 +48,24 @@ def operator_group(op_type: str) -> str:
     return OPERATOR_GROUPS.get(op_type, "other")
 
 
-def _kernel_ms(profile_file: str | Path) -> tuple[dict[str, float], int]:
-    """Kernel time (ms) per operator type in one session's profile, after its first run; and the runs counted."""
+def _kernel_ms(profile_file: str | Path, procedure_runs: int | None = None) -> tuple[dict[str, float], int]:
+    """Kernel time (ms) per operator type in one session's profile after its warm-up, and the calls counted.
+
+    ``procedure_runs``: how many procedure runs the session served, the first being the warm-up; its calls divide
+    evenly among them (a diffusion denoiser is called once per step), so the first ``calls / procedure_runs`` are
+    left out. ``None``: the first call only."""
     events = json.loads(Path(profile_file).read_text())
     runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") == "model_run")
     if not runs:
         return {}, 0
-    after_first = runs[0][1]
+    skip = max(1, len(runs) // procedure_runs) if procedure_runs else 1
+    after_warmup = runs[skip - 1][1]
     totals: dict[str, float] = {}
     for e in events:
-        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time") and e["ts"] >= after_first:
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time") and e["ts"] >= after_warmup:
             op = e.get("args", {}).get("op_name", "?")
             totals[op] = totals.get(op, 0.0) + e["dur"] / 1000.0
-    return totals, len(runs) - 1
+    return totals, len(runs) - skip
 
 
 def profile_operators(quantized: "QuantizedVocoder", mel: torch.Tensor, *, runs: int = 3, threads: int = 1,
@@ -70,7 +75,7 @@ def profile_operators(quantized: "QuantizedVocoder", mel: torch.Tensor, *, runs:
     Args:
         quantized: from :func:`~greenaudio.quantization.quantize_vocoder`.
         mel: ``(1, n_mels, frames)`` mel.
-        runs: procedure runs profiled after one warm-up run (each session's first call is not counted).
+        runs: procedure runs profiled after one warm-up run (not counted: every session's calls of that run).
         threads: ONNX Runtime intra-op threads.
         seed: noise seed of flows and diffusion models.
 
@@ -96,7 +101,7 @@ def profile_operators(quantized: "QuantizedVocoder", mel: torch.Tensor, *, runs:
                 quantized.graphs.run(backend, mel, torch.Generator().manual_seed(seed))
             totals: dict[str, float] = {}
             for session in sessions.values():
-                for op, ms in _kernel_ms(session.end_profiling())[0].items():
+                for op, ms in _kernel_ms(session.end_profiling(), runs + 1)[0].items():
                     totals[op] = totals.get(op, 0.0) + ms
             whole = sum(totals.values()) or 1.0
             rows += [{"precision": precision, "op_type": op, "group": operator_group(op), "ms_per_run": ms / runs,
