@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -120,6 +119,28 @@ def test_onnx_fp32_reproduces_torch_generate(name, tmp_path):
     assert graph_params >= n_params - model.config.n_mels  # every parameter lives in some graph (shared ones once)
 
 
+def test_waveflow_procedure_computes_each_rows_conditioning_when_it_reaches_the_row():
+    # tiny WaveFlow: h = 8 rows, 2 flows, 2 layers x 2r = 16 conditioning channels; 4 frames x 256 samples / 8 rows
+    model = _tiny("waveflow")
+    graphs = Q.split_vocoder(model)
+    seen: dict[str, list[tuple[int, ...]]] = {}
+
+    def recording(name, fn):
+        def call(*tensors):
+            seen.setdefault(name, []).append(tuple(tensors[0].shape))
+            return fn(*tensors)
+        return call
+
+    backend = {name: recording(name, fn) for name, fn in graphs.torch_backend().items()}
+    mel = torch.rand(1, 80, 4)
+    out = graphs.run(backend, mel, torch.Generator().manual_seed(5))
+    for f in range(2):  # rows 1..7 of every flow, one row of the 80-band conditioning at a time
+        assert seen[f"cond_{f}"] == [(1, 80, 1, 4 * 256 // 8)] * 7
+        assert len(seen[f"row_{f}"]) == 7
+    ref = model.generate(mel, generator=torch.Generator().manual_seed(5)).audio
+    assert Q.compute_output_change(ref, out)["rel_l2"] < 1e-5
+
+
 # -- sizes, rows, failures ---------------------------------------------------------------------------------------------
 def test_sizes_are_the_files_on_disk(tmp_path):
     model = _tiny("melgan")
@@ -212,6 +233,7 @@ def test_qat_same_start_then_converted_int8_model_runs(tmp_path):
     assert audio.shape == (1, 4 * 256) and torch.isfinite(audio).all()
     assert qat.count_fake_quant(result.fake_quant) > 0  # the trained model itself is left untouched and runs
     fq_audio = result.fake_quant.generate(torch.rand(1, 80, 4), generator=torch.Generator().manual_seed(0)).audio
+    assert fq_audio.shape == (1, 4 * 256) and torch.isfinite(fq_audio).all()
     plain = qat.materialize_fake_quant(result.fake_quant)
     assert qat.count_fake_quant(plain) == 0
     for name, module in result.fake_quant.named_modules():

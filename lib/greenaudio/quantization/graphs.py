@@ -14,8 +14,9 @@ and a *procedure*, plain Python that calls the graphs through a backend (torch, 
   encodings have no parameters and are computed in float64 by the procedure, as the torch model does);
 * WaveGlow: ``conditioner`` (the ConvTranspose1d upsampler and the squeeze) and one ``flow_k`` graph per flow
   (affine coupling inverse then ``W^-1``), the early outputs re-joined by the procedure;
-* WaveFlow: ``conditioner``, and per flow ``cond_k`` (all layers' conditioning at once) and ``row_k`` (one
-  row of the fast reverse, its convolution queues passed in and out), the row loop in Python.
+* WaveFlow: ``conditioner``, and per flow ``cond_k`` (all layers' conditioning of one row, called when the row is
+  reached) and ``row_k`` (one row of the fast reverse, its convolution queues passed in and out), the row loop in
+  Python.
 
 Every parameter of the model is inside some graph, so the serialised graphs' sizes are the model's size.
 """
@@ -369,19 +370,20 @@ def _waveflow(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
         for f in reversed(range(len(model.flows))):
             x = model._rows(x, model._perms[f])
             ck = model._rows(c, model._orders[f])
-            cond = backend[f"cond_{f}"](ck[:, :, 1:].contiguous())
             queues = [x.new_zeros(b, ch, rows, width) for ch, rows in queue_shapes]
             rows = [x[:, :, :1]]
-            for i in range(1, h):
-                out = backend[f"row_{f}"](rows[-1].contiguous(), cond[:, :, i - 1:i].contiguous(), *queues)
+            for i in range(1, h):  # row i's conditioning when row i is reached: one row of L * 2r channels in memory
+                cond = backend[f"cond_{f}"](ck[:, :, i:i + 1].contiguous())
+                out = backend[f"row_{f}"](rows[-1].contiguous(), cond, *queues)
                 log_s_t, queues = out[0], list(out[1:])
                 rows.append((x[:, :, i:i + 1] - log_s_t[:, 1:]) * torch.exp(-log_s_t[:, :1]))
             x = torch.cat(rows, 2)
         return x.transpose(2, 3).reshape(b, -1)
 
     return VocoderGraphs(model, graphs, procedure,
-                         f"fast reverse (row by row, {h} rows x {len(model.flows)} flows) in Python; the row network "
-                         "and its convolution queues are the graph's inputs and outputs (sigma "
+                         f"fast reverse (row by row, {h} rows x {len(model.flows)} flows) in Python; each row's "
+                         "conditioning computed when the row is reached; the row network and its convolution queues "
+                         "are the graph's inputs and outputs (sigma "
                          f"{sigma:g})", resolved)
 
 
