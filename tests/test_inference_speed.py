@@ -149,6 +149,44 @@ def _row(**kw):
     return {**row, **kw}
 
 
+def _timed(model, variant, time_s, gflops, peak=40.0, size="small", seconds=1.0):
+    return {"model": model, "size": size, "duration_s": seconds, "variant": variant, "time_s": time_s,
+            "gflops": gflops, "peak_gflops_per_s": peak, "peak_rss_mb": 300.0, "status": "measured", "reason": ""}
+
+
+def test_speed_targets_are_judged_against_the_ceiling_at_the_compute_roof():
+    rows = pd.DataFrame([
+        # DiffWave: plain 10 s for 200 GFLOP at a 40 GFLOP/s roof (0.5 of it); prepared 8 s for 100 GFLOP:
+        # 1.25x, missed (target 1.5); at the roof 100 GFLOP take 2.5 s, so the ceiling is 10 / 2.5 = 4x
+        _timed("diffwave", "plain", 10.0, 200.0), _timed("diffwave", "prepared-torch", 8.0, 100.0),
+        _timed("diffwave", "prepared-onnxruntime", 9.0, 100.0),
+        # WaveFlow: plain 10 s for 360 GFLOP (0.9 of the roof), same FLOPs prepared in 9 s: 1.11x; the ceiling is
+        # 10 / (360 / 40) = 1.11x < 1.5: out of reach
+        _timed("waveflow", "plain", 10.0, 360.0), _timed("waveflow", "prepared-torch", 9.0, 360.0),
+        # MelGAN: 1.25x >= 1.2: met
+        _timed("melgan", "plain", 1.0, 10.0), _timed("melgan", "prepared-onnxruntime", 0.8, 10.0),
+        # a variant that was not timed plays no part; a configuration without a prepared timing has no row
+        {**_timed("melgan", "prepared-compile", float("nan"), float("nan")), "status": "failed", "reason": "x"},
+        _timed("hifigan", "plain", 1.0, 10.0),
+    ])
+    table = inference_speed.speed_target_table(rows).set_index("model")
+    assert list(table.index) == ["melgan", "diffwave", "waveflow"]  # the zoo's order
+    assert table.loc["diffwave", "best variant"] == "prepared-torch"
+    assert table.loc["diffwave", "speed-up"] == pytest.approx(1.25)
+    assert table.loc["diffwave", "ceiling"] == pytest.approx(4.0)
+    assert table.loc["diffwave", "plain fraction of peak"] == pytest.approx(0.5)
+    assert table.loc["diffwave", "FLOPs removed"] == pytest.approx(0.5)
+    assert not table.loc["diffwave", "met"] and table.loc["diffwave", "why"].startswith("missed, within reach")
+    assert table.loc["waveflow", "ceiling"] == pytest.approx(10 / 9)
+    assert table.loc["waveflow", "why"].startswith("out of reach here") and "1.11x" in table.loc["waveflow", "why"]
+    assert table.loc["melgan", "met"] and table.loc["melgan", "why"] == "met"
+    sentence = inference_speed.speed_target_sentence(table.reset_index())
+    assert sentence.startswith("Targets met by 1 of 3 timed configurations (melgan small 1 s)")
+    assert "of the 2 missed, 1 are out of reach on this CPU even at its compute roof (waveflow small 1 s)" in sentence
+    assert "1 could reach it (diffwave small 1 s)" in sentence
+    assert inference_speed.speed_target_table(rows.iloc[-1:]).empty
+
+
 def test_resume_reuses_only_rows_measured_under_the_same_settings_on_this_machine():
     bench = _bench()
 

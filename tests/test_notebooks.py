@@ -116,6 +116,31 @@ def test_models_outputs(executed_notebooks):
     assert set(procedures.model) == {"melgan", "hifigan", "wavegrad", "diffwave", "waveflow", "waveglow"}
 
 
+def test_models_speed_targets_are_the_shipped_rows_ratios(executed_notebooks):
+    """The targets table of the models page against the shipped speed file, read here with pandas alone."""
+    shipped = pd.read_csv(ROOT / "lib" / "greenaudio" / "resources" / "speed" / "inference_prepared_cpu.csv",
+                          keep_default_na=False, na_values=["", "nan"])
+    timed = shipped.dropna(subset=["time_s"])
+    shown = pd.read_csv(executed_notebooks / "05-0-models" / "zoo-prepared-targets.csv")
+    targets = {"melgan": 1.2, "hifigan": 1.2, "waveglow": 1.2, "diffwave": 1.5, "wavegrad": 1.5, "waveflow": 1.5}
+    expected = 0
+    for (model, size, seconds), group in timed.groupby(["model", "size", "duration_s"]):
+        plain = group[group.variant == "plain"]
+        prepared = group[group.variant != "plain"]
+        if plain.empty or prepared.empty:
+            continue
+        expected += 1
+        at = shown["audio (s)"].round(3) == round(seconds, 3)
+        row = shown[(shown.model == model) & (shown["size"] == size) & at]
+        assert len(row) == 1, (model, size, seconds)
+        speedup = plain.time_s.item() / prepared.time_s.min()
+        assert row["speed-up"].item() == pytest.approx(speedup, rel=1e-9)
+        assert bool(row["met"].item()) == (speedup >= targets[model])
+        ceiling = plain.time_s.item() * plain.peak_gflops_per_s.item() / prepared.gflops.min()
+        assert row["ceiling"].item() == pytest.approx(ceiling, rel=1e-9)
+    assert len(shown) == expected > 0
+
+
 def test_models_speed_table_is_the_shipped_measurement_reshaped(executed_notebooks):
     """What the notebook wrote (zoo-cpu-speed.csv) against the shipped records of greenaudio.measure it read."""
     from greenaudio import measure

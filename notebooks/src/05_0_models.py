@@ -223,3 +223,25 @@ report.show_table(prepared_table, label="zoo-prepared-inference", chapter=CHAPTE
                   caption=inference_speed.inference_speed_caption(prepared_rows),
                   formats=inference_speed.inference_speed_formats(prepared_table))
 print(inference_speed.inference_roofline_sentence(prepared_rows))
+
+# %% [markdown]
+# ### The speed-up targets, and how far this CPU's roof lets them go
+#
+# The targets set for `prepare_for_inference`: at least 1.5x the plain path for DiffWave, WaveGrad and WaveFlow,
+# 1.2x for the GANs and WaveGlow (fp32). Whether a missed target could be reached at all is a roofline question: a
+# prepared path that keeps the plain path's FLOPs can be at most (roof / the plain path's achieved GFLOP/s) times
+# faster, and one that removes FLOPs (DiffWave's and WaveGrad's step-independent work) gains that share on top. The
+# *ceiling* column is that bound, computed from each configuration's own rows: the plain time x the run's measured
+# roof / the fewest GFLOPs of a prepared variant. Where it is below the target, no rewrite that keeps the FLOPs can
+# meet it on this CPU; where it is above, the prepared path is still that far from the roof.
+
+# %%
+speed_targets = inference_speed.speed_target_table(prepared_rows)
+report.show_table(speed_targets, label="zoo-prepared-targets", chapter=CHAPTER,
+                  caption="Speed-up targets of the prepared path against the plain one, per timed configuration "
+                  "(computed from the measured rows above): best prepared variant, whether the target is met, the "
+                  "plain path's fraction of the measured compute roof, the share of FLOPs the prepared path removes, "
+                  "and the ceiling (speed-up at the roof).",
+                  formats={"audio (s)": "{:.2f}", "target": "{:.1f}", "speed-up": "{:.2f}",
+                           "plain fraction of peak": "{:.2f}", "FLOPs removed": "{:.0%}", "ceiling": "{:.2f}"})
+print(inference_speed.speed_target_sentence(speed_targets))

@@ -30,7 +30,7 @@ from ..manifests import column_values, file_row, write_manifest
 __all__ = ["INFERENCE_SPEED_FILE", "SPEED_MANIFEST_FILE", "ROOFLINE_NEAR_FRACTION", "SpeedManifestError",
            "load_inference_speed", "inference_speed_table", "inference_speed_formats", "inference_speed_caption",
            "inference_roofline_sentence", "speed_manifest_row", "write_speed_manifest", "verify_speed_file",
-           "default_speed_dir", "with_status"]
+           "default_speed_dir", "with_status", "SPEED_TARGETS", "speed_target_table", "speed_target_sentence"]
 
 #: Path of the shipped file inside the package's resources.
 INFERENCE_SPEED_FILE = "speed/inference_prepared_cpu.csv"
@@ -38,6 +38,8 @@ INFERENCE_SPEED_FILE = "speed/inference_prepared_cpu.csv"
 SPEED_MANIFEST_FILE = "speed/manifest.csv"
 #: "Within 2x of the roof": achieved GFLOP/s at least this fraction of the measured compute roof.
 ROOFLINE_NEAR_FRACTION = 0.5
+#: Issue #10's targets: the best prepared variant at least this many times faster than the plain path (fp32).
+SPEED_TARGETS = {"melgan": 1.2, "hifigan": 1.2, "waveglow": 1.2, "diffwave": 1.5, "wavegrad": 1.5, "waveflow": 1.5}
 #: Status of a row that was timed (an empty status in files written before the column existed means the same).
 STATUS_MEASURED = "measured"
 #: Status given on reading to an untimed row that holds only a peak RSS (an ``--rss-only`` run).
@@ -100,7 +102,7 @@ def with_status(frame: pd.DataFrame) -> pd.DataFrame:
     existed) becomes :data:`STATUS_MEASURED` for a timed row and :data:`STATUS_RSS_ONLY` for a peak-RSS-only row."""
     frame = frame.copy()
     for column in ("status", "reason"):
-        frame[column] = frame[column].fillna("").astype(str) if column in frame else ""
+        frame[column] = frame[column].astype(object).fillna("").astype(str) if column in frame else ""
     for column in ("time_s", "peak_rss_mb"):
         # a row whose measurement failed may hold the text "nan" (read with keep_default_na=False): a missing number
         frame[column] = pd.to_numeric(frame[column].replace("nan", "")) if column in frame else float("nan")
@@ -216,3 +218,63 @@ def inference_speed_caption(frame: pd.DataFrame) -> str:
             f"ONNX Runtime {values('onnxruntime_version') if 'onnxruntime_version' in frame else 'n/a'}, "
             f"{values('date_utc')} (UTC); untrained weights, default procedures. RTF = processing s per s of audio. "
             f"FLOPs counted with torch's FlopCounterMode on the path that ran.{peak_text} Peak RSS: {rss}.")
+
+
+def speed_target_table(frame: pd.DataFrame, targets: dict[str, float] | None = None) -> pd.DataFrame:
+    """Per timed configuration (model, size, seconds of audio): the speed-up target (:data:`SPEED_TARGETS`), the best
+    prepared variant and its speed-up over plain, whether the target is met, and why a missed one was missed.
+
+    The *ceiling* is the speed-up the prepared path would reach if it ran at the compute roof measured in the same
+    run: ``plain time x roof (GFLOP/s) / fewest GFLOPs of a prepared variant``. It is low when the plain path already
+    runs close to the roof and the prepared path removes few FLOPs; then a missed target is out of reach on this CPU
+    for any rewrite that keeps the FLOPs (fusing, another runtime), and only removing work could reach it.
+    """
+    targets = SPEED_TARGETS if targets is None else targets
+    timed = with_status(frame)
+    timed = timed[timed["status"] == STATUS_MEASURED].dropna(subset=["time_s", "gflops", "peak_gflops_per_s"])
+    rows = []
+    for (model, size, seconds), group in _sorted(timed).groupby(["model", "size", "duration_s"], sort=False):
+        plain = group[group["variant"] == "plain"]
+        prepared = group[group["variant"] != "plain"]
+        if plain.empty or prepared.empty or model not in targets:
+            continue
+        plain = plain.iloc[0]
+        best = prepared.loc[prepared["time_s"].idxmin()]
+        plain_fraction = plain["gflops"] / plain["time_s"] / plain["peak_gflops_per_s"]
+        fewest = prepared["gflops"].min()
+        ceiling = plain["time_s"] * plain["peak_gflops_per_s"] / fewest
+        speedup = plain["time_s"] / best["time_s"]
+        target = float(targets[model])
+        removed = 1.0 - fewest / plain["gflops"]
+        if speedup >= target:
+            why = "met"
+        elif ceiling < target:
+            why = (f"out of reach here: the plain path runs at {plain_fraction:.2f} of the roof and the prepared "
+                   f"path removes {removed:.0%} of its FLOPs, so at the roof it would be {ceiling:.2f}x")
+        else:
+            best_fraction = best["gflops"] / best["time_s"] / plain["peak_gflops_per_s"]
+            why = (f"missed, within reach: {best['variant']} runs at {best_fraction:.2f} of the roof (at the roof: "
+                   f"{ceiling:.2f}x)")
+        rows.append({"model": model, "size": size, "audio (s)": seconds, "target": target,
+                     "best variant": best["variant"], "speed-up": speedup, "met": bool(speedup >= target),
+                     "plain fraction of peak": plain_fraction, "FLOPs removed": removed, "ceiling": ceiling,
+                     "why": why})
+    return pd.DataFrame(rows)
+
+
+def speed_target_sentence(table: pd.DataFrame) -> str:
+    """How many timed configurations meet their target, and how many of the missed ones are out of reach here."""
+    if table.empty:
+        return "No timed configuration with a plain and a prepared variant: the targets were not measured."
+    met = table[table["met"]]
+    missed = table[~table["met"]]
+    unreachable = missed[missed["ceiling"] < missed["target"]]
+    names = lambda t: "; ".join(f"{r.model} {r['size']} {r['audio (s)']:.2g} s" for _, r in t.iterrows())  # noqa
+    text = f"Targets met by {len(met)} of {len(table)} timed configurations" + (f" ({names(met)})" if len(met) else "")
+    if len(missed):
+        text += (f"; of the {len(missed)} missed, {len(unreachable)} are out of reach on this CPU even at its "
+                 f"compute roof" + (f" ({names(unreachable)})" if len(unreachable) else ""))
+        reachable = missed[missed["ceiling"] >= missed["target"]]
+        if len(reachable):
+            text += f", {len(reachable)} could reach it ({names(reachable)})"
+    return text + "."
