@@ -37,7 +37,7 @@ from greenaudio.vocoders.base import Vocoder
 
 __all__ = ["prepare_fake_quant", "strip_fake_quant", "materialize_fake_quant", "count_fake_quant", "QATResult",
            "run_qat_experiment",
-           "convert_qat_model", "check_qat_stability", "FAKE_QUANT_LAYERS"]
+           "convert_qat_model", "check_qat_stability", "FAKE_QUANT_LAYERS", "STABILITY_COLUMNS", "qat_stability_table"]
 
 FAKE_QUANT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.Linear)
 
@@ -210,6 +210,14 @@ def _train_both(model_factory, train_items, val_items, steps, batch_size, eval_e
            for _ in range(val_batches)]
     rows, started = [], {k: 0.0 for k in models}
     last_train = {k: float("nan") for k in models}
+    # the activation quantisers' ranges start from one training-mode pass over a batch of their own (no gradient):
+    # without it an unseen quantiser has an empty range and the step-0 fake-quant loss would measure nothing
+    calibration_rng = np.random.default_rng(seed + 2)
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(seed)
+        models["fake-quant"].train()
+        _objective(models["fake-quant"], *_batch(train_items, calibration_rng.integers(0, len(train_items), batch_size),
+                                                 clip_frames, calibration_rng, hop))
 
     def evaluate(step: int) -> None:
         for k, m in models.items():
@@ -307,3 +315,34 @@ def check_qat_stability(history: pd.DataFrame, variant: str = "fake-quant", tole
     if last > first * (1 + tolerance) if first >= 0 else last > first:
         return f"unstable: validation loss rose from {first:.4g} to {last:.4g}"
     return "stable"
+
+
+#: Columns of :func:`qat_stability_table`.
+STABILITY_COLUMNS = ("model", "size", "steps", "fp32", "fake-quant", "fp32 val loss (first -> last)",
+                     "fake-quant val loss (first -> last)", "last val loss, fake-quant - fp32", "s per step (fp32)",
+                     "s per step (fake-quant)")
+
+
+def qat_stability_table(history: pd.DataFrame) -> pd.DataFrame:
+    """Per model and size of a QAT ``history`` (rows of :attr:`QATResult.history` with ``model`` and ``size``
+    columns): the verdict of :func:`check_qat_stability` for fp32 and fake-quant, each variant's first and last
+    validation loss, the last fake-quant validation loss minus the last fp32 one (positive: fake quantisation
+    trained worse on this budget; a difference, as flows' losses can be negative), and the measured training time
+    per step (s, wall clock)."""
+    missing = [c for c in ("model", "size", "step", "variant", "train_loss", "val_loss", "wall_s")
+               if c not in history.columns]
+    if missing:
+        raise ValueError(f"history lacks column(s) {missing}: expected QATResult.history rows with model and size")
+    rows = []
+    for (model, size), part in history.groupby(["model", "size"], sort=False):
+        row = {"model": model, "size": size, "steps": int(part["step"].max())}
+        last = {}
+        for variant in ("fp32", "fake-quant"):
+            runs = part[part["variant"] == variant].sort_values("step")
+            row[variant] = check_qat_stability(part, variant)
+            first_loss, last[variant] = float(runs["val_loss"].iloc[0]), float(runs["val_loss"].iloc[-1])
+            row[f"{variant} val loss (first -> last)"] = f"{first_loss:.4g} -> {last[variant]:.4g}"
+            row[f"s per step ({variant})"] = float(runs["wall_s"].iloc[-1]) / max(row["steps"], 1)
+        row["last val loss, fake-quant - fp32"] = last["fake-quant"] - last["fp32"]
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(STABILITY_COLUMNS))

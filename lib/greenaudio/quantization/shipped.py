@@ -18,14 +18,22 @@ import pandas as pd
 from ..experiments.artefacts import ArtefactError
 
 __all__ = ["SHIPPED_PTQ_FILE", "SHIP_COMMAND", "default_quantization_dir", "merge_rows", "ship_ptq_results",
-           "load_shipped_ptq",
-           "describe_shipped_ptq"]
+           "load_shipped_ptq", "describe_shipped_ptq", "SHIPPED_QAT_FILE", "QAT_SHIP_COMMAND", "QAT_SETTINGS",
+           "ship_qat_history", "load_shipped_qat", "describe_shipped_qat"]
 
 #: The shipped file's name inside ``resources/quantization``.
 SHIPPED_PTQ_FILE = "ptq_cpu.csv"
 #: The command that measures configurations and merges them into the shipped file.
 SHIP_COMMAND = "python scripts/bench_quantization.py --models M --sizes S --durations 1 --ship"
 _KEY = ["model", "size", "audio_s"]
+#: The shipped QAT histories (one row per evaluation of each variant of each trained configuration).
+SHIPPED_QAT_FILE = "qat_cpu.csv"
+#: The command that trains configurations and merges their histories into the shipped QAT file.
+QAT_SHIP_COMMAND = "python scripts/bench_qat.py --models M --steps N --ship"
+#: Settings every shipped QAT row records (a configuration is trained again only when one of them changes).
+QAT_SETTINGS = ("steps", "batch_size", "clip_frames", "lr", "seed", "eval_every", "val_batches", "threads")
+_QAT_KEY = ["model", "size"]
+_ZOO_ORDER = ["melgan", "hifigan", "wavegrad", "diffwave", "waveflow", "waveglow"]
 
 
 class ShippedPTQError(ArtefactError):
@@ -92,13 +100,17 @@ def ship_ptq_results(results: pd.DataFrame, folder: str | os.PathLike | None = N
     merged = results
     if path.is_file():
         merged = merge_rows(pd.read_csv(path, keep_default_na=False, na_values=[""]), results)
-    order = {n: i for i, n in enumerate(["melgan", "hifigan", "wavegrad", "diffwave", "waveflow", "waveglow"])}
-    sizes = {"small": 0, "medium": 1, "large": 2}
-    merged = merged.assign(_m=merged["model"].map(order), _s=merged["size"].map(sizes)).sort_values(
-        ["_m", "_s", "audio_s"]).drop(columns=["_m", "_s"]).reset_index(drop=True)
+    merged = _zoo_sorted(merged, ["audio_s"])
     atomic_write_text(path, merged.to_csv(index=False))
     write_manifest(folder, [file_row(path, _provenance(merged, load), SHIP_COMMAND)])
     return path
+
+
+def _zoo_sorted(frame: pd.DataFrame, then: list[str]) -> pd.DataFrame:
+    order = {n: i for i, n in enumerate(_ZOO_ORDER)}
+    sizes = {"small": 0, "medium": 1, "large": 2}
+    return frame.assign(_m=frame["model"].map(order), _s=frame["size"].map(sizes)).sort_values(
+        ["_m", "_s", *then], kind="stable").drop(columns=["_m", "_s"]).reset_index(drop=True)
 
 
 def load_shipped_ptq(folder: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -107,19 +119,84 @@ def load_shipped_ptq(folder: str | os.PathLike | None = None) -> pd.DataFrame:
     Raises:
         ShippedPTQError: the file does not match its manifest row (names the file and both hashes).
     """
+    return _load_verified(SHIPPED_PTQ_FILE, SHIP_COMMAND, folder)
+
+
+def _load_verified(name: str, how_to_ship: str, folder: str | os.PathLike | None) -> pd.DataFrame:
     from ..manifests import verify_listed_file
 
-    path = (Path(folder) if folder is not None else default_quantization_dir()) / SHIPPED_PTQ_FILE
+    path = (Path(folder) if folder is not None else default_quantization_dir()) / name
     if not path.is_file():
         return pd.DataFrame()
-    verify_listed_file(path, error=ShippedPTQError, how_to_ship=SHIP_COMMAND)
+    verify_listed_file(path, error=ShippedPTQError, how_to_ship=how_to_ship)
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
 def describe_shipped_ptq(folder: str | os.PathLike | None = None) -> str:
     """The manifest's provenance sentence of the shipped file ("" when nothing is shipped)."""
+    return _manifest_provenance(SHIPPED_PTQ_FILE, folder)
+
+
+def _manifest_provenance(name: str, folder: str | os.PathLike | None) -> str:
     from ..manifests import read_manifest
 
     manifest = read_manifest(folder if folder is not None else default_quantization_dir())
-    row = manifest[manifest["path"] == SHIPPED_PTQ_FILE]
+    row = manifest[manifest["path"] == name]
     return "" if row.empty else str(row["provenance"].iloc[0])
+
+
+def _qat_provenance(frame: pd.DataFrame) -> str:
+    from ..manifests import column_values
+
+    def values(col: str) -> str:
+        return column_values(frame, col)
+
+    configs = list(dict.fromkeys(f"{m} {s} ({int(n)} steps)" for m, s, n in
+                                 zip(frame["model"], frame["size"], frame["steps"])))
+    return (f"measured: scripts/bench_qat.py (fp32 and fake-quant training from one initialisation, same batches "
+            f"and noise; validation loss at every evaluation; wall-clock training time), {len(frame)} history rows "
+            f"of {len(configs)} configurations ({', '.join(configs)}); batch {values('batch_size')}, "
+            f"{values('clip_frames')} mel frames per clip, lr {values('lr')}, seed {values('seed')}, "
+            f"{values('threads')} thread(s); cpu {values('cpu')}; torch {values('torch_version')}; "
+            f"{values('date_utc')} (UTC)")
+
+
+def ship_qat_history(history: pd.DataFrame, folder: str | os.PathLike | None = None) -> Path:
+    """Merge QAT ``history`` rows (with ``model``, ``size``, the :data:`QAT_SETTINGS` and provenance columns) into the
+    shipped file, replacing every row of a configuration it holds, and rewrite the file's manifest row; both
+    atomically. Returns the file's path."""
+    from ..manifests import file_row, write_manifest
+    from ..training import atomic_write_text
+
+    required = _QAT_KEY + ["step", "variant", "val_loss", "train_loss", "wall_s", "cpu", "torch_version",
+                           "date_utc", "command", *QAT_SETTINGS]
+    missing = [c for c in required if c not in history.columns]
+    if missing:
+        raise ValueError(f"history lacks column(s) {missing}: expected rows written by scripts/bench_qat.py")
+    folder = Path(folder) if folder is not None else default_quantization_dir()
+    path = folder / SHIPPED_QAT_FILE
+    merged = history
+    if path.is_file():
+        old = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        keys = set(map(tuple, history[_QAT_KEY].astype(str).values))
+        old = old[[tuple(k) not in keys for k in old[_QAT_KEY].astype(str).values]]
+        merged = pd.concat([old, history], ignore_index=True)
+    merged = _zoo_sorted(merged, ["variant", "step"])
+    atomic_write_text(path, merged.to_csv(index=False))
+    write_manifest(folder, [file_row(path, _qat_provenance(merged), QAT_SHIP_COMMAND)])
+    return path
+
+
+def load_shipped_qat(folder: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The shipped QAT histories, sha256-verified against the folder's manifest; an empty table when none is
+    shipped.
+
+    Raises:
+        ShippedPTQError: the file does not match its manifest row.
+    """
+    return _load_verified(SHIPPED_QAT_FILE, QAT_SHIP_COMMAND, folder)
+
+
+def describe_shipped_qat(folder: str | os.PathLike | None = None) -> str:
+    """The manifest's provenance sentence of the shipped QAT file ("" when nothing is shipped)."""
+    return _manifest_provenance(SHIPPED_QAT_FILE, folder)
