@@ -130,11 +130,16 @@ def test_stability_keeps_a_family_that_fails_as_a_row():
     def broken(name):
         raise RuntimeError(f"cannot build {name}")
 
-    table = chapter.qat_stability(["melgan"], [(np.zeros(4096), np.zeros((80, 16)))], [(np.zeros(4096),
-                                  np.zeros((80, 16)))], steps=1, batch_size=1, eval_every=1, clip_frames=8, seed=0,
-                                  threads=1, load=broken)
-    assert table.to_dict("records") == [{"model": "melgan", "fp32": "",
-                                          "fake-quant": "failed: RuntimeError: cannot build melgan"}]
+    table, history = chapter.qat_stability(["melgan"], [(np.zeros(4096), np.zeros((80, 16)))], [(np.zeros(4096),
+                                           np.zeros((80, 16)))], steps=1, batch_size=1, eval_every=1, clip_frames=8,
+                                           seed=0, threads=1, load=broken)
+    assert history.empty and len(table) == 1
+    row = table.iloc[0]
+    assert (row["model"], row["size"], row["fake-quant"]) == ("melgan", "small",
+                                                               "failed: RuntimeError: cannot build melgan")
+    assert pd.isna(row["fp32"]) and pd.isna(row["steps"])
+    shown = chapter.stability_with_shipped(table, shipped_history=pd.DataFrame())
+    assert shown["source"].tolist() == ["this run"] and shown.columns[0] == "source"
 
 
 def test_failure_lines_name_each_failed_configuration_and_count_the_rest():
@@ -196,3 +201,21 @@ def test_trained_snr_line_orders_trained_configurations_by_snr_once_each():
     assert chapter.trained_snr_line(rows) == ("SNR of int8 against fp32, trained models: waveflow small -1.3 dB; "
                                               "hifigan small 20.5 dB.")
     assert chapter.trained_snr_line(rows.iloc[3:]) == "No shipped row has trained weights."
+
+
+def test_qat_family_figure_has_one_panel_per_family_and_source():
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    def history(model):
+        return pd.DataFrame({"model": model, "size": "small", "step": [0, 2, 0, 2],
+                             "variant": ["fp32", "fp32", "fake-quant", "fake-quant"], "val_loss": [2.0, 1.0, 2.5, 1.5]})
+
+    fig = chapter.plot_qat_families(history("melgan"), shipped_history=pd.concat([history("melgan"),
+                                                                                   history("waveflow")]))
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown] == ["melgan (shipped)", "waveflow (shipped)", "melgan (this run)"]
+    assert [list(line.get_ydata()) for line in shown[0].lines] == [[2.0, 1.0], [2.5, 1.5]]  # fp32, then fake-quant
+    empty = chapter.plot_qat_families(pd.DataFrame(), shipped_history=pd.DataFrame())
+    assert [t.get_text() for ax in empty.axes for t in ax.texts] == ["no QAT history shipped or trained in this run"]

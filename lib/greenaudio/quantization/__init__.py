@@ -13,7 +13,8 @@ Modules, by concern:
 - :mod:`~greenaudio.quantization.compare` – output change (relative L2, SNR, D_STFT);
 - :mod:`~greenaudio.quantization.pipeline` – one configuration or a table of them, failed rows kept;
 - :mod:`~greenaudio.quantization.tables` – Table 9 beside the thesis's, Table 10 from measured sizes;
-- :mod:`~greenaudio.quantization.qat` – fake-quant training (DiffWave), then conversion to int8 and a run;
+- :mod:`~greenaudio.quantization.qat` – fake-quant training beside an fp32 twin, stability, conversion to int8;
+- :mod:`~greenaudio.quantization.shipped` – shipped int8 measurements and QAT histories, sha256-verified;
 - :mod:`~greenaudio.quantization.profile` – kernel time per ONNX Runtime operator, fp32 against int8.
 
 >>> from greenaudio import quantization, vocoders
@@ -36,7 +37,8 @@ from .pipeline import (
 )
 from .runner import OnnxVocoder, make_session
 from .sizes import BYTES_PER_MB, SIZE_METHOD, measure_files_bytes
-from .shipped import describe_shipped_ptq, load_shipped_ptq, ship_ptq_results
+from .shipped import (describe_shipped_ptq, describe_shipped_qat, load_shipped_ptq, load_shipped_qat, ship_ptq_results,
+                      ship_qat_history)
 from .tables import (RTF_ESTIMATE_METHOD, TABLE9_FORMATS, TABLE10_FIT_COLUMNS, compute_bench_table, compute_table9,
                      compute_table10)
 
@@ -75,5 +77,8 @@ __all__ = [
     "load_shipped_ptq",
     "ship_ptq_results",
     "describe_shipped_ptq",
+    "load_shipped_qat",
+    "ship_qat_history",
+    "describe_shipped_qat",
     "compute_table10",
 ]

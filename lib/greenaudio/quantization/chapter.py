@@ -309,21 +309,93 @@ def score_reconstructions(outputs: Mapping[str, torch.Tensor]) -> pd.DataFrame:
 
 def qat_stability(families: Sequence[str], train_set, test_set, *, steps: int, batch_size: int, eval_every: int,
                   clip_frames: int, seed: int, threads: int,
-                  load: Callable[[str], Any] | None = None) -> pd.DataFrame:
-    """Fake-quant training of other families (small size): "stable" or "unstable: <why>" for fp32 and fake-quant;
-    a family that fails is kept as a row ``failed: <reason>`` (the thesis: only DiffWave trained stably)."""
+                  load: Callable[[str], Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fake-quant training of other families (small size) in this run: ``(table, history)``, the table of
+    :func:`~greenaudio.quantization.qat.qat_stability_table` (one row per family, fp32 and fake-quant verdicts) with a
+    family that fails kept as a row ``failed: <reason>`` (the thesis: only DiffWave trained stably), and the
+    histories (empty frames when ``families`` is empty)."""
     load = load or (lambda name: vocoders.load(name, "small"))
-    rows = []
+    histories, failed = [], []
     for name in families:
         try:
-            history = qat.run_qat_experiment(lambda name=name: load(name), train_set, test_set, steps=steps,
-                                             batch_size=batch_size, eval_every=eval_every, clip_frames=clip_frames,
-                                             seed=seed, threads=threads).history
-            rows.append({"model": name, "fp32": qat.check_qat_stability(history, "fp32"),
-                         "fake-quant": qat.check_qat_stability(history, "fake-quant")})
+            result = qat.run_qat_experiment(lambda name=name: load(name), train_set, test_set, steps=steps,
+                                            batch_size=batch_size, eval_every=eval_every, clip_frames=clip_frames,
+                                            seed=seed, threads=threads)
+            histories.append(result.history.assign(model=name, size="small"))
         except Exception as exc:  # kept as a row: a family that cannot be trained with fake quantisers is a result
-            rows.append({"model": name, "fp32": "", "fake-quant": f"failed: {type(exc).__name__}: {exc}"})
-    return pd.DataFrame(rows, columns=["model", "fp32", "fake-quant"])
+            failed.append({"model": name, "size": "small", "fake-quant": f"failed: {type(exc).__name__}: {exc}"})
+    history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
+    table = qat.qat_stability_table(history) if histories else pd.DataFrame(columns=list(qat.STABILITY_COLUMNS))
+    if failed:
+        table = pd.concat([table, pd.DataFrame(failed, columns=list(qat.STABILITY_COLUMNS))], ignore_index=True)
+    return table, history
+
+
+#: Number formats of :func:`stability_with_shipped`'s table.
+STABILITY_FORMATS = {"last val loss, fake-quant - fp32": "{:.3g}", "s per step (fp32)": "{:.2f}",
+                     "s per step (fake-quant)": "{:.2f}"}
+
+
+def stability_with_shipped(live: pd.DataFrame, shipped_history: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The stability table of the shipped QAT histories (source ``shipped``; default: the package's, sha256-verified)
+    followed by this run's rows (source ``this run``): each row says where it was measured."""
+    from .shipped import load_shipped_qat
+
+    shipped_history = load_shipped_qat() if shipped_history is None else shipped_history
+    parts = []
+    if len(shipped_history):
+        parts.append(qat.qat_stability_table(shipped_history).assign(source="shipped"))
+    if len(live):
+        parts.append(live.assign(source="this run"))
+    if not parts:
+        return pd.DataFrame(columns=["source", *qat.STABILITY_COLUMNS])
+    table = pd.concat(parts, ignore_index=True)
+    return table[["source", *qat.STABILITY_COLUMNS]]
+
+
+def stability_caption(shipped_provenance: str | None = None) -> str:
+    """Caption of the stability table, with the shipped file's provenance sentence (default: the package's)."""
+    from .shipped import describe_shipped_qat
+
+    shipped_provenance = describe_shipped_qat() if shipped_provenance is None else shipped_provenance
+    text = ("Fake-quant training against fp32 from one initialisation, per family (small size): stable = every loss "
+            "finite and the last validation loss at most the first; the last validation losses' difference "
+            "(positive: fake quantisation trained worse) and the measured time per step.")
+    return text + (f" Shipped rows: {shipped_provenance}." if shipped_provenance else "")
+
+
+def plot_qat_families(live_history: pd.DataFrame, shipped_history: pd.DataFrame | None = None):
+    """Validation loss over optimiser steps for each family of the shipped QAT histories (default: the package's)
+    and this run's (rows with ``model``), fp32 solid, fake-quant dotted, one panel per family (their losses are on
+    different scales); with no rows, a figure that says so."""
+    import matplotlib.pyplot as plt
+
+    from .shipped import load_shipped_qat
+
+    shipped_history = load_shipped_qat() if shipped_history is None else shipped_history
+    given = [h.assign(source=source) for h, source in ((shipped_history, "shipped"), (live_history, "this run"))
+             if len(h)]
+    if not given:
+        fig, ax = plt.subplots(figsize=(5, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no QAT history shipped or trained in this run", ha="center", va="center")
+        return fig
+    history = pd.concat(given, ignore_index=True)
+    panels = list(dict.fromkeys(zip(history["model"], history["source"])))
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.8 * rows), squeeze=False)
+    for ax, (model, source) in zip(axes.ravel(), panels):
+        part = history[(history["model"] == model) & (history["source"] == source)]
+        for variant, style in (("fp32", "-"), ("fake-quant", ":")):
+            runs = part[part["variant"] == variant].sort_values("step")
+            ax.plot(runs["step"], runs["val_loss"], style, marker="o", markersize=3, label=variant)
+        ax.set(title=f"{model} ({source})", xlabel="optimiser step", ylabel="validation loss")
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    axes.ravel()[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def converted_size_line(converted) -> str:
