@@ -313,6 +313,7 @@ class DiffWave(Vocoder):
         w_in, b_in, w_skip, b_skip, w_out, b_out = self._fast_io
         x = F.relu_(pointwise(x_t.unsqueeze(1), w_in, b_in))
         cols = x.new_empty(b, 3 * c, t)
+        acts = x.new_empty(b, 2 * c, t)  # each layer's pre-gate activations, written in place: no stacking copy
         skip = None
         for l, (w_taps, d, wo, bo) in enumerate(self._fast_layers):
             mid = torch.add(x, step_proj[l].unsqueeze(-1), out=cols[:, c : 2 * c])
@@ -323,7 +324,9 @@ class DiffWave(Vocoder):
             cols[:, 2 * c :, max(t - d, 0) :] = 0.0
             if l < n_cached:
                 base = mel_proj[:, 2 * c * l : 2 * c * (l + 1)]
-                y = torch.stack([torch.addmm(base[i], w_taps, cols[i]) for i in range(b)])
+                for i in range(b):
+                    torch.addmm(base[i], w_taps, cols[i], out=acts[i])
+                y = acts
             else:
                 y = pointwise(cond, self._mel_weight[2 * c * l : 2 * c * (l + 1)],
                               self._mel_bias[2 * c * l : 2 * c * (l + 1)])
