@@ -243,6 +243,23 @@ def test_qat_same_start_then_converted_int8_model_runs(tmp_path):
         qat.run_qat_experiment(lambda: _tiny("diffwave"), items, items, steps=0)
 
 
+def test_fake_quant_ranges_are_set_before_the_step_0_evaluation():
+    # an activation quantiser that has seen no data has the empty range [0, 0]: every activation would round to 0
+    items = [(torch.randn(8 * 256) * 0.1, torch.rand(80, 8)) for _ in range(4)]
+    seen = []
+
+    def ranges(model):
+        quantisers = [m.input_fake_quant for m in model.modules() if hasattr(m, "input_fake_quant")]
+        if quantisers:
+            seen.append([float(q.max_val) - float(q.min_val) for q in quantisers])
+        return {}
+
+    qat.run_qat_experiment(lambda: _tiny("melgan"), items, items, steps=1, batch_size=2, eval_every=1, clip_frames=4,
+                           eval_metrics=ranges)
+    assert len(seen) == 2  # the fake-quant model at step 0 (before any optimiser step) and at step 1
+    assert all(width > 0 for width in seen[0])
+
+
 def test_table9_places_printed_thesis_values_beside_measured_rows():
     rows = pd.DataFrame([{"model": "melgan", "size": "small", "status": "ok", "params": 1_030_786,
                           "gflops_per_audio_s": 1.0, "fp32_bytes": 4_146_183, "int8_bytes": 1_144_596,

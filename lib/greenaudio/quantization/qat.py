@@ -164,6 +164,10 @@ def run_qat_experiment(model_factory: Callable[[], Vocoder], train_items, val_it
                        eval_metrics: Callable[[Vocoder], dict[str, float]] | None = None) -> QATResult:
     """Train an fp32 model and a fake-quant model from the same initialisation with the same budget.
 
+    Before step 0 the fake-quant model's activation quantisers take their ranges from one training-mode pass (no
+    gradient) over a calibration batch drawn with its own generator, so its step-0 validation loss is that of the
+    initial weights under int8 (the training batches and noise are those of the fp32 model).
+
     Args:
         model_factory: builds the (untrained or pre-trained) model; called once, the copy is deep-copied.
         train_items, val_items: ``(audio, mel)`` datasets (e.g. ``load_espeak_speech("train"/"test")``).
