@@ -238,10 +238,5 @@ print(inference_speed.inference_roofline_sentence(prepared_rows))
 # %%
 speed_targets = inference_speed.speed_target_table(prepared_rows)
 report.show_table(speed_targets, label="zoo-prepared-targets", chapter=CHAPTER,
-                  caption="Speed-up targets of the prepared path against the plain one, per timed configuration "
-                  "(computed from the measured rows above): best prepared variant, whether the target is met, the "
-                  "plain path's fraction of the measured compute roof, the share of FLOPs the prepared path removes, "
-                  "and the ceiling (speed-up at the roof).",
-                  formats={"audio (s)": "{:.2f}", "target": "{:.1f}", "speed-up": "{:.2f}",
-                           "plain fraction of peak": "{:.2f}", "FLOPs removed": "{:.0%}", "ceiling": "{:.2f}"})
+                  caption=inference_speed.SPEED_TARGET_CAPTION, formats=inference_speed.SPEED_TARGET_FORMATS)
 print(inference_speed.speed_target_sentence(speed_targets))

@@ -30,7 +30,8 @@ from ..manifests import column_values, file_row, write_manifest
 __all__ = ["INFERENCE_SPEED_FILE", "SPEED_MANIFEST_FILE", "ROOFLINE_NEAR_FRACTION", "SpeedManifestError",
            "load_inference_speed", "inference_speed_table", "inference_speed_formats", "inference_speed_caption",
            "inference_roofline_sentence", "speed_manifest_row", "write_speed_manifest", "verify_speed_file",
-           "default_speed_dir", "with_status", "SPEED_TARGETS", "speed_target_table", "speed_target_sentence"]
+           "default_speed_dir", "with_status", "SPEED_TARGETS", "speed_target_table", "speed_target_sentence",
+           "SPEED_TARGET_CAPTION", "SPEED_TARGET_FORMATS"]
 
 #: Path of the shipped file inside the package's resources.
 INFERENCE_SPEED_FILE = "speed/inference_prepared_cpu.csv"
@@ -40,6 +41,13 @@ SPEED_MANIFEST_FILE = "speed/manifest.csv"
 ROOFLINE_NEAR_FRACTION = 0.5
 #: Issue #10's targets: the best prepared variant at least this many times faster than the plain path (fp32).
 SPEED_TARGETS = {"melgan": 1.2, "hifigan": 1.2, "waveglow": 1.2, "diffwave": 1.5, "wavegrad": 1.5, "waveflow": 1.5}
+#: Caption and number formats of :func:`speed_target_table` on the models page.
+SPEED_TARGET_CAPTION = ("Speed-up targets of the prepared path against the plain one, per timed configuration "
+                        "(computed from the measured rows above): best prepared variant, whether the target is met, "
+                        "the plain path's fraction of the measured compute roof, the share of FLOPs the prepared "
+                        "path removes, and the ceiling (speed-up at the roof).")
+SPEED_TARGET_FORMATS = {"audio (s)": "{:.2f}", "target": "{:.1f}", "speed-up": "{:.2f}",
+                        "plain fraction of peak": "{:.2f}", "FLOPs removed": "{:.0%}", "ceiling": "{:.2f}"}
 #: Status of a row that was timed (an empty status in files written before the column existed means the same).
 STATUS_MEASURED = "measured"
 #: Status given on reading to an untimed row that holds only a peak RSS (an ``--rss-only`` run).
