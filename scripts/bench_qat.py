@@ -10,8 +10,9 @@ Training data are clips of the offline speech corpus (``greenaudio.data.load_esp
 validation loss on fixed crops of the test split), models freshly initialised with the seed. One configuration is
 trained at a time and written as soon as it ends (``--csv`` atomically, ``--ship`` merged into
 ``greenaudio/resources/quantization/qat_cpu.csv`` with its sha256 manifest row); run again and the configurations the
-file holds under the same settings (steps, batch, clip frames, learning rate, seed, evaluation interval, threads) on
-this CPU and torch version are not trained again (``--force`` trains them anyway). Ends with the stability table.
+file holds under the same settings (steps, batch, clip frames, seed, evaluation interval, validation batches,
+threads; the learning rate is the model's recipe, recorded) on this CPU and torch version are not trained again
+(``--force`` trains them anyway). Ends with the stability table.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.ship:
             print(f"shipped: {shipped.ship_qat_history(history)}", flush=True)
         elif args.csv is not None:
-            done = _merge(done, history)
+            done = shipped.merge_rows(done, history, key=shipped.QAT_KEY)
             from greenaudio.training import atomic_write_text
 
             args.csv.parent.mkdir(parents=True, exist_ok=True)
@@ -115,13 +116,6 @@ def held_history(done: pd.DataFrame, name: str, size: str, settings: dict, cpu: 
         if (rows[column].astype(str) != str(value)).any():
             return None
     return rows
-
-
-def _merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    if old.empty:
-        return new
-    keep = ~(old["model"].isin(new["model"]) & old["size"].isin(new["size"]))
-    return pd.concat([old[keep], new], ignore_index=True)
 
 
 if __name__ == "__main__":

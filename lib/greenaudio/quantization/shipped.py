@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
@@ -19,7 +20,7 @@ from ..experiments.artefacts import ArtefactError
 
 __all__ = ["SHIPPED_PTQ_FILE", "SHIP_COMMAND", "default_quantization_dir", "merge_rows", "ship_ptq_results",
            "load_shipped_ptq", "describe_shipped_ptq", "SHIPPED_QAT_FILE", "QAT_SHIP_COMMAND", "QAT_SETTINGS",
-           "ship_qat_history", "load_shipped_qat", "describe_shipped_qat"]
+           "QAT_KEY", "ship_qat_history", "load_shipped_qat", "describe_shipped_qat"]
 
 #: The shipped file's name inside ``resources/quantization``.
 SHIPPED_PTQ_FILE = "ptq_cpu.csv"
@@ -32,8 +33,8 @@ SHIPPED_QAT_FILE = "qat_cpu.csv"
 QAT_SHIP_COMMAND = "python scripts/bench_qat.py --models M --steps N --ship"
 #: Settings every shipped QAT row records (a configuration is trained again only when one of them changes).
 QAT_SETTINGS = ("steps", "batch_size", "clip_frames", "lr", "seed", "eval_every", "val_batches", "threads")
-_QAT_KEY = ["model", "size"]
-_ZOO_ORDER = ["melgan", "hifigan", "wavegrad", "diffwave", "waveflow", "waveglow"]
+#: A QAT configuration: its rows are replaced together when it is trained again.
+QAT_KEY = ("model", "size")
 
 
 class ShippedPTQError(ArtefactError):
@@ -71,13 +72,14 @@ def _load_clause(frame: pd.DataFrame) -> str:
     return text + (f" ({without} row(s) measured before the load was recorded)" if without else "")
 
 
-def merge_rows(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
-    """``old`` with its rows of the same model, size and clip length (``audio_s``) as a row of ``new`` replaced by
-    ``new``'s (appended at the end)."""
+def merge_rows(old: pd.DataFrame, new: pd.DataFrame, key: Sequence[str] = tuple(_KEY)) -> pd.DataFrame:
+    """``old`` with its rows of the same ``key`` (default: model, size and clip length ``audio_s``) as a row of
+    ``new`` replaced by ``new``'s (appended at the end)."""
     if old.empty:
         return new.reset_index(drop=True)
-    keys = set(map(tuple, new[_KEY].astype(str).values))
-    kept = old[[tuple(k) not in keys for k in old[_KEY].astype(str).values]]
+    key = list(key)
+    keys = set(map(tuple, new[key].astype(str).values))
+    kept = old[[tuple(k) not in keys for k in old[key].astype(str).values]]
     return pd.concat([kept, new], ignore_index=True)
 
 
@@ -107,8 +109,11 @@ def ship_ptq_results(results: pd.DataFrame, folder: str | os.PathLike | None = N
 
 
 def _zoo_sorted(frame: pd.DataFrame, then: list[str]) -> pd.DataFrame:
-    order = {n: i for i, n in enumerate(_ZOO_ORDER)}
-    sizes = {"small": 0, "medium": 1, "large": 2}
+    """``frame`` in the zoo's order (:func:`greenaudio.vocoders.names`, then small/medium/large), then ``then``."""
+    from .. import vocoders
+
+    order = {n: i for i, n in enumerate(vocoders.names())}
+    sizes = {s: i for i, s in enumerate(vocoders.THESIS_SIZES)}
     return frame.assign(_m=frame["model"].map(order), _s=frame["size"].map(sizes)).sort_values(
         ["_m", "_s", *then], kind="stable").drop(columns=["_m", "_s"]).reset_index(drop=True)
 
@@ -168,7 +173,7 @@ def ship_qat_history(history: pd.DataFrame, folder: str | os.PathLike | None = N
     from ..manifests import file_row, write_manifest
     from ..training import atomic_write_text
 
-    required = _QAT_KEY + ["step", "variant", "val_loss", "train_loss", "wall_s", "cpu", "torch_version",
+    required = [*QAT_KEY, "step", "variant", "val_loss", "train_loss", "wall_s", "cpu", "torch_version",
                            "date_utc", "command", *QAT_SETTINGS]
     missing = [c for c in required if c not in history.columns]
     if missing:
@@ -177,10 +182,7 @@ def ship_qat_history(history: pd.DataFrame, folder: str | os.PathLike | None = N
     path = folder / SHIPPED_QAT_FILE
     merged = history
     if path.is_file():
-        old = pd.read_csv(path, keep_default_na=False, na_values=[""])
-        keys = set(map(tuple, history[_QAT_KEY].astype(str).values))
-        old = old[[tuple(k) not in keys for k in old[_QAT_KEY].astype(str).values]]
-        merged = pd.concat([old, history], ignore_index=True)
+        merged = merge_rows(pd.read_csv(path, keep_default_na=False, na_values=[""]), history, key=QAT_KEY)
     merged = _zoo_sorted(merged, ["variant", "step"])
     atomic_write_text(path, merged.to_csv(index=False))
     write_manifest(folder, [file_row(path, _qat_provenance(merged), QAT_SHIP_COMMAND)])
