@@ -6,8 +6,20 @@ ONE process and interleaved (plain, prepared-torch, prepared-compile, prepared-o
 rounds (after a warm-up on a 4-frame clip), the real-time factor (wall-clock seconds per second of audio), the
 speed-up over the plain path, the FLOPs of the path that ran (counted with ``greenaudio.measure.flops.count_flops``
 on a 16-frame clip and scaled linearly to the duration), the achieved GFLOP/s, and that as a fraction of this CPU's
-measured peak (best of a 2048x2048 fp32 matmul in torch and in ONNX Runtime and a 256-channel conv1d, at the same
-thread count: the roofline's compute roof).
+compute roof measured in the same run (:func:`greenaudio.measure.roof.measure_compute_roof`: the fastest of a 2048x2048
+fp32 matmul in torch and in ONNX Runtime and a 256-channel conv1d, at the same thread count; ``roof_kernel`` names the
+best, ``roof_kernels`` holds every kernel's rate; the reduced-precision rows also get ``precision_roof_fraction``
+against the bf16 or int8 roof).
+
+Each row also records the median wall and CPU (process) time over the repeats (``time_median_s``,
+``cpu_time_median_s``: the CPU time is robust to another process sharing the core), the 1-minute load average at the
+start and end of the configuration's timings, and every prepared row its output change against the plain path on
+the same mel and noise (``output_rel_l2``, ``output_snr_db``, ``output_d_stft``). Backends ``bf16`` and ``int8``
+(reduced precision; opt-in with ``--backends``) run only where the family implements them and the CPU has the
+instruction set (a row says why otherwise); ``int8`` calibrates on the first 8 training mels of the offline speech
+corpus. ``--weights trained`` loads the zoo's trained weights where it ships them (HiFi-GAN small and medium; others
+fresh, as the ``weights`` column says) and ``--mel speech`` times a real mel (the corpus's test clips joined) instead
+of a random one: the output change of the reduced-precision backends only means something with both.
 
 Peak RSS (``--rss``): each (configuration, variant) runs again in a FRESH subprocess that builds the model, prepares
 it, generates once and reports its ``VmHWM`` (peak resident set of the whole process: interpreter, torch, weights,
@@ -24,7 +36,7 @@ exceeds ``--compile-timeout-s`` (compile-timeout) still gets a row whose ``reaso
 Resumable: with ``--csv`` (or ``--ship``) every configuration is merged into the file as soon as it is measured, and a
 configuration whose variants the file already holds under the same settings on this machine (device, threads,
 repeats, torch and ONNX Runtime versions; with ``--rss``, a peak RSS too) is not measured again (``--force`` does).
-The run ends with the table of the requested configurations as the models page shows it and the roofline sentence.
+The run ends with the table of the requested configurations and how close they come to the compute roof.
 
 Shipping: ``--ship`` merges into ``greenaudio/resources/speed/inference_prepared_cpu.csv`` and rewrites
 ``resources/speed/manifest.csv`` (bytes, sha256, provenance, reproduce) atomically; ``--manifest-only`` rewrites only
@@ -63,7 +75,12 @@ VARIANT_PLAIN = "plain"
 COLUMNS = ["model", "size", "duration_s", "variant", "backend", "time_s", "rtf", "speedup_vs_plain", "repeats",
            "gflops", "achieved_gflops_per_s", "peak_gflops_per_s", "roofline_fraction", "peak_rss_mb", "rss_method",
            "timing_method", "flops_method", "device", "cpu_affinity", "threads", "torch_version",
-           "onnxruntime_version", "date_utc", "command", "status", "reason", "compile_s"]
+           "onnxruntime_version", "date_utc", "command", "status", "reason", "compile_s", "time_median_s",
+           "cpu_time_median_s", "speedup_median_vs_plain", "speedup_cpu_vs_plain", "load_1min_start", "load_1min_end",
+           "roof_kernel", "roof_kernels", "precision_roof_fraction", "output_rel_l2", "output_snr_db",
+           "output_d_stft", "weights", "mel"]
+#: The float32 backends measured by default; ``bf16`` and ``int8`` are opted into with ``--backends``.
+DEFAULT_BACKENDS = ("torch", "compile", "onnxruntime")
 
 
 def _cpu_model() -> str:
@@ -89,11 +106,27 @@ def _mel(frames: int) -> torch.Tensor:
     return torch.rand(1, 80, frames, generator=torch.Generator().manual_seed(0))
 
 
-def _build(name: str, size: str, variant: str):
-    from greenaudio import vocoders
+def _speech_mel(frames: int) -> torch.Tensor:
+    """``(1, 80, frames)``: the offline corpus's test clips joined (a real mel, as the quantisation benchmark uses)."""
+    from greenaudio import data
+    from greenaudio.quantization import make_eval_clip
 
-    torch.manual_seed(0)
-    model = vocoders.load(name, size).eval()
+    test = data.load_espeak_speech("test")
+    return make_eval_clip([test[i] for i in range(len(test))], frames / FRAMES_PER_S)[1]
+
+
+def _weights_path(name: str, size: str, weights: str):
+    if weights != "trained":
+        return None
+    from greenaudio.quantization.pipeline import find_trained_weights
+
+    return find_trained_weights(name, size)
+
+
+def _build(name: str, size: str, variant: str, weights: str = "fresh"):
+    from greenaudio.quantization.pipeline import _load_model
+
+    model = _load_model(name, size, _weights_path(name, size, weights), seed=0).eval()
     if variant != VARIANT_PLAIN:
         model.prepare_for_inference(backend=variant.split("-", 1)[1])
     return model
@@ -103,48 +136,22 @@ def _run(model, mel):
     return model.generate(mel, generator=torch.Generator().manual_seed(0)).audio
 
 
-def _ort_matmul(n: int, threads: int):
-    """A one-node ONNX Runtime MatMul session of two n x n inputs, or ``None`` without onnxruntime."""
-    try:
-        import onnx
-        from onnx import TensorProto, helper
+def measure_peak_gflops(repeats: int = 5):
+    """This CPU's compute roof at the current thread count: :func:`greenaudio.measure.roof.measure_compute_roof` (a
+    :class:`~greenaudio.measure.roof.ComputeRoof`; a plain number is accepted by the run as a given fp32 roof)."""
+    from greenaudio.measure.roof import measure_compute_roof
 
-        from greenaudio.quantization.runner import make_session
-    except ImportError:
-        return None
-    import tempfile
-
-    import numpy as np
-
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "mm",
-                              [helper.make_tensor_value_info(k, TensorProto.FLOAT, [n, n]) for k in "ab"],
-                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx.save(model, f"{tmp}/mm.onnx")
-        session = make_session(f"{tmp}/mm.onnx", threads)
-    feeds = {"a": np.random.rand(n, n).astype(np.float32), "b": np.random.rand(n, n).astype(np.float32)}
-    return lambda: session.run(None, feeds)
+    return measure_compute_roof(repeats=repeats)
 
 
-def measure_peak_gflops(repeats: int = 5) -> float:
-    """This CPU's compute roof at the current thread count (GFLOP/s): best of a 2048^2 fp32 matmul in torch and in
-    ONNX Runtime and a 256 -> 256 channel, kernel-3 conv1d over 16384 samples in torch."""
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    x, w = torch.randn(1, 256, 16384), torch.randn(256, 256, 3)
-    best = 0.0
-    kernels = [(lambda: a @ b, 2 * 2048**3),
-               (lambda: torch.nn.functional.conv1d(x, w, padding=1), 2 * 256 * 256 * 3 * 16384)]
-    ort_mm = _ort_matmul(2048, torch.get_num_threads())
-    if ort_mm is not None:
-        kernels.append((ort_mm, 2 * 2048**3))
-    for fn, flops in kernels:
-        fn()
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            best = max(best, flops / (time.perf_counter() - t) / 1e9)
-    return best
+def _as_roof(value):
+    """``value`` as a :class:`~greenaudio.measure.roof.ComputeRoof` (a number: one given fp32 kernel rate)."""
+    from greenaudio.measure.roof import ComputeRoof, KernelRate
+
+    if isinstance(value, ComputeRoof):
+        return value
+    rate = float(value)
+    return ComputeRoof((KernelRate("given", "fp32", "", 0.0, 0.0, rate),), method="a given roof")
 
 
 def _count_gflops(model, variant: str, frames: int) -> float:
@@ -159,6 +166,10 @@ def _count_gflops(model, variant: str, frames: int) -> float:
         fc = count_flops(lambda: graphs.run(graphs.torch_backend(), mel, torch.Generator().manual_seed(0)))
     elif variant.endswith("compile"):
         fc = count_flops(lambda: _run(_build(model.config.model, model.config.size, "prepared-torch"), mel))
+    elif variant.endswith("int8"):  # the fp32 graphs the int8 ones were quantised from, run through torch
+        runner = model.__dict__["_inference"]["runner"]
+        graphs = next(iter(runner.splits.values()))
+        fc = count_flops(lambda: graphs.run(graphs.torch_backend(), mel, torch.Generator().manual_seed(0)))
     else:
         fc = count_flops(lambda: _run(model, mel))
     return fc.flops / 1e9 * frames / FLOP_FRAMES
@@ -171,8 +182,9 @@ class _Stop(Exception):
 def _rss_cell(name: str, size: str, seconds: float, variant: str, rows: int) -> dict:
     """Runs in a fresh subprocess: build, prepare, generate once, report ru_maxrss (MB)."""
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
-    model = _build(name, size, variant)
-    mel = _mel(int(round(seconds * FRAMES_PER_S)))
+    model = _build(name, size, variant, os.environ.get("BENCH_WEIGHTS", "fresh"))
+    frames = int(round(seconds * FRAMES_PER_S))
+    mel = _speech_mel(frames) if os.environ.get("BENCH_MEL") == "speech" else _mel(frames)
     method = "VmHWM of a fresh process: build + prepare + one generate"
     if rows and name == "waveflow":
         original, count = torch.exp, [0]
@@ -203,8 +215,9 @@ def _vm_hwm_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _rss_subprocess(name, size, seconds, variant, rows, threads) -> dict:
-    env = dict(os.environ, BENCH_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+def _rss_subprocess(name, size, seconds, variant, rows, threads, weights="fresh", mel="random") -> dict:
+    env = dict(os.environ, BENCH_THREADS=str(threads), OMP_NUM_THREADS=str(threads), BENCH_WEIGHTS=weights,
+               BENCH_MEL=mel)
     out = subprocess.run([sys.executable, __file__, "--_rss-cell", name, size, str(seconds), variant, str(rows)],
                          capture_output=True, text=True, env=env, check=False)
     if out.returncode != 0:
@@ -216,10 +229,14 @@ def _rss_subprocess(name, size, seconds, variant, rows, threads) -> dict:
 #: Columns a timed run owns: a re-measured row replaces them all (an empty value clears an old one).
 _TIMED_COLUMNS = ("time_s", "rtf", "speedup_vs_plain", "repeats", "gflops", "achieved_gflops_per_s",
                   "peak_gflops_per_s", "roofline_fraction", "compile_s", "status", "reason", "timing_method",
-                  "flops_method")
+                  "flops_method", "time_median_s", "cpu_time_median_s", "speedup_median_vs_plain",
+                  "speedup_cpu_vs_plain", "load_1min_start", "load_1min_end", "roof_kernel", "roof_kernels",
+                  "precision_roof_fraction", "output_rel_l2", "output_snr_db", "output_d_stft")
 _RSS_COLUMNS = ("peak_rss_mb", "rss_method")
 #: The settings under which a measured row is reused instead of measured again (with the machine: ``device``).
-_SETTINGS = ("device", "threads", "repeats", "torch_version", "onnxruntime_version")
+_SETTINGS = ("device", "threads", "repeats", "torch_version", "onnxruntime_version", "weights", "mel")
+#: What a settings column means in files written before it existed.
+_SETTING_DEFAULTS = {"weights": "fresh", "mel": "random"}
 STATUS_MEASURED, STATUS_UNAVAILABLE, STATUS_FAILED, STATUS_TIMEOUT = (
     "measured", "unavailable", "failed", "compile-timeout")
 
@@ -240,11 +257,18 @@ def _status(row: dict) -> str:
     return row.get("status") or (STATUS_MEASURED if row.get("time_s") else "")
 
 
+def _setting(values: dict, column: str) -> str:
+    """A settings column of a row or of this run, as text (:data:`_SETTING_DEFAULTS` where it is missing)."""
+    if column in _SETTING_DEFAULTS:
+        return str(values.get(column) or _SETTING_DEFAULTS[column])
+    return str(values.get(column, ""))
+
+
 def _is_done(row: dict | None, settings: dict, *, rss: bool, rss_only: bool, rss_method: str,
              compile_timeout_s: float) -> bool:
     """Whether ``row`` (from the CSV) already holds this run's measurement of its variant on this machine."""
-    if row is None or any(str(row.get(c, "")) != str(settings[c]) for c in _SETTINGS if not (rss_only and
-                                                                                           c == "repeats")):
+    if row is None or any(_setting(row, c) != _setting(settings, c) for c in _SETTINGS
+                          if not (rss_only and c == "repeats")):
         return False
     has_rss = row.get("peak_rss_mb", "") not in ("", "nan") and (not rss_only or row.get("rss_method") == rss_method)
     if rss_only:
@@ -377,7 +401,7 @@ def _fmt(v, spec):
 
 def _print_table(path: Path | None, rows: list[dict], configs: set[tuple]) -> None:
     """The rows of the requested configurations (from the merged CSV when there is one), as the models page shows
-    them, and the roofline sentence."""
+    them, and how close they come to the compute roof."""
     import pandas as pd
 
     from greenaudio.measure import inference_speed
@@ -395,20 +419,29 @@ def _print_table(path: Path | None, rows: list[dict], configs: set[tuple]) -> No
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 60):
         print(format_table(table, inference_speed.inference_speed_formats(table)).to_string(index=False))
     if "roofline_fraction" in frame and frame["roofline_fraction"].notna().any():
-        print(inference_speed.inference_roofline_sentence(frame))
+        roof = inference_speed.roofline_facts(frame)
+        print(f"best variant within {1 / roof['near']:g}x of the measured compute roof: {roof['within']} of "
+              f"{roof['configurations']} configurations (fractions {roof['worst_fraction']:.2f} to "
+              f"{roof['best_fraction']:.2f})")
 
 
 def main(argv: list[str] | None = None) -> int:
     from greenaudio import vocoders
-    from greenaudio.vocoders.base import INFERENCE_BACKENDS, _backend_problems
+    from greenaudio.vocoders.base import INFERENCE_BACKENDS, REDUCED_PRECISION_BACKENDS, _backend_problems
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=vocoders.names(), choices=vocoders.names())
     p.add_argument("--sizes", nargs="+", default=list(vocoders.THESIS_SIZES), choices=list(vocoders.THESIS_SIZES))
     p.add_argument("--durations", nargs="+", type=float, default=[1.0, 10.0], help="seconds of audio")
-    p.add_argument("--backends", nargs="+", default=list(INFERENCE_BACKENDS), choices=list(INFERENCE_BACKENDS),
-                   help="prepared backends to compare with the plain path; one unavailable here gets a row saying "
-                        "why (default: all)")
+    p.add_argument("--backends", nargs="+", default=list(DEFAULT_BACKENDS), choices=list(INFERENCE_BACKENDS),
+                   help="prepared backends to compare with the plain path; one unavailable here (package, "
+                        "instruction set) or not implemented by the family gets a row saying why (default: the "
+                        "float32 ones, %(default)s; bf16 and int8 on request)")
+    p.add_argument("--weights", choices=("fresh", "trained"), default="fresh",
+                   help="fresh initialisation (seed 0, the cost chapter's) or the zoo's trained weights where it "
+                        "ships them (the weights column says which ran)")
+    p.add_argument("--mel", choices=("random", "speech"), default="random",
+                   help="a random uniform mel (seed 0) or a real one (the offline corpus's test clips joined)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rss", action="store_true", help="also measure peak RSS in a fresh subprocess per cell")
@@ -446,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         from greenaudio.measure.inference_speed import INFERENCE_SPEED_FILE
 
         args.csv = _ship_dir() / Path(INFERENCE_SPEED_FILE).name
-    problems = _backend_problems()
+    machine_problems = _backend_problems()
     torch.set_num_threads(args.threads)
     recorded = [a for a in raw_argv if a != "--force"]
     if "--backends" not in recorded:
@@ -459,10 +492,11 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_affinity": ",".join(map(str, sorted(os.sched_getaffinity(0)))),
         "threads": args.threads, "torch_version": torch.__version__, "onnxruntime_version": _ort_version(),
         "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command,
+        "mel": args.mel,
     }
-    settings = {**provenance, "repeats": args.repeats}
+    settings = {**provenance, "repeats": args.repeats, "weights": args.weights}
     timing_method = (f"wall-clock time.perf_counter of generate(), min of {args.repeats} interleaved repeats "
-                     "{warmup}, one process")
+                     "{warmup}, one process (time_median_s / cpu_time_median_s: median wall / process CPU time)")
     flops_method = f"greenaudio.measure.flops.count_flops on a {FLOP_FRAMES}-frame clip, scaled linearly"
     rss_method = "VmHWM of a fresh process: build + prepare + one generate" + (
         f", stopped after {args.rss_rows} rows of the first reversed flow (memory is per-row steady afterwards)"
@@ -475,8 +509,16 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes:
             for seconds in args.durations:
                 frames = int(round(seconds * FRAMES_PER_S))
-                base = {"model": name, "size": size, "duration_s": frames / FRAMES_PER_S, **provenance}
+                base = {"model": name, "size": size, "duration_s": frames / FRAMES_PER_S, **provenance,
+                        "weights": "trained" if _weights_path(name, size, args.weights) else "fresh"}
                 configs.add((name, size, f"{base['duration_s']:.3f}"))
+                family = vocoders.entry(name).model_class
+                problems = dict(machine_problems)  # + the backends this family does not implement
+                for b in INFERENCE_BACKENDS:
+                    if b not in family.supported_backends:
+                        problems.setdefault(b, f"not implemented for {family.__name__} (its backends: "
+                                               f"{list(family.supported_backends)})")
+                settings = {**settings, "weights": base["weights"]}
                 on_disk = _read_csv(args.csv)
                 on_file = {k[3] for k in on_disk if k[:3] == _key({**base, "variant": ""})[:3]}
                 variants = [VARIANT_PLAIN] + [f"prepared-{b}" for b in args.backends if b not in problems]
@@ -511,15 +553,19 @@ def main(argv: list[str] | None = None) -> int:
                 measured = list(variants)
                 if not args.rss_only:
                     if peak is None:
-                        peak = measure_peak_gflops()
-                        print(f"peak compute (best of 2048^2 matmul in torch and ORT / 256-ch conv1d, "
-                              f"{args.threads} thread(s)): {peak:.1f} GFLOP/s", flush=True)
+                        roof = _as_roof(measure_peak_gflops())
+                        peak = roof.roof_gflops_per_s
+                        roof_kernels = json.dumps({k.name: round(k.gflops_per_s, 2) for k in roof.kernels})
+                        print(f"compute roof ({args.threads} thread(s), greenaudio.measure.roof): {peak:.1f} GFLOP/s "
+                              f"({roof.best().name}); kernels {roof_kernels}"
+                              + (f"; skipped {roof.skipped}" if roof.skipped else ""), flush=True)
                     if "prepared-compile" in variants:  # (torch._dynamo takes seconds to import: only then)
                         from torch import _dynamo
 
                         _dynamo.reset()  # compiled graphs of earlier configurations neither count nor linger
-                    models = {v: _build(name, size, v) for v in variants}
-                    mel, warm = _mel(frames), _mel(WARMUP_FRAMES)
+                    models = {v: _build(name, size, v, args.weights) for v in variants}
+                    mel = _speech_mel(frames) if args.mel == "speech" else _mel(frames)
+                    warm = mel[..., :WARMUP_FRAMES]
                     first = {}
                     for v, m in list(models.items()):
                         if v != "prepared-compile":
@@ -543,22 +589,45 @@ def main(argv: list[str] | None = None) -> int:
                     for v, m in models.items():
                         results[v]["gflops"] = _count_gflops(m, v, frames)
                     times = {v: [] for v in models}
+                    cpu_times = {v: [] for v in models}
+                    outputs = {}
+                    load_start = os.getloadavg()[0]
                     for _ in range(args.repeats):
                         for v, m in models.items():  # interleaved: plain, prepared-torch, prepared-compile, ...
-                            t = time.perf_counter()
-                            _run(m, mel)
+                            t, c = time.perf_counter(), time.process_time()
+                            outputs[v] = _run(m, mel)
                             times[v].append(time.perf_counter() - t)
+                            cpu_times[v].append(time.process_time() - c)
+                    load_end = os.getloadavg()[0]
                     del models
                     if first:
                         results["prepared-compile"]["reason"] = _compile_note()
+                    from statistics import median
+
+                    from greenaudio.quantization.compare import compute_output_change
+
                     for v in times:
                         r = results[v]
+                        r["time_median_s"], r["cpu_time_median_s"] = median(times[v]), median(cpu_times[v])
+                        r["speedup_median_vs_plain"] = median(times[VARIANT_PLAIN]) / r["time_median_s"]
+                        r["speedup_cpu_vs_plain"] = median(cpu_times[VARIANT_PLAIN]) / r["cpu_time_median_s"]
+                        r["load_1min_start"], r["load_1min_end"] = load_start, load_end
+                        r["roof_kernel"], r["roof_kernels"] = roof.best().name, roof_kernels
+                        backend = r["backend"] if r["backend"] in REDUCED_PRECISION_BACKENDS else "fp32"
+                        if v != VARIANT_PLAIN:
+                            change = compute_output_change(outputs[VARIANT_PLAIN], outputs[v])
+                            r["output_rel_l2"], r["output_snr_db"] = change["rel_l2"], change["snr_db"]
+                            r["output_d_stft"] = change["d_stft"]
                         r["time_s"] = min(times[v])
                         r["rtf"] = r["time_s"] / r["duration_s"]
                         r["speedup_vs_plain"] = min(times[VARIANT_PLAIN]) / r["time_s"]
                         r["achieved_gflops_per_s"] = r["gflops"] / r["time_s"]
                         r["peak_gflops_per_s"] = peak
                         r["roofline_fraction"] = r["achieved_gflops_per_s"] / peak
+                        try:  # against the roof of the row's own precision (bf16 / int8 kernels)
+                            r["precision_roof_fraction"] = r["achieved_gflops_per_s"] / roof.roof(backend)
+                        except ValueError:
+                            r["precision_roof_fraction"] = None
                         if v in first:
                             r["compile_s"] = max(first[v] - r["time_s"], 0.0)
                             r["timing_method"] = timing_method.format(
@@ -566,7 +635,8 @@ def main(argv: list[str] | None = None) -> int:
                                        "call's time minus time_s)")
                 if args.rss or args.rss_only:
                     for v in measured:
-                        results[v].update(_rss_subprocess(name, size, seconds, v, args.rss_rows, args.threads))
+                        results[v].update(_rss_subprocess(name, size, seconds, v, args.rss_rows, args.threads,
+                                                          args.weights, args.mel))
                 for v, r in results.items():
                     rows.append(r)
                     print(f"{name:9s} {size:6s} {r['duration_s']:5.2f}s {v:22s} "
@@ -574,6 +644,12 @@ def main(argv: list[str] | None = None) -> int:
                           f"x{_fmt(r.get('speedup_vs_plain'), '5.2f')}  {_fmt(r.get('gflops'), '8.2f')} GFLOP  "
                           f"{_fmt(r.get('achieved_gflops_per_s'), '6.2f')} GFLOP/s  "
                           f"roof {_fmt(r.get('roofline_fraction'), '5.2f')}  "
+                          f"median x{_fmt(r.get('speedup_median_vs_plain'), '5.2f')} cpu "
+                          f"x{_fmt(r.get('speedup_cpu_vs_plain'), '5.2f')}  "
+                          + (f"SNR {_fmt(r.get('output_snr_db'), '.1f')} dB D_STFT "
+                             f"{_fmt(r.get('output_d_stft'), '.4f')} relL2 {_fmt(r.get('output_rel_l2'), '.1e')}  "
+                             if r.get("output_rel_l2") is not None else "") +
+                          f"load {_fmt(r.get('load_1min_start'), '.2f')}->{_fmt(r.get('load_1min_end'), '.2f')}  "
                           f"RSS {_fmt(r.get('peak_rss_mb'), '7.0f')} MB"
                           + (f"  compile {_fmt(r.get('compile_s'), '.0f')} s" if r.get("compile_s") else "")
                           + (f"  [{r['status']}: {r.get('reason')}]" if r.get("status") not in

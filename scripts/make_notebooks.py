@@ -1,6 +1,8 @@
 """Regenerate notebooks/*.ipynb from jupytext percent sources (maintainers' tool, not part of the main job).
 
 Usage: python scripts/make_notebooks.py [SRC_DIR] [--only NAME ...]   (default notebooks/src, every notebook)
+       python scripts/make_notebooks.py --repository OWNER/NAME [--branch BRANCH]
+           (publishing: set ``repository: url`` (and ``branch``) in ``_config.yml``, then regenerate everything)
 
 Each SRC_DIR/NAME.py becomes notebooks/NAME.ipynb:
 
@@ -15,7 +17,9 @@ Each SRC_DIR/NAME.py becomes notebooks/NAME.ipynb:
   where the narrative matters more than the code (:func:`is_display_cell`, :func:`should_fold`);
 - the README's block between ``<!-- repository-links -->`` markers (Colab links) is rewritten from ``_config.yml``.
 
-The repository's public address is one setting: ``repository: url`` (and ``branch``) in ``_config.yml``.
+The repository's public address is one setting: ``repository: url`` (and ``branch``) in ``_config.yml``;
+``--repository OWNER/NAME`` rewrites it (comments and the rest of the file kept) before regenerating, so publishing
+under another address is one command. ``scripts/check_repository.py`` checks that the three places agree.
 """
 
 from __future__ import annotations
@@ -56,6 +60,37 @@ def read_repository() -> tuple[str, str]:
     if not match:
         raise ValueError(f"_config.yml repository.url {url!r} is not a https://github.com/OWNER/NAME address")
     return url, str(repo.get("branch", "main"))
+
+
+#: ``OWNER/NAME`` of a GitHub repository.
+REPOSITORY_SLUG = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9_.-]{1,100}")
+_BRANCH = re.compile(r"[A-Za-z0-9._/-]+")
+
+
+def set_repository(slug: str, branch: str | None = None, config_path: Path | None = None) -> bool:
+    """Point ``repository: url`` (and ``branch`` when given) of ``_config.yml`` at ``https://github.com/<slug>``,
+    editing those lines only (comments and the rest of the file are kept). Returns whether the file changed."""
+    if not REPOSITORY_SLUG.fullmatch(slug) or slug.endswith(".git"):
+        raise ValueError(f"--repository {slug!r} is not OWNER/NAME (e.g. my-lab/greenaudio)")
+    if branch is not None and (not _BRANCH.fullmatch(branch) or ".." in branch):
+        raise ValueError(f"--branch {branch!r} is not a branch name")
+    path = config_path or ROOT / "_config.yml"
+    text = path.read_text()
+    block = re.search(r"^repository:[ \t]*\n((?:[ \t]+.*\n|[ \t]*\n)*)", text, re.M)
+    if not block or not re.search(r"^[ \t]+url:", block.group(1), re.M):
+        raise ValueError(f"{path}: no `repository:` block with a `url:` line")
+    body = re.sub(r"^([ \t]+url:[ \t]*).*$", lambda m: m.group(1) + f"https://github.com/{slug}", block.group(1),
+                  count=1, flags=re.M)
+    if branch is not None:
+        if re.search(r"^[ \t]+branch:", body, re.M):
+            body = re.sub(r"^([ \t]+branch:[ \t]*).*$", lambda m: m.group(1) + branch, body, count=1, flags=re.M)
+        else:
+            body = re.sub(r"^([ \t]+)(url:.*\n)", lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}branch: {branch}\n",
+                          body, count=1, flags=re.M)
+    new = text[:block.start(1)] + body + text[block.end(1):]
+    if new != text:
+        path.write_text(new)
+    return new != text
 
 
 def chapter_imports(text: str) -> list[str]:
@@ -136,7 +171,7 @@ def colab_cell(text: str, url: str | None = None, branch: str | None = None) -> 
     ])
 
 
-_DISPLAY_CALLS = {"show_table", "show_figure", "print", "display"}
+_DISPLAY_CALLS = {"show_table", "show_figure", "show_claims", "show_provenance", "print", "display"}
 
 
 def _call_name(node) -> str | None:
@@ -260,5 +295,19 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("src", nargs="?", default=str(ROOT / "notebooks" / "src"), help="jupytext sources folder")
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help="regenerate only these notebooks")
+    parser.add_argument("--repository", metavar="OWNER/NAME",
+                        help="publishing: set _config.yml's repository url to https://github.com/OWNER/NAME first "
+                             "(then every notebook and the README links are regenerated)")
+    parser.add_argument("--branch", help="with --repository: the branch Colab opens (default: keep _config.yml's)")
     args = parser.parse_args()
+    if args.branch and not args.repository:
+        parser.error("--branch goes with --repository (or edit repository: branch in _config.yml)")
+    if args.repository:
+        if args.only:
+            parser.error("--repository regenerates every notebook: leave out --only")
+        try:
+            changed = set_repository(args.repository, args.branch)
+        except ValueError as error:
+            parser.error(str(error))
+        print(("set" if changed else "kept"), "repository:", *read_repository(), "in", ROOT / "_config.yml")
     main(args.src, args.only)

@@ -103,7 +103,15 @@ def test_energies_follow_their_recorded_power_model(folder):
     for r in records:
         kind = measure.energy_kind(r.energy_method)
         c = r.energy_constants
-        if r.energy_method == "estimated:codecarbon-cpu-process":
+        if r.energy_method == "estimated:codecarbon-process-rule[cpu,ram]":
+            # CodeCarbon's CPU rule (TDP x sockets x CPU time / logical CPUs) plus its RAM rule (slot power x wall
+            # time, at least two 5 W slots on x86), over the whole window
+            cpu = c["tdp_w"] * c["sockets"] * c["process_cpu_time_s"] / c["logical_cpus"]
+            assert sum(r.energy_by_repeat_j) == pytest.approx(cpu + c["ram_power_w"] * r.energy_duration_s, rel=1e-9)
+            assert c["ram_power_w"] >= 10.0
+            if c["matched_cpu"] is None:
+                assert c["tdp_w"] == 4.0 * c["logical_cpus"] * c["sockets"]  # CodeCarbon's DEFAULT_POWER_PER_CORE
+        elif r.energy_method == "estimated:codecarbon-cpu-process":
             # E = TDP x process CPU time / logical CPUs, per timed run; E_gen = median run energy per 100 s of audio
             runs = [e for e in r.energy_by_repeat_j]
             assert sum(runs) == pytest.approx(c["tdp_w"] * c["process_cpu_time_s"] / c["logical_cpus"], rel=1e-9)
@@ -149,7 +157,7 @@ def test_figure_33_correlations_say_what_they_correlate(folder):
     for name in ("figure-33", "figure-34"):
         assert (folder / f"{name}.png").stat().st_size > 0
         svg = (folder / f"{name}.svg").read_text()
-        assert measure.describe_energy(records[0]).split(" (")[0] in svg  # "estimated" / "measured" on the axis
+        assert measure.energy_method_label(records[0]).split(" (")[0] in svg  # "estimated" / "measured" on the axis
 
 
 def test_figure_34_pareto_csv(folder):
@@ -174,13 +182,17 @@ def test_three_tool_table_follows_each_rule(folder):
         assert row.energy_kwh * 3.6e6 == pytest.approx(row.power_w * row.wall_s * row.pue, rel=1e-9)
         pue = {"carbontracker": 1.58, "CodeCarbon": 1.0, "Green": 1.67}[row.tool.split()[0]]
         assert row.pue == pue
-    # the training row comes from the shipped record of HiFi-GAN small: its CodeCarbon energy is the record's own
+    # the training row comes from the shipped record of HiFi-GAN small: its CodeCarbon CPU energy is the record's own
     # training energy, computed by the trainer when the run finished (8 W x 903.5 CPU-s / 2 CPUs = 3614 J)
     train = tools[tools.workload.str.startswith("mini training hifigan-small")]
     train = train.set_index(train.tool.str.split().str[0])
     record = json.loads((ROOT / "lib/greenaudio/resources/zoo/mini/hifigan-small/training.json").read_text())
-    assert train.loc["CodeCarbon", "energy_kwh"] * 3.6e6 == pytest.approx(record["energy_j"], rel=1e-6)
+    codecarbon_cpu_kwh = train.loc["CodeCarbon", "cpu_energy_kwh" if "cpu_energy_kwh" in train else "energy_kwh"]
+    assert codecarbon_cpu_kwh * 3.6e6 == pytest.approx(record["energy_j"], rel=1e-6)
     assert train.loc["CodeCarbon", "cpu_time_s"] == pytest.approx(903.54, abs=0.01)
+    # each tool starts from one TDP for both workloads (the machine's), and its rule names the PUE it applies
+    assert (tools.groupby("tool").tdp_w.nunique() == 1).all()
+    assert tools.rule.str.contains("PUE").all()
 
 
 def test_bring_your_own_vocoder(folder):
@@ -197,3 +209,42 @@ def test_bring_your_own_vocoder(folder):
     assert mine.e_gen_j > 0 and mine.rtf_cpu > 0
     assert byo.gflops_per_audio_s.is_monotonic_increasing
     assert (folder / "figure-byo.png").exists()
+
+
+# Table 8's printed E_gen ("mJ", p. 69) of the GANs and of the diffusion models, for the family ratio of §5.2.3
+GAN_E_GEN = [49.08, 69.46, 95.14, 59.28, 64.59, 96.61]
+DIFFUSION_E_GEN = [3398.11, 5439.46, 7833.62, 769.82, 1458.17, 2937.61]
+
+
+def test_claims_table_on_the_thesis_numbers_and_ours(folder):
+    claims = pd.read_csv(folder / "claims-5-1.csv").set_index("claim")
+    assert list(claims.columns) == ["section", "thesis", "this_build", "holds"]
+    own = pd.read_csv(folder / "claims-5-1.csv")
+    # the rows applying a claim to Table 8's own numbers, in the notebook's order: family ratio, rank correlation
+    # with energy, parameter correlation, front size, fronts' agreement
+    thesis_rows = own[own.claim.str.startswith("…")].this_build.tolist()
+    ratio = ((2937.61 + 3398.11) / 2) / ((64.59 + 69.46) / 2)  # medians by hand: 3167.86 / 67.025
+    assert ratio == pytest.approx(np.median(DIFFUSION_E_GEN) / np.median(GAN_E_GEN))
+    assert thesis_rows[0] == pytest.approx(ratio) and round(ratio, 1) == 47.3
+    assert round(thesis_rows[1], 2) == 0.92 and round(thesis_rows[2], 2) == 0.21
+    assert thesis_rows[3] == 3 and thesis_rows[4] == 1.0  # MelGAN small, HiFi-GAN small and large on both fronts
+    assert own[own.claim.str.startswith("…")].holds.tolist() == [True, True, True, True, True]
+    table8 = pd.read_csv(folder / "table-8.csv")
+    first = own.iloc[0]
+    ours = (np.median(table8.e_gen_j[table8.model.isin(["wavegrad", "diffwave"])])
+            / np.median(table8.e_gen_j[table8.model.isin(["melgan", "hifigan"])]))
+    assert first.this_build == pytest.approx(ours) and bool(first.holds) == (10 ** 1.5 <= ours <= 10 ** 2.5)
+    gan_rtf = table8.rtf_cpu[table8.model.isin(["melgan", "hifigan"])].max()
+    row = own[own.claim.str.startswith("GANs are already real-time")].iloc[0]
+    assert row.this_build == pytest.approx(gan_rtf) and bool(row.holds) == (gan_rtf < 1)
+
+
+def test_provenance_names_the_energy_method_and_the_machine(folder):
+    rows = pd.read_csv(folder / "provenance.csv")
+    assert list(rows.columns) == ["quantity", "method", "tool", "machine", "when"]
+    records = measure.load_records(folder / "bench-records.csv")
+    energy = rows[rows.quantity.str.startswith("Energy")].iloc[0]
+    assert energy.method.startswith(measure.energy_kind(records[0].energy_method))  # estimated / measured
+    assert records[0].environment["cpu_model"] in energy.machine
+    thesis = rows[rows.quantity.str.startswith("Thesis")].iloc[0]
+    assert "RTX A5000" in thesis.machine

@@ -27,7 +27,7 @@ def folder(request):
 def test_notebook_is_narrative_and_calls():
     cells = [c for c in re.split(r"^# %%", SOURCE.read_text(), flags=re.M) if not c.startswith(" [markdown]")]
     code = [line for c in cells for line in c.splitlines()[1:] if line.strip() and not line.lstrip().startswith("#")]
-    assert len(code) <= 120
+    assert len(code) <= 170  # calls with their captions and alt texts, and the claims' words (literals)
     assert not any(line.lstrip().startswith(("def ", "class ", "for ")) for line in code)
 
 
@@ -40,6 +40,18 @@ def test_table_10_and_section_6_4_on_the_thesis_numbers(folder):
     assert round(thesis.loc[("melgan", "medium"), "RPi 4B"], 3) == 0.708  # 7.02 GFLOPs (Table 8) / 9.92 (Table 10)
     assert round(thesis.loc[("hifigan", "large"), "RPi 4B"], 2) == 4.09  # 40.57 / 9.92
     assert len(pd.read_csv(folder / "embedded-summary-thesis.csv")) == 6
+
+
+@pytest.mark.notebooks
+def test_claims_table_has_the_printed_section_6_4_values(folder):
+    claims = pd.read_csv(folder / "claims-6.csv")
+    assert list(claims.columns) == ["claim", "section", "thesis", "this_build", "holds"]
+    assert len(claims) == 9
+    rpi = claims[claims.claim.str.startswith(("MelGAN medium", "HiFi-GAN large"))]
+    assert rpi.this_build.round(2).tolist() == [0.71, 4.09]  # 7.02 / 9.92 and 40.57 / 9.92 (Tables 8 and 10)
+    assert rpi.holds.tolist() == [True, True]
+    provenance = pd.read_csv(folder / "provenance.csv")
+    assert list(provenance.columns) == ["quantity", "method", "tool", "machine", "when"] and len(provenance) >= 5
 
 
 @pytest.mark.notebooks
@@ -97,15 +109,18 @@ def _row(**kw):
     return base
 
 
-def test_provenance_lines_say_which_target_each_family_meets():
-    results = pd.DataFrame([_row(), _row(model="hifigan", speedup_vs_torch_fp32=1.2),
-                            _row(model="waveglow", speedup_vs_torch_fp32=0.5), _row(model="diffwave", status="failed: x")])
-    lines = chapter.provenance_lines(results)
-    assert lines[0].startswith("CPU: Fake CPU")
-    verdicts = [line for line in lines if "target" in line]
-    assert len(verdicts) == 2  # only the GAN families are held to the 2x target
-    assert "2.50x torch fp32 (meets" in verdicts[0] and "1.20x torch fp32 (misses" in verdicts[1]
-    assert chapter.provenance_lines(results.assign(status="failed: y")) == []
+def test_provenance_rows_are_read_off_the_rows_own_columns():
+    results = pd.DataFrame([_row(), _row(model="hifigan"), _row(model="diffwave", status="failed: x", cpu="Other")])
+    rows = chapter.provenance_rows(results, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    assert [set(r) for r in rows] == [{"quantity", "method", "tool", "machine", "when"}] * len(rows)
+    live = {r["quantity"]: r for r in rows}["int8 sizes, speed and output change (this build)"]
+    assert live["method"] == "measured: median of 2; files" and live["tool"] == "torch x"
+    assert live["machine"] == "Fake CPU, 1 thread(s)"  # the failed row's CPU is not the measurement's
+    assert {r["quantity"]: r for r in rows}["Energy per 100 s of audio (this build)"]["method"] == "estimated: fake"
+    # without a configuration that ran: only the shipped files (empty here) and the boards' estimate
+    rows = chapter.provenance_rows(results.assign(status="failed: y"), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    assert [r["quantity"] for r in rows] == ["int8 rows of every configuration (shipped)",
+                                             "QAT of every family (shipped)", "Seconds per second of audio on the boards"]
 
 
 def test_ground_truth_scores_skip_freshly_initialised_models():
@@ -135,18 +150,59 @@ def test_stability_keeps_a_family_that_fails_as_a_row():
                                            seed=0, threads=1, load=broken)
     assert history.empty and len(table) == 1
     row = table.iloc[0]
-    assert (row["model"], row["size"], row["fake-quant"]) == ("melgan", "small",
-                                                               "failed: RuntimeError: cannot build melgan")
-    assert pd.isna(row["fp32"]) and pd.isna(row["steps"])
+    assert (row["model"], row["size"], row["status"]) == ("melgan", "small", "failed: RuntimeError: cannot build melgan")
+    assert pd.isna(row["fake_quant_stable"]) and pd.isna(row["steps"])
     shown = chapter.stability_with_shipped(table, shipped_history=pd.DataFrame())
     assert shown["source"].tolist() == ["this run"] and shown.columns[0] == "source"
+    assert chapter.stability_facts(shown) == {"families": 0, "stable_families": [], "n_stable": 0,
+                                              "diffwave_gap_min": pytest.approx(float("nan"), nan_ok=True)}
 
 
-def test_failure_lines_name_each_failed_configuration_and_count_the_rest():
-    results = pd.DataFrame({"model": ["melgan", "hifigan", "waveglow"], "size": ["small", "large", "small"],
-                            "status": ["ok", "failed: export: unsupported op", "ok"]})
-    assert chapter.failure_lines(results) == ["hifigan large: failed: export: unsupported op",
-                                              "2 of 3 configurations quantized and run."]
+def test_stability_facts_count_families_whose_every_fake_quant_row_is_stable():
+    table = pd.DataFrame({"source": ["shipped", "shipped", "shipped", "this run", "this run"],
+                          "model": ["melgan", "diffwave", "waveflow", "melgan", "waveglow"], "size": "small",
+                          "status": ["ok", "ok", "ok", "ok", "failed: x"],
+                          "fake_quant_stable": [True, True, True, False, None],
+                          "val_loss_gap": [0.4, 0.002, 0.7, 0.1, None]})
+    facts = chapter.stability_facts(table)
+    # melgan is unstable in this run's row; the failed waveglow row is not a trained family
+    assert facts == {"families": 3, "stable_families": ["diffwave", "waveflow"], "n_stable": 2,
+                     "diffwave_gap_min": 0.002}
+
+
+def test_claims_hold_or_not_by_their_rules():
+    ptq = {"size_ratio_median": 3.7, "speedup_torch_median": 1.3}
+    stability = {"n_stable": 1, "stable_families": ["diffwave"], "diffwave_gap_min": 0.002}
+    boards = {"melgan_medium_rpi4_s": 7.02 / 9.92, "hifigan_large_rpi4_s": 40.57 / 9.92, "arduino_int8_fit_ram": 0,
+              "arduino_real_time": 0, "fit_every_rpi_fp32": 17, "configurations": 18}
+    claims = chapter.check_claims(ptq, stability, boards).set_index("key")
+    assert list(claims.index) == list(chapter.CLAIM_RULES)
+    assert claims["holds"].to_dict() == {"size_4x": True, "speed_2_4x": False, "speed_2_3x": False,
+                                         "qat_only_diffwave": True, "qat_loss_higher": True, "melgan_rpi4": True,
+                                         "hifigan_rpi4": True, "arduino": True, "rpi_fit": False}
+    assert claims.loc["rpi_fit", "this_build"] == 17 and claims.loc["speed_2_4x", "this_build"] == 1.3
+    flipped = chapter.check_claims({"size_ratio_median": 2.6, "speedup_torch_median": 2.0},
+                                   {"n_stable": 2, "stable_families": ["melgan", "diffwave"],
+                                    "diffwave_gap_min": float("nan")}, boards).set_index("key")["holds"]
+    assert not flipped["size_4x"] and flipped["speed_2_4x"] and not flipped["qat_only_diffwave"]
+    assert not flipped["qat_loss_higher"]  # no DiffWave row: no value, no verdict in its favour
+
+
+def test_ptq_facts_by_hand():
+    rows = pd.DataFrame([_row(size_ratio=3.6, speedup_vs_torch_fp32=2.5, speedup_vs_ort_fp32=1.1),
+                         _row(size_ratio=3.6, speedup_vs_torch_fp32=1.5, speedup_vs_ort_fp32=1.3, audio_s=10.0),
+                         _row(model="hifigan", size_ratio=3.0, speedup_vs_torch_fp32=1.2, speedup_vs_ort_fp32=0.9),
+                         _row(model="waveglow", size_ratio=3.9, speedup_vs_torch_fp32=1.0, speedup_vs_ort_fp32=1.0),
+                         _row(model="hifigan", size="large", status="failed: x", size_ratio=9.0)])
+    facts = chapter.ptq_facts(rows)
+    assert (facts["rows"], facts["configurations"]) == (4, 3)  # the failed row left out
+    # one size ratio per configuration: 3.6, 3.0, 3.9
+    assert (facts["size_ratio_min"], facts["size_ratio_median"], facts["size_ratio_max"]) == (3.0, 3.6, 3.9)
+    # every row's speed-up: 2.5, 1.5, 1.2, 1.0 -> median (1.2 + 1.5) / 2
+    assert facts["speedup_torch_median"] == pytest.approx(1.35) and facts["speedup_ort_max"] == 1.3
+    assert (facts["target_rows"], facts["target_met"], facts["target"]) == (3, 1, 2.0)  # MelGAN 2.5 meets 2x
+    empty = chapter.ptq_facts(rows.iloc[:0])
+    assert empty["rows"] == 0 and np.isnan(empty["size_ratio_median"])
 
 
 def test_chapter_inputs_reject_more_calibration_clips_than_the_split_has():
@@ -167,19 +223,17 @@ def test_seconds_by_board_is_one_row_per_configuration_in_board_order():
     assert table.values.tolist() == [["melgan", "small", 0.5, 90.0], ["hifigan", "small", 2.0, 400.0]]
 
 
-def test_speed_target_lines_count_the_gan_rows_that_meet_2x_and_give_the_ranges():
-    rows = pd.DataFrame([_row(speedup_vs_torch_fp32=2.5, speedup_vs_ort_fp32=1.1, cpu_isa="avx2 fma; no avx512_vnni"),
-                         _row(model="hifigan", size="large", speedup_vs_torch_fp32=1.2, speedup_vs_ort_fp32=0.9,
-                              cpu_isa="avx2 fma; no avx512_vnni"),
+def test_speed_target_table_holds_the_gan_rows_with_their_verdicts():
+    rows = pd.DataFrame([_row(speedup_vs_torch_fp32=2.5, speedup_vs_ort_fp32=1.1),
+                         _row(model="hifigan", size="large", speedup_vs_torch_fp32=1.2, speedup_vs_ort_fp32=0.9),
                          _row(model="waveglow", speedup_vs_torch_fp32=9.0, speedup_vs_ort_fp32=9.0),
                          _row(model="melgan", size="large", status="failed: x")])
-    lines = chapter.speed_target_lines(rows)
-    assert len(lines) == 4  # two target rows, the count, the ISA (WaveGlow and the failed row are not target rows)
-    assert "hifigan large (1 s of audio): int8 is 1.20x torch fp32 (misses" in lines[1]
-    assert lines[2].startswith("1 of 2 MelGAN/HiFi-GAN rows meet the 2x target")
-    assert "1.20-2.50x torch fp32 and 0.90-1.10x ONNX Runtime fp32" in lines[2]
-    assert lines[3] == "CPU instruction sets recorded with the rows: avx2 fma; no avx512_vnni."
-    assert chapter.speed_target_lines(rows[rows.model == "waveglow"]) == []
+    table = chapter.speed_target_table(rows)
+    assert list(table.columns) == list(chapter.SPEED_TARGET_COLUMNS)
+    # WaveGlow is not held to the target and the failed row did not run
+    assert table[["model", "size", "meets_target"]].values.tolist() == [["melgan", "small", True],
+                                                                        ["hifigan", "large", False]]
+    assert chapter.speed_target_table(rows[rows.model == "waveglow"]).empty
 
 
 @pytest.mark.notebooks
@@ -193,14 +247,16 @@ def test_operator_time_table_puts_quantize_operators_only_in_the_int8_graphs(fol
     assert (convolution[["fp32 ms per run", "int8 ms per run"]] > 0).all().all()
 
 
-def test_trained_snr_line_orders_trained_configurations_by_snr_once_each():
-    rows = pd.DataFrame([_row(model="waveflow", int8_snr_db=-1.27, weights="trained: weights.pt"),
-                         _row(model="hifigan", int8_snr_db=20.54, weights="trained: weights.pt"),
-                         _row(model="hifigan", int8_snr_db=19.0, weights="trained: weights.pt", audio_s=10.0),
-                         _row(model="melgan", int8_snr_db=99.0)])  # fresh: says little, left out
-    assert chapter.trained_snr_line(rows) == ("SNR of int8 against fp32, trained models: waveflow small -1.3 dB; "
-                                              "hifigan small 20.5 dB.")
-    assert chapter.trained_snr_line(rows.iloc[3:]) == "No shipped row has trained weights."
+def test_trained_snr_table_orders_trained_configurations_by_snr_once_each():
+    rows = pd.DataFrame([_row(model="waveflow", int8_snr_db=-1.27, weights="trained: weights.pt", int8_d_stft=1.0),
+                         _row(model="hifigan", int8_snr_db=20.54, weights="trained: weights.pt", int8_d_stft=0.03),
+                         _row(model="hifigan", int8_snr_db=19.0, weights="trained: weights.pt", audio_s=10.0,
+                              int8_d_stft=0.04),
+                         _row(model="melgan", int8_snr_db=99.0, int8_d_stft=0.0)])  # fresh: says little, left out
+    table = chapter.trained_snr_table(rows)
+    assert table[["model", "audio_s", "int8_snr_db"]].values.tolist() == [["waveflow", 1.0, -1.27],
+                                                                          ["hifigan", 1.0, 20.54]]
+    assert chapter.trained_snr_table(rows.iloc[3:]).empty
 
 
 def test_qat_family_figure_has_one_panel_per_family_and_source():
@@ -219,3 +275,9 @@ def test_qat_family_figure_has_one_panel_per_family_and_source():
     assert [list(line.get_ydata()) for line in shown[0].lines] == [[2.0, 1.0], [2.5, 1.5]]  # fp32, then fake-quant
     empty = chapter.plot_qat_families(pd.DataFrame(), shipped_history=pd.DataFrame())
     assert [t.get_text() for ax in empty.axes for t in ax.texts] == ["no QAT history shipped or trained in this run"]
+
+
+def test_seconds_show_as_whole_seconds_from_100_up():
+    from greenaudio.quantization import tables
+
+    assert [tables.format_seconds(v) for v in (1.39e9 / 256e3, 7.02 / 9.92, 99.7)] == ["5,430", "0.708", "99.7"]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from greenaudio.data import SENTENCES, SpeechDataset, load_piper_speech, piper_corpus_settings, synthesize_piper
@@ -115,23 +116,32 @@ def test_real_voice_is_deterministic_and_natural_rate():
     assert 1.5 < words_per_s < 5.0  # conversational English is about 2-4 words per second
 
 
-def test_the_shipped_trial_is_described_from_its_files_and_an_altered_file_is_refused(tmp_path):
+def test_the_shipped_trial_is_read_from_its_files_and_an_altered_file_is_refused(tmp_path):
     import json
     import shutil
 
-    from greenaudio.data.piper import describe_piper_trial
+    from greenaudio.data.piper import load_piper_trial
     from greenaudio.experiments.artefacts import ArtefactError
 
     shipped = Path(piper_module.__file__).resolve().parents[1] / "resources" / "piper_trial"
     scores = json.loads((shipped / "scores.json").read_text())
     train = json.loads((shipped / "train.json").read_text())
-    text = describe_piper_trial()  # needs no Piper installation
-    assert f"reached {train['step']} steps" in text
-    assert f"STOI {scores['piper_trained_on_piper_clips']['stoi']:.2f}" in text
-    assert f"{scores['espeak_shipped_on_piper_clips']['stoi']:.2f} on the Piper clips it never heard" in text
+    trial = load_piper_trial()  # needs no Piper installation
+    assert (trial.budget_s, trial.clock, trial.steps) == (train["budget_s"], train["clock"], train["step"])
+    assert trial.val_mel == train["records"][-1]["val_mel"]
+    rows = trial.scores.set_index(["trained_on", "scored_on"])
+    assert rows.loc[("Piper", "Piper"), "stoi"] == scores["piper_trained_on_piper_clips"]["stoi"]
+    assert rows.loc[("espeak-ng", "Piper"), "stoi"] == scores["espeak_shipped_on_piper_clips"]["stoi"]
+    assert rows.loc[("espeak-ng", "espeak-ng"), "pesq_wb"] == scores["espeak_shipped_on_espeak_clips"]["pesq_wb"]
+    # the espeak run's steps: the last row of the shipped HiFi-GAN small curve
+    curve = pd.read_csv(shipped.parent / "zoo" / "mini" / "hifigan-small" / "curves.csv")
+    assert trial.espeak_steps == int(curve.step.iloc[-1])
+    # its validation D_STFT at the Piper run's step lies between the two logged points around that step
+    before, after = curve[curve.step <= trial.steps].iloc[-1], curve[curve.step >= trial.steps].iloc[0]
+    assert min(before.d_stft, after.d_stft) <= trial.espeak_val_d_stft <= max(before.d_stft, after.d_stft)
     copy = tmp_path / "trial"
     shutil.copytree(shipped, copy)
     (copy / "scores.json").write_text((copy / "scores.json").read_text().replace("0.", "0.9", 1))
     with pytest.raises(ArtefactError, match="sha256 mismatch"):
-        describe_piper_trial(copy)
-    assert describe_piper_trial(tmp_path / "nothing") == ""
+        load_piper_trial(copy)
+    assert load_piper_trial(tmp_path / "nothing") is None

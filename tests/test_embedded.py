@@ -124,3 +124,18 @@ def test_measured_sizes_replace_the_params_rule():
     bad = models.assign(fp32_bytes=[-1.0, 1.0], int8_bytes=[1.0, 1.0])
     with pytest.raises(ValueError, match="fp32_bytes"):
         embedded.compute_embedded_fit(bad, boards)
+
+
+def test_section_6_4_facts_by_hand_from_tables_8_and_10():
+    facts = embedded.compute_section_6_4_facts(embedded.compute_thesis_embedded_fit())
+    assert round(facts["melgan_medium_rpi4_s"], 3) == 0.708  # 7.02 / 9.92 ("~ 0.7 seconds", §6.4)
+    assert round(facts["hifigan_large_rpi4_s"], 2) == 4.09  # 40.57 / 9.92 ("~ 4 seconds")
+    # Arduinos (8 and 16 KB of RAM): no pair fits, even in int8; the fastest is MelGAN small on the ATMega2560
+    assert (facts["arduino_pairs"], facts["arduino_fp32_fit_ram"], facts["arduino_int8_fit_ram"]) == (36, 0, 0)
+    assert facts["arduino_fastest_s"] == pytest.approx(1.39e9 / 256e3)
+    # GFLOPs <= board GFLOPS: RPi 2B (1.47) MelGAN small; RPi 3B (3.62) + HiFi-GAN small, medium; RPi 4B (9.92)
+    # + MelGAN medium: 0 + 1 + 3 + 4
+    assert facts["rpi_real_time"] == 8 and facts["rpi_pairs"] == 72 and facts["rpi_fp32_fit_ram"] == 72
+    # only WaveGlow large (87.73 M x 4 bytes = 351 MB) exceeds the RPi 1B's 256 MB drive; in int8 (88 MB) it fits
+    assert (facts["configurations"], facts["fit_every_rpi_fp32"], facts["fit_every_rpi_int8"]) == (18, 17, 18)
+    assert facts["rpi1b_fp32_too_big"] == 1

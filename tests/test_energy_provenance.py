@@ -24,16 +24,28 @@ def test_estimated_axis_label_names_the_power_model():
 def test_measured_axis_label_names_the_sensor():
     assert plotting.energy_axis_label([record("measured:rapl[package,dram]")]) == \
         "E_gen, measured (RAPL package, dram) (J per 100 s of audio)"
-    assert measure.describe_energy(record("measured:rapl[package,dram]+measured:nvml-energy-counter")) == \
-        "measured (RAPL package, dram + NVML energy counter)"
+    both = record("measured:rapl[package,dram]+measured:nvml-energy-counter")
+    assert measure.energy_method_label(both) == "measured (RAPL package, dram + NVML energy counter)"
+    assert measure.energy_method_facts(both) == {
+        "kind": "measured", "detail": "rapl[package,dram]+measured:nvml-energy-counter",
+        "sensors": ["RAPL package, dram", "NVML energy counter"]}
 
 
 def test_catalogue_estimate_and_prediction_are_labelled():
     c = {"hardware": "EPYC 7763", "max_power_w": 280.0, "utilisation": 0.5, "core_share": 0.25}
-    assert measure.describe_energy(record("estimated:power x time", c)) == \
+    assert measure.energy_method_label(record("estimated:power x time", c)) == \
         "estimated (EPYC 7763 280 W x utilisation 0.5 x core share 0.25 x wall time)"
-    assert measure.describe_energy({"method": "predicted:linear-from-1-of-100-epochs"}) == \
+    facts = measure.energy_method_facts(record("estimated:power x time", c))
+    assert (facts["kind"], facts["hardware"], facts["max_power_w"], facts["core_share"]) == \
+        ("estimated", "EPYC 7763", 280.0, 0.25)
+    assert measure.energy_method_label({"method": "predicted:linear-from-1-of-100-epochs"}) == \
         "predicted (linear-from-1-of-100-epochs)"
+
+
+def test_power_model_facts_are_the_records_constants():
+    facts = measure.energy_method_facts(record("estimated:codecarbon-cpu-process", CODECARBON))
+    assert (facts["kind"], facts["power_model"], facts["tdp_w"], facts["logical_cpus"], facts["matched_cpu"]) == \
+        ("estimated", "CodeCarbon 3.3.2 CPU process rule", 8.0, 2, None)
 
 
 def test_mixed_records_list_every_method_and_time_proxy_only_when_all_estimated():

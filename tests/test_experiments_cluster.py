@@ -462,7 +462,7 @@ def _assert_same_export(ray_dir: Path, seq_dir: Path) -> None:
     assert list(ray_m[gt].sha256) == list(seq_m[gt].sha256)
     import torch
 
-    w_ray, w_seq = (torch.load(d / "melgan-small" / "weights.pt", map_location="cpu", weights_only=False)
+    w_ray, w_seq = (torch.load(d / "melgan-small" / "weights.pt", map_location="cpu", weights_only=True)
                     for d in (ray_dir, seq_dir))
     assert w_ray["step"] == w_seq["step"] == 1 and w_ray["model_config"] == w_seq["model_config"]
     assert w_ray["model"].keys() == w_seq["model"].keys()

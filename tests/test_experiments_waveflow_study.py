@@ -186,6 +186,23 @@ def test_thesis_statements_on_table6():
     assert s["gap_widens_range"] == 2
     gaps = s["gaps"].set_index("pair")
     assert gaps.loc["WF4–WF5", "log_gap_params"] == pytest.approx(math.log(86.18 / 22.25))
+    # WF1 and WF2 share 5.91 M: 10 - 1 = 9 pairs differ in size; E_gen 1.349 < 1.382 < 2.382 < 2.512 < 3.871 follows
+    # the parameters 5.91 <= 5.91 < 12.78 < 22.25 < 86.18 in all 9
+    assert s["size_pairs"] == 9 and s["e_gen_rises_with_size"] == 9
+    flipped = ws.thesis_table().assign(e_gen=[1.349, 1.382, 2.6, 2.512, 3.871])  # WF3 above WF4: 1 pair of 9 breaks
+    assert ws.compute_statements(flipped)["e_gen_rises_with_size"] == 8
+
+
+def test_fronts_overview_says_who_dominates_whom_in_table6():
+    statements = {"Table 6": ws.compute_statements(ws.thesis_table())}
+    overview = ws.compute_fronts_overview(statements).set_index("configuration")
+    assert list(overview.columns) == ["panel", "training", "parameters", "generation"]
+    # Table 6: WF4 (644.8 kWh, MOS 4.38) beats WF3 (725.4 kWh, 4.34) in training; WF2 (5.91 M, 4.32) beats WF1
+    # (5.91 M, 4.26) on parameters; on E_gen every configuration costs more and scores more than the previous one
+    assert overview.training.to_dict() == {"WF1": "optimal", "WF2": "optimal", "WF3": "dominated by WF4",
+                                           "WF4": "optimal", "WF5": "optimal"}
+    assert overview.parameters["WF1"] == "dominated by WF2" and (overview.parameters.drop("WF1") == "optimal").all()
+    assert (overview.generation == "optimal").all() and set(overview.panel) == {"Table 6"}
 
 
 def test_fronts_follow_dominance():
@@ -276,31 +293,34 @@ def _ship_fake_study(root, configs=ws.CONFIGURATIONS):
     return folder
 
 
-def test_mini_study_sentences_are_computed_from_the_shipped_table(tmp_path):
+def test_mini_study_ranking_is_counted_from_the_shipped_table(tmp_path):
     from greenaudio.experiments.artefacts import ArtefactError
 
     folder = _ship_fake_study(tmp_path)
     mini = ws.load_mini_study("mini", tmp_path)
-    assert len(mini["scores"]) == 5
+    assert mini["shipped"] and len(mini["scores"]) == 5
     assert "study_key" not in mini["table"] and "train_energy_constants" not in mini["table"]
-    text = mini["text"]
-    assert ("same 300 s (process clock; a step under way when the budget runs out is finished), the configurations "
-            "reached WF1 1,200 step(s) in 300 CPU-s, WF2 1,000 step(s) in 300 CPU-s, WF3 700 step(s) in 300 CPU-s, "
-            "WF4 500 step(s) in 300 CPU-s, WF5 200 step(s) in 300 CPU-s.") in text
-    assert "WF1 made 6.0 times as many steps as WF5" in text  # 1200 / 200
+    ranking = mini["ranking"].set_index("quality")
+    assert list(ranking.index) == ["d_stft", "pesq_wb"]
     # D_STFT: WF1 < WF2 < ... < WF5, i.e. the more steps the better; 9 pairs separated by size (WF1 and WF2 have the
     # same 5.91 M in Table 6), none of them in favour of the larger model; all 10 pairs in favour of more steps
-    assert ("D_STFT orders them WF1 > WF2 > WF3 > WF4 > WF5 (best first): the larger model scores better in 0 of 9 "
-            "pairs, the one that made more steps in 10 of 10; it ranks them by the steps made rather than by "
-            "size") in text
+    assert ranking.loc["d_stft"].to_dict() == {"sense": "min", "order": "WF1, WF2, WF3, WF4, WF5", "larger_better": 0,
+                                               "size_pairs": 9, "more_steps_better": 10, "steps_pairs": 10,
+                                               "ranks_by": "steps"}
     # PESQ-WB 1.10, 1.05, 1.20, 1.02, 1.01: larger better in WF1-WF3, WF2-WF3 (2 of 9); more steps better in 8 of 10
-    assert "PESQ-WB orders them WF3 > WF1 > WF2 > WF4 > WF5 (best first)" in text
-    assert "larger model scores better in 2 of 9 pairs, the one that made more steps in 8 of 10" in text
+    # (all but WF1-WF3 and WF2-WF3)
+    assert ranking.loc["pesq_wb", "order"] == "WF3, WF1, WF2, WF4, WF5"
+    assert ranking.loc["pesq_wb", ["larger_better", "size_pairs", "more_steps_better", "steps_pairs"]].tolist() == [
+        2, 9, 8, 10]
+    # a quality that improves with size ranks by size
+    by_size = mini["scores"].assign(d_stft=[0.9, 0.8, 0.7, 0.6, 0.5])
+    assert ws.compute_mini_study_ranking(by_size, ["d_stft"]).ranks_by.item() == "size"
     (folder / "scores.csv").write_text((folder / "scores.csv").read_text().replace("0.9,", "0.1,"))
     with pytest.raises(ArtefactError, match="sha256 mismatch"):
         ws.load_mini_study("mini", tmp_path)
     nothing = ws.load_mini_study("mini", tmp_path / "elsewhere")
-    assert nothing["table"] is None and nothing["scores"].empty and "NOT YET SHIPPED" in nothing["text"]
+    assert not nothing["shipped"] and nothing["table"] is None and nothing["scores"].empty
+    assert nothing["ranking"].empty
 
 
 def _live_table(with_study: bool) -> pd.DataFrame:
@@ -326,8 +346,8 @@ def test_figure28_gets_a_minimised_mini_trained_column_once_three_configurations
     partial.loc[[2, 3], "d_stft"] = [0.9, 1.0]  # WF5 missing (e.g. its training did not fit in memory)
     four = ws.figure28_panels(ws.thesis_table(), partial, generation)
     assert four["panels"][ws.PANEL_TRAINED]["configuration"].tolist() == ["WF1", "WF2", "WF3", "WF4"]
-    assert "WF5 not in the shipped study" in four["caption"]
-    assert "all 4 optimal in the energy front" in " ".join(ws.compute_statement_tables(four)["sentences"])
+    assert "WF5 not in the shipped study" in four["caption"] and four["missing"] == ["WF5"]
+    assert len(ws.compute_statement_tables(four)["statements"][ws.PANEL_TRAINED]["fronts"]) == 4
     figure = ws.figure28_panels(ws.thesis_table(), _live_table(True), generation)
     assert figure["quality"][ws.PANEL_TRAINED] == "d_stft"
     assert "lower is better" in figure["labels"][ws.PANEL_TRAINED]["quality"]
@@ -343,38 +363,25 @@ def test_figure28_gets_a_minimised_mini_trained_column_once_three_configurations
     trained = summary["statements"][ws.PANEL_TRAINED]
     # WF1 is the cheapest on every axis and the closest to the reference: it alone is optimal
     assert trained["dominated_in_energy_front"] == ["WF2", "WF3", "WF4", "WF5"]
-    assert summary["sentences"][0].startswith("thesis (Table 6, data): WF3 dominated in training: True (by WF4)")
+    thesis = summary["statements"][ws.PANEL_THESIS]
+    assert thesis["wf3_dominated_in_training"] and thesis["wf3_dominated_by"] == "WF4"
+    assert summary["qualities"] == {ws.PANEL_THESIS: "mos", ws.PANEL_LIVE: "mos", ws.PANEL_TRAINED: "d_stft",
+                                    ws.PANEL_TRAINED + ", PESQ-WB": "pesq_wb"}
+    overview = ws.compute_fronts_overview(summary["statements"])
+    # costs and D_STFT both rise from WF1 to WF5: each configuration is dominated by every cheaper one
+    assert len(overview) == 4 * 5 and overview.generation[overview.panel == ws.PANEL_TRAINED].tolist() == [
+        "optimal", "dominated by WF1", "dominated by WF1, WF2", "dominated by WF1, WF2, WF3",
+        "dominated by WF1, WF2, WF3, WF4"]
     assert summary["gaps"]["pair"].tolist() == ["WF1–WF2", "WF2–WF3", "WF3–WF4", "WF4–WF5"]
 
 
-def test_chapter_sentences_from_table6():
-    printed = ws.thesis_table()
-    # 86.18 / 5.91 = 14.58; E_gen 3.871 / 1.349 = 2.87
-    assert ws.describe_size_energy_ratio(printed, printed) == (
-        "Table 6: WF5 has 14.6 times WF1's parameters and needs 2.9 times its generation energy; here 14.6 and 2.9 "
-        "times.")
-    reading, sentence = ws.choose_step_reading({"supported": []})
-    assert reading == "reading A (r=96 -> 3M)" and "none" in sentence
-    assert ws.choose_step_reading({"supported": ["reading B (r=96 -> 2M)"]})[0] == "reading B (r=96 -> 2M)"
-    assert ws.describe_settings("quick", batch_size=1, crop_frames=1, steps=1, flows=1).startswith(
-        "E_gen protocol: quick (1 clip(s) x 0.01 s at 22050 Hz); training steps timed: 1 of batch 1 x 1 frame(s) per "
-        "configuration, on a 1-flow copy")
-    with pytest.raises(ValueError, match="protocol"):
-        ws.describe_settings("slow", batch_size=1, crop_frames=1, steps=1)
-
-
-def test_why_not_distillmos_is_computed_from_the_zoo(tmp_path):
-    folder = tmp_path / "mini"
-    folder.mkdir()
-    pd.DataFrame({"config": ["ground_truth", "waveflow-small", "diffwave-small", "hifigan-large"],
-                  "model": ["ground_truth", "waveflow", "diffwave", "hifigan"], "size": ["", "small", "small", "large"],
-                  "distillmos": [2.06, 2.29, 2.27, 1.70], "d_stft": [0.0, 0.98, 1.92, 0.30]}).to_csv(
-        folder / "scores.csv", index=False)
-    text = ws.describe_distillmos_here(tmp_path)
-    assert text.startswith("On this corpus DistillMOS rates the espeak ground truth 2.06 and 2 of the zoo's 3 "
-                           "mini-trained models higher")
-    assert "(2.27, D_STFT 1.92)" in text and "(2.29, D_STFT 0.98)" in text and "1.70" not in text
-    assert ws.describe_distillmos_here(tmp_path / "nothing") == ""
+def test_the_step_reading_used_is_the_only_supported_one_else_reading_a():
+    assert ws.choose_step_reading({"supported": []}) == "reading A (r=96 -> 3M)"
+    assert ws.choose_step_reading({"supported": ["reading B (r=96 -> 2M)"]}) == "reading B (r=96 -> 2M)"
+    both = {"supported": ["reading A (r=96 -> 3M)", "reading B (r=96 -> 2M)"]}
+    assert ws.choose_step_reading(both, default="reading B (r=96 -> 2M)") == "reading B (r=96 -> 2M)"
+    with pytest.raises(ValueError, match="reading"):
+        ws.choose_step_reading({"supported": []}, default="reading C")
 
 
 # -- quick mode: one-flow copies ------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """The shipped plain-vs-prepared speed file (``greenaudio.measure.inference_speed``): its sha256 manifest, the models
-page's table and roofline sentence, and ``scripts/bench_inference.py``'s resumable merge and never-silent rows.
+page's tables and roofline facts, and ``scripts/bench_inference.py``'s resumable merge and never-silent rows.
 
 Expected values are independent of the code under test: sha256 and sizes from ``hashlib`` on the files' bytes,
 hand-made rows whose order and roofline membership are read off by eye.
@@ -7,6 +7,7 @@ hand-made rows whose order and roofline membership are read off by eye.
 
 import hashlib
 import importlib.util
+import math
 import shutil
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def test_write_speed_manifest_hashes_each_file_atomically(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "manifest.csv"]  # no temporary left behind
 
 
-# -- table and sentence ------------------------------------------------------------------------------------------------
+# -- tables and facts -----------------------------------------------------------------------------------------------
 def _frame(rows):
     base = {"time_s": 1.0, "rtf": 1.0, "speedup_vs_plain": 1.0, "peak_rss_mb": 100.0, "device": "cpu",
             "threads": 1, "cpu_affinity": "0", "torch_version": "x", "date_utc": "d", "command": "c",
@@ -117,7 +118,7 @@ def test_table_groups_by_duration_then_zoo_order_with_sizes_and_reasons():
     assert set(inference_speed.inference_speed_formats(table)) <= set(table.columns)
 
 
-def test_roofline_sentence_names_configurations_within_2x():
+def test_roofline_facts_count_configurations_within_2x():
     frame = _frame([
         {"model": "melgan", "size": "small", "duration_s": 1.0, "variant": "plain", "roofline_fraction": 0.2},
         {"model": "melgan", "size": "small", "duration_s": 1.0, "variant": "prepared-onnxruntime",
@@ -128,14 +129,51 @@ def test_roofline_sentence_names_configurations_within_2x():
         {"model": "waveflow", "size": "medium", "duration_s": 1.0, "variant": "prepared-compile", "time_s": None,
          "roofline_fraction": None, "status": "compile-timeout"},
     ])
-    sentence = inference_speed.inference_roofline_sentence(frame)
-    within, _, further = sentence.partition("Further than 2x")
-    assert "2 of 3 timed configurations" in within
-    assert "melgan small 1 s (prepared-onnxruntime, 0.620)" in within
-    assert "waveflow medium 1 s (prepared-torch, 0.500)" in within and "diffwave" not in within
-    assert "diffwave large 10 s (plain, 0.490)" in further
+    # best variant per configuration: melgan small 0.62, waveflow medium 0.5 (at the bound: within), diffwave 0.49
+    facts = inference_speed.roofline_facts(frame)
+    assert facts == {"configurations": 3, "near": 0.5, "within": 2, "best_fraction": 0.62, "worst_fraction": 0.49}
+    assert inference_speed.roofline_facts(frame, near=0.7)["within"] == 0
     with pytest.raises(ValueError, match="near"):
-        inference_speed.inference_roofline_sentence(frame, near=0.0)
+        inference_speed.roofline_facts(frame, near=0.0)
+
+
+def test_speedup_table_one_row_per_configuration_with_each_variant_against_plain():
+    frame = _frame([
+        {"model": "waveglow", "size": "small", "duration_s": 1.0, "variant": "plain", "time_s": 2.0, "rtf": 2.0,
+         "gflops": 40.0, "roofline_fraction": 0.4, "peak_rss_mb": 300.0},
+        {"model": "waveglow", "size": "small", "duration_s": 1.0, "variant": "prepared-torch", "time_s": 1.0,
+         "rtf": 1.0, "gflops": 30.0, "roofline_fraction": 0.6, "peak_rss_mb": 350.0},
+        {"model": "waveglow", "size": "small", "duration_s": 1.0, "variant": "prepared-onnxruntime", "time_s": 4.0,
+         "rtf": 4.0, "gflops": 40.0, "roofline_fraction": 0.2, "peak_rss_mb": 500.0},
+        {"model": "waveglow", "size": "small", "duration_s": 1.0, "variant": "prepared-compile", "time_s": None,
+         "status": "unavailable", "reason": "no compiler"},
+        {"model": "melgan", "size": "large", "duration_s": 1.0, "variant": "plain", "time_s": 0.5, "rtf": 0.5,
+         "gflops": 5.0, "roofline_fraction": 0.3},
+    ])
+    table = inference_speed.speedup_table(frame)
+    assert list(table.configuration) == ["MelGAN large", "WaveGlow small"]  # the zoo's order
+    row = table.set_index("model").loc["waveglow"]
+    assert (row.rtf_plain, row.speedup_torch, row.speedup_onnxruntime) == (2.0, 2.0, 0.5)  # 2 / 1 and 2 / 4
+    assert math.isnan(row.speedup_compile) and row.untimed == "prepared-compile (unavailable)"
+    assert row.best_variant == "prepared-torch" and row.best_fraction_of_peak == 0.6
+    assert (row.gflops_plain, row.gflops_prepared) == (40.0, 30.0)
+    assert (row.peak_rss_plain_mb, row.peak_rss_torch_mb, row.peak_rss_onnxruntime_mb) == (300.0, 350.0, 500.0)
+    melgan = table.set_index("model").loc["melgan"]
+    assert math.isnan(melgan.speedup_torch) and melgan.best_variant == "plain"
+    assert set(inference_speed.SPEEDUP_MAIN) <= set(table.columns) and len(inference_speed.SPEEDUP_MAIN) <= 7
+    assert all("_" not in inference_speed.SPEEDUP_LABELS[c] for c in table.columns if c not in ("model", "size"))
+
+
+def test_provenance_row_is_read_from_the_rows_columns():
+    frame = _frame([{"model": "melgan", "size": "small", "duration_s": 1.0, "variant": "plain",
+                     "date_utc": "2026-11-26T19:32:20Z", "timing_method": "min of 2", "onnxruntime_version": "1.3"},
+                    {"model": "melgan", "size": "small", "duration_s": 1.0, "variant": "prepared-torch",
+                     "date_utc": "2026-11-27T01:00:00Z", "timing_method": "min of 2", "onnxruntime_version": "1.3"}])
+    row = inference_speed.inference_speed_provenance(frame)
+    assert set(row) == {"quantity", "method", "tool", "machine", "when"}
+    assert row["machine"] == "cpu, core(s) 0, 1 thread(s)" and row["tool"] == "torch x, ONNX Runtime 1.3"
+    assert row["when"] == "2026-11-26 to 2026-11-27 (UTC)"
+    assert row["method"].startswith("measured: min of 2;") and "compute roof" in row["method"]
 
 
 # -- bench script: resume, merge, never-silent rows --------------------------------------------------------------------
@@ -176,14 +214,14 @@ def test_speed_targets_are_judged_against_the_ceiling_at_the_compute_roof():
     assert table.loc["diffwave", "ceiling"] == pytest.approx(4.0)
     assert table.loc["diffwave", "plain fraction of peak"] == pytest.approx(0.5)
     assert table.loc["diffwave", "FLOPs removed"] == pytest.approx(0.5)
-    assert not table.loc["diffwave", "met"] and table.loc["diffwave", "why"].startswith("missed, within reach")
+    assert not table.loc["diffwave", "met"] and table.loc["diffwave", "verdict"] == "missed, within reach"
     assert table.loc["waveflow", "ceiling"] == pytest.approx(10 / 9)
-    assert table.loc["waveflow", "why"].startswith("out of reach here") and "1.11x" in table.loc["waveflow", "why"]
-    assert table.loc["melgan", "met"] and table.loc["melgan", "why"] == "met"
-    sentence = inference_speed.speed_target_sentence(table.reset_index())
-    assert sentence.startswith("Targets met by 1 of 3 timed configurations (melgan small 1 s)")
-    assert "of the 2 missed, 1 are out of reach on this CPU even at its compute roof (waveflow small 1 s)" in sentence
-    assert "1 could reach it (diffwave small 1 s)" in sentence
+    assert table.loc["waveflow", "verdict"] == "missed, out of reach"
+    assert table.loc["melgan", "met"] and table.loc["melgan", "verdict"] == "met"
+    assert table.loc["melgan", "configuration"] == "MelGAN small"
+    counts = inference_speed.speed_target_counts(table.reset_index())
+    assert counts == {"configurations": 3, "met": 1, "missed": 2, "out_of_reach": 1, "within_reach": 1}
+    assert inference_speed.speed_target_counts(table.iloc[:0])["configurations"] == 0
     assert inference_speed.speed_target_table(rows.iloc[-1:]).empty
 
 

@@ -75,6 +75,21 @@ def sign(result):
     return result
 
 
+def result_for_page(manifest, rater, scores):
+    """A complete result file for a built page (its stimuli, in manifest order); ``scores`` maps condition -> score."""
+    ratings = []
+    for i, t in enumerate(manifest["trials"]):
+        t0 = 1_700_000_000_000 + 10_000 * i
+        ratings.append({"index": i, "stimulus": t["stimulus"], "utterance": t["utterance"], "condition": t["condition"],
+                        "model": t["model"], "size": t["size"], "kind": t["kind"], "score": scores[t["condition"]],
+                        "presented_ms": t0, "first_play_ms": t0 + 500, "ended_ms": t0 + 1500, "rated_ms": t0 + 3000,
+                        "plays": 1})
+    return sign({"schema": "greenaudio-listening-result", "schema_version": 1, "rater_id": rater,
+                 "page_version": manifest["page_version"], "n_trials": len(ratings), "complete": True,
+                 "headphone_check": {"answers": [c["answer"] for c in manifest["headphone_check"]], "passed": True},
+                 "ratings": ratings})
+
+
 def dump(folder, name, result):
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
@@ -378,16 +393,22 @@ def test_sphinx_extension_ships_the_app_and_the_results(tmp_path):
     (src / "book").mkdir(parents=True)
     shutil.copy2(root / "book" / "listening-test.md", src / "book" / "listening-test.md")
     (src / "index.md").write_text("# Home\n\n```{toctree}\nbook/listening-test\n```\n")
+    samples = write_samples(tmp_path / "samples", 2)
     (src / "conf.py").write_text("extensions = ['myst_parser', 'greenaudio.listening.sphinx_ext']\n"
-                                 f"listening_samples_dir = {str(write_samples(tmp_path / 'samples', 2))!r}\n"
+                                 f"listening_samples_dir = {str(samples)!r}\n"
                                  "listening_results_dir = 'ratings'\n")
-    dump(src / "ratings", "a.json", make_result("ra", GOOD))
+    # results are checked against the page the build serves: a file of that page (the same samples give the same
+    # page), and one of no page (fake stimuli), which is rejected
+    served = json.loads((listening.build_test_page(samples, tmp_path / "served").out_dir / "manifest.json").read_text())
+    dump(src / "ratings", "a.json", result_for_page(served, "ra", {c: GOOD[c][0] for c in GOOD}))
+    dump(src / "ratings", "b.json", make_result("rb", GOOD))
     app = Sphinx(str(src), str(src), str(tmp_path / "html"), str(tmp_path / "doctrees"), "html", warningiserror=True,
                  status=None)
     app.build()
     page = (tmp_path / "html" / "book" / "listening-test.html").read_text()
     assert 'src="../listening-test-app/index.html"' in page
     assert "hifigan-small" in page and "No ratings yet" not in page
+    assert "1 file(s) rejected" in page
     assert (tmp_path / "html" / "listening-test-app" / "trials.js").exists()
 
 

@@ -58,7 +58,7 @@ def test_another_procedure_or_power_setting_is_another_cell(tmp_path):
     assert len(recs) == 4  # four distinct cells, none overwritten
     assert len({r.procedure_key for r in recs}) == 2 and len({r.energy_key for r in recs}) == 2
     assert len({r.env_key for r in recs}) == 2
-    assert first.records[0].energy_method == "estimated:codecarbon-cpu-process"
+    assert first.records[0].energy_method == measure.METHOD_CODECARBON  # the CPU and RAM rules
 
 
 @pytest.mark.parametrize("kwargs, match", [

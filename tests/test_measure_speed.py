@@ -61,3 +61,26 @@ def test_a_package_file_missing_from_the_manifest_is_refused(shipped_path, tmp_p
     monkeypatch.setattr(speed, "shipped_record_files", lambda folder=None: [copy])  # as if it were the package's
     with pytest.raises(ArtefactError, match="does not list"):
         speed.load_shipped_records()
+
+
+def test_speed_facts_name_the_fastest_and_slowest_by_hand():
+    import pandas as pd
+
+    table = pd.DataFrame({"model": ["melgan", "diffwave", "hifigan", "waveglow"],
+                          "size": ["small", "large", "large", "small"], "rtf_median": [0.07, 33.8, 1.5, 0.9],
+                          "status": ["ok", "ok", "ok", "failed: x"], "machine": ["m"] * 4})
+    facts = speed.speed_facts(table)
+    assert (facts["fastest_name"], facts["fastest_rtf"]) == ("MelGAN small", 0.07)
+    assert (facts["slowest_name"], facts["slowest_rtf"]) == ("DiffWave large", 33.8)
+    assert (facts["configurations"], facts["real_time"], facts["machines"]) == (3, 1, "m")  # the failed row left out
+
+
+def test_provenance_facts_read_the_records_environment(shipped_path):
+    records = load_records(shipped_path)
+    facts = speed.records_provenance_facts(records, load="busy")
+    env = records[0].environment
+    assert facts["records"] == facts["ok"] == 18 and facts["load"] == "busy"
+    assert env["cpu_model"] in facts["machine"] and f"torch {env['packages']['torch']}" in facts["tool"]
+    assert facts["method"].startswith("measured:") and facts["energy"].startswith("estimated:")
+    loads = [r.environment["load_average"][0] for r in records]
+    assert facts["load_1min"] == (min(loads), max(loads))

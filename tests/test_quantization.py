@@ -227,7 +227,8 @@ def test_qat_same_start_then_converted_int8_model_runs(tmp_path):
     start = h[h.step == 0].set_index("variant").val_loss
     assert start["fp32"] == pytest.approx(start["fake-quant"], rel=0.05)  # same initialisation
     assert set(h.step) == {0, 1, 2}
-    assert qat.check_qat_stability(h.assign(val_loss=[1.0, 1.0, 2.0, 2.0, 3.0, 3.0])).startswith("unstable")
+    rising = qat.compute_qat_stability(h.assign(val_loss=[1.0, 1.0, 2.0, 2.0, 3.0, 3.0]))
+    assert rising == {"finite": True, "val_loss_first": 1.0, "val_loss_last": 3.0, "rose": True, "stable": False}
     q = qat.convert_qat_model(result.fake_quant, tmp_path / "qat", torch.rand(2, 80, 4))
     audio = q.runner("int8").generate(torch.rand(1, 80, 4), generator=torch.Generator().manual_seed(0)).audio
     assert audio.shape == (1, 4 * 256) and torch.isfinite(audio).all()

@@ -36,20 +36,21 @@ def test_stability_table_reads_verdicts_losses_and_time_per_step_off_the_history
     table = qat.qat_stability_table(history).set_index("model")
     assert list(table.columns) == list(qat.STABILITY_COLUMNS)[1:]
     assert table.loc["diffwave", "steps"] == 4
-    assert table.loc["diffwave", "fp32"] == table.loc["diffwave", "fake-quant"] == "stable"
-    assert table.loc["diffwave", "fake-quant val loss (first -> last)"] == "2.1 -> 1.5"
-    assert table.loc["diffwave", "last val loss, fake-quant - fp32"] == pytest.approx(0.5)
-    assert table.loc["diffwave", "s per step (fp32)"] == pytest.approx(8.0 / 4)
-    assert table.loc["diffwave", "s per step (fake-quant)"] == pytest.approx(12.0 / 4)
-    assert table.loc["waveflow", "fake-quant"] == "unstable: validation loss rose from -1 to -0.5"
-    assert table.loc["waveflow", "last val loss, fake-quant - fp32"] == pytest.approx(2.5)
-    assert table.loc["waveglow", "fake-quant"] == "unstable: non-finite loss"
+    assert table.loc["diffwave", "fp32_stable"] and table.loc["diffwave", "fake_quant_stable"]
+    assert table.loc["diffwave", ["fake_quant_val_loss_first", "fake_quant_val_loss_last"]].tolist() == [2.1, 1.5]
+    assert table.loc["diffwave", "val_loss_gap"] == pytest.approx(0.5)  # 1.5 - 1.0
+    assert table.loc["diffwave", "fp32_s_per_step"] == pytest.approx(8.0 / 4)
+    assert table.loc["diffwave", "fake_quant_s_per_step"] == pytest.approx(12.0 / 4)
+    assert table.loc["waveflow", "fp32_stable"] and not table.loc["waveflow", "fake_quant_stable"]  # -1 -> -0.5 rose
+    assert table.loc["waveflow", "val_loss_gap"] == pytest.approx(2.5)  # -0.5 - (-3)
+    assert not table.loc["waveglow", "fake_quant_stable"]  # an infinite training loss
+    assert qat.compute_qat_stability(history[history.model == "waveglow"])["finite"] is False
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['model', 'size'\]"):
         qat.qat_stability_table(_history("melgan", (1, 1, 1), (1, 1, 1)).drop(columns=["model", "size"]))
 
 
 def test_histories_are_merged_by_configuration_and_verified_by_sha256(tmp_path):
-    assert shipped.load_shipped_qat(tmp_path).empty and shipped.describe_shipped_qat(tmp_path) == ""
+    assert shipped.load_shipped_qat(tmp_path).empty
     shipped.ship_qat_history(pd.concat([_history("waveglow", (1, 1, 1), (1, 1, 1)),
                                         _history("melgan", (3, 2, 1), (3, 2, 2))]), tmp_path)
     path = shipped.ship_qat_history(_history("waveglow", (5, 4, 3), (5, 4, 4)), tmp_path)  # trained again
@@ -59,7 +60,11 @@ def test_histories_are_merged_by_configuration_and_verified_by_sha256(tmp_path):
     manifest = pd.read_csv(tmp_path / "manifest.csv", dtype=str).set_index("path")
     assert manifest.loc[shipped.SHIPPED_QAT_FILE, "sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert "12 history rows of 2 configurations (melgan small (4 steps), waveglow small (4 steps))" in \
-        shipped.describe_shipped_qat(tmp_path)
+        manifest.loc[shipped.SHIPPED_QAT_FILE, "provenance"]
+    row = shipped.qat_provenance(table)
+    assert "2 configurations" in row["method"] and "4 steps, batch 2, learning rate 0.0002" in row["method"]
+    assert (row["tool"], row["machine"]) == ("torch 2.13.0+cpu", "AMD EPYC, 1 thread(s)")
+    assert row["when"].startswith("2026-11-26 (UTC)")
     path.write_text(path.read_text().replace("waveglow", "waveglaw", 1))
     with pytest.raises(shipped.ShippedPTQError, match="sha256 mismatch"):
         shipped.load_shipped_qat(tmp_path)

@@ -25,11 +25,15 @@ def test_rows_are_merged_by_configuration_and_clip_and_the_manifest_follows(tmp_
     assert table[["model", "size", "rtf_int8"]].values.tolist() == [["melgan", "large", 0.9], ["hifigan", "small", 0.4]]
     manifest = pd.read_csv(tmp_path / "manifest.csv", dtype=str)
     assert manifest["sha256"].tolist() == [hashlib.sha256(path.read_bytes()).hexdigest()]
-    assert "2 rows of 2 configurations (melgan large, hifigan small)" in shipped.describe_shipped_ptq(tmp_path)
+    assert "2 rows of 2 configurations (melgan large, hifigan small)" in manifest["provenance"][0]
+    row = shipped.ptq_provenance(table)
+    assert row["method"].startswith("measured: 2 rows of 2 configurations") and "energy estimated: test" in row["method"]
+    assert (row["tool"], row["machine"]) == ("torch 2.13.0", "AMD EPYC, 1 thread(s)")
 
 
 def test_an_altered_shipped_file_is_refused_and_nothing_shipped_reads_empty(tmp_path):
-    assert shipped.load_shipped_ptq(tmp_path).empty and shipped.describe_shipped_ptq(tmp_path) == ""
+    assert shipped.load_shipped_ptq(tmp_path).empty
+    assert shipped.ptq_provenance(shipped.load_shipped_ptq(tmp_path))["method"] == ""
     path = shipped.ship_ptq_results(_rows("melgan", "small", 0.3), tmp_path)
     path.write_text(path.read_text().replace("0.3", "0.1"))
     with pytest.raises(shipped.ShippedPTQError, match="sha256 mismatch"):
@@ -49,7 +53,7 @@ def test_a_configuration_given_twice_keeps_its_later_row_and_the_load_range_is_s
     shipped.ship_ptq_results(pd.concat([first, other, again]), tmp_path)
     table = shipped.load_shipped_ptq(tmp_path)
     assert table[["model", "rtf_int8"]].values.tolist() == [["melgan", 0.3], ["hifigan", 0.7]]
-    text = shipped.describe_shipped_ptq(tmp_path)
+    text = pd.read_csv(tmp_path / "manifest.csv")["provenance"][0]  # the manifest row records the machine's load
     assert "1-minute load average 1.10-1.25 during the timings (1 row(s) measured before the load was recorded)" in text
 
 

@@ -135,13 +135,44 @@ def test_onnxruntime_backend_equals_plain(name):
 
 
 @pytest.mark.slow
-def test_compile_backend_equals_plain():
+@pytest.mark.parametrize("name", ["melgan", "hifigan"])
+def test_compile_backend_equals_plain(name):
     if "compile" not in vbase.available_backends():
         pytest.skip("torch.compile unavailable here")
-    plain, prepared = _pair("melgan", "small", seed=5)
+    plain, prepared = _pair(name, "small", seed=5)
     mel = _mel(2)
     prepared.prepare_for_inference(backend="compile")
     _assert_close(_gen(prepared, mel), _gen(plain, mel))
+
+
+@pytest.mark.parametrize("name", ["melgan", "hifigan", "diffwave", "wavegrad", "waveflow", "waveglow"])
+def test_reduced_precision_backends_are_implemented_by_hifigan_only(name, monkeypatch):
+    # the CPU could run them (flags monkeypatched in): the refusal is the family's, before the model is changed
+    monkeypatch.setattr(vbase, "cpu_flags", lambda: frozenset({"avx512_bf16", "avx512_vnni"}))
+    model = vocoders.load(name, "small")
+    assert set(vbase.REDUCED_PRECISION_BACKENDS) <= set(vbase.INFERENCE_BACKENDS)
+    assert {"torch", "compile", "onnxruntime"} <= set(model.supported_backends)
+    for backend in vbase.REDUCED_PRECISION_BACKENDS:
+        if name == "hifigan":
+            assert backend in model.supported_backends
+            continue
+        with pytest.raises(ValueError, match=rf"backend='{backend}' is not implemented for {type(model).__name__}"):
+            model.prepare_for_inference(backend)
+        assert model.inference_backend is None
+
+
+@pytest.mark.parametrize("backend", ["bf16", "int8"])
+def test_hifigan_reduced_precision_backends_on_every_preset_stay_close(backend):
+    if backend not in vbase.available_backends():
+        pytest.skip(f"{backend} unavailable here")
+    for size in ("small", "medium"):
+        plain, prepared = _pair("hifigan", size, seed=6)
+        mel = _mel(6)
+        want = _gen(plain, mel)
+        options = {"calibration_mels": [_mel(16, seed=20 + i)[0] for i in range(2)]} if backend == "int8" else {}
+        got = _gen(prepared.prepare_for_inference(backend, **options), mel)
+        rel = ((got - want).norm() / want.norm()).item()
+        assert got.dtype == want.dtype and 0 < rel < 0.2, (size, rel)
 
 
 def test_unknown_and_unavailable_backends_name_the_available_ones(monkeypatch):
@@ -157,9 +188,11 @@ def test_unknown_and_unavailable_backends_name_the_available_ones(monkeypatch):
     assert vbase.check_backend("TORCH") == "torch"
 
 
-@pytest.mark.parametrize("name", ["melgan", "hifigan", "diffwave", "wavegrad", "waveflow", "waveglow"])
-def test_prepared_model_refuses_training(name):
-    model = vocoders.load(name, "small").prepare_for_inference()
+@pytest.mark.parametrize(("name", "backend"), [(n, "torch") for n in vocoders.names()] + [("hifigan", "bf16")])
+def test_prepared_model_refuses_training(name, backend):
+    if backend not in vbase.available_backends():
+        pytest.skip(f"{backend} unavailable here")
+    model = vocoders.load(name, "small").prepare_for_inference(backend)
     mel, audio = _mel(2), torch.zeros(1, 512)
     with pytest.raises(PreparedModelError, match="prepared for inference.*model.train"):
         model.train()
@@ -203,8 +236,9 @@ def test_shipped_inference_speed_file_is_complete_and_consistent():
     assert set(wf.variant) >= {"plain", "prepared-torch"} and wf.peak_rss_mb.notna().all()
     table = inference_speed.inference_speed_table(rows)
     assert list(table.columns[:4]) == ["model", "size", "audio (s)", "variant"] and len(table) == len(rows)
-    caption = inference_speed.inference_speed_caption(rows)
-    assert rows.device.iloc[0] in caption and "thread" in caption
+    provenance = inference_speed.inference_speed_provenance(rows)
+    assert rows.device.iloc[0] in provenance["machine"] and "thread" in provenance["machine"]
+    assert provenance["method"].startswith("measured:")
 
 
 def test_inference_speed_rejects_a_foreign_csv(tmp_path):

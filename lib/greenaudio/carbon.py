@@ -22,9 +22,11 @@ import math
 from dataclasses import dataclass
 from typing import Iterable
 
+import numpy as np
 import pandas as pd
 
 from ._resources import read_resource_csv
+from .validation import check_choice, check_finite_number, check_positive_int
 
 __all__ = [
     "LBS_TO_KG",
@@ -109,8 +111,11 @@ def _hardware_table() -> dict[str, HardwareSpec]:
 
 def list_hardware(kind: str | None = None) -> list[str]:
     """Catalogue names, optionally only ``"gpu"`` or ``"cpu"``."""
-    if kind not in (None, "gpu", "cpu"):
-        raise ValueError(f"kind must be None, 'gpu' or 'cpu', got {kind!r}")
+    if kind is not None:
+        try:
+            kind = check_choice("kind", kind, ["gpu", "cpu"])
+        except ValueError:
+            raise ValueError(f"kind must be None, 'gpu' or 'cpu' (case-insensitive), got {kind!r}") from None
     return [n for n, spec in _hardware_table().items() if kind is None or spec.kind == kind]
 
 
@@ -130,12 +135,14 @@ def get_hardware(name: str) -> HardwareSpec:
 
 
 def _preset_row(filename: str, name: str, what: str) -> pd.Series:
-    """The row called ``name`` of a preset table, or a ValueError listing the known names."""
+    """The row called ``name`` (case-insensitive, surrounding white space ignored) of a preset table, or a
+    ValueError listing the known names."""
     table = read_resource_csv(filename)
-    match = table[table["name"] == name]
-    if match.empty:
-        raise ValueError(f"unknown {what} {name!r}; known {what}s: {list(table['name'])}")
-    return match.iloc[0]
+    try:
+        key = check_choice(what, name, list(table["name"]))
+    except ValueError:
+        raise ValueError(f"unknown {what} {name!r}; known {what}s: {list(table['name'])} (case-insensitive)") from None
+    return table[table["name"] == key].iloc[0]
 
 
 def list_grids() -> list[str]:
@@ -144,7 +151,7 @@ def list_grids() -> list[str]:
 
 
 def get_grid(name: str) -> GridIntensity:
-    """A grid carbon-intensity preset by name (e.g. ``"thesis-world-2018"``, ``"france"``).
+    """A grid carbon-intensity preset by name, case-insensitive (e.g. ``"thesis-world-2018"``, ``"France"``).
 
     Raises:
         ValueError: unknown name, with the list of known grids.
@@ -159,7 +166,7 @@ def list_pues() -> list[str]:
 
 
 def get_pue(name: str) -> PUEPreset:
-    """A PUE preset by name (e.g. ``"uptime-2018"`` = 1.58).
+    """A PUE preset by name, case-insensitive (e.g. ``"uptime-2018"`` = 1.58).
 
     Raises:
         ValueError: unknown name, with the list of known presets.
@@ -168,23 +175,34 @@ def get_pue(name: str) -> PUEPreset:
     return PUEPreset(row["name"], float(row["pue"]), _opt_int(row["year"]), row["source"])
 
 
-# -- validation helpers ---------------------------------------------------------------------------------------------
+# -- validation helpers (greenaudio.validation's rules: numpy scalars accepted, booleans and strings rejected, plain
+# Python values returned; the messages keep this module's wording) -------------------------------------------------
+def _shown(value) -> str:
+    """``value`` for a message: numpy scalars as their Python value (``8.7``, not ``np.float64(8.7)``)."""
+    return repr(value.item()) if isinstance(value, np.generic) else repr(value)
+
+
 def _positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+    try:
+        return check_finite_number(name, value, min_value=0.0, min_inclusive=False)
+    except ValueError:
+        raise ValueError(f"{name} must be a finite number > 0, got {_shown(value)}") from None
 
 
 def _non_negative(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    try:
+        return check_finite_number(name, value, min_value=0.0)
+    except ValueError:
+        raise ValueError(f"{name} must be a finite number >= 0, got {_shown(value)}") from None
 
 
 def _count(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    """A count (devices, GPUs): an integer >= 1, never a float (8.7 would be truncated), a string or a bool."""
+    try:
+        return check_positive_int(name, value)
+    except ValueError:
+        kind = "" if isinstance(value, (int, float, np.number)) else f" of type {type(value).__name__}"
+        raise ValueError(f"{name} must be a positive integer, got {_shown(value)}{kind}") from None
 
 
 def _power_w(hardware: str | HardwareSpec | float) -> float:
@@ -210,7 +228,7 @@ def _pue(pue: str | PUEPreset | float) -> float:
         return get_pue(pue).pue
     value = _positive("PUE", pue)
     if value < 1:
-        raise ValueError(f"PUE must be >= 1 (facility energy / IT energy), got {pue!r}")
+        raise ValueError(f"PUE must be >= 1 (facility energy / IT energy), got {_shown(pue)}")
     return value
 
 
@@ -293,23 +311,39 @@ def compute_training_costs(
 
     Returns:
         ``model, hardware, gpu_count, hours, power_w, energy_kwh, emissions_kgco2e`` (energy includes the PUE).
+
+    Raises:
+        ValueError: a missing column, an unknown grid, PUE or hardware, or a row whose ``gpu_count`` is not a positive
+            integer (8.7, ``"8"``, ``True``, NaN: never truncated or parsed) or whose ``hours`` is not a finite number
+            > 0; the message names the column, the row and the bad value. Every row is checked before any is computed.
     """
+    if not isinstance(runs, pd.DataFrame):
+        raise ValueError(f"runs must be a pandas DataFrame, got {type(runs).__name__}")
     missing = {"model", "hardware", "gpu_count", "hours"} - set(runs.columns)
     if missing:
         raise ValueError(f"runs is missing column(s) {sorted(missing)}")
     factor = _pue(pue)
+    intensity = _intensity(grid)
+    checked = []
+    for i, run in enumerate(runs.itertuples(index=False)):
+        where = f" (runs row {i}, model {run.model!r})"
+        try:
+            spec = get_hardware(run.hardware)
+            checked.append((run, spec, _count("gpu_count", run.gpu_count), _positive("hours", run.hours)))
+        except ValueError as exc:
+            raise ValueError(f"{exc}{where}") from None
     rows = []
-    for run in runs.itertuples(index=False):
-        energy = factor * compute_worst_case_energy_kwh(run.hardware, int(run.gpu_count), float(run.hours))
+    for run, spec, gpu_count, hours in checked:
+        energy = factor * compute_worst_case_energy_kwh(spec, gpu_count, hours)
         rows.append(
             {
                 "model": run.model,
                 "hardware": run.hardware,
-                "gpu_count": int(run.gpu_count),
-                "hours": float(run.hours),
-                "power_w": get_hardware(run.hardware).max_power_w,
+                "gpu_count": gpu_count,
+                "hours": hours,
+                "power_w": spec.max_power_w,
                 "energy_kwh": energy,
-                "emissions_kgco2e": compute_emissions_kgco2e(energy, grid),
+                "emissions_kgco2e": compute_emissions_kgco2e(energy, intensity),
             }
         )
     return pd.DataFrame(rows)
@@ -317,11 +351,8 @@ def compute_training_costs(
 
 def iter_grid_scenarios(grids: Iterable[str], pues: Iterable[str]):
     """Yield ``(grid_name, pue_name)`` pairs for sensitivity studies, validating every name first."""
-    grids, pues = list(grids), list(pues)
-    for g in grids:
-        get_grid(g)
-    for p in pues:
-        get_pue(p)
+    grids = [get_grid(g).name for g in grids]  # the catalogue's spelling ("France" -> "france")
+    pues = [get_pue(p).name for p in pues]
     for g in grids:
         for p in pues:
             yield g, p

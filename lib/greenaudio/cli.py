@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure parameters, GFLOPs per second of audio, real-time factor and energy of vocoders "
         "(thesis §5.2.3, Table 8). Cells already in --store are skipped: an interrupted run resumes.",
     )
-    b.add_argument("--models", nargs="+", default=None, help="registry names (default: all six)")
+    b.add_argument("--models", nargs="+", default=None, help="registry names, case-insensitive (default: all six)")
     b.add_argument("--sizes", nargs="+", default=["small", "medium", "large"], help="presets (default: the thesis's)")
     b.add_argument("--device", nargs="+", default=["cpu"], help="cpu, cuda, cuda:1 ... (several allowed)")
     b.add_argument("--precision", nargs="+", default=["float32"], help="float32, float16, bfloat16 (several allowed)")
@@ -140,7 +140,7 @@ def _add_train_parser(sub) -> None:
         "configuration's weights, samples, curves and scores with a sha256 manifest (greenaudio.experiments.artefacts).",
     )
     t.add_argument("--protocol", default="mini", help="quick, mini or full (default: mini)")
-    t.add_argument("--models", nargs="+", default=None, help="registry names (default: all six)")
+    t.add_argument("--models", nargs="+", default=None, help="registry names, case-insensitive (default: all six)")
     t.add_argument("--sizes", nargs="+", default=None, help="presets (default: the protocol's sizes)")
     t.add_argument("--runs", default=None, help="parent folder of the run folders (default: <cache>/runs/zoo)")
     t.add_argument("--export", action="store_true", help="export each finished configuration's artefacts")
@@ -157,6 +157,25 @@ def _add_train_parser(sub) -> None:
     add_grid_arguments(t, with_selection=False)  # --ray-address: train -> evaluate -> measure, one task per cell
 
 
+def _canonical_models(models: Sequence[str] | None) -> list[str]:
+    """``--models`` in the registry's spelling, case-insensitive as the registry ("HiFiGAN" is "hifigan"); all six
+    when none is given.
+
+    Raises:
+        ValueError: unknown model(s), listing them and the valid names.
+    """
+    from . import vocoders
+    from .validation import check_choice
+
+    valid = vocoders.names()
+    if not models:
+        return valid
+    bad = [m for m in models if not any(m.strip().casefold() == v.casefold() for v in valid)]
+    if bad:
+        raise ValueError(f"unknown model(s) {bad}; choose from {valid} (case-insensitive)")
+    return [check_choice("model", m, valid) for m in models]
+
+
 def _train(args: argparse.Namespace) -> int:
     from .experiments import artefacts, zoo
 
@@ -165,12 +184,7 @@ def _train(args: argparse.Namespace) -> int:
         print(table.to_string(index=False))
         return 0
     protocol = zoo.get_protocol(args.protocol)
-    from . import vocoders
-
-    models = args.models or vocoders.names()
-    bad = [m for m in models if m not in vocoders.names()]
-    if bad:
-        raise ValueError(f"unknown model(s) {bad}; choose from {vocoders.names()}")
+    models = _canonical_models(args.models)
     sizes = args.sizes or list(protocol.budget_s)
     bad = [s for s in sizes if s not in protocol.budget_s]
     if bad:
@@ -220,9 +234,9 @@ def format_summary(records: Sequence[Any]) -> str:
         lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
         if r.status != "ok":
             lines.append(f"    error: {r.error}")
-    from greenaudio.measure import describe_energy
+    from greenaudio.measure import energy_method_label
 
-    methods = list(dict.fromkeys(describe_energy(r) for r in records if r.ok and r.energy_method))
+    methods = list(dict.fromkeys(energy_method_label(r) for r in records if r.ok and r.energy_method))
     notes = sorted({n for r in records for n in (r.energy_notes or ())})
     if methods:
         lines.append("")
@@ -284,6 +298,10 @@ def _bench(args: argparse.Namespace) -> int:
                     cpu_cores_total=args.cpu_cores_total, procedure=dict(args.procedure) or None,
                     with_flops=not args.no_flops)
     measure.plan_grid(args.models, args.sizes, **grid, **settings)  # configuration errors: before any store exists
+    if args.csv:  # an unwritable --csv path fails now, not after the measurements
+        from greenaudio.measure.store import check_output_file
+
+        check_output_file(args.csv, "--csv file")
     with measure.ResultStore(args.store) as store:
         result = measure.run_grid(args.models, args.sizes, store=store, retry_failed=args.retry_failed,
                                   progress=not args.no_progress, **grid, **settings)

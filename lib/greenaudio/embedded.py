@@ -40,7 +40,7 @@ __all__ = [
     "compute_embedded_fit",
     "compute_embedded_summary",
     "compute_thesis_embedded_fit",
-    "compute_thesis_section_6_4_notes",
+    "compute_section_6_4_facts",
     "compute_seconds_by_board",
 ]
 
@@ -240,28 +240,44 @@ def compute_seconds_by_board(fit: pd.DataFrame) -> pd.DataFrame:
     return table[boards].reset_index().rename_axis(columns=None)
 
 
-def compute_thesis_section_6_4_notes(fit_thesis: pd.DataFrame) -> list[str]:
-    """The §6.4 statements checked on the thesis's numbers (MelGAN / HiFi-GAN on an RPi 4B, Arduinos, RPi 1B)."""
-    fit = fit_thesis.set_index(["model", "size", "board"])
-    mg, hg = fit.loc[("melgan", "medium", "RPi 4B")], fit.loc[("hifigan", "large", "RPi 4B")]
-    arduino = fit_thesis[fit_thesis.family == "Arduino"]
-    rpi = fit_thesis[fit_thesis.family == "Raspberry Pi"]
-    rpi1b = rpi[rpi.board == "RPi 1B"]
-    too_big = rpi1b[~(rpi1b.fp32_fits_ram & rpi1b.fp32_fits_drive).astype(bool)]
-    return [
-        f"§6.4: MelGAN medium on an RPi 4B: {mg.gflops_per_audio_s:g} / {mg.board_gflops:g} = "
-        f"{mg.seconds_per_audio_s:.3f} s per second of audio (text: ~0.7, real-time: {bool(mg.real_time)}); HiFi-GAN "
-        f"large: {hg.gflops_per_audio_s:g} / {hg.board_gflops:g} = {hg.seconds_per_audio_s:.2f} s (text: 40.47 / 9.92 "
-        "~ 4, with 40.47 where Table 8 prints 40.57: see the errata chapter).",
-        f"Arduino: {int(arduino.fp32_fits_ram.sum())} of {len(arduino)} (configuration, board) pairs fit in RAM in "
-        f"fp32, {int(arduino.int8_fits_ram.sum())} in int8; the fastest needs "
-        f"{arduino.seconds_per_audio_s.min():.0f} s per second of audio.",
-        f"Raspberry Pi: fp32 weights fit in RAM for {int(rpi.fp32_fits_ram.sum())} of {len(rpi)} pairs; real-time for "
-        f"{int(rpi.real_time.sum())} pairs: " + ", ".join(
-            f"{m} {s} on {b}" for m, s, b in rpi[rpi.real_time][["model", "size", "board"]].itertuples(index=False)),
-        "The thesis says all models could fit on a Raspberry Pi in terms of size. On the smallest one (RPi 1B: 512 MB "
-        "RAM, 256 MB drive), fp32 weights that do not fit: " + (", ".join(
-            f"{m} {s} ({b / 1e6:.0f} MB)" for m, s, b in too_big[["model", "size", "fp32_bytes"]]
-            .itertuples(index=False)) or "none")
-        + f"; in int8 all fit: {bool((rpi1b.int8_fits_ram & rpi1b.int8_fits_drive).all())}.",
-    ]
+def compute_section_6_4_facts(fit: pd.DataFrame) -> dict[str, float | int | bool]:
+    """The numbers behind §6.4's statements, from :func:`compute_embedded_fit` rows (e.g.
+    :func:`compute_thesis_embedded_fit`, the thesis's own numbers).
+
+    Returns:
+        ``melgan_medium_rpi4_s`` and ``hifigan_large_rpi4_s`` (seconds per second of audio on an RPi 4B, the text's
+        "7.02/9.92 ~ 0.7" and "40.47/9.92 ~ 4"); for the Arduinos: ``arduino_pairs`` (configuration, board pairs),
+        ``arduino_fp32_fit_ram`` and ``arduino_int8_fit_ram`` (pairs whose weights fit in RAM), ``arduino_real_time``
+        and ``arduino_fastest_s``; for the Raspberry Pis: ``rpi_pairs``, ``rpi_fp32_fit_ram``, ``rpi_real_time``,
+        ``configurations``, ``fit_every_rpi_fp32`` and ``fit_every_rpi_int8`` (configurations whose weights fit in
+        RAM and storage of every Raspberry Pi, a storage of unknown size not counted against them),
+        ``rpi1b_fp32_too_big`` (configurations whose fp32 weights do not fit the RPi 1B, the smallest).
+    """
+    _check_columns(fit, ("model", "size", "board", "family", "seconds_per_audio_s", "real_time", "fp32_fits_ram",
+                         "int8_fits_ram", "fp32_fits_drive", "int8_fits_drive"), "fit")
+    indexed = fit.set_index(["model", "size", "board"])
+    arduino = fit[fit["family"] == "Arduino"]
+    rpi = fit[fit["family"] == "Raspberry Pi"]
+
+    def fits_everywhere(precision: str) -> int:
+        ok = rpi[f"{precision}_fits_ram"].astype(bool) & rpi[f"{precision}_fits_drive"].fillna(True).astype(bool)
+        return int(ok.groupby([rpi["model"], rpi["size"]]).all().sum())
+
+    rpi1b = rpi[rpi["board"] == "RPi 1B"]
+    rpi1b_fp32 = rpi1b["fp32_fits_ram"].astype(bool) & rpi1b["fp32_fits_drive"].fillna(True).astype(bool)
+    return {
+        "melgan_medium_rpi4_s": float(indexed.loc[("melgan", "medium", "RPi 4B"), "seconds_per_audio_s"]),
+        "hifigan_large_rpi4_s": float(indexed.loc[("hifigan", "large", "RPi 4B"), "seconds_per_audio_s"]),
+        "arduino_pairs": len(arduino),
+        "arduino_fp32_fit_ram": int(arduino["fp32_fits_ram"].astype(bool).sum()),
+        "arduino_int8_fit_ram": int(arduino["int8_fits_ram"].astype(bool).sum()),
+        "arduino_real_time": int(arduino["real_time"].astype(bool).sum()),
+        "arduino_fastest_s": float(arduino["seconds_per_audio_s"].min()),
+        "rpi_pairs": len(rpi),
+        "rpi_fp32_fit_ram": int(rpi["fp32_fits_ram"].astype(bool).sum()),
+        "rpi_real_time": int(rpi["real_time"].astype(bool).sum()),
+        "configurations": len(fit[["model", "size"]].drop_duplicates()),
+        "fit_every_rpi_fp32": fits_everywhere("fp32"),
+        "fit_every_rpi_int8": fits_everywhere("int8"),
+        "rpi1b_fp32_too_big": int((~rpi1b_fp32).sum()),
+    }

@@ -111,8 +111,9 @@ def plot_metric_counts(counts: pd.DataFrame, total_papers: int | None = None):
 
 
 def plot_sensitivity(table: pd.DataFrame, *, value: str, row: str, column: str, ax=None, fmt: str = "{:.0f}",
-                     cmap: str = "YlOrRd", colorbar_label: str = ""):
-    """Heat map of ``value`` for every (``row``, ``column``) pair of a long table (e.g. emissions per model x grid)."""
+                     cmap: str = "YlOrRd", colorbar_label: str = "", fontsize: float = 7):
+    """Heat map of ``value`` for every (``row``, ``column``) pair of a long table (e.g. emissions per model x grid),
+    each cell labelled with its value (``fmt``, ``fontsize`` in points)."""
     import matplotlib.pyplot as plt
 
     grid = table.pivot(index=row, columns=column, values=value)
@@ -123,7 +124,10 @@ def plot_sensitivity(table: pd.DataFrame, *, value: str, row: str, column: str, 
     ax.set_yticks(range(grid.shape[0]), grid.index)
     for i in range(grid.shape[0]):
         for j in range(grid.shape[1]):
-            ax.text(j, i, fmt.format(grid.iat[i, j]), ha="center", va="center", fontsize=7)
+            red, green, blue, _ = image.cmap(image.norm(grid.iat[i, j]))
+            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.45  # white text on dark cells
+            ax.text(j, i, fmt.format(grid.iat[i, j]), ha="center", va="center", fontsize=fontsize,
+                    color="white" if dark else "black")
     ax.figure.colorbar(image, ax=ax, label=colorbar_label)
     return ax
 

@@ -136,8 +136,9 @@ def load_embedded_boards() -> pd.DataFrame:
 def load_errata_text_values() -> pd.DataFrame:
     """Numbers the thesis states in its running text (not in a table) that the errata compare with its tables.
 
-    Columns: ``check`` (the :mod:`greenaudio.errata` check using the row), ``item``, ``quantity``, ``value`` (as
-    printed), ``unit``, ``section``, ``page`` (the page on which the section starts, from the thesis's table of
-    contents), ``quote`` (the sentence it comes from) and ``source``.
+    Columns: ``check`` (the :mod:`greenaudio.errata` check using the row), ``item``, ``quantity``, ``value`` (a
+    number here; :mod:`greenaudio.errata` reads the file as text to keep the printed digits), ``unit``, ``section``,
+    ``page`` (the page of the sentence, placed from the table of contents and the lists of tables and figures),
+    ``quote`` (the sentence it comes from) and ``source``.
     """
     return read_resource_csv("errata_text_values.csv")

@@ -11,14 +11,18 @@
 # metric (`published.EFFICIENCY_METRICS`). What fraction of the census is that?
 
 # %% tags=["hide-cell"]
+import pandas as pd
+from IPython.display import display
+
 from greenaudio import published
 
 occurrences = published.load_metric_occurrences()
 quality = occurrences[list(published.QUALITY_METRICS)].any(axis=1)
 efficiency = occurrences[list(published.EFFICIENCY_METRICS)].any(axis=1)
-both = occurrences.loc[quality & efficiency, ["model", "year"]]
-print(f"{len(both)} of {len(occurrences)} papers report both ({len(both) / len(occurrences):.0%}):")
-print(", ".join(both.model))
+both = occurrences.loc[quality & efficiency, ["model", "year"]].rename(columns={"model": "Paper", "year": "Year"})
+display(pd.DataFrame({"Papers reporting both": [len(both)], "Papers in the census": [len(occurrences)],
+                      "Share": [f"{len(both) / len(occurrences):.0%}"]}))
+both
 
 # %% [markdown]
 # ### Exercise 4.1.2: efficiency metrics over the years
@@ -27,8 +31,8 @@ print(", ".join(both.model))
 
 # %% tags=["hide-cell"]
 per_year = occurrences.assign(no_efficiency=~efficiency).groupby("year").agg(
-    papers=("model", "size"), without_efficiency_metric=("no_efficiency", "sum"))
-per_year
+    papers=("model", "size"), without=("no_efficiency", "sum"))
+per_year.rename_axis("Year").rename(columns={"papers": "Papers", "without": "Papers without an efficiency metric"})
 
 # %% [markdown]
 # :::{admonition} Discussion

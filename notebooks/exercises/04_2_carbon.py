@@ -20,9 +20,12 @@ my_gpu, my_gpu_count, my_hours, my_grid = "RTX A5000", 1, 36.0, "france"
 worst_kwh = carbon.compute_worst_case_energy_kwh(my_gpu, my_gpu_count, my_hours)
 strubell_kwh = carbon.compute_strubell_energy_kwh(my_hours, my_gpu, gpu_count=my_gpu_count, cpu_power_w=65.0,
                                                   dram_power_w=10.0, pue="uptime-2024")
-for method, kwh in (("worst case (g x p_max x t)", worst_kwh), ("Strubell et al. with PUE", strubell_kwh)):
-    print(f"{method}: {kwh:.2f} kWh -> {carbon.compute_emissions_kgco2e(kwh, my_grid):.2f} kgCO2e on the "
-          f"{my_grid} grid ({carbon.get_grid(my_grid).kgco2e_per_kwh} kgCO2e/kWh)")
+pd.DataFrame({
+    "Estimate": ["Worst case (g × p_max × t)", "Strubell et al. with PUE"],
+    "Energy (kWh)": [worst_kwh, strubell_kwh],
+    f"Emissions on the {my_grid} grid (kgCO2e)": [carbon.compute_emissions_kgco2e(k, my_grid)
+                                                  for k in (worst_kwh, strubell_kwh)],
+}).round(2)
 
 # %% [markdown]
 # :::{admonition} Discussion
@@ -45,11 +48,12 @@ for grid in ("thesis-world-2018", "france", "poland"):
     for pue in ("none", "uptime-2024"):
         costs = carbon.compute_training_costs(runs, grid=grid, pue=pue)
         rankings[f"{grid}, PUE {pue}"] = costs.sort_values("emissions_kgco2e", ascending=False).model.tolist()
-print("same ranking under every uniform grid and PUE:", len({tuple(r) for r in rankings.values()}) == 1)
+same_ranking = len({tuple(r) for r in rankings.values()}) == 1  # True: one ranking under every uniform grid and PUE
 where = {model: ("france" if i % 2 else "poland") for i, model in enumerate(runs.model)}
 mixed = pd.concat([carbon.compute_training_costs(runs[runs.model == m], grid=g) for m, g in where.items()])
 mixed.assign(grid=mixed.model.map(where)).sort_values("emissions_kgco2e", ascending=False)[
-    ["model", "grid", "energy_kwh", "emissions_kgco2e"]]
+    ["model", "grid", "energy_kwh", "emissions_kgco2e"]].rename(columns={
+        "model": "Model", "grid": "Grid", "energy_kwh": "Energy (kWh)", "emissions_kgco2e": "Emissions (kgCO2e)"})
 
 # %% [markdown]
 # :::{admonition} Discussion

@@ -21,12 +21,13 @@ plane = published.load_inter_model_mos().merge(
 mine = pd.DataFrame({"model": ["my model"], "emissions_kgco2e": [20.0], "printed_pct_mos": [0.80]})
 plane = pd.concat([plane[["model", "emissions_kgco2e", "printed_pct_mos"]], mine], ignore_index=True)
 mine_front = pareto.compute_pareto_table(plane, {"emissions_kgco2e": "min", "printed_pct_mos": "max"}, label="model")
-mine_front
+mine_front.rename(columns={"model": "Model", "emissions_kgco2e": "Emissions (kgCO2e)", "printed_pct_mos": "%MOS",
+                           "pareto_rank": "Front", "pareto_optimal": "Optimal?", "dominated_by": "Dominated by"})
 
 # %% [markdown]
 # ### Exercise 4.3.2: find the dominated configuration
 #
-# In the WaveFlow study ({numref}`table-6`), which configuration is dominated when MOS is plotted against the
+# In the WaveFlow study ({ref}`Table 6 (thesis) <table-6>`), which configuration is dominated when MOS is plotted against the
 # *training* energy, and by which configurations? Check your answer against a brute-force pairwise comparison with
 # `pareto.dominates`.
 
@@ -35,11 +36,12 @@ wf = published.load_waveflow_configs()
 wf_training = pareto.compute_pareto_table(wf[["label", "e_train_kwh", "mos"]], {"e_train_kwh": "min", "mos": "max"},
                                           label="label")
 dominated = wf_training[~wf_training.pareto_optimal]
-print(dominated[["label", "e_train_kwh", "mos", "dominated_by"]].to_string(index=False))
 points = wf[["e_train_kwh", "mos"]].to_numpy()
 brute = [wf.label[j] for j in range(len(wf))
          if any(pareto.dominates(points[i], points[j], ["min", "max"]) for i in range(len(wf)) if i != j)]
 assert brute == dominated.label.tolist()
+dominated[["label", "e_train_kwh", "mos", "dominated_by"]].rename(columns={
+    "label": "Configuration", "e_train_kwh": "Training energy (kWh)", "mos": "MOS", "dominated_by": "Dominated by"})
 
 # %% [markdown]
 # :::{admonition} Discussion

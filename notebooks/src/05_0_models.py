@@ -10,22 +10,37 @@
 #
 # ```python
 # from greenaudio import vocoders
-# model = vocoders.load("hifigan", "small")          # typed config, named size preset
-# out = model.prepare_for_inference().generate(mel)  # mel: (B, 80, frames) -> out.audio: (B, frames * 256)
-# out.procedure                                      # the inference procedure that ran (steps, sigma, ...)
+# model = vocoders.load("hifigan", "small")  # a typed config, a named size preset
+# # mel: (batch, 80, frames) -> out.audio: (batch, frames * 256)
+# out = model.prepare_for_inference().generate(mel)
+# out.procedure  # the inference procedure that ran (steps, sigma, ...)
 # ```
 #
-# This chapter lists the 18 configurations with their parameter counts computed from the instantiated models, under
-# both counting conventions, beside the thesis's printed values; the blocks of each architecture; and the inference
-# procedures and their cost on this machine's CPU.
+# ## What this chapter shows
+#
+# - **Eighteen configurations.** From {glue:text}`smallest_name`
+#   ({glue:text}`smallest_m:.2f` M parameters) to {glue:text}`largest_name` ({glue:text}`largest_m:.1f` M), counted
+#   on the instantiated models; counting the weight-norm gains or not changes a count by at most
+#   {glue:text}`gain_pct:.2f` %.
+# - **Table 8's parameter column.** {glue:text}`reproduced` of its {glue:text}`n_configurations` printed counts are
+#   reproduced exactly by one of the two counting conventions; the others are {glue:text}`not_reproduced_names`.
+#   Of the {glue:text}`text_claims` counts §5.1.1 quotes in its sentences, {glue:text}`text_claims_hold` match the
+#   models at their printed precision ({ref}`the claims table <claims-5-0>`).
+# - **Speed on one CPU thread.** On {glue:text}`speed_machine`, the measured real-time factor runs from
+#   {glue:text}`fastest_rtf:.3f` ({glue:text}`fastest_name`) to {glue:text}`slowest_rtf:.1f`
+#   ({glue:text}`slowest_name`): {glue:text}`n_real_time` of {glue:text}`n_timed` configurations generate faster
+#   than real time.
+# - **Prepared inference.** Rewriting a model for inference makes its best variant {glue:text}`speedup_min:.2f` to
+#   {glue:text}`speedup_max:.2f` times as fast as the plain path; the book's own speed-up targets are met in
+#   {glue:text}`targets_met` of {glue:text}`targets_n` (configuration, clip length) pairs, and
+#   {glue:text}`targets_out_of_reach` of the misses are out of reach at this CPU's measured compute roof.
 
 COLAB
 
 # %% [markdown]
 # Parameters: `QUICK` shortens the audio of the procedure demonstration; `DEMO_FRAMES_QUICK` / `DEMO_FRAMES_FULL` are
-# its mel frames (16 frames = 0.256 s of audio; 63 frames about 1 s); `BENCHMARK_FILE` names a shipped speed-records
-# file (default: the only one shipped); `THREADS` is the torch thread count of the timed demonstration (1 keeps its
-# times steady on a shared machine, where idle OpenMP threads spin-wait against other work).
+# its mel frames (16 frames = 0.256 s of audio; 63 frames about 1 s); `BENCHMARK_FILE` names a speed-records file of
+# your own (default: the shipped one); `THREADS` is the torch thread count of the timed demonstration.
 
 # %% tags=["parameters"]
 QUICK = True
@@ -37,10 +52,14 @@ BENCHMARK_FILE = None
 THREADS = 1
 
 # %%
+import json
+
 import pandas as pd
 import torch
 
 from greenaudio import measure, published, report, vocoders
+from greenaudio.measure import inference_speed
+from greenaudio.vocoders import summary
 
 demo_frames = DEMO_FRAMES_QUICK if QUICK else DEMO_FRAMES_FULL
 torch.manual_seed(SEED)
@@ -48,6 +67,9 @@ torch.set_num_threads(THREADS)
 
 # %% [markdown]
 # ## The registry
+#
+# Every model is registered under a short name with its family and its size presets: the thesis's small, medium and
+# large, plus the configurations of the original papers where they differ.
 
 # %%
 registry = pd.DataFrame(
@@ -55,47 +77,57 @@ registry = pd.DataFrame(
       "presets": ", ".join(vocoders.sizes(n))} for n in vocoders.names()]
 )
 report.show_table(registry, label="zoo-registry", chapter=CHAPTER,
-                  caption="Registered models and their presets: the thesis's small / medium / large plus the papers' "
-                  "own variants.")
+                  columns={"model": "Name in code", "display name": "Model", "family": "Family",
+                           "presets": "Size presets"},
+                  caption="The registered models, their family and their size presets: the thesis's small, medium "
+                  "and large, and the papers' own variants.")
 
 # %% [markdown]
 # ## Parameter counts
 #
 # Weight normalisation stores each weight as a direction $v$ and a gain $g$ (one value per output channel). Counting
 # the gains ("+g") or not ("−g", the count after weight-norm removal) changes the total by up to a few tenths of a per
-# cent, and the thesis mixes conventions. The `convention` column says which one reproduces each printed value at its
-# printed precision.
+# cent, and the thesis mixes conventions. The last column names the convention that reproduces each printed value at
+# its printed precision ("truncated": only cutting the digits, not rounding them, gives the printed value).
 
 # %%
 counts = vocoders.compute_parameter_table()
 table8 = published.load_vocoder_costs()
 decimals = table8["printed_params"].str.rstrip("M").str.split(".").str[1].str.len()
 params = vocoders.compute_convention_match(counts, table8["params_millions"], decimals)
+param_facts = summary.compute_parameter_facts(params)
+report.glue(**{k: v for k, v in param_facts.items() if k != "configurations"}, n_configurations=len(params),
+            gain_pct=100 * param_facts["largest_gain_share"])
 report.show_table(
     params[["display_name", "size", "params_with_gains", "params_without_gains", "printed_millions", "convention"]],
-    label="zoo-parameters",
-    chapter=CHAPTER,
+    label="zoo-parameters", chapter=CHAPTER,
+    columns={"params_with_gains": "Parameters (+g)", "params_without_gains": "Parameters (−g)",
+             "printed_millions": "Table 8 (M)", "convention": "Reproduced by"},
     caption="Parameters of the 18 configurations counted on the instantiated models, with (+g) and without (−g) "
-    "weight-norm gains, beside the thesis's Table 8; `convention` names the count that reproduces the printed value.",
+    "the weight-norm gains, beside the thesis's Table 8, and the convention that reproduces the printed value.",
     formats={"params_with_gains": "{:,}", "params_without_gains": "{:,}"},
 )
-print("Configurations whose printed count a convention reproduces:", int((params.convention != "neither").sum()), "of", len(params))
-for row in params[params.convention == "neither"].itertuples():
-    print(f"  not reproduced: {row.display_name} {row.size}: printed {row.printed_millions}M, counted "
-          f"{row.params_with_gains / 1e6:.2f}M (+g) / {row.params_without_gains / 1e6:.2f}M (−g)")
 
 # %% [markdown]
 # ### WaveGrad's sizes and Table 8's 33.91M
 #
 # The thesis's code defines three WaveGrad sizes whose FiLM layers differ from the paper's (their input convolution
 # already maps to the UBlock's width); with them our counts match the code exactly. Table 8, however, prints 4.18M /
-# 17.12M / 33.91M: its medium is the code's large, and no configuration of the code has 33.91M parameters. Table 9's
-# fp32 file sizes (16.8 / 42.5 / 68.5 MB, i.e. about 4 bytes x 4.2 / 10.6 / 17.1 million) side with the code.
+# 17.12M / 33.91M: its MEDIUM, 17.12M, is the paper's Base, which §5.1.1 calls the thesis's medium and which the code
+# stores as its default configuration (its large file is an identical copy), and no configuration of the code has
+# 33.91M parameters. Table 9's fp32 file sizes (16.8 / 42.5 / 68.5 MB, i.e. about 4 bytes x 4.2 / 10.6 / 17.1
+# million) are those of the code's small, medium and large files (see the {doc}`errata chapter <04_4_errata>`).
+#
+# Neither sum of the code's configurations gives 33.91M either: the paper's base WaveGrad (the paper's FiLM layout)
+# counts {glue:text}`wavegrad_base_m:.2f` M parameters, twice the code's large {glue:text}`wavegrad_twice_large_m:.2f`
+# M and the large plus the base {glue:text}`wavegrad_large_plus_base_m:.2f` M.
 
 # %%
 wavegrad = params[params.model == "wavegrad"].set_index("size")["params_with_gains"]
 table9 = published.load_quantization_sizes().query("model == 'wavegrad'").set_index("size")["size_fp32_mb"]
 base = vocoders.count_parameters(vocoders.load("wavegrad", "base"))
+report.glue(wavegrad_base_m=base / 1e6, wavegrad_twice_large_m=2 * wavegrad["large"] / 1e6,
+            wavegrad_large_plus_base_m=(wavegrad["large"] + base) / 1e6)
 account = pd.DataFrame({
     "size": wavegrad.index,
     "counted_millions": wavegrad.to_numpy() / 1e6,
@@ -103,37 +135,43 @@ account = pd.DataFrame({
     "table9_fp32_mb_over_4": table9.reindex(wavegrad.index).to_numpy() / 4,
 })
 report.show_table(account, label="wavegrad-account", chapter=CHAPTER,
-                  caption="WaveGrad: counted parameters (thesis-code FiLM layout), Table 8's printed counts, and the "
-                  "counts implied by Table 9's fp32 sizes (MB / 4 bytes).",
+                  columns={"counted_millions": "Counted (M)", "table8_millions": "Table 8 (M)",
+                           "table9_fp32_mb_over_4": "Table 9 fp32 size / 4 bytes (M)"},
+                  caption="WaveGrad: the counted parameters (the thesis code's FiLM layout), Table 8's printed "
+                  "counts, and the counts implied by Table 9's fp32 file sizes.",
                   formats={"counted_millions": "{:.2f}", "table9_fp32_mb_over_4": "{:.2f}"})
-print(f"Paper's base WaveGrad (paper FiLM layout): {base:,} parameters. Twice the code's large: "
-      f"{2 * wavegrad['large']:,}; large + base: {wavegrad['large'] + base:,}; Table 8 prints 33.91M.")
 
 # %% [markdown]
 # ### The papers' own configurations
+#
+# §5.1.1 names the original papers' configurations the thesis took its sizes from; Table 6 gives WaveFlow's. The same
+# counting applied to them:
 
 # %%
-variants = vocoders.compute_parameter_table(
-    [("hifigan", s) for s in ("v1", "v2", "v3")] + [("waveflow", f"wf{i}") for i in range(1, 6)]
-    + [("wavegrad", "base"), ("diffwave", "base"), ("diffwave", "paper_large")]
-)
-table6 = published.load_waveflow_configs().set_index("label")["params_millions"]
-variants["printed_millions"] = [
-    {"v1": 13.92, "v2": 0.92, "v3": 1.46}.get(s, table6.get(s.upper(), float("nan")) if s.startswith("wf") else
-                                                {"base": 2.64 if m == "diffwave" else 15.0, "paper_large": 6.91}.get(s))
-    for m, s in zip(variants.model, variants["size"])
-]
-variants["source_of_printed"] = [
-    "HiFi-GAN paper (via thesis §5.1.1)" if m == "hifigan" else "WaveFlow paper (via thesis Table 6)" if m == "waveflow"
-    else "WaveGrad paper ('15M')" if m == "wavegrad" else "DiffWave paper (via thesis §5.1.1)"
-    for m in variants.model
-]
+variants = summary.compute_paper_variants()
 report.show_table(
-    variants[["display_name", "size", "params_with_gains", "params_without_gains", "printed_millions", "source_of_printed"]],
+    variants[["display_name", "size", "params_with_gains", "params_without_gains", "printed_millions",
+              "source_of_printed"]],
     label="zoo-paper-variants", chapter=CHAPTER,
-    caption="The papers' own configurations: counted parameters beside the papers' printed values.",
+    columns={"size": "Preset", "params_with_gains": "Parameters (+g)", "params_without_gains": "Parameters (−g)",
+             "printed_millions": "Printed (M)", "source_of_printed": "Printed in"},
+    caption="The papers' own configurations: counted parameters beside the counts the thesis prints for them.",
     formats={"params_with_gains": "{:,}", "params_without_gains": "{:,}", "printed_millions": "{:g}"},
 )
+
+# %% [markdown]
+# ### The counts §5.1.1 quotes
+#
+# §5.1.1 quotes a parameter count for most configurations, in its sentences rather than in Table 8. Most are the
+# original papers' counts; where the paper's model and the thesis's configuration are the same network, the count of
+# the instantiated model should reproduce it.
+
+# %%
+text_claims = summary.compute_section_5_1_1_claims(counts)
+report.glue(text_claims=len(text_claims), text_claims_hold=int(text_claims.holds.sum()))
+report.show_claims(text_claims, label="claims-5-0", chapter=CHAPTER, formats={"this_build": "{:.3f}"},
+                   caption="The parameter counts quoted in §5.1.1 (millions) against the counts of the models built "
+                   "here, and whether a counting convention reproduces them at their printed precision.")
 
 # %% [markdown]
 # ## The blocks of each architecture
@@ -146,97 +184,143 @@ for name in vocoders.names():
     blocks = vocoders.describe_blocks(vocoders.load(name, "medium"), depth=1)
     blocks["share"] = blocks.parameters / blocks.parameters.sum()
     report.show_table(blocks[["block", "type", "parameters", "share"]], label=f"blocks-{name}", chapter=CHAPTER,
+                      columns={"block": "Block", "type": "Type", "parameters": "Parameters", "share": "Share"},
                       caption=f"Blocks of {vocoders.entry(name).display_name} (medium preset) and their parameters.",
                       formats={"parameters": "{:,}", "share": "{:.1%}"})
 
 # %% [markdown]
 # ## Inference procedures
 #
-# Each model runs its own procedure; its settings are keyword arguments of `generate`, validated, and echoed back in
-# the output so that cost measurements record exactly what ran. The cell below generates from random (untrained)
-# weights, only to show the procedures, the output lengths and the time they take here.
+# Each model runs its own procedure: a single pass for the GANs, a few denoising steps for the diffusion models
+# (a short "fast" schedule by default, the full training schedule on request), and the reversed flow for WaveFlow
+# (with cached rows, or recomputing every prefix) and WaveGlow (with the sampling temperature σ). The settings are
+# keyword arguments of `generate`, validated, and echoed back in the output so that a cost measurement records
+# exactly what ran. The table runs every procedure of the small presets once, from random (untrained) weights: the
+# output lengths and the order of magnitude of their cost, not a benchmark.
 
 # %%
 demo = vocoders.demonstrate_procedures(demo_frames, seed=SEED)
+report.glue(demo_frames=demo_frames, demo_audio_s=demo_frames * 256 / 16000)
 report.show_table(demo, label="zoo-procedures", chapter=CHAPTER,
-                  caption=f"Inference procedures of the small presets on {demo_frames} mel frames: the resolved "
-                  f"procedure, the output length, and the wall time measured here (CPU, {torch.get_num_threads()} "
-                  f"threads, torch {torch.__version__}, untrained weights, one run).",
-                  formats={"seconds": "{:.3f}"})
+                  columns={"procedure": "Procedure", "mel_frames": "Mel frames", "audio_samples": "Samples out",
+                           "expected_samples": "Frames × hop", "seconds": "Wall time (s)"},
+                  formats={"model": report.configuration_name, "seconds": "{:.3f}",
+                           "procedure": lambda p: ", ".join(f"{k}={v}" for k, v in json.loads(p).items())
+                           or "default"},
+                  caption="The inference procedures of the small presets on the same mel spectrogram: the resolved "
+                  "settings, the output length against frames × hop length, and one run's wall time (untrained "
+                  "weights).")
 assert (demo.audio_samples == demo.expected_samples).all()
 
 # %% [markdown]
 # ## Speed on CPU
 #
-# The real-time factor of every configuration comes from the same harness and the same kind of records as the cost
-# chapter ({doc}`05_1_cost_benchmark`): `scripts/bench_vocoders.py` calls `greenaudio.measure.run_grid` under
-# `measure.SPEED_PROTOCOL` (one 1-s clip at 16 kHz, 1 warm-up and 3 timed runs, 1 thread, weights prepared for
-# inference, each model's default procedure) and ships the records, one file per machine. The table reads them with
-# the machine they were measured on (`BENCHMARK_FILE`: a records CSV of your own run; `None`: the shipped one, whose
-# sha256 is checked against `resources/benchmarks/manifest.csv` first).
+# The real-time factor (RTF: processing time divided by the duration of the audio; below 1 is faster than real time)
+# of every configuration was measured with the same harness and the same kind of records as the cost chapter
+# ({doc}`05_1_cost_benchmark`): one 1-s clip at 16 kHz, one warm-up and three timed runs, one thread, the weights
+# prepared for inference and each model's default procedure. Those measurements are shipped with the package (a
+# build's own machine is shared and too noisy to time 18 models), and read back here after their checksum is
+# verified. The table shows the median and the spread of the timed runs; the machine is named in the provenance at
+# the end of the chapter.
 
 # %%
 files = [BENCHMARK_FILE] if BENCHMARK_FILE else measure.shipped_record_files()
 shipped = [r for f in files for r in measure.load_shipped_records(f)]
+cpu_speed = report.order_configurations(measure.speed_table(shipped)) if shipped else pd.DataFrame(
+    columns=["model", "size", "rtf_median", "status", "machine"])
+cpu_speed.insert(2, "configuration", [report.configuration_name(m, s)
+                                      for m, s in zip(cpu_speed.model, cpu_speed["size"])])
+speed_facts = measure.speed.speed_facts(cpu_speed)
+machine_names = {measure.machine_slug(r): f"{r.environment['cpu_model']} ({r.environment['cpu_count']} logical CPUs)"
+                 for r in shipped}
+report.glue(speed_machine=", ".join(dict.fromkeys(machine_names.values())) or "no machine",
+            fastest_name=speed_facts["fastest_name"], fastest_rtf=speed_facts["fastest_rtf"],
+            slowest_name=speed_facts["slowest_name"], slowest_rtf=speed_facts["slowest_rtf"],
+            n_real_time=speed_facts["real_time"], n_timed=speed_facts["configurations"])
 if shipped:
-    speed = measure.speed_table(shipped)
-    for machine in speed.machine.unique():
-        r = next(r for r in shipped if measure.machine_slug(r) == machine)
-        print(f"{machine}: {r.environment['cpu_model']}, {r.environment['cpu_count']} logical CPUs, "
-              f"{r.environment['host_type']}, torch {r.environment['packages']['torch']}, {r.code_version}, "
-              f"load average {r.environment.get('load_average')}, measured {r.created_utc} (UTC).")
-    report.show_table(speed, label="zoo-cpu-speed", chapter=CHAPTER,
-                      formats={c: "{:.3g}" for c in ("rtf_median", "rtf_iqr", "rtf_min", "rtf_max")},
-                      caption="Real-time factor (processing time / audio duration; < 1 is faster than real time) of "
-                      "each configuration on CPU: median, inter-quartile range, min and max over the timed runs "
-                      "(measured with greenaudio.measure; the machine of each row is printed above).")
-else:
-    print("No speed records shipped: run `python scripts/bench_vocoders.py --ship` to measure this machine.")
+    report.show_table(cpu_speed, label="zoo-cpu-speed", chapter=CHAPTER,
+                      main=["configuration", "rtf_median", "rtf_iqr", "rtf_min", "rtf_max"],
+                      columns={"rtf_iqr": "Inter-quartile range", "rtf_min": "Fastest run", "rtf_max": "Slowest run",
+                               "procedure": "Procedure", "status": "Status"},
+                      formats={**{c: "{:.3g}" for c in ("rtf_median", "rtf_iqr", "rtf_min", "rtf_max")},
+                               "audio_s_per_run": "{:.3f}", "machine": lambda m: machine_names.get(m, m)},
+                      caption="Real-time factor of each configuration on one CPU thread (measured): the median over "
+                      "the timed runs, their inter-quartile range, the fastest and the slowest run.")
 
 # %% [markdown]
 # ## Prepared inference: what `prepare_for_inference` buys
 #
 # `model.prepare_for_inference(backend=...)` turns a model into an inference-only one (it then refuses `train()` and
-# the training losses): weight norm folded, and per family the work that does not depend on the diffusion step or
-# the flow row done once per `generate` call (DiffWave's 30 mel projections, WaveGrad's mel pre-convolution and first
-# upsampling convolution), cheaper but equal rewrites (WaveGrad's shortcuts before the upsampling and its first
-# upsampling convolution at the low rate; a two-sigmoid WaveNet gate; in-place sums, e.g. HiFi-GAN's
-# multi-receptive-field sum) and WaveFlow's conditioning computed row by row instead of for all rows up front. Outputs
-# equal the plain path's within 1e-4 (tested for all 18 configurations). `backend="onnxruntime"` runs the network
-# called in the loop as an fp32 ONNX Runtime graph (the loops stay in Python), with ONNX Runtime's CPU memory arena
-# off: the arena keeps every block it ever allocated, and with the flows' many differently shaped calls it held
-# most of their peak memory (a WaveGlow large at 10 s went past this machine's 24 GB with it); `backend="compile"`
-# uses `torch.compile`. The table reads the measurements shipped with the package (`scripts/bench_inference.py`, one
-# process, variants interleaved; the command that reproduces each row is in the file; the file's sha256 is checked
-# against `resources/speed/manifest.csv` before it is read). Rows are grouped by seconds of audio, then model and size
-# (medium and large where measured); a variant that could not be timed here (e.g. `torch.compile` unavailable or too
-# slow to compile) keeps its row with the reason in the status column. FLOPs are those of the path that ran;
-# "fraction of peak" divides the achieved GFLOP/s by the CPU's compute roof measured in the same run, and the sentence
-# under the table names the configurations whose best variant is within 2x of that roof.
+# the training losses). The weight norm is folded into the weights; per family, the work that does not depend on the
+# diffusion step or the flow row is done once per `generate` call instead of at every step (DiffWave's 30 mel
+# projections, WaveGrad's mel pre-convolution and first upsampling convolution); some layers are replaced by cheaper
+# but equal rewrites (WaveGrad's shortcuts before the upsampling, a two-sigmoid WaveNet gate, in-place sums such as
+# HiFi-GAN's multi-receptive-field sum); and WaveFlow's conditioning is computed row by row instead of for all rows
+# up front. The outputs equal the plain path's within 1e-4 (tested for all 18 configurations).
+#
+# Two backends run the network called inside the loop differently: `"onnxruntime"` as an fp32 ONNX Runtime graph
+# (the loops stay in Python) and `"compile"` through `torch.compile`. The table gives, per configuration and clip
+# length, the plain path's real-time factor and each prepared variant's speed-up over it, measured in one process with
+# the variants interleaved; the FLOPs are those of the path that ran. The *fraction of the roof* divides the
+# achieved GFLOP/s by the CPU's compute roof measured in the same run: the best variant of
+# {glue:text}`roof_within` of {glue:text}`roof_configurations` configurations runs within a factor
+# {glue:text}`roof_factor:.0f` of that roof (between {glue:text}`roof_worst:.2f` and {glue:text}`roof_best:.2f` of it).
+# `torch.compile` was timed for {glue:text}`n_compiled` of the {glue:text}`roof_configurations`.
 
 # %%
-from greenaudio.measure import inference_speed
-
 prepared_rows = inference_speed.load_inference_speed()
-prepared_table = inference_speed.inference_speed_table(prepared_rows)
-report.show_table(prepared_table, label="zoo-prepared-inference", chapter=CHAPTER,
-                  caption=inference_speed.inference_speed_caption(prepared_rows),
-                  formats=inference_speed.inference_speed_formats(prepared_table))
-print(inference_speed.inference_roofline_sentence(prepared_rows))
+all_variants = inference_speed.inference_speed_table(prepared_rows)  # every timed variant, one row each
+all_variants.to_csv(report.results_dir(CHAPTER) / "zoo-prepared-inference.csv", index=False)
+roof = inference_speed.roofline_facts(prepared_rows)
+speedups = inference_speed.speedup_table(prepared_rows)
+report.glue(roof_within=roof["within"], roof_configurations=roof["configurations"], roof_factor=1 / roof["near"],
+            roof_worst=roof["worst_fraction"], roof_best=roof["best_fraction"],
+            n_compiled=int(speedups.speedup_compile.notna().sum()))
+report.show_table(speedups, label="zoo-prepared-speedups", chapter=CHAPTER,
+                  main=list(inference_speed.SPEEDUP_MAIN),
+                  columns={c: label for c, label in inference_speed.SPEEDUP_LABELS.items() if c in speedups},
+                  formats=inference_speed.SPEEDUP_FORMATS,
+                  caption="Speed of the prepared paths (measured): the plain path's real-time factor, each prepared "
+                  "variant's speed-up over it (empty: not timed), and the best fraction of the compute roof reached.")
 
 # %% [markdown]
 # ### The speed-up targets, and how far this CPU's roof lets them go
 #
-# The targets set for `prepare_for_inference`: at least 1.5x the plain path for DiffWave, WaveGrad and WaveFlow,
-# 1.2x for the GANs and WaveGlow (fp32). Whether a missed target could be reached at all is a roofline question: a
-# prepared path that keeps the plain path's FLOPs can be at most (roof / the plain path's achieved GFLOP/s) times
-# faster, and one that removes FLOPs (DiffWave's and WaveGrad's step-independent work) gains that share on top. The
-# *ceiling* column is that bound, computed from each configuration's own rows: the plain time x the run's measured
-# roof / the fewest GFLOPs of a prepared variant. Where it is below the target, no rewrite that keeps the FLOPs can
-# meet it on this CPU; where it is above, the prepared path is still that far from the roof.
+# This book set itself targets for `prepare_for_inference` (they are not the thesis's): at least 1.5 times the plain
+# path's speed for DiffWave, WaveGrad and WaveFlow, 1.2 times for the GANs and WaveGlow, in fp32. Whether a missed
+# target could be reached at all is a roofline question. A prepared path that keeps the plain path's FLOPs can be at
+# most (roof / the plain path's achieved GFLOP/s) times faster, and one that removes FLOPs (DiffWave's and WaveGrad's
+# step-independent work) gains that share on top. The *ceiling* is that bound, computed from each configuration's own
+# rows: the plain time × the run's measured roof / the fewest GFLOPs of a prepared variant. Below the target, no
+# rewrite that keeps the FLOPs can meet it on this CPU ("out of reach"); above it, the prepared path is still that far
+# from the roof ("within reach").
+#
+# The targets are met in {glue:text}`targets_met` of {glue:text}`targets_n` pairs; of the
+# {glue:text}`targets_missed` missed, {glue:text}`targets_out_of_reach` are out of reach and
+# {glue:text}`targets_within_reach` within reach.
 
 # %%
 speed_targets = inference_speed.speed_target_table(prepared_rows)
+target_counts = inference_speed.speed_target_counts(speed_targets)
+report.glue(**{f"targets_{k}": v for k, v in target_counts.items() if k != "configurations"},
+            targets_n=target_counts["configurations"], speedup_min=speed_targets["speed-up"].min(),
+            speedup_max=speed_targets["speed-up"].max())
 report.show_table(speed_targets, label="zoo-prepared-targets", chapter=CHAPTER,
-                  caption=inference_speed.SPEED_TARGET_CAPTION, formats=inference_speed.SPEED_TARGET_FORMATS)
-print(inference_speed.speed_target_sentence(speed_targets))
+                  main=list(inference_speed.SPEED_TARGET_MAIN),
+                  columns={"audio (s)": "Audio (s)", "target": "Target", "best variant": "Fastest variant",
+                           "speed-up": "Speed-up", "met": "Met?", "plain fraction of peak": "Plain: fraction of roof",
+                           "FLOPs removed": "FLOPs removed", "ceiling": "Ceiling at the roof",
+                           "verdict": "Verdict"},
+                  formats=inference_speed.SPEED_TARGET_FORMATS,
+                  caption="The book's speed-up targets for the prepared path, per timed configuration and clip "
+                  "length: the fastest prepared variant's speed-up, the ceiling at the measured compute roof, and "
+                  "the verdict.")
+
+# %% [markdown]
+# ## How these numbers were obtained
+#
+# How the shipped speed files were made (commands, cores, load, backend settings): {doc}`../book/shipped-data`.
+
+# %%
+report.show_provenance(measure.speed.models_page_provenance(shipped, THREADS)
+                       + [inference_speed.inference_speed_provenance(prepared_rows)], chapter=CHAPTER)

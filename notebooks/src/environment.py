@@ -4,7 +4,15 @@
 # Every page of this book is executed when the book is built, on the machine that builds it. This page records that
 # machine's software, and checks numerically the one place where the book departs from the thesis's stack.
 #
-# **Why this stack.**
+# ## What this page shows
+#
+# - This page was built with Python {glue:text}`python_version` and PyTorch {glue:text}`torch_version` on
+#   {glue:text}`system` ({glue:text}`cpu_threads` CPU threads for PyTorch; CUDA available: {glue:text}`cuda`).
+# - torchaudio: {glue:text}`torchaudio_status`.
+# - The book's mel front-end agrees with librosa's to {glue:text}`mel_max_difference:.1e` at most, on log-mel values
+#   up to {glue:text}`mel_max_value:.2f` — float32 against float64 rounding.
+#
+# ## Why this stack
 #
 # - **CPU first.** The main job (`scripts/main.sh`) runs in quick mode on a 2-core laptop or a CI runner: the
 #   Chapter 4 notebooks only compute from published data, and Chapter 5 runs its protocols with small budgets. The
@@ -30,17 +38,20 @@ DURATION_S = 2.0
 # %% [markdown]
 # ## Versions of the key packages
 #
-# Printed by the build that produced this page (the `greenaudio.measure` records carry the same information beside
+# Read from the environment that built this page (the `greenaudio.measure` records carry the same information beside
 # every measured number).
 
 # %%
 import importlib.metadata
 import platform
-import sys
 
 import numpy as np
 import pandas as pd
+import torch
 
+from greenaudio import report
+
+CHAPTER = "environment"
 packages = ["greenaudio", "torch", "numpy", "scipy", "pandas", "matplotlib", "librosa", "soundfile", "pesq", "pystoi",
             "distillmos", "speechmos", "onnxruntime", "carbontracker", "pyJoules", "nvidia-ml-py", "papermill",
             "jupyter-book", "sphinx", "myst-nb", "sphinx-book-theme", "torchaudio"]
@@ -53,21 +64,21 @@ def installed(name):
         return "not installed"
 
 
-versions = pd.DataFrame({"package": ["python"] + packages,
-                         "version": [platform.python_version()] + [installed(p) for p in packages]})
-print(f"{platform.system()} {platform.release()} ({platform.machine()}), Python {sys.version.split()[0]}")
-versions
-
-# %%
-import torch
-
-print(f"torch {torch.__version__}; CUDA available: {torch.cuda.is_available()}; CPU threads: {torch.get_num_threads()}")
 try:
     import torchaudio  # noqa: F401
 
-    print(f"torchaudio {torchaudio.__version__} imports with this torch")
+    torchaudio_status = f"version {torchaudio.__version__} imports with this PyTorch"
 except Exception as error:  # ImportError, or an OSError from a binary built for another torch
-    print(f"torchaudio does not import here: {type(error).__name__}: {str(error).splitlines()[0][:120]}")
+    torchaudio_status = f"does not import here ({type(error).__name__})"
+
+report.glue(python_version=platform.python_version(), torch_version=torch.__version__,
+            system=f"{platform.system()} {platform.release()} ({platform.machine()})",
+            cpu_threads=torch.get_num_threads(), cuda="yes" if torch.cuda.is_available() else "no",
+            torchaudio_status=torchaudio_status)
+versions = pd.DataFrame({"package": ["python"] + packages,
+                         "version": [platform.python_version()] + [installed(p) for p in packages]})
+report.show_table(versions, label="package-versions", chapter=CHAPTER, columns={"package": "Package"},
+                  caption="Versions of the packages the book uses, in the environment that built this page.")
 
 # %% [markdown]
 # ## The mel front-end agrees with librosa
@@ -75,7 +86,8 @@ except Exception as error:  # ImportError, or an OSError from a binary built for
 # The same signal (a seeded chirp plus noise, 16 kHz) goes through `MelFrontEnd` (`torch.stft`, Hann window,
 # `n_fft` 2048, hop 256, 80 Slaney mel bands up to 8 kHz, power 2, $\log(1 + \cdot)$) and through
 # `librosa.feature.melspectrogram` with the same settings (reflect padding, as `torch.stft`), followed by the same
-# $\log(1 + \cdot)$.
+# $\log(1 + \cdot)$. The largest difference is {glue:text}`mel_max_difference:.1e`, on values up to
+# {glue:text}`mel_max_value:.2f`: the rounding of float32 (PyTorch) against float64 (librosa).
 
 # %%
 import librosa
@@ -94,13 +106,14 @@ reference = np.log1p(librosa.feature.melspectrogram(
     n_mels=THESIS_MEL.n_mels, fmin=THESIS_MEL.f_min, fmax=THESIS_MEL.f_max, htk=False, norm="slaney",
 ))[:, : ours.shape[1]]
 difference = np.abs(ours - reference)
+assert ours.shape == reference.shape and difference.max() < 1e-3
+report.glue(mel_max_difference=float(difference.max()), mel_max_value=float(np.abs(reference).max()))
 agreement = pd.DataFrame({
-    "quantity": ["frames compared", "bands", "max |log-mel| (reference)", "max abs difference",
-                 "mean abs difference"],
+    "quantity": ["frames compared", "mel bands", "largest log-mel value (librosa)", "largest absolute difference",
+                 "mean absolute difference"],
     "value": [ours.shape[1], ours.shape[0], float(np.abs(reference).max()), float(difference.max()),
               float(difference.mean())],
 })
-print(f"max abs difference {difference.max():.2e} on log-mel values up to {np.abs(reference).max():.2f}: "
-      f"float32 (torch) against float64 (librosa) rounding")
-assert ours.shape == reference.shape and difference.max() < 1e-3
-agreement
+report.show_table(agreement, label="mel-agreement", chapter=CHAPTER, columns={"value": "Value"},
+                  formats={"value": lambda v: f"{v:.3g}"},
+                  caption="The book's mel front-end against librosa on the same signal.")

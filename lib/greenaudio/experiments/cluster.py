@@ -17,9 +17,10 @@ checkpoint, so the checkpoints must live on a folder every node sees (``shared_d
 the driver alone writes the SQLite store (one process writes, one transaction per cell), so no two processes write
 one SQLite file, and a cell is either complete in the store or absent. A configuration that raises on a worker
 becomes a ``failed`` cell with its reason. Without ``ray_address`` (or without Ray installed) the same cells run one
-after another in this process. Every wait is bounded: an unreachable address fails within seconds, a cluster that
-cannot host the requested resources fails before anything is submitted, and a cell that outlives its deadline is
-cancelled and stored as failed.
+after another in this process. Every wait is bounded: an unreachable address, or a port held by something that is
+not a Ray head, fails within ``connect_timeout_s`` (a gRPC handshake probes the address, and ``ray.init`` runs in a
+thread abandoned at the deadline), a cluster that cannot host the requested resources fails before anything is
+submitted, and a cell that outlives its deadline is cancelled and stored as failed.
 
 The cost chapter's grid (inference cost of freshly built models, no training: :func:`greenaudio.measure.run_grid`)
 runs the same way with :func:`run_bench_grid`, one task per measurement cell, the driver writing its store. The
@@ -47,6 +48,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -495,37 +497,84 @@ def _require_ray(address: str, connect_timeout_s: float, without_address: str):
         ClusterError: Ray is not installed (the message says how to install it, or that leaving the address out
             will ``without_address``), or the address is unreachable.
     """
+    check_ray_address(address, timeout_s=min(connect_timeout_s, 5.0))  # first: importing Ray takes seconds
     ray = _import_ray()
     if ray is None:
         raise ClusterError(f"ray_address={address!r} given but Ray is not installed; install the extra "
                            "(pip install 'greenaudio[cluster]', ray[default]==2.60.0) or leave the address out "
                            f"to {without_address}")
-    check_ray_address(address, timeout_s=min(connect_timeout_s, 5.0))
     return ray
 
 
 def check_ray_address(address: str, timeout_s: float = 5.0) -> str:
-    """Check a Ray address (``auto``, ``ray://host:port`` or ``host:port``) and that its port answers.
+    """Check a Ray address (``auto``, ``ray://host:port`` or ``host:port``) and that a Ray head answers there.
+
+    The port must accept a TCP connection *and* answer as a gRPC server (Ray's GCS and its Ray Client server both
+    are): the HTTP/2 client preface is sent and the server's first frame must be a SETTINGS frame. So a port that is
+    open but held by something else (a web server, a silent socket) is refused within ``timeout_s`` instead of
+    leaving ``ray.init`` retrying for minutes. With ``RAY_USE_TLS`` set the gRPC check is skipped (the handshake is
+    TLS), and only the TCP connection is checked.
 
     Returns:
         the address as given (stripped).
 
     Raises:
         ValueError: a malformed address (the accepted forms are named).
-        ClusterError: nothing listens there (within ``timeout_s`` seconds).
+        ClusterError: nothing listens there, or what listens is not a gRPC server (within ``timeout_s`` seconds in
+            all; the message names the address and the bound).
     """
     address = check_ray_address_form(address)
     if address == "auto":
         return address
     hostport = address[len("ray://"):] if address.startswith("ray://") else address
     host, _, port = hostport.rpartition(":")
+    deadline = time.monotonic() + timeout_s
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
-            pass
+        sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s)
     except OSError as exc:
         raise ClusterError(f"no Ray cluster answers at {address!r} ({exc}; waited at most {timeout_s:g} s): start "
                            "one with 'ray start --head' or give the head's address") from None
+    with sock:
+        if os.environ.get("RAY_USE_TLS", "0").strip().lower() in ("1", "true", "yes"):
+            return address
+        problem = _grpc_probe(sock, deadline)
+    if problem:
+        raise ClusterError(f"the port at {address!r} is open but no Ray head answers there: {problem} (waited at "
+                           f"most {timeout_s:g} s); give the address of a Ray head ('ray start --head' prints it)")
     return address
+
+
+#: HTTP/2 client connection preface followed by an empty SETTINGS frame (RFC 9113, sections 3.4 and 6.5).
+_HTTP2_CLIENT_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _grpc_probe(sock: socket.socket, deadline: float) -> str | None:
+    """``None`` if the peer answers the HTTP/2 preface with a SETTINGS frame before ``deadline``, else what it did.
+
+    Every socket operation is bounded by the time left to ``deadline`` (``time.monotonic``).
+    """
+    def left() -> float:
+        return max(deadline - time.monotonic(), 0.001)
+
+    try:
+        sock.settimeout(left())
+        sock.sendall(_HTTP2_CLIENT_PREFACE)
+        header = b""
+        while len(header) < 9:  # a frame header: length (3 bytes), type (1), flags (1), stream id (4)
+            if time.monotonic() >= deadline:
+                return "it sent no gRPC (HTTP/2) answer in time"
+            sock.settimeout(left())
+            chunk = sock.recv(9 - len(header))
+            if not chunk:
+                return "it closed the connection without a gRPC (HTTP/2) answer"
+            header += chunk
+    except socket.timeout:
+        return "it sent no gRPC (HTTP/2) answer in time"
+    except OSError as exc:
+        return f"the gRPC (HTTP/2) handshake failed ({exc})"
+    if header[3] != 0x4 or int.from_bytes(header[5:9], "big") & 0x7FFFFFFF != 0:
+        return f"its answer is not an HTTP/2 SETTINGS frame (first bytes {header!r})"
+    return None
 
 
 def _node_fits(node: Mapping[str, Any], num_cpus: float, num_gpus: float, memory_b: float | None) -> bool:
@@ -535,12 +584,52 @@ def _node_fits(node: Mapping[str, Any], num_cpus: float, num_gpus: float, memory
 
 
 def _connect(ray, address: str, connect_timeout_s: float) -> None:
+    """``ray.init`` at ``address``, bounded by ``connect_timeout_s`` (in s) in all.
+
+    The address is probed first (:func:`check_ray_address`, a gRPC handshake); then ``ray.init`` runs in a daemon
+    thread that is abandoned at the deadline, since Ray's own retries can outlast any bound given to it.
+
+    Raises:
+        ClusterError: naming the address and the bound.
+    """
+    deadline = time.monotonic() + connect_timeout_s
     check_ray_address(address, timeout_s=min(connect_timeout_s, 5.0))
     os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(int(max(connect_timeout_s, 5))))
+    outcome: dict[str, BaseException] = {}
+
+    def init() -> None:
+        try:
+            ray.init(address=address, log_to_driver=False, namespace="greenaudio", ignore_reinit_error=True)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+
+    import logging
+
+    quiet = _DropRayThreadWarning()
+    ray_logger = logging.getLogger("ray._private.worker")
+    ray_logger.addFilter(quiet)
     try:
-        ray.init(address=address, log_to_driver=False, namespace="greenaudio", ignore_reinit_error=True)
-    except (ConnectionError, RuntimeError, TimeoutError) as exc:
+        thread = threading.Thread(target=init, name=f"greenaudio-ray-init {address}", daemon=True)
+        thread.start()
+        thread.join(max(deadline - time.monotonic(), 0.0))
+    finally:
+        ray_logger.removeFilter(quiet)
+    if thread.is_alive():  # still retrying: abandoned (a daemon thread does not keep the process alive)
+        raise ClusterError(f"could not connect to the Ray cluster at {address!r} within connect_timeout_s="
+                           f"{connect_timeout_s:g} s: ray.init had not returned (abandoned); check that the "
+                           "address is a Ray head's and that this machine can reach its nodes")
+    exc = outcome.get("error")
+    if isinstance(exc, (ConnectionError, RuntimeError, TimeoutError)):
         raise ClusterError(f"could not connect to the Ray cluster at {address!r}: {exc}") from None
+    if exc is not None:
+        raise exc
+
+
+class _DropRayThreadWarning:
+    """Logging filter: drops Ray's warning that ``ray.init`` outside the main thread sets no SIGTERM handler."""
+
+    def filter(self, record) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
 
 
 def _check_resources(ray, address: str, num_cpus: float, num_gpus: float, memory_b: float | None) -> None:
@@ -622,7 +711,7 @@ def run_zoo_grid(
         max_retries: Ray re-runs of a task whose worker died (each resumes from the run folder's checkpoint).
         cell_timeout_s: a cell still running after this long (in s) is cancelled and stored as failed (default:
             twice the size's training budget plus 30 min).
-        connect_timeout_s: bound on reaching the cluster (in s).
+        connect_timeout_s: bound on reaching the cluster (in s): the address's probe and ``ray.init`` together.
         retry_failed: recompute cells stored as failed (also done when the code that failed them changed).
         cache_dir: the workers' corpus cache (default: each node's own).
         on_record: called on the driver with every record as it is stored (e.g. to export its artefacts).
@@ -820,6 +909,7 @@ def run_bench_grid(models: Iterable[str] | None = None, sizes: Iterable[str] = (
     Args:
         store: a :class:`greenaudio.measure.ResultStore` or its path (on the driver's disk).
         ray_address: ``"auto"``, ``"ray://host:port"`` or ``"host:port"``.
+        connect_timeout_s: bound on reaching the cluster (in s): the address's probe and ``ray.init`` together.
         models, sizes, devices, precisions, protocol, repetitions, retry_failed, **benchmark_kwargs: as
             :func:`greenaudio.measure.run_grid` (``protocol`` default: the thesis's).
 
@@ -967,11 +1057,12 @@ def compute_full_protocol_cost(gpus: Sequence[str] = COST_GPUS, grids: Sequence[
 def format_full_protocol_cost(table=None) -> str:
     """The cost table as Markdown (the book page's table is this text; a test compares them)."""
     table = compute_full_protocol_cost() if table is None else table
-    lines = ["| GPU | max power (W) | grid | intensity (kgCO2e/kWh) | training (GPU h) | benchmark (GPU h) | "
-             "energy (kWh) | emissions (kgCO2e) |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+    # The GPU hours (training and benchmark) are the same on every row: the page states them once, above the table.
+    lines = ["| GPU | Maximum power (W) | Grid | Intensity (kgCO2e/kWh) | Energy (kWh) | Emissions (kgCO2e) |",
+             "|---|---:|---|---:|---:|---:|"]
     for r in table.itertuples(index=False):
-        lines.append(f"| {r.gpu} | {r.power_w:.0f} | {r.grid} | {r.kgco2e_per_kwh:.3f} | {r.training_gpu_h:.0f} | "
-                     f"{r.benchmark_gpu_h:.3f} | {r.energy_kwh:.1f} | {r.emissions_kgco2e:.1f} |")
+        lines.append(f"| {r.gpu} | {r.power_w:.0f} | {r.grid} | {r.kgco2e_per_kwh:.3f} | {r.energy_kwh:.1f} | "
+                     f"{r.emissions_kgco2e:.1f} |")
     return "\n".join(lines)
 
 

@@ -20,8 +20,9 @@ WaveFlow (``greenaudio.vocoders.load("waveflow", "wf3")``):
    ``resources/waveflow_study/<protocol>/`` with a sha256 manifest (:func:`load_study_results`);
 5. Figure 28 live (:func:`compute_fronts`, :func:`plot_figure28`; a quality is maximised or, like D_STFT,
    minimised: :data:`QUALITY_SENSE`) and the thesis's three statements computed (:func:`compute_statements`);
-6. the chapter's panels and sentences, computed from the tables above (:func:`figure28_panels`,
-   :func:`compute_statement_tables`, :func:`load_mini_study`, :func:`describe_mini_study`, ...).
+6. the chapter's panels and facts, computed from the tables above (:func:`figure28_panels`,
+   :func:`compute_statement_tables`, :func:`compute_fronts_overview`, :func:`load_mini_study`,
+   :func:`compute_mini_study_ranking`, ...); the chapter writes the sentences.
 
 The 22.05 kHz front end (:data:`WAVEFLOW_PAPER_MEL`): the paper's LJSpeech features are 80 mel bands of 22.05 kHz
 audio with FFT 1024, window 1024, hop 256; the zoo's (thesis Chapter 5, :data:`greenaudio.vocoders.THESIS_MEL`) are
@@ -91,15 +92,12 @@ __all__ = [
     "PANEL_THESIS",
     "PANEL_LIVE",
     "PANEL_TRAINED",
-    "describe_settings",
-    "describe_counts",
     "choose_step_reading",
-    "describe_mini_study",
-    "describe_distillmos_here",
+    "compute_mini_study_ranking",
     "load_mini_study",
     "figure28_panels",
     "compute_statement_tables",
-    "describe_size_energy_ratio",
+    "compute_fronts_overview",
 ]
 
 #: The five configurations of Table 6 (``greenaudio.vocoders`` presets), in the thesis's order.
@@ -353,7 +351,7 @@ def compute_generation_table(records: Sequence[Any]) -> pd.DataFrame:
     """E_gen per 100 s of audio of each record (J and Wh) beside Table 6's TITAN V value (Wh, data), with the ratio
     and the method of each number (``energy_method``; the printed values are the thesis's NVML measurements)."""
     from ..carbon import J_PER_KWH
-    from ..measure import describe_energy
+    from ..measure import energy_method_label
 
     wf = _table6().set_index("config")
     rows = []
@@ -364,7 +362,7 @@ def compute_generation_table(records: Sequence[Any]) -> pd.DataFrame:
         rows.append({"configuration": c.upper(), "device": rec.device, "audio_s_per_run": rec.audio_s_per_run,
                      "rtf_median": rec.rtf_median, "e_gen_j_per_100_audio_s": rec.e_gen_j_per_100_audio_s,
                      "e_gen_wh_per_100_audio_s": wh, "table6_titan_v_wh": printed, "ratio_to_table6": wh / printed,
-                     "energy_method": rec.energy_method, "how": describe_energy(rec)})
+                     "energy_method": rec.energy_method, "how": energy_method_label(rec)})
     return pd.DataFrame(rows)
 
 
@@ -911,23 +909,15 @@ def verify_study_manifest(protocol: str = "mini", root: str | os.PathLike | None
     """Check every shipped file of a study protocol against its sha256 in ``manifest.csv``.
 
     Raises:
-        greenaudio.experiments.artefacts.ArtefactError: a missing or altered file (naming it).
+        greenaudio.experiments.artefacts.ArtefactError: no or a malformed ``manifest.csv``, a row whose path leaves
+            the folder, a missing or altered file, or a file the manifest does not list (naming them:
+            :func:`greenaudio.manifests.verify_folder`).
     """
-    from .artefacts import ArtefactError, sha256_file
+    from ..manifests import verify_folder
 
     folder = (Path(root) if root else default_study_dir()) / get_study_protocol(protocol).name
-    path = folder / "manifest.csv"
-    if not path.is_file():
-        raise ArtefactError(f"nothing shipped in {folder} (no manifest.csv)")
-    manifest = pd.read_csv(path, keep_default_na=False)
-    for row in manifest.itertuples(index=False):
-        file = folder / row.path
-        if not file.is_file():
-            raise ArtefactError(f"missing artefact {file} (listed in {path})")
-        digest = sha256_file(file)
-        if digest != row.sha256:
-            raise ArtefactError(f"sha256 mismatch for {file}: manifest {row.sha256}, file {digest}")
-    return manifest
+    return verify_folder(folder, columns=_MANIFEST_COLUMNS, how_to_ship=f"greenaudio waveflow-study --protocol "
+                         f"{folder.name}")
 
 
 # -- 5. Figure 28 and the thesis's statements -------------------------------------------------------------------
@@ -1001,7 +991,8 @@ def compute_statements(table: pd.DataFrame, quality: str = "mos", label: str = "
         ``wf3_dominated_in_training`` (bool) and who dominates it; ``all_optimal_in_energy_front`` (bool);
         ``gaps`` (:func:`compute_gap_comparison` of parameters vs E_gen, ordered from the worst quality to the best);
         ``gap_widens_log`` / ``gap_widens_range``: for how many consecutive pairs the gap is larger in the energy
-        front than in the parameters front.
+        front than in the parameters front; ``size_pairs``: pairs of configurations with different parameter counts,
+        ``e_gen_rises_with_size``: how many of them the larger one also needs more generation energy.
     """
     direction = quality_sense(quality, sense)
     fronts = compute_fronts(table, quality, label=label, sense=direction).set_index(label)
@@ -1010,6 +1001,9 @@ def compute_statements(table: pd.DataFrame, quality: str = "mos", label: str = "
                                   ascending=direction == "max")
     wider_log = int((gaps["log_gap_e_gen"].abs() > gaps["log_gap_params"].abs()).sum())
     wider_range = int((gaps["range_gap_e_gen"].abs() > gaps["range_gap_params"].abs()).sum())
+    params, e_gen = table["params"].tolist(), table["e_gen"].tolist()
+    size_pairs = [(i, j) for i in range(len(params)) for j in range(i + 1, len(params)) if params[i] != params[j]]
+    rises = sum((params[i] > params[j]) == (e_gen[i] > e_gen[j]) and e_gen[i] != e_gen[j] for i, j in size_pairs)
     return {
         "wf3_dominated_in_training": bool(wf3) and not bool(fronts.loc[wf3[0], "optimal_training"]),
         "wf3_dominated_by": fronts.loc[wf3[0], "dominated_by_training"] if wf3 else "",
@@ -1018,6 +1012,7 @@ def compute_statements(table: pd.DataFrame, quality: str = "mos", label: str = "
         "all_optimal_in_energy_front": bool(fronts["optimal_generation"].all()),
         "dominated_in_energy_front": [str(i) for i in fronts.index[~fronts["optimal_generation"]]],
         "gaps": gaps, "pairs": len(gaps), "gap_widens_log": wider_log, "gap_widens_range": wider_range,
+        "size_pairs": len(size_pairs), "e_gen_rises_with_size": int(rises),
         "fronts": fronts.reset_index(),
     }
 
@@ -1074,7 +1069,8 @@ def plot_figure28(panels: Mapping[str, pd.DataFrame], *, quality: Mapping[str, s
 
     from ..plotting import plot_pareto
 
-    fig, axes = plt.subplots(3, len(panels), figsize=(5.2 * len(panels), 10), squeeze=False)
+    # about 3.3 inches per column, so that the labels stay legible when the figure fills a book's text column
+    fig, axes = plt.subplots(3, len(panels), figsize=(3.3 * len(panels), 8.5), squeeze=False)
     for j, (title, table) in enumerate(panels.items()):
         q = quality if isinstance(quality, str) else quality[title]
         direction = quality_sense(q)
@@ -1084,13 +1080,16 @@ def plot_figure28(panels: Mapping[str, pd.DataFrame], *, quality: Mapping[str, s
             plot_pareto(ax, table[column], table[q], labels=table[label], xlabel=names.get(column, column),
                         ylabel=names.get("quality", q), directions=("min", direction),
                         invert_y=direction == "min")
+            ax.xaxis.label.set_fontsize(8)
+            ax.yaxis.label.set_fontsize(8)
+            ax.tick_params(labelsize=7)
             if i == 0:
-                ax.set_title(title)
+                ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
 
 
-# -- 6. the chapter's sentences and panels (computed from the tables above; no number typed in) --------------------
+# -- 6. the chapter's panels and facts (computed from the tables above; no number typed in) ------------------------
 #: Figure 28's column titles in the chapter (the fronts tables are labelled after them).
 PANEL_THESIS = "thesis (Table 6, data)"
 PANEL_LIVE = "this book (computed)"
@@ -1099,33 +1098,11 @@ _FRONTS_LABEL = {PANEL_THESIS: "waveflow-fronts-thesis", PANEL_LIVE: "waveflow-f
                  PANEL_TRAINED: "waveflow-fronts-trained"}
 
 
-def describe_settings(egen_protocol: str, *, batch_size: int, crop_frames: int, steps: int,
-                      flows: int | None = None) -> str:
-    """One sentence: the E_gen protocol and the shape of the timed training steps."""
-    p = EGEN_PROTOCOLS[check_choice("protocol", egen_protocol, list(EGEN_PROTOCOLS))]
-    copy = "" if flows is None else (f", on a {flows}-flow copy of each configuration whose CPU time is scaled to "
-                                     "its 8 flows by the counted FLOPs")
-    return (f"E_gen protocol: {egen_protocol} ({p.n_clips} clip(s) x {p.clip_duration_s:g} s at "
-            f"{p.sample_rate} Hz); training steps timed: {steps} of batch {batch_size} x {crop_frames} frame(s) per "
-            f"configuration{copy}.")
-
-
-def describe_counts(parameters: pd.DataFrame, flops: pd.DataFrame) -> str:
-    """How the counted parameters differ from the paper's, and the plain/fast FLOPs ratio of each configuration."""
-    return ("The paper's counts differ from both conventions by "
-            + ", ".join(f"{r.configuration} {r.params / 1e6 - r.paper_millions:+.2f} M"
-                        for r in parameters.itertuples())
-            + " (with gains); the plain reverse costs h/2 times the fast one (here "
-            + ", ".join(f"{r.configuration} {r.plain_over_fast:.2f}" for r in flops.itertuples()) + ").")
-
-
-def choose_step_reading(resolution: Mapping[str, Any], default: str = "reading A (r=96 -> 3M)") -> tuple[str, str]:
-    """The step-count reading a prediction uses (the only one the measurement supports, else ``default``) and a
-    sentence saying so (``resolution``: :func:`resolve_step_reading`'s result)."""
+def choose_step_reading(resolution: Mapping[str, Any], default: str = "reading A (r=96 -> 3M)") -> str:
+    """The step-count reading a prediction uses: the only one the measurement supports, else ``default``
+    (``resolution``: :func:`resolve_step_reading`'s result; its ``"supported"`` list says which were supported)."""
     supported = list(resolution["supported"])
-    reading = supported[0] if len(supported) == 1 else check_choice("reading", default, list(load_step_readings()))
-    return reading, (f"Readings consistent with the measured per-step costs: {supported or 'none'}; the prediction "
-                     f"below uses {reading}.")
+    return supported[0] if len(supported) == 1 else check_choice("reading", default, list(load_step_readings()))
 
 
 def _concordant(values: Sequence[float], quality: Sequence[float], sense: str) -> tuple[int, int]:
@@ -1141,90 +1118,74 @@ def _concordant(values: Sequence[float], quality: Sequence[float], sense: str) -
     return agree, total
 
 
-def describe_mini_study(scores: pd.DataFrame, qualities: Sequence[str] = ("d_stft", "pesq_wb")) -> list[str]:
-    """Sentences about a shipped equal-budget study, computed from its scores table (:func:`run_study`'s columns).
+def compute_mini_study_ranking(scores: pd.DataFrame, qualities: Sequence[str] = ("d_stft", "pesq_wb")) -> pd.DataFrame:
+    """What orders the configurations of a shipped equal-budget study: their size or the steps each made.
 
-    Says how many steps each configuration reached for the same budget, the ratio of WF1's steps to WF5's, and, for
-    each quality column, whether it ranks the configurations by size (the paper's parameters, Table 6: the larger the
-    better, as the paper's MOS does) or by the steps each made (the more the better), counted over pairs of
-    configurations that both separate.
+    For each quality column of ``scores`` (:func:`run_study`'s columns) with a value for every configuration, counted
+    over the pairs of configurations that both separate: ``larger_better`` of ``size_pairs`` pairs in which the
+    configuration with more parameters (the paper's, Table 6) scores better (as the paper's MOS does), and
+    ``more_steps_better`` of ``steps_pairs`` in which the one that made more steps scores better. ``ranks_by`` is
+    ``"steps"`` or ``"size"`` (whichever agrees in the larger share of its pairs) or ``"neither"`` (equal shares);
+    ``order`` lists the configurations best first; ``sense`` is ``"max"`` or ``"min"`` (:func:`quality_sense`).
+
+    Returns:
+        one row per quality (empty when ``scores`` is).
     """
+    columns = ["quality", "sense", "order", "larger_better", "size_pairs", "more_steps_better", "steps_pairs",
+               "ranks_by"]
     if scores.empty:
-        return []
+        return pd.DataFrame(columns=columns)
     t = scores.assign(configuration=scores["config"].str.upper()).sort_values("configuration")
     t = t.merge(thesis_table()[["configuration", "params"]], on="configuration", how="left")
-    budgets = sorted({float(b) for b in t["budget_s"]})
-    clock = ", ".join(sorted({str(c) for c in t["clock"]}))
-    budget = (f"{budgets[0]:g} s" if len(budgets) == 1 else "budgets of " + "/".join(f"{b:g}" for b in budgets) + " s")
-    steps = {r.configuration: int(r.steps) for r in t.itertuples()}
-    spent = {r.configuration: (f" in {float(r.cpu_time_s):.0f} CPU-s" if "cpu_time_s" in t and pd.notna(r.cpu_time_s)
-                               else "") for r in t.itertuples()}
-    out = [f"For the same {budget} ({clock} clock; a step under way when the budget runs out is finished), the "
-           "configurations reached " + ", ".join(f"{c} {n:,} step(s){spent[c]}" for c, n in steps.items()) + "."]
-    if steps.get("WF5"):
-        out.append(f"WF1 made {steps['WF1'] / steps['WF5']:.1f} times as many steps as WF5." if "WF1" in steps
-                   else "")
-    names = {"d_stft": "D_STFT", "pesq_wb": "PESQ-WB", "distillmos": "DistillMOS (predicted)", "mos": "MOS"}
+    rows = []
     for q in qualities:
         if q not in t or t[q].isna().any():
             continue
         sense = quality_sense(q)
-        ranked = t.sort_values(q, ascending=sense == "min")["configuration"].tolist()
+        ranked = t.sort_values(q, ascending=sense == "min", kind="stable")["configuration"].tolist()
         by_size = _concordant(t["params"].tolist(), t[q].tolist(), sense)
         by_steps = _concordant(t["steps"].astype(float).tolist(), t[q].tolist(), sense)
         share = [a / n if n else float("nan") for a, n in (by_size, by_steps)]
-        verdict = ("by the steps made rather than by size" if share[1] > share[0] else
-                   "by size rather than by the steps made" if share[0] > share[1] else "neither by size nor by steps "
-                   "more than the other")
-        out.append(f"{names.get(q, q)} orders them {' > '.join(ranked)} (best first): the larger model scores better "
-                   f"in {by_size[0]} of {by_size[1]} pairs, the one that made more steps in {by_steps[0]} of "
-                   f"{by_steps[1]}; it ranks them {verdict}.")
-    return [s for s in out if s]
-
-
-def describe_distillmos_here(root: str | os.PathLike | None = None) -> str:
-    """Why the mini-trained panel does not use DistillMOS, computed from the zoo's shipped mini study (Chapter 5.2):
-    the ground truth's predicted MOS against the trained models rated above it, with their D_STFT. Empty when the
-    zoo's mini scores are not shipped."""
-    from .quality import distillmos_caveat, load_zoo_scores
-
-    return distillmos_caveat(load_zoo_scores("mini", root))
+        ranks_by = "steps" if share[1] > share[0] else "size" if share[0] > share[1] else "neither"
+        rows.append({"quality": q, "sense": sense, "order": ", ".join(ranked), "larger_better": by_size[0],
+                     "size_pairs": by_size[1], "more_steps_better": by_steps[0], "steps_pairs": by_steps[1],
+                     "ranks_by": ranks_by})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def load_mini_study(protocol: str = "mini", root: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The shipped equal-budget study of ``protocol`` for the chapter: ``scores`` (as shipped; empty if nothing is
-    shipped), ``table`` (the columns shown, or ``None``) and ``text`` (:func:`describe_mini_study`'s sentences, or
-    a note that nothing is shipped). Every shipped file is checked against its sha256 first
+    """The shipped equal-budget study of ``protocol`` for the chapter: ``shipped`` (bool), ``scores`` (as shipped;
+    empty if nothing is shipped), ``table`` (the columns shown, or ``None``) and ``ranking``
+    (:func:`compute_mini_study_ranking`). Every shipped file is checked against its sha256 first
     (:func:`verify_study_manifest`)."""
     protocol = get_study_protocol(protocol).name
     scores = load_study_results(protocol, root)
     if scores.empty:
-        return {"scores": scores, "table": None,
-                "text": f"The {protocol} study results are NOT YET SHIPPED (no lib/greenaudio/resources/"
-                        f"waveflow_study/{protocol}/scores.csv): the quality column below is the paper's MOS only. "
-                        f"Reproduce with `greenaudio waveflow-study --protocol {protocol}`."}
+        return {"shipped": False, "scores": scores, "table": None, "ranking": compute_mini_study_ranking(scores)}
     verify_study_manifest(protocol, root)
     table = scores.drop(columns=[c for c in ("train_energy_constants", "study_key") if c in scores])
-    return {"scores": scores, "table": table, "text": " ".join(describe_mini_study(scores))}
+    return {"shipped": True, "scores": scores, "table": table, "ranking": compute_mini_study_ranking(scores)}
 
 
 def figure28_panels(printed: pd.DataFrame, live: pd.DataFrame, generation: pd.DataFrame) -> dict[str, Any]:
     """Figure 28's columns for the chapter: the thesis's (Table 6), this book's costs against the paper's MOS, and,
-    when the equal-budget study is shipped for at least three configurations, this book's costs against the D_STFT of the
-    mini-trained models (minimised; DistillMOS does not rank this corpus, see :func:`describe_distillmos_here`).
+    when the equal-budget study is shipped for at least three configurations, this book's costs against the D_STFT of
+    the mini-trained models (minimised; DistillMOS does not rank this corpus, see
+    :func:`greenaudio.experiments.quality.distillmos_against_ground_truth`).
 
     Returns:
         ``{"panels": {title: table}, "quality": {title: column}, "labels": {title: axis labels},
-        "caption": str}`` for :func:`plot_figure28` and the chapter's caption.
+        "missing": [configurations absent from the mini-trained column], "caption": str}`` for
+        :func:`plot_figure28` and the chapter's caption.
     """
     method = str(generation["energy_method"].iloc[0]).split(":")[0]
     panels = {PANEL_THESIS: printed, PANEL_LIVE: live}
     quality = {PANEL_THESIS: "mos", PANEL_LIVE: "mos"}
     labels = {PANEL_THESIS: {"e_train": "E_train, predicted by the thesis (kWh)",
-                             "params": "Parameters (millions, paper)",
-                             "e_gen": "E_gen, measured on a TITAN V (Wh / 100 s)", "quality": "MOS (paper)"},
-              PANEL_LIVE: {"e_train": "E_train, predicted in the thesis's setting (kWh)",
-                           "params": "Parameters (millions, counted)",
+                             "params": "Parameters, paper (M)",
+                             "e_gen": "E_gen, TITAN V (Wh / 100 s)", "quality": "MOS (paper)"},
+              PANEL_LIVE: {"e_train": "E_train, predicted here (kWh)",
+                           "params": "Parameters, counted (M)",
                            "e_gen": f"E_gen, {method} here (Wh / 100 s)", "quality": "MOS (paper)"}}
     shipped = live[live["d_stft"].notna()] if "d_stft" in live else live.iloc[:0]
     trained = len(shipped) >= 3  # a front needs a few points; configurations not shipped are named in the caption
@@ -1232,39 +1193,29 @@ def figure28_panels(printed: pd.DataFrame, live: pd.DataFrame, generation: pd.Da
     if trained:
         panels[PANEL_TRAINED] = shipped.reset_index(drop=True)
         quality[PANEL_TRAINED] = "d_stft"
-        labels[PANEL_TRAINED] = {**labels[PANEL_LIVE], "quality": "D_STFT (lower is better)"}
+        labels[PANEL_TRAINED] = {**labels[PANEL_LIVE], "quality": "D-STFT (lower is better)"}
     caption = ("Pareto fronts of quality against the training energy (top), the parameters (middle) and the "
-               "generation energy (bottom) of WF1–WF5: the thesis's numbers (left, Figure 28 of the thesis: the "
-               "paper's MOS, maximised) and this book's costs against the same MOS (middle)"
-               + ("; right: the same costs against the D_STFT of the models trained at one equal mini budget "
+               "generation energy (bottom) of WF1–WF5: the thesis's numbers (left, the paper's MOS, maximised) and "
+               "this book's costs against the same MOS (middle)"
+               + ("; right: the same costs against the D-STFT of the models trained at one equal mini budget "
                   "(minimised, axis inverted so that better is up)"
                   + (f"; {', '.join(missing)} not in the shipped study, so absent from that column" if missing else "")
                   if trained else "; the mini-trained column appears once the equal-budget study is shipped for at "
                   "least three configurations")
-               + ". Optimal configurations circled in red. ")
-    return {"panels": panels, "quality": quality, "labels": labels, "caption": caption}
-
-
-def _statement_sentence(name: str, s: Mapping[str, Any]) -> str:
-    return (f"{name}: WF3 dominated in training: {s['wf3_dominated_in_training']}"
-            + (f" (by {s['wf3_dominated_by']})" if s["wf3_dominated_in_training"] else "")
-            + f"; WF3 optimal in both inference fronts: {s['wf3_optimal_in_inference']}; all {len(s['fronts'])} "
-            f"optimal in the energy front: {s['all_optimal_in_energy_front']}"
-            + (f" (dominated: {', '.join(s['dominated_in_energy_front'])})" if s["dominated_in_energy_front"] else "")
-            + f"; the gap between consecutive configurations is wider in the energy front than in the parameters "
-            f"front for {s['gap_widens_log']} of {s['pairs']} pairs on a log scale and {s['gap_widens_range']} of "
-            f"{s['pairs']} as a share of each axis's range.")
+               + ". Optimal configurations circled in red.")
+    return {"panels": panels, "quality": quality, "labels": labels, "missing": missing, "caption": caption}
 
 
 def compute_statement_tables(figure: Mapping[str, Any]) -> dict[str, Any]:
     """The thesis's statements on every column of :func:`figure28_panels` (and, for the mini-trained column, on
-    PESQ-WB as a second quality when all five have one).
+    PESQ-WB as a second quality when all its configurations have one).
 
     Returns:
-        ``{"tables": {label: (fronts table, caption)}, "sentences": [str], "statements": {title: dict},
-        "gaps": the thesis's gap table}``.
+        ``{"tables": {label: (fronts table, caption)}, "statements": {name: compute_statements(...)},
+        "qualities": {name: quality column}, "gaps": the thesis's gap table}``; ``name`` is the panel's title
+        (``", PESQ-WB"`` appended for the second quality).
     """
-    tables, sentences, statements = {}, [], {}
+    tables, statements, qualities = {}, {}, {}
     runs = [(title, figure["quality"][title], _FRONTS_LABEL.get(title, "waveflow-fronts"), title)
             for title in figure["panels"]]
     trained = figure["panels"].get(PANEL_TRAINED)
@@ -1273,16 +1224,22 @@ def compute_statement_tables(figure: Mapping[str, Any]) -> dict[str, Any]:
     for title, q, label, name in runs:
         s = compute_statements(figure["panels"][title], q)
         statements[name] = s
+        qualities[name] = q
         tables[label] = (s["fronts"], f"Pareto optimality of WF1–WF5 in the three fronts, {name} "
                                       f"({q}, {'maximised' if quality_sense(q) == 'max' else 'minimised'}).")
-        sentences.append(_statement_sentence(name, s))
-    return {"tables": tables, "sentences": sentences, "statements": statements,
+    return {"tables": tables, "statements": statements, "qualities": qualities,
             "gaps": statements[PANEL_THESIS]["gaps"] if PANEL_THESIS in statements else None}
 
 
-def describe_size_energy_ratio(printed: pd.DataFrame, live: pd.DataFrame) -> str:
-    """WF5 over WF1 in parameters and in E_gen, in Table 6 and here."""
-    t6, here = printed.set_index("configuration"), live.set_index("configuration")
-    return (f"Table 6: WF5 has {t6.params['WF5'] / t6.params['WF1']:.1f} times WF1's parameters and needs "
-            f"{t6.e_gen['WF5'] / t6.e_gen['WF1']:.1f} times its generation energy; here "
-            f"{here.params['WF5'] / here.params['WF1']:.1f} and {here.e_gen['WF5'] / here.e_gen['WF1']:.1f} times.")
+def compute_fronts_overview(statements: Mapping[str, Mapping[str, Any]], label: str = "configuration") -> pd.DataFrame:
+    """Every fronts table of :func:`compute_statement_tables` in one long table: ``panel`` (the statements' name),
+    ``label``, and per front (``training``, ``parameters``, ``generation``) ``"optimal"`` or ``"dominated by X"``."""
+    rows = []
+    for name, s in statements.items():
+        for row in s["fronts"].itertuples(index=False):
+            out = {"panel": name, label: getattr(row, label)}
+            for front in FRONTS:
+                out[front] = ("optimal" if getattr(row, f"optimal_{front}")
+                              else f"dominated by {getattr(row, f'dominated_by_{front}')}")
+            rows.append(out)
+    return pd.DataFrame(rows, columns=["panel", label, *FRONTS])

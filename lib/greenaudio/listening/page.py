@@ -14,6 +14,7 @@ under anonymous names, each stimulus normalised to the same RMS level.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
 import re
@@ -36,7 +37,7 @@ SCHEMA_VERSION = 1
 #: Condition names of the two non-system conditions.
 REFERENCE = "ground_truth"
 ANCHOR = "anchor"
-_ID = re.compile(r"^[A-Za-z0-9_.]+$")
+_ID = re.compile(r"[A-Za-z0-9_.]+")  # used with fullmatch (``$`` would let a trailing newline through)
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,12 @@ def discover_samples(samples_dir: str | os.PathLike) -> dict[str, dict[str, Path
     root = Path(samples_dir)
     found: dict[str, dict[str, Path]] = {}
     for utt in sorted(p for p in root.iterdir() if p.is_dir()):
-        if not _ID.match(utt.name):
+        if not _ID.fullmatch(utt.name):
             raise ValueError(f"utterance folder {utt.name!r} has characters outside [A-Za-z0-9_.]")
         conditions = {}
         for f in sorted(utt.glob("*.flac")):
-            if f.stem != REFERENCE and (f.stem.count("-") < 1 or not all(_ID.match(p) for p in f.stem.rsplit("-", 1))):
+            if f.stem != REFERENCE and (f.stem.count("-") < 1
+                                        or not all(_ID.fullmatch(p) for p in f.stem.rsplit("-", 1))):
                 raise ValueError(f"sample {f} is not named <model>-<size>.flac or ground_truth.flac")
             if f.stem == ANCHOR:
                 raise ValueError(f"sample {f}: the name 'anchor' is reserved for the generated low anchor")
@@ -243,12 +245,12 @@ def _write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> str:
 
 
 def _write_not_built(out: Path, samples_dir: Path) -> None:
-    html = (_app.INDEX_HTML.replace("__TITLE__", "Listening test")
-            .replace("__NOT_BUILT__", f"No samples were found in <code>{samples_dir.name}</code> when this page was "
-                     "built. The listening test appears here once the trained zoo's samples exist and the book is "
-                     "rebuilt.")
+    page = (_app.INDEX_HTML.replace("__TITLE__", "Listening test")
+            .replace("__NOT_BUILT__", f"No samples were found in <code>{html.escape(samples_dir.name)}</code> when "
+                     "this page was built. The listening test appears here once the trained zoo's samples exist and "
+                     "the book is rebuilt.")
             .replace("__SCRIPTS__", '<script src="app.js"></script>'))
-    (out / "index.html").write_text(html, encoding="utf-8")
+    (out / "index.html").write_text(page, encoding="utf-8")
     (out / "style.css").write_text(_app.STYLE_CSS, encoding="utf-8")
     (out / "app.js").write_text(_app.APP_JS, encoding="utf-8")
 
@@ -266,7 +268,7 @@ def build_test_page(samples_dir: str | os.PathLike | None, out_dir: str | os.Pat
         samples_dir: samples tree (see the module docstring); None means :func:`default_samples_dir`. If the folder
             does not exist the page says that the samples are not built yet.
         out_dir: folder to (re)create.
-        title: page title.
+        title: page title (plain text: it is HTML-escaped where it lands in ``<title>`` and ``<h1>``).
         normalise_dbfs: RMS level (dBFS) every stimulus is scaled to (peaks kept below 0.99); None keeps levels.
         anchor_cutoff_hz, anchor_q_db: low anchor settings (:func:`make_low_anchor`).
         training_utterance: utterance whose reference and anchor are the training examples (default: the first).
@@ -276,13 +278,16 @@ def build_test_page(samples_dir: str | os.PathLike | None, out_dir: str | os.Pat
         a :class:`PageBuild` describing the trial set.
 
     Raises:
-        ValueError: a malformed samples tree (:func:`discover_samples`), mixed sample rates, stereo files, or an
-            unknown ``training_utterance``.
+        ValueError: a malformed samples tree (:func:`discover_samples`), mixed sample rates, stereo files, an
+            unknown ``training_utterance``, or a ``title`` that is not a string.
     """
     import soundfile as sf
 
+    if not isinstance(title, str):
+        raise ValueError(f"title must be a string, got {title!r} of type {type(title).__name__}")
     samples = Path(samples_dir) if samples_dir is not None else default_samples_dir()
     out = Path(out_dir)
+    _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -299,6 +304,22 @@ def build_test_page(samples_dir: str | os.PathLike | None, out_dir: str | os.Pat
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return result
+
+
+#: What a built page folder holds: a folder holding anything else is not replaced (it may be the caller's).
+PAGE_ENTRIES = frozenset({"index.html", "style.css", "app.js", "trials.js", "manifest.json", "audio"})
+
+
+def _check_replaceable(out: Path) -> None:
+    """Refuse to replace ``out`` unless it is absent, empty, or a page this function built (only its own entries)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"out_dir {str(out)!r} exists and is not a folder; give a new or empty folder")
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in PAGE_ENTRIES)
+    if foreign:
+        raise ValueError(f"out_dir {str(out)!r} holds files a listening page does not (e.g. {foreign[:3]}); nothing "
+                         f"was replaced: give a new or empty folder, or the folder of an earlier page build")
 
 
 def _build(samples: Path, tmp: Path, out: Path, *, title, normalise_dbfs, cutoff, q_db, training_utterance, seed, sf):
@@ -360,7 +381,7 @@ def _build(samples: Path, tmp: Path, out: Path, *, title, normalise_dbfs, cutoff
     public["trials"] = [{k: v for k, v in t.items() if k != "sha256"} for t in trials]
     (tmp / "trials.js").write_text("window.GREENAUDIO_LISTENING = " + json.dumps(public) + ";\n", encoding="utf-8")
     (tmp / "index.html").write_text(
-        _app.INDEX_HTML.replace("__TITLE__", title).replace("__NOT_BUILT__", "")
+        _app.INDEX_HTML.replace("__TITLE__", html.escape(title, quote=True)).replace("__NOT_BUILT__", "")
         .replace("__SCRIPTS__", '<script src="trials.js"></script>\n<script src="app.js"></script>'), encoding="utf-8")
     (tmp / "style.css").write_text(_app.STYLE_CSS, encoding="utf-8")
     (tmp / "app.js").write_text(_app.APP_JS, encoding="utf-8")

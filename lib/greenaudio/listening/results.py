@@ -2,10 +2,17 @@
 
 Every file goes through the same checks, in this order, and ends in exactly one status:
 
-1. **rejected** (the file cannot be trusted): not JSON, another ``schema``, a ``schema_version`` other than
-   :data:`~greenaudio.listening.page.SCHEMA_VERSION`, missing or mistyped fields, a score outside 1-5, a stimulus
-   rated twice, model/size/kind that do not match the condition, or a checksum that does not match the ratings
-   (the file was edited after download: "tampered");
+1. **rejected** (the file cannot be trusted), with the reason: not a regular file, larger than
+   :data:`MAX_FILE_BYTES`, not UTF-8, not JSON (``NaN``/``Infinity``, a key twice in one object, an integer too long
+   to read), nested deeper than :data:`MAX_DEPTH`, another ``schema``, a ``schema_version`` other than
+   :data:`~greenaudio.listening.page.SCHEMA_VERSION`, missing or mistyped fields, a rater id or page version outside
+   the page's own patterns, no trial or no rating, a score outside 1-5, a stimulus (or an utterance/condition pair)
+   rated twice, a condition that is not a ``<model>-<size>`` name, ``ground_truth`` or ``anchor``, model/size/kind
+   that do not match the condition, or a checksum that does not match the ratings (the file was edited after
+   download: "tampered"). With the page's manifest (``manifest=``, :func:`load_manifest`; the book's page passes the
+   page it built), also: another page version, another number of trials, a stimulus the page did not serve, or a
+   stimulus whose utterance/condition differ from the page's, and a headphone result that the answers contradict.
+   One bad file never stops the ingest: whatever is wrong with it (even an unexpected error) ends as its reason;
 2. files with different ``page_version`` (different trial sets) are refused with a ValueError unless
    ``allow_mixed_versions=True``;
 3. **duplicate**: a byte-for-byte copy of a file already read (same checksum) is ignored; **excluded**: a rater id that
@@ -15,7 +22,9 @@ Every file goes through the same checks, in this order, and ends in exactly one 
    below 3 in more than 25 % of its trials (cf. the post-screening of ITU-R BS.1534 / P.808, adapted to ACR);
 6. otherwise **accepted**.
 
-The counts of each status are kept (:meth:`ListeningResults.counts`) so a chapter can state them.
+Only checked fields reach :attr:`ListeningResults.ratings` (a rating's other keys are ignored), so every value there
+is a name of the page's patterns or an integer in range. The counts of each status are kept
+(:meth:`ListeningResults.counts`) so a chapter can state them.
 """
 
 from __future__ import annotations
@@ -23,20 +32,41 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import stat
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
-from .page import ANCHOR, REFERENCE, SCHEMA, SCHEMA_VERSION
+from ..validation import check_bool, check_int, check_positive_int
+from .page import ANCHOR, REFERENCE, SCHEMA, SCHEMA_VERSION, PageBuild
 
-__all__ = ["ScreeningRule", "ListeningResults", "load_results", "canonical_text", "compute_checksum",
-           "default_results_dir", "RATING_COLUMNS"]
+__all__ = ["ScreeningRule", "ListeningResults", "PageManifest", "load_results", "load_manifest", "canonical_text",
+           "compute_checksum", "default_results_dir", "RATING_COLUMNS", "MAX_FILE_BYTES", "MAX_DEPTH"]
 
 RATING_COLUMNS = ["rater_id", "page_version", "index", "stimulus", "utterance", "condition", "model", "size", "kind",
                   "score", "presented_ms", "first_play_ms", "ended_ms", "rated_ms", "plays", "file"]
 _TIMES = ("presented_ms", "first_play_ms", "ended_ms", "rated_ms")
+
+#: Largest result file read (bytes). A page's file holds about 300 bytes per trial: 4 MiB is > 10 000 trials.
+MAX_FILE_BYTES = 4 * 2 ** 20
+#: Deepest nesting of JSON arrays/objects in a result file (the page writes 3: file, ratings, rating).
+MAX_DEPTH = 8
+#: Most trials (and headphone answers) a result file may declare.
+MAX_TRIALS = 100_000
+_MAX_HEADPHONE_ANSWERS = 100
+_MAX_MS = 2 ** 53  # JavaScript's largest exact integer (Date.now() is far below)
+# The page's own patterns: rater ids (the page's ?rater= rule and its random ids), page versions (16 hex digits of
+# SHA-256), utterance ids and the two halves of <model>-<size> (page.discover_samples), stimulus ids.
+_RATER = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_PAGE_VERSION = re.compile(r"[0-9a-f]{16}")
+_NAME = re.compile(r"[A-Za-z0-9_.]{1,64}")
+_SYSTEM = re.compile(r"[A-Za-z0-9_.]{1,64}-[A-Za-z0-9_.]{1,64}")
+_STIMULUS = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_REASON_CHARS = 400
 
 
 def default_results_dir() -> Path:
@@ -133,8 +163,19 @@ class _Reject(Exception):
     pass
 
 
+def _short(value, limit: int = 60) -> str:
+    """``repr`` of a value from a file, cut to ``limit`` characters (reasons stay readable whatever the file holds)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_condition(name) -> bool:
+    """A condition name the page builder can write: ``<model>-<size>`` of [A-Za-z0-9_.], ground_truth or anchor."""
+    return isinstance(name, str) and (name in (REFERENCE, ANCHOR) or _SYSTEM.fullmatch(name) is not None)
 
 
 def _describe(condition: str) -> tuple[str, str, str]:
@@ -145,49 +186,262 @@ def _describe(condition: str) -> tuple[str, str, str]:
     return model, size, "system"
 
 
-def _check_file(data) -> None:
-    """Raise _Reject with the reason when a parsed result file is malformed or tampered."""
+@dataclass(frozen=True)
+class PageManifest:
+    """What a built listening-test page served: the reference a result file is checked against.
+
+    Attributes:
+        page_version: the page's version ("" for a page built without samples).
+        trials: stimulus id -> (utterance, condition), for every stimulus the page served.
+        conditions: the page's condition names.
+        headphone_answers: the right answer of each headphone-check clip.
+    """
+
+    page_version: str
+    trials: Mapping[str, tuple[str, str]]
+    conditions: tuple[str, ...] = ()
+    headphone_answers: tuple[int, ...] = ()
+
+
+def load_manifest(source: "PageBuild | str | os.PathLike | Mapping") -> PageManifest:
+    """The trial set of a built page, from :func:`~greenaudio.listening.page.build_test_page`'s output.
+
+    Args:
+        source: a :class:`~greenaudio.listening.page.PageBuild`, the app folder, its ``manifest.json``, or the parsed
+            manifest. A page built without samples gives a manifest with no trial (every result file is then
+            rejected: the page served nothing to rate).
+
+    Returns:
+        a :class:`PageManifest`.
+
+    Raises:
+        ValueError: a manifest that cannot be read or is not a listening-test manifest, naming the file.
+    """
+    where = "manifest"
+    if isinstance(source, PageBuild):
+        if not source.built:
+            return PageManifest(page_version="", trials={})
+        source = source.out_dir
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        path = path / "manifest.json" if path.is_dir() else path
+        where = str(path)
+        try:
+            source = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise ValueError(f"manifest {where} cannot be read ({err.__class__.__name__}: {err}); rebuild the page "
+                             "with greenaudio.listening.build_test_page") from None
+    if not isinstance(source, Mapping):
+        raise ValueError(f"manifest must be a PageBuild, a path or a mapping, got {type(source).__name__}")
+
+    def bad(what):
+        return ValueError(f"{where} is not a listening-test manifest: {what}")
+
+    if source.get("schema") != SCHEMA or source.get("schema_version") != SCHEMA_VERSION:
+        raise bad(f"schema {_short(source.get('schema'))} version {_short(source.get('schema_version'))}, expected "
+                  f"{SCHEMA!r} version {SCHEMA_VERSION}")
+    version = source.get("page_version")
+    if not isinstance(version, str) or not _PAGE_VERSION.fullmatch(version):
+        raise bad(f"page_version {_short(version)} is not 16 hex digits")
+    trials: dict[str, tuple[str, str]] = {}
+    for t in source.get("trials") if isinstance(source.get("trials"), list) else [None]:
+        if not isinstance(t, dict):
+            raise bad("'trials' is not a list of objects")
+        stimulus, utterance, condition = t.get("stimulus"), t.get("utterance"), t.get("condition")
+        if not (isinstance(stimulus, str) and _STIMULUS.fullmatch(stimulus) and isinstance(utterance, str)
+                and _NAME.fullmatch(utterance) and _is_condition(condition)) or stimulus in trials:
+            raise bad(f"trial {_short(t, 120)} has a malformed or repeated stimulus, utterance or condition")
+        trials[stimulus] = (utterance, condition)
+    checks = source.get("headphone_check", [])
+    if not isinstance(checks, list) or not all(isinstance(c, dict) and _is_int(c.get("answer")) for c in checks):
+        raise bad("'headphone_check' is not a list of objects with an integer 'answer'")
+    conditions = tuple(dict.fromkeys(c for _, c in trials.values()))
+    return PageManifest(page_version=version, trials=trials, conditions=conditions,
+                        headphone_answers=tuple(c["answer"] for c in checks))
+
+
+def _read(path: Path, max_bytes: int) -> bytes:
+    """The bytes of a result file, refusing anything that is not a regular file or is larger than ``max_bytes``."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Reject("not a regular file")
+        if info.st_size > max_bytes:
+            raise _Reject(f"file of {info.st_size} bytes is larger than the {max_bytes} bytes a result file may have")
+        with open(path, "rb") as handle:
+            raw = handle.read(max_bytes + 1)
+    except OSError as err:
+        raise _Reject(f"cannot be read ({err.__class__.__name__}: {err.strerror or err})") from None
+    if len(raw) > max_bytes:  # grew while being read
+        raise _Reject(f"file is larger than the {max_bytes} bytes a result file may have")
+    return raw
+
+
+def _no_constant(name: str):
+    raise _Reject(f"not valid JSON: {name} is not a JSON number")
+
+
+def _unique_keys(pairs):
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _Reject(f"key {_short(twice)} appears twice in one JSON object")
+    return out
+
+
+def _depth(data) -> int:
+    """Deepest nesting of lists/dicts (iterative: a deep file cannot exhaust the stack here)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, (list, dict)):
+            deepest = max(deepest, level)
+            if level > MAX_DEPTH:
+                break
+            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def _parse(raw: bytes):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _Reject(f"not UTF-8 text (invalid byte at offset {err.start})") from None
+    try:
+        data = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise _Reject(f"not valid JSON: nested too deeply to be read (more than {MAX_DEPTH} levels allowed)") from None
+    except ValueError as err:  # json.JSONDecodeError, or an integer with too many digits
+        if not isinstance(err, json.JSONDecodeError) and "digits" in str(err):
+            raise _Reject("not valid JSON: an integer has too many digits to be read") from None
+        raise _Reject(f"not valid JSON ({err.__class__.__name__}: {str(err)[:120]})") from None
+    if _depth(data) > MAX_DEPTH:
+        raise _Reject(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return data
+
+
+def _check_int(name: str, value, *, min_value: int | None = None, max_value: int | None = None) -> int:
+    """greenaudio.validation.check_int, with the bad value cut short, as a rejection."""
+    try:
+        return check_int(name, value, min_value=min_value, max_value=max_value)
+    except ValueError:
+        low = "" if min_value is None else f" >= {min_value}"
+        high = "" if max_value is None else f"{' and' if low else ''} <= {max_value}"
+        raise _Reject(f"{name} must be an integer{low}{high}, got {_short(value)}") from None
+
+
+def _check_file(data, manifest: PageManifest | None = None) -> dict:
+    """The checked content of a parsed result file (only checked fields); raise _Reject with the reason otherwise."""
     if not isinstance(data, dict):
         raise _Reject("not a JSON object")
     if data.get("schema") != SCHEMA:
-        raise _Reject(f"schema is {data.get('schema')!r}, expected {SCHEMA!r}")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise _Reject(f"schema_version {data.get('schema_version')!r} is not supported (valid: {SCHEMA_VERSION})")
+        raise _Reject(f"schema is {_short(data.get('schema'))}, expected {SCHEMA!r}")
+    if not _is_int(data.get("schema_version")) or data["schema_version"] != SCHEMA_VERSION:
+        raise _Reject(f"schema_version {_short(data.get('schema_version'))} is not supported (valid: {SCHEMA_VERSION})")
     for key, kind in (("rater_id", str), ("page_version", str), ("n_trials", int), ("complete", bool),
                       ("headphone_check", dict), ("ratings", list), ("checksum", dict)):
         if not isinstance(data.get(key), kind) or (kind is int and isinstance(data.get(key), bool)):
             raise _Reject(f"field {key!r} is missing or not a {kind.__name__}")
-    if not isinstance(data["headphone_check"].get("answers"), list):
-        raise _Reject("field 'headphone_check.answers' is missing or not a list")
-    seen = set()
+    if not _RATER.fullmatch(data["rater_id"]):
+        raise _Reject(f"rater_id {_short(data['rater_id'])} is not 1-64 characters of [A-Za-z0-9_-]")
+    if not _PAGE_VERSION.fullmatch(data["page_version"]):
+        raise _Reject(f"page_version {_short(data['page_version'])} is not 16 hexadecimal digits")
+    if manifest is not None:
+        if not manifest.trials:
+            raise _Reject("the listening-test page was built without samples: it served no stimulus, so no result "
+                          "file can be checked against it")
+        if data["page_version"] != manifest.page_version:
+            raise _Reject(f"page_version {data['page_version']} is not the page's ({manifest.page_version}): its "
+                          "trial set is unknown")
+    n_trials = data["n_trials"]
+    if n_trials == 0:
+        raise _Reject("n_trials is 0: the file holds no trial")
+    n_trials = _check_int("n_trials", n_trials, min_value=1, max_value=MAX_TRIALS)
+    if manifest is not None and n_trials != len(manifest.trials):
+        raise _Reject(f"n_trials {n_trials} differs from the page's {len(manifest.trials)} trials")
+    if not data["ratings"]:
+        raise _Reject("no ratings: the file holds no rated trial")
+    if len(data["ratings"]) > n_trials:
+        raise _Reject(f"{len(data['ratings'])} ratings for {n_trials} trials")
+    headphones = data["headphone_check"]
+    answers = headphones.get("answers")
+    if not isinstance(answers, list) or len(answers) > _MAX_HEADPHONE_ANSWERS:
+        raise _Reject(f"field 'headphone_check.answers' is missing or not a list of at most {_MAX_HEADPHONE_ANSWERS}")
+    answers = [_check_int(f"headphone answer {k}", a, min_value=0, max_value=2) for k, a in enumerate(answers)]
+    passed = headphones.get("passed", False)
+    try:
+        passed = check_bool("headphone_check.passed", passed)
+    except ValueError:
+        raise _Reject(f"headphone_check.passed must be true or false, got {_short(passed)}") from None
+    if manifest is not None:
+        right = list(manifest.headphone_answers)
+        really = len(answers) == len(right) and answers == right
+        if "passed" in headphones and passed != really:
+            raise _Reject(f"headphone_check.passed is {str(passed).lower()} but {sum(map(int.__eq__, answers, right))} "
+                          f"of the page's {len(right)} answers are right")
+        passed = really
+    seen: dict[str, int] = {}
+    pairs: dict[tuple[str, str], str] = {}
+    ratings = []
     for i, r in enumerate(data["ratings"]):
         if not isinstance(r, dict):
             raise _Reject(f"rating {i} is not an object")
         for key in ("stimulus", "condition", "utterance", "kind"):
             if not isinstance(r.get(key), str):
                 raise _Reject(f"rating {i}: field {key!r} is missing or not a string")
-        if (r.get("model", ""), r.get("size", ""), r["kind"]) != _describe(r["condition"]):
-            raise _Reject(f"rating {i}: model/size/kind {r.get('model')!r}/{r.get('size')!r}/{r['kind']!r} do not "
-                          f"match condition {r['condition']!r}")
+        stimulus, utterance, condition = r["stimulus"], r["utterance"], r["condition"]
+        if manifest is not None:
+            if stimulus not in manifest.trials:
+                raise _Reject(f"rating {i}: stimulus {_short(stimulus)} is not one of the "
+                              f"{len(manifest.trials)} stimuli of page {manifest.page_version}")
+            if (utterance, condition) != manifest.trials[stimulus]:
+                raise _Reject(f"rating {i}: stimulus {stimulus} is utterance/condition "
+                              f"{'/'.join(manifest.trials[stimulus])} on the page, the file says "
+                              f"{_short(utterance)}/{_short(condition)}")
+        if not _STIMULUS.fullmatch(stimulus):
+            raise _Reject(f"rating {i}: stimulus {_short(stimulus)} is not a stimulus id ([A-Za-z0-9_.-])")
+        if not _NAME.fullmatch(utterance):
+            raise _Reject(f"rating {i}: utterance {_short(utterance)} is not an utterance id ([A-Za-z0-9_.])")
+        if not _is_condition(condition):
+            raise _Reject(f"rating {i}: condition {_short(condition)} is not a condition name (<model>-<size> of "
+                          f"[A-Za-z0-9_.], {REFERENCE!r} or {ANCHOR!r})")
+        described = (r.get("model"), r.get("size"), r["kind"])
+        if described != _describe(condition):
+            raise _Reject(f"rating {i}: model/size/kind {_short(r.get('model'))}/{_short(r.get('size'))}/"
+                          f"{_short(r['kind'])} do not match condition {condition!r}")
         if not _is_int(r.get("score")) or not 1 <= r["score"] <= 5:
-            raise _Reject(f"rating {i}: score {r.get('score')!r} is not an integer 1-5")
-        if r.get("index") != i:
-            raise _Reject(f"rating {i}: index {r.get('index')!r} out of sequence")
+            raise _Reject(f"rating {i}: score {_short(r.get('score'))} is not an integer 1-5")
+        if not _is_int(r.get("index")) or r["index"] != i:
+            raise _Reject(f"rating {i}: index {_short(r.get('index'))} out of sequence")
         if r.get("ended_ms") is None:
             raise _Reject(f"rating {i}: rated before its audio played to the end (ended_ms missing)")
-        for key in (*_TIMES, "plays"):
-            if not _is_int(r.get(key)):
-                raise _Reject(f"rating {i}: field {key!r} is missing or not an integer")
-        if r["stimulus"] in seen:
-            raise _Reject(f"stimulus {r['stimulus']} is rated twice")
-        seen.add(r["stimulus"])
-    if len(data["ratings"]) > data["n_trials"]:
-        raise _Reject(f"{len(data['ratings'])} ratings for {data['n_trials']} trials")
+        times = {key: _check_int(f"rating {i}: field {key!r}", r.get(key), min_value=0, max_value=_MAX_MS)
+                 for key in _TIMES}
+        plays = _check_int(f"rating {i}: field 'plays'", r.get("plays"), min_value=1, max_value=MAX_TRIALS)
+        if stimulus in seen:
+            raise _Reject(f"stimulus {stimulus} is rated twice")
+        if (utterance, condition) in pairs:
+            raise _Reject(f"utterance {utterance} / condition {condition} is rated twice (stimuli "
+                          f"{pairs[(utterance, condition)]} and {stimulus})")
+        seen[stimulus] = i
+        pairs[(utterance, condition)] = stimulus
+        model, size, kind = _describe(condition)
+        ratings.append({"index": i, "stimulus": stimulus, "utterance": utterance, "condition": condition,
+                        "model": model, "size": size, "kind": kind, "score": r["score"], **times, "plays": plays})
     checksum = data["checksum"]
     if checksum.get("algorithm") != "sha256":
-        raise _Reject(f"checksum algorithm {checksum.get('algorithm')!r} is not supported (valid: 'sha256')")
-    if checksum.get("value") != compute_checksum(data):
+        raise _Reject(f"checksum algorithm {_short(checksum.get('algorithm'))} is not supported (valid: 'sha256')")
+    value = checksum.get("value")
+    if not isinstance(value, str) or not _SHA256.fullmatch(value):
+        raise _Reject(f"checksum value {_short(value)} is not 64 hexadecimal digits")
+    clean = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "rater_id": data["rater_id"],
+             "page_version": data["page_version"], "n_trials": n_trials, "complete": data["complete"],
+             "headphone_check": {"answers": answers, "passed": passed}, "ratings": ratings}
+    if value != compute_checksum(clean):
         raise _Reject("checksum does not match the ratings (the file was edited after download)")
+    clean["checksum"] = value
+    return clean
 
 
 def _expand(paths) -> list[Path]:
@@ -198,8 +452,8 @@ def _expand(paths) -> list[Path]:
         p = Path(p)
         if p.is_dir():
             files += sorted(f for f in p.glob("*.json"))
-        elif p.is_file():
-            files.append(p)
+        elif p.exists():
+            files.append(p)  # a file (anything else is rejected with its reason when read)
         else:
             raise ValueError(f"result path {p} does not exist")
     return files
@@ -219,52 +473,69 @@ def _screen(ratings: list[dict], headphones: dict, rule: ScreeningRule) -> str |
 
 def load_results(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
                  screening: ScreeningRule | None = None, allow_mixed_versions: bool = False,
-                 expected_page_version: str | None = None) -> ListeningResults:
+                 expected_page_version: str | None = None,
+                 manifest: "PageManifest | PageBuild | str | os.PathLike | Mapping | None" = None,
+                 max_file_bytes: int = MAX_FILE_BYTES) -> ListeningResults:
     """Read, validate and screen result files (see the module docstring for the rules).
+
+    A file that cannot be trusted is rejected with its reason and the others are read as usual: no content of a
+    file raises here.
 
     Args:
         paths: result files and/or folders (every ``*.json`` in a folder is read).
         screening: rater screening (default :class:`ScreeningRule()`).
         allow_mixed_versions: accept files from different page versions (their MOS are then pooled per condition).
         expected_page_version: reject files of any other page version (e.g. the one of the page built now).
+        manifest: the page the raters used (:func:`load_manifest`'s sources): files of another page version, with
+            another number of trials, or naming a stimulus the page did not serve (or with another utterance or
+            condition than the page's) are rejected, and the headphone result is recomputed from the page's answers.
+            None checks names against the page's patterns only (conditions ``<model>-<size>``, ids).
+        max_file_bytes: larger files are rejected unread (bytes, >= 1).
 
     Returns:
         :class:`ListeningResults` (possibly with no accepted rating).
 
     Raises:
-        ValueError: a path that does not exist, or accepted-format files of several page versions without
+        ValueError: a path that does not exist, a bad argument (an unreadable manifest, a manifest of another version
+            than ``expected_page_version``), or accepted-format files of several page versions without
             ``allow_mixed_versions``.
     """
     rule = screening or ScreeningRule()
+    max_file_bytes = check_positive_int("max_file_bytes", max_file_bytes)
+    if manifest is not None and not isinstance(manifest, PageManifest):
+        manifest = load_manifest(manifest)
+    if (manifest is not None and manifest.trials and expected_page_version is not None
+            and expected_page_version != manifest.page_version):
+        raise ValueError(f"expected_page_version {expected_page_version!r} is not the manifest's page version "
+                         f"{manifest.page_version!r}")
     rows, valid = [], []
     for f in _expand(paths):
         try:
-            try:
-                data = json.loads(f.read_text(encoding="utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as err:
-                raise _Reject(f"not valid JSON ({err.__class__.__name__}: {err})") from None
-            _check_file(data)
+            data = _check_file(_parse(_read(f, max_file_bytes)), manifest)
             if expected_page_version is not None and data["page_version"] != expected_page_version:
                 raise _Reject(f"page_version {data['page_version']} differs from the expected {expected_page_version}")
         except _Reject as why:
-            rows.append({"file": str(f), "rater_id": None, "page_version": None, "status": "rejected",
-                         "reason": str(why), "n_ratings": 0, "headphones_passed": None})
+            reason = str(why)
+        except Exception as err:  # noqa: BLE001 - one file's surprise must not abort the ingest of the others
+            reason = f"unexpected error while checking the file ({err.__class__.__name__}: {str(err)[:120]})"
+        else:
+            valid.append((f, data))
             continue
-        valid.append((f, data))
+        rows.append({"file": str(f), "rater_id": None, "page_version": None, "status": "rejected",
+                     "reason": reason[:_REASON_CHARS] or "rejected", "n_ratings": 0, "headphones_passed": None})
     versions = sorted({d["page_version"] for _, d in valid})
     if len(versions) > 1 and not allow_mixed_versions:
         raise ValueError(f"result files come from {len(versions)} page versions {versions}: different trial sets. "
                          "Analyse one version at a time (expected_page_version=...) or pass allow_mixed_versions=True")
     seen_checksums: set[str] = set()
-    by_rater: dict[str, list] = {}
+    by_rater: dict[tuple[str, str], list] = {}
     for f, d in valid:
         row = {"file": str(f), "rater_id": d["rater_id"], "page_version": d["page_version"], "status": None,
-               "reason": "", "n_ratings": len(d["ratings"]),
-               "headphones_passed": bool(d["headphone_check"].get("passed", False))}
-        if d["checksum"]["value"] in seen_checksums:
+               "reason": "", "n_ratings": len(d["ratings"]), "headphones_passed": d["headphone_check"]["passed"]}
+        if d["checksum"] in seen_checksums:
             row.update(status="duplicate", reason="identical copy of a file already read")
         else:
-            seen_checksums.add(d["checksum"]["value"])
+            seen_checksums.add(d["checksum"])
             by_rater.setdefault((d["page_version"], d["rater_id"]), []).append(len(rows))
         rows.append(row)
         row["_data"] = d
@@ -282,9 +553,8 @@ def load_results(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
                     row.update(status="excluded", reason=why)
                 else:
                     row.update(status="accepted", reason="")
-                    for r in d["ratings"]:
-                        ratings.append({"rater_id": rater, "page_version": version, "file": row["file"],
-                                        **{k: r[k] for k in RATING_COLUMNS if k in r}})
+                    for r in d["ratings"]:  # checked fields only (see _check_file)
+                        ratings.append({**r, "rater_id": rater, "page_version": version, "file": row["file"]})
     for row in rows:
         row.pop("_data", None)
     sessions = pd.DataFrame(rows, columns=["file", "rater_id", "page_version", "status", "reason", "n_ratings",

@@ -107,7 +107,8 @@ def listening_mos_table(results_dir=None, *, ci: str = "t", include_references: 
             :func:`~greenaudio.listening.results.default_results_dir`. A missing or empty folder gives an empty table.
         ci: ``"t"`` or ``"bootstrap"``: which interval fills ``ci_low``/``ci_high``.
         include_references: also return the ground-truth and anchor rows.
-        **load_kwargs: passed to :func:`~greenaudio.listening.results.load_results` (screening, page versions).
+        **load_kwargs: passed to :func:`~greenaudio.listening.results.load_results` (screening, page versions, the
+            page's ``manifest`` to check the stimuli against).
 
     Returns:
         columns ``model, size, mos, ci_low, ci_high, n_ratings, source`` (source = "listening test"); no rows when

@@ -34,6 +34,8 @@ from .energy import (
     PowerEstimate,
     discover_energy_domains,
     merge_energy_windows,
+    process_tree_cpu_time_s,
+    process_tree_rss_gib,
     resolve_power_estimate,
 )
 from .environment import (Environment, HostType, collect_environment, detect_host_type, read_cpu_isa, read_cpu_model,
@@ -47,15 +49,26 @@ from .flops import (
     count_flops,
 )
 from .power_models import (
+    ENERGY_METHOD_ALIASES,
+    METHOD_CODECARBON_CPU,
+    METHOD_CODECARBON_RAM,
+    CodeCarbonEnergy,
     CpuMatch,
     CpuPowerModel,
+    RamPowerModel,
+    canonical_energy_method,
     codecarbon_cpu_power_model,
+    codecarbon_power_model_key,
+    codecarbon_ram_power_model,
     compare_energy_tools,
+    compute_codecarbon_energy,
+    decompose_energy_tools,
     match_cpu_carbontracker,
     match_cpu_codecarbon,
 )
 from .protocol import PRECISIONS, QUICK_PROTOCOL, THESIS_PROTOCOL, Protocol, torch_dtype
-from .provenance import describe_energy, energy_axis_label, energy_caption_note, energy_is_time_proxy, energy_kind
+from .provenance import (energy_axis_label, energy_caption_note, energy_is_time_proxy, energy_kind, energy_method_facts,
+                         energy_method_label)
 from .records import KEY_FIELDS, BenchmarkRecord
 from .speed import SPEED_PROTOCOL, load_shipped_records, machine_slug, ship_records, shipped_record_files, speed_table
 from .store import ResultStore, check_store_file, load_records, save_records_csv
@@ -96,7 +109,8 @@ __all__ = [
     "speed_table",
     # provenance
     "energy_kind",
-    "describe_energy",
+    "energy_method_facts",
+    "energy_method_label",
     "energy_axis_label",
     "energy_is_time_proxy",
     "energy_caption_note",
@@ -113,6 +127,18 @@ __all__ = [
     "PowerEstimate",
     "METHOD_ESTIMATED",
     "METHOD_CODECARBON",
+    "METHOD_CODECARBON_CPU",
+    "METHOD_CODECARBON_RAM",
+    "ENERGY_METHOD_ALIASES",
+    "CodeCarbonEnergy",
+    "RamPowerModel",
+    "canonical_energy_method",
+    "codecarbon_power_model_key",
+    "codecarbon_ram_power_model",
+    "compute_codecarbon_energy",
+    "decompose_energy_tools",
+    "process_tree_cpu_time_s",
+    "process_tree_rss_gib",
     "discover_energy_domains",
     "resolve_power_estimate",
     # FLOPs

@@ -32,6 +32,7 @@ from .protocol import THESIS_PROTOCOL, Protocol, torch_dtype
 from .records import BenchmarkRecord
 from .store import ResultStore
 from .timing import compute_timing, synchronize
+from ..validation import check_choice, check_non_negative_int, check_positive_int
 
 __all__ = ["benchmark_model", "run_grid", "plan_grid", "GridResult", "check_device", "make_mel_batches",
            "failed_record", "energy_settings_key", "environment_key", "procedure_key", "code_version"]
@@ -52,11 +53,11 @@ def energy_settings_key(
 ) -> str:
     """Canonical JSON of every energy setting that changes a number: mode, power model, hardware, utilisation and
     cores. On a CPU without explicit hardware the power model is CodeCarbon's process rule (its version named)."""
-    from .power_models import CODECARBON_VERSION
+    from .power_models import codecarbon_power_model_key
 
     dev = torch.device(device)
     if hardware is None and dev.type == "cpu":
-        model = f"codecarbon-{CODECARBON_VERSION}-cpu-process"
+        model = codecarbon_power_model_key()  # CPU and RAM rules: cells stored under the CPU rule alone are not reused
     else:
         model = "catalogue-power-x-time"
     settings: dict[str, Any] = {"mode": energy_mode, "power_model": model, "hardware": hardware}
@@ -141,9 +142,11 @@ class _Target:
 
 
 def _positive_int_arg(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    """An integer >= 1 (numpy integers accepted, returned as ``int``; bools, floats and strings rejected)."""
+    try:
+        return check_positive_int(name, value)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}") from None
 
 
 def _as_target(
@@ -180,8 +183,8 @@ def _as_target(
             "hop_length and sample_rate are required for a model that is not a greenaudio Vocoder "
             f"(got hop_length={hop_length!r}, sample_rate={sample_rate!r})"
         )
-    _positive_int_arg("hop_length", hop_length)
-    _positive_int_arg("sample_rate", sample_rate)
+    hop_length = _positive_int_arg("hop_length", hop_length)
+    sample_rate = _positive_int_arg("sample_rate", sample_rate)
     n_mels = 80 if n_mels is None else _positive_int_arg("n_mels", n_mels)
     if procedure:
         raise ValueError("procedure= is only understood by greenaudio Vocoders; bind it into your callable instead")
@@ -309,8 +312,10 @@ def benchmark_model(
         raise ValueError(f"name must be a non-empty string, got {name!r}")
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a greenaudio.measure.Protocol, got {type(protocol).__name__}")
-    if isinstance(repetition, bool) or not isinstance(repetition, int) or repetition < 0:
-        raise ValueError(f"repetition must be an integer >= 0, got {repetition!r}")
+    try:
+        repetition = check_non_negative_int("repetition", repetition)  # np.int64(0) -> 0, stored as a plain int
+    except ValueError:
+        raise ValueError(f"repetition must be an integer >= 0, got {repetition!r}") from None
     dev = check_device(device)
     dtype = torch_dtype(protocol.precision)
 
@@ -531,12 +536,16 @@ def plan_grid(
         from greenaudio import vocoders
 
         valid = vocoders.names()
-        models = list(models) if models is not None else valid
+        models = [models] if isinstance(models, str) else (list(models) if models is not None else valid)
         if not models:
             raise ValueError(f"models is empty; valid models: {valid}")
-        for m in models:
-            if m not in valid:
-                raise ValueError(f"unknown model {m!r}; valid models: {valid}")
+        canonical = []
+        for m in models:  # case-insensitive, as the registry: "HiFiGAN" is "hifigan" (cells and records say so)
+            try:
+                canonical.append(check_choice("model", m, valid))
+            except ValueError:
+                raise ValueError(f"unknown model {m!r}; valid models: {valid} (case-insensitive)") from None
+        models = canonical
         for s in sizes:
             if not any(s in vocoders.sizes(m) for m in models):
                 raise ValueError(f"unknown size {s!r} for model(s) {models}; valid sizes: "

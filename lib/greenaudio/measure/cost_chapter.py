@@ -9,6 +9,7 @@ energies are estimates proportional to a time, the figures, their titles and the
 from __future__ import annotations
 
 import json
+import math
 import resource
 import textwrap
 import time
@@ -24,15 +25,23 @@ from .bench import run_grid
 from .flops import count_flops
 from .power_models import compare_energy_tools
 from .protocol import Protocol
-from .provenance import describe_energy, energy_axis_label, energy_is_time_proxy
+from .provenance import energy_axis_label, energy_is_time_proxy, energy_kind, energy_method_facts, energy_method_label
 from .records import BenchmarkRecord
-from .speed import machine_slug, speed_table
+from .speed import machine_slug, protocol_text, speed_table
 from .store import ResultStore, load_records
 
-__all__ = ["run_grid_twice", "provenance_lines", "build_table8", "table8_notes", "figure33", "procedure_flops",
-           "figure34", "energy_tools_table", "TinyVocoder",
-           "byo_table", "figure_byo",
-           "gpu_records_table", "speed_summary"]
+__all__ = ["run_grid_twice", "provenance_rows", "build_table8", "table8_facts", "figure33", "procedure_flops",
+           "figure34", "energy_tools_table", "TinyVocoder", "byo_table", "figure_byo", "gpu_records_table",
+           "speed_summary", "cost_facts", "check_claims", "FAMILIES", "CLAIM_READINGS"]
+
+#: The families of §5.2.3's statements ("GANs tend to be highly efficient, while diffusion models ...").
+FAMILIES = {"GAN": ("melgan", "hifigan"), "diffusion": ("wavegrad", "diffwave"), "flow": ("waveflow", "waveglow")}
+#: How the claims' words are read as numbers (shown beside the claims table): "around 100 times" is a ratio whose
+#: nearest power of ten is 100; "positively correlated" a Spearman rho of at least 0.5; "absence of correlation" a
+#: |Pearson r| below 0.5; "few models" on the front at most a quarter of the 18; the two fronts "consistent" when at
+#: least half of the configurations optimal on either are optimal on both.
+CLAIM_READINGS = {"around_100_low": 10 ** 1.5, "around_100_high": 10 ** 2.5, "positive_rho": 0.5,
+                  "no_correlation_r": 0.5, "few_share": 0.25, "consistent_share": 0.5}
 
 #: Procedures whose FLOPs are compared with Table 8 (diffusion schedules, WaveFlow's reverse).
 PROCEDURE_VARIANTS = {
@@ -76,23 +85,82 @@ def run_grid_twice(models: Sequence[str], sizes: Sequence[str], *, store: str | 
     return first, pd.DataFrame(rows)
 
 
-def provenance_lines(records: Sequence[BenchmarkRecord]) -> list[str]:
-    """How the records were obtained, printed from their own fields (device, software, dates, energy method)."""
-    env = records[0].environment
-    dates = sorted(r.created_utc for r in records)
-    lines = [
-        f"Machine: {_unique(machine_slug(r) for r in records)}; CPU model: {env.get('cpu_model')}; GPU: "
-        f"{env.get('gpu_model')}; host type: {_unique(r.host_type for r in records)} "
-        f"(evidence: {'; '.join(env.get('host_evidence', []))}).",
-        f"Software: torch {env['packages'].get('torch')}, Python {env.get('python')}, {env.get('platform')}; "
-        f"{_unique(r.code_version for r in records)}.",
-        f"Measured between {dates[0]} and {dates[-1]} (UTC); protocol(s) "
-        f"{_unique(json.dumps(r.protocol, sort_keys=True) for r in records)}.",
-        "Energy: " + "; ".join(_unique(describe_energy(r) for r in records)) + ".",
+def _dates(records: Sequence[BenchmarkRecord]) -> str:
+    dates = sorted(str(r.created_utc) for r in records if r.created_utc)
+    if not dates:
+        return "unknown"
+    first, last = dates[0][:16].replace("T", " "), dates[-1][:16].replace("T", " ")
+    return f"{first} (UTC)" if first == last else f"{first} to {last} (UTC)"
+
+
+def _machine(records: Sequence[BenchmarkRecord]) -> str:
+    envs = [r.environment or {} for r in records]
+    parts = _unique(f"{e.get('cpu_model')} ({e.get('cpu_count')} logical CPUs, {r.host_type or e.get('host_type')})"
+                    + (f", GPU {e.get('gpu_model')}" if e.get("gpu_model") else "")
+                    + f", {(r.protocol or {}).get('threads', e.get('torch_threads'))} thread(s)"
+                    for e, r in zip(envs, records))
+    return "; ".join(parts) or "unknown"
+
+
+def provenance_rows(records: Sequence[BenchmarkRecord], *, procedure_clip_s: float | None = None,
+                    byo: BenchmarkRecord | None = None) -> list[dict[str, str]]:
+    """How the chapter's numbers were obtained, as rows of :func:`greenaudio.report.show_provenance` (quantity,
+    method, tool, machine, when), read from the records' own fields: the grid's time and GFLOPs, its energy (the
+    power model or sensor, never dropped), the procedures' FLOPs, the three tools' rules, the example vocoder, and the
+    thesis's printed values (data)."""
+    from greenaudio import published
+
+    env = records[0].environment or {}
+    machine, when = _machine(records), _dates(records)
+    software = (f"torch {(env.get('packages') or {}).get('torch')}, Python {env.get('python')}; "
+                + "; ".join(_unique(r.code_version for r in records if r.code_version)))
+    protocols = "; ".join(_unique(protocol_text(r.protocol or {}) for r in records))
+    energy_notes = _unique(n for r in records for n in r.energy_notes if not n.startswith("power model:"))
+    facts = [energy_method_facts(r) for r in records]
+    tools = _unique(f.get("power_model") or f.get("hardware") or " + ".join(f.get("sensors", [])) or f["detail"]
+                    for f in facts)
+    rows = [
+        {"quantity": "Time and real-time factor (Table 8, this build)",
+         "method": f"measured: greenaudio.measure.run_grid, perf_counter of generate(), median run; {protocols}",
+         "tool": software, "machine": machine, "when": when},
+        {"quantity": "Energy E_gen (Table 8, this build)",
+         "method": "; ".join(_unique(energy_method_label(r) for r in records) + energy_notes),
+         "tool": "; ".join(tools), "machine": machine, "when": when},
+        {"quantity": "GFLOPs per second of audio (Table 8, this build)",
+         "method": "; ".join(_unique(r.flops_method for r in records if r.flops_method)),
+         "tool": f"torch {(env.get('packages') or {}).get('torch')}", "machine": "none (counted, not timed)",
+         "when": when},
     ]
-    lines += [f"Energy note: {n}" for n in _unique(n for r in records for n in r.energy_notes)]
-    lines.append(f"FLOPs: {_unique(r.flops_method for r in records)}")
-    return lines
+    if procedure_clip_s is not None:
+        rows.append({"quantity": "GFLOPs of each inference procedure",
+                     "method": f"counted on the plain models (no inference-only rewrites) on a {procedure_clip_s:g} s "
+                               "clip, scaled per second of audio; element-wise operations not counted",
+                     "tool": f"torch {torch.__version__} FlopCounterMode", "machine": "none (counted, not timed)",
+                     "when": when})
+    rows.append({"quantity": "Three tools' energies",
+                 "method": "estimated: each tool's published rule and constants applied offline to the measured "
+                           "wall and CPU time and peak memory (no sensor)",
+                 "tool": "carbontracker 2.4.7, CodeCarbon 3.3.2, Green Algorithms (resources/energy_models.csv)",
+                 "machine": machine, "when": when})
+    if byo is not None:
+        rows.append({"quantity": "Example vocoder (bring your own)",
+                     "method": f"measured as the grid, same protocol; energy {energy_method_label(byo)}; MOS "
+                               "hypothetical", "tool": software, "machine": _machine([byo]), "when": _dates([byo])})
+    thesis = published.load_vocoder_costs()
+    rows.append({"quantity": "Thesis values (Table 8; MOS of Table 7)",
+                 "method": "data: the printed values; E_gen measured by the thesis for 10 clips x 10 s at 16 kHz "
+                           "(CPU, RAM and GPU)",
+                 "tool": "pyJoules (thesis, §5.2.3)",
+                 "machine": "; ".join(_unique(f"GPU {g}, CPU {c}" for g, c in zip(thesis.gpu, thesis.cpu))),
+                 "when": "2023 (thesis)"})
+    return rows
+
+
+def _names(models, sizes) -> list[str]:
+    """Display names of (model, size) pairs (``"HiFi-GAN small"``)."""
+    from greenaudio.report import configuration_name
+
+    return [configuration_name(m, z) for m, z in zip(models, sizes)]
 
 
 def build_table8(records: Sequence[BenchmarkRecord], on_gpu: bool) -> pd.DataFrame:
@@ -109,7 +177,7 @@ def build_table8(records: Sequence[BenchmarkRecord], on_gpu: bool) -> pd.DataFra
     m = ours.merge(published.load_vocoder_costs(), on=["model", "size"], how="left", suffixes=("", "_thesis"),
                    validate="one_to_one")
     return pd.DataFrame({
-        "model": m.model, "size": m["size"], "params": m.params,
+        "model": m.model, "size": m["size"], "configuration": _names(m.model, m["size"]), "params": m.params,
         "thesis_params": (m.params_millions * 1e6).round().astype("Int64"),
         "params_ratio": m.params / (m.params_millions * 1e6),
         "gflops_per_audio_s": m.gflops_per_audio_s, "thesis_gflops_per_audio_s": m.gflops_per_audio_s_thesis,
@@ -120,23 +188,25 @@ def build_table8(records: Sequence[BenchmarkRecord], on_gpu: bool) -> pd.DataFra
     })
 
 
-def table8_notes(table8: pd.DataFrame) -> list[str]:
-    """The unit erratum's implied powers and the parameter counts that differ from the thesis by more than 1 %."""
+def table8_facts(table8: pd.DataFrame) -> dict[str, float | int | str]:
+    """Numbers behind the reading of Table 8: the mean power each printed E_gen implies over its GPU time when read
+    as mJ (``implied_mj_w_min``/``_max``, in W: :func:`greenaudio.errata.check_table8_energy_unit`) and as J
+    (``implied_w_min``/``_max``, in W), our own mean power over our time (``ours_w_min``/``_max``, in W), and the
+    parameter counts that differ from the thesis's by more than 1 % (``params_off``: how many, ``params_off_names``:
+    their display names, "none" if none)."""
     from greenaudio import errata, published
+    from greenaudio.report import configuration_name
 
     thesis = published.load_vocoder_costs()
     unit = pd.DataFrame([vars(e) for e in errata.check_table8_energy_unit()])
     rtf = next(c for c in table8.columns if c in ("rtf_gpu", "rtf_cpu"))
     ours_w = table8.e_gen_j / (table8[rtf] * 100)
     read_j = thesis.e_gen_printed / (thesis.rtf_gpu * 100)
-    return [
-        f"Errata (Table 8 unit): implied GPU power if E_gen were mJ: {unit.computed.min():.4f}–"
-        f"{unit.computed.max():.4f} W; read as J: {read_j.min():.0f}–{read_j.max():.0f} W. Our mean power: "
-        f"{ours_w.min():.2f}–{ours_w.max():.2f} W.",
-        "Parameter counts that differ from the thesis by more than 1 %: " + (", ".join(
-            f"{m} {s} ({r:.2f}x)" for m, s, r in table8[["model", "size", "params_ratio"]].itertuples(index=False)
-            if abs(r - 1) > 0.01) or "none"),
-    ]
+    off = table8[(table8.params_ratio - 1).abs() > 0.01]
+    return {"implied_mj_w_min": float(unit.computed.min()), "implied_mj_w_max": float(unit.computed.max()),
+            "implied_w_min": float(read_j.min()), "implied_w_max": float(read_j.max()),
+            "ours_w_min": float(ours_w.min()), "ours_w_max": float(ours_w.max()), "params_off": len(off),
+            "params_off_names": ", ".join(configuration_name(m, z) for m, z in zip(off.model, off["size"])) or "none"}
 
 
 def _correlation_rows(source: str, pairs: dict[str, Any], gflops) -> list[dict]:
@@ -222,7 +292,8 @@ def procedure_flops(sizes: Sequence[str], flop_clip_s: float, seed: int) -> pd.D
             for procedure in variants:
                 count = count_flops(lambda: model.generate(mel, **procedure), audio_s=frames * 256 / 16000)
                 ref = float(printed.loc[(name, size)])
-                rows.append({"model": name, "size": size, "procedure": json.dumps(procedure), "mel_frames": frames,
+                rows.append({"model": name, "size": size, "configuration": _names([name], [size])[0],
+                             "procedure": json.dumps(procedure), "mel_frames": frames,
                              "gflops_per_audio_s": count.gflops_per_audio_s, "thesis_gflops_per_audio_s": ref,
                              "ratio": count.gflops_per_audio_s / ref})
     table = pd.DataFrame(rows)
@@ -249,6 +320,7 @@ def figure34(table8: pd.DataFrame, records: Sequence[BenchmarkRecord]):
     front = front.merge(thesis[["model", "size", "e_gen_printed", "gflops_per_audio_s"]].rename(
         columns={"e_gen_printed": "thesis_e_gen_printed_mj", "gflops_per_audio_s": "thesis_gflops_per_audio_s"}),
         on=["model", "size"], validate="one_to_one")
+    front.insert(2, "configuration", _names(front.model, front["size"]))
     panels = {
         "energy_ours": ("e_gen_j", energy_axis_label(records, quantity="E_gen, ours")),
         "energy_thesis": ("thesis_e_gen_printed_mj", "E_gen, thesis, measured (pyJoules; printed 'mJ' per 100 s)"),
@@ -317,10 +389,11 @@ class TinyVocoder(nn.Module):
 def byo_table(table8: pd.DataFrame, mine: BenchmarkRecord) -> pd.DataFrame:
     """Our configurations and the bring-your-own record, sorted by GFLOPs per second of audio."""
     rtf = next(c for c in table8.columns if c in ("rtf_gpu", "rtf_cpu"))
-    extra = pd.DataFrame([{"model": mine.model, "size": mine.size, "params": mine.params,
+    extra = pd.DataFrame([{"model": mine.model, "size": mine.size, "configuration": f"{mine.model} (example)",
+                           "params": mine.params,
                            "gflops_per_audio_s": mine.gflops_per_audio_s, "e_gen_j": mine.e_gen_j_per_100_audio_s,
                            rtf: mine.rtf_median, "energy_method": mine.energy_method}])
-    cols = ["model", "size", "params", "gflops_per_audio_s", "e_gen_j", rtf, "energy_method"]
+    cols = ["model", "size", "configuration", "params", "gflops_per_audio_s", "e_gen_j", rtf, "energy_method"]
     return pd.concat([table8[cols], extra], ignore_index=True).sort_values("gflops_per_audio_s", ignore_index=True)
 
 
@@ -360,8 +433,9 @@ def gpu_records_table(path: str | Path | None) -> pd.DataFrame | None:
         return None
     thesis = published.load_vocoder_costs()[["model", "size", "e_gen_printed", "rtf_gpu"]]
     ours = pd.DataFrame([{"model": r.model, "size": r.size, "gpu": r.energy_device_model, "e_gen_j":
-                          r.e_gen_j_per_100_audio_s, "rtf_gpu": r.rtf_median, "energy": describe_energy(r)}
+                          r.e_gen_j_per_100_audio_s, "rtf_gpu": r.rtf_median, "energy_method": r.energy_method}
                          for r in recs])
+    ours.insert(2, "configuration", _names(ours.model, ours["size"]))
     return ours.merge(thesis, on=["model", "size"], how="left", suffixes=("", "_thesis_rtx_a5000"))
 
 
@@ -369,3 +443,181 @@ def speed_summary(records: Sequence[BenchmarkRecord]) -> pd.DataFrame:
     """The CPU speed table of the models page (:func:`greenaudio.measure.speed_table`) of these records."""
     return speed_table(records)
 
+
+
+# -- the page's tables: headers in words, formats, main columns ------------------------------------------------------
+#: Display headers (words and units) of the chapter's columns (the others are in greenaudio.report.COLUMN_LABELS).
+LABELS = {
+    "configuration": "Configuration", "call": "Call", "cells": "Cells", "computed": "Computed",
+    "skipped": "Found in the store", "failed": "Failed", "params": "Parameters",
+    "thesis_params": "Parameters, thesis", "params_ratio": "Parameters, ratio",
+    "gflops_per_audio_s": "GFLOPs per s of audio", "thesis_gflops_per_audio_s": "GFLOPs, thesis",
+    "gflops_ratio": "GFLOPs, ratio", "e_gen_j": "Energy (J / 100 s)",
+    "thesis_e_gen_printed_mj": "Energy, thesis ('mJ')",
+    "e_gen_ratio_printed_as_j": "Energy ratio (printed value read as J)", "rtf_cpu": "RTF (CPU)",
+    "thesis_rtf_cpu": "RTF, thesis (CPU)", "rtf_cpu_ratio": "RTF, ratio (CPU)", "rtf_gpu": "RTF (GPU)",
+    "thesis_rtf_gpu": "RTF, thesis (GPU)", "rtf_gpu_ratio": "RTF, ratio (GPU)", "data": "Data", "pair": "Pair",
+    "n": "Points",
+    "pearson_r": "Pearson r", "pearson_r_log10": "Pearson r (log10)", "spearman_rho": "Spearman ρ",
+    "procedure": "Procedure", "mel_frames": "Mel frames", "ratio": "Ratio", "closest_to_thesis": "Closest to thesis",
+    "mos": "MOS (thesis)", "optimal_energy_ours": "Energy front, ours",
+    "optimal_energy_thesis": "Energy front, thesis", "optimal_gflops_ours": "GFLOPs front, ours",
+    "optimal_gflops_thesis": "GFLOPs front, thesis", "workload": "Workload", "cores": "Cores",
+    "memory_gb": "Memory (GB)", "rule": "Rule", "tdp_w": "TDP (W)", "tdp_source": "TDP from", "gpu": "GPU",
+    "e_gen_printed": "Energy, thesis ('mJ')", "rtf_gpu_thesis_rtx_a5000": "RTF, thesis (GPU)",
+    "share": "Share of the TDP", "share_rule": "Share rule", "cpu_power_w": "CPU power (W)",
+    "memory_power_w": "Memory power (W)", "memory_rule": "Memory rule", "pue_source": "PUE from",
+    "cpu_energy_kwh": "CPU energy (kWh)", "memory_energy_kwh": "Memory energy (kWh)", "tdp_factor": "TDP factor",
+    "share_factor": "Share factor", "pue_factor": "PUE factor", "cpu_energy_factor": "CPU energy factor",
+    "energy_factor": "Energy factor", "error": "Error",
+}
+def sig3(value: float) -> str:
+    """Three significant digits without an exponent, thousands separated (``20432.1`` -> ``"20,432"``,
+    ``52.17`` -> ``"52.2"``, ``0.008261`` -> ``"0.00826"``)."""
+    value = float(value)
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    return f"{value:,.{max(0, 2 - math.floor(math.log10(abs(value))))}f}"
+
+
+#: Number formats of the chapter's columns (the CSV files keep full precision).
+FORMATS = {"wall_s": "{:.1f}", "share": "{:.3g}", "cpu_power_w": "{:.3g}", "memory_power_w": "{:.3g}",
+           "cpu_energy_kwh": "{:.3g}", "memory_energy_kwh": "{:.3g}", "hours": "{:.3g}", "tdp_factor": "{:.3g}",
+           "share_factor": "{:.3g}", "pue_factor": "{:.3g}", "cpu_energy_factor": "{:.3g}",
+           "energy_factor": "{:.3g}", "params": "{:,}", "thesis_params": "{:,}",
+           "workload": lambda w: str(w).split(" (")[0], "tool": lambda t: str(t).split(" (")[0],
+           "params_ratio": "{:.3f}", "gflops_per_audio_s": sig3,
+           "thesis_gflops_per_audio_s": "{:.6g}", "gflops_ratio": "{:.3g}", "e_gen_j": sig3,
+           "thesis_e_gen_printed_mj": "{:.6g}", "e_gen_ratio_printed_as_j": "{:.3g}", "rtf_cpu": "{:.3g}",
+           "thesis_rtf_cpu": "{:.3g}", "rtf_cpu_ratio": "{:.3g}", "rtf_gpu": "{:.3g}", "thesis_rtf_gpu": "{:.3g}",
+           "rtf_gpu_ratio": "{:.3g}", "pearson_r": "{:.2f}", "pearson_r_log10": "{:.2f}", "spearman_rho": "{:.2f}",
+           "ratio": "{:.2f}", "mos": "{:.2f}", "power_w": "{:.3g}", "pue": "{:.3g}", "energy_kwh": "{:.3g}",
+           "energy_j": sig3, "cpu_time_s": "{:.3g}", "memory_gb": "{:.2f}", "tdp_w": "{:.3g}",
+           "procedure": lambda p: ", ".join(f"{k}={v}" for k, v in json.loads(p).items()) or "default"}
+#: The columns of each table shown in the main flow (the whole table is folded below it).
+MAIN = {
+    "table-8": ("configuration", "gflops_per_audio_s", "thesis_gflops_per_audio_s", "e_gen_j",
+                "thesis_e_gen_printed_mj", "{rtf}", "thesis_{rtf}"),
+    "procedure-flops": ("configuration", "procedure", "gflops_per_audio_s", "thesis_gflops_per_audio_s", "ratio",
+                        "closest_to_thesis"),
+    "figure-34-pareto": ("configuration", "mos", "optimal_energy_ours", "optimal_energy_thesis",
+                         "optimal_gflops_ours", "optimal_gflops_thesis"),
+    "energy-tools": ("workload", "tool", "power_w", "pue", "energy_j"),
+    "byo-vocoder": ("configuration", "params", "gflops_per_audio_s", "e_gen_j", "{rtf}"),
+    "table-8-gpu": ("configuration", "gpu", "e_gen_j", "e_gen_printed", "rtf_gpu", "rtf_gpu_thesis_rtx_a5000"),
+}
+
+
+#: The text columns of a table shown as numbered notes under it (the three tools' formulas; the constants they use
+#: are in the folded full table).
+NOTES = {"energy-tools": ("rule",)}
+
+
+def table_layout(table: pd.DataFrame, label: str) -> dict[str, Any]:
+    """The keyword arguments of :func:`greenaudio.report.show_table` for one of the chapter's tables: ``columns``
+    (headers in words), ``formats``, and ``main`` and ``notes`` (when the table has them), restricted to the table's
+    columns."""
+    rtf = next((c for c in table.columns if c in ("rtf_gpu", "rtf_cpu")), "rtf_cpu")
+    layout: dict[str, Any] = {"columns": {c: v for c, v in LABELS.items() if c in table.columns},
+                              "formats": {c: f for c, f in FORMATS.items() if c in table.columns}}
+    if label in MAIN:
+        layout["main"] = [c.format(rtf=rtf) for c in MAIN[label] if c.format(rtf=rtf) in table.columns]
+    if label in NOTES:
+        layout["notes"] = [c for c in NOTES[label] if c in table.columns]
+    return layout
+
+
+# -- facts and claims ------------------------------------------------------------------------------------------------
+def _family_ratio(models: pd.Series, energy: pd.Series) -> float:
+    """Median energy of the diffusion models over the median energy of the GANs."""
+    median = {f: float(energy[models.isin(names)].median()) for f, names in FAMILIES.items()}
+    return median["diffusion"] / median["GAN"]
+
+
+def _optimal_names(front: pd.DataFrame, column: str) -> set[str]:
+    return set(front.loc[front[column].astype(bool), "configuration"])
+
+
+def cost_facts(table8: pd.DataFrame, corr: pd.DataFrame, front: pd.DataFrame, tools: pd.DataFrame,
+               records: Sequence[BenchmarkRecord]) -> dict[str, Any]:
+    """The numbers the chapter's prose quotes: ranges of GFLOPs, energy and RTF with the configurations at their
+    ends, the energy kind (``energy_kind``: "estimated", "measured" or "mixed"), the family ratio of §5.2.3 (ours
+    and the thesis's), correlations, the Pareto fronts' sizes, and the spread of the three tools' energies."""
+    from greenaudio import published
+
+    thesis = published.load_vocoder_costs()
+    rtf = next(c for c in table8.columns if c in ("rtf_gpu", "rtf_cpu"))
+    kinds = _unique(energy_kind(r.energy_method) for r in records)
+    c = corr.set_index(["data", "pair"])
+    energy_pair = next(p for d, p in c.index if d == "ours" and p.startswith("GFLOPs vs E_gen"))
+    cell = tools[tools.workload.str.startswith("benchmark cell")]
+    lo, hi = table8.gflops_per_audio_s.idxmin(), table8.gflops_per_audio_s.idxmax()
+    elo, ehi = table8.e_gen_j.idxmin(), table8.e_gen_j.idxmax()
+    gan = table8[table8.model.isin(FAMILIES["GAN"])]
+    diffusion = table8[table8.model.isin(FAMILIES["diffusion"])]
+    return {
+        "configurations": len(table8), "energy_kind": kinds[0] if len(kinds) == 1 else "mixed",
+        "gflops_min": float(table8.gflops_per_audio_s[lo]), "gflops_min_name": table8.configuration[lo],
+        "gflops_max": float(table8.gflops_per_audio_s[hi]), "gflops_max_name": table8.configuration[hi],
+        "e_gen_min": float(table8.e_gen_j[elo]), "e_gen_min_name": table8.configuration[elo],
+        "e_gen_max": float(table8.e_gen_j[ehi]), "e_gen_max_name": table8.configuration[ehi],
+        "ratio_diffusion_gan": _family_ratio(table8.model, table8.e_gen_j),
+        "ratio_diffusion_gan_thesis": _family_ratio(thesis.model, thesis.e_gen_printed),
+        "gan_rtf_max": float(gan[rtf].max()), "diffusion_rtf_min": float(diffusion[rtf].min()),
+        "n_real_time": int((table8[rtf] < 1).sum()),
+        "rho_energy": float(c.loc[("ours", energy_pair), "spearman_rho"]),
+        "rho_energy_thesis": float(c.loc[("thesis", "GFLOPs vs E_gen"), "spearman_rho"]),
+        "r_params": float(c.loc[("ours", "GFLOPs vs parameters"), "pearson_r"]),
+        "r_params_thesis": float(c.loc[("thesis", "GFLOPs vs parameters"), "pearson_r"]),
+        "rho_rtf": float(c.loc[("ours", "GFLOPs vs RTF"), "spearman_rho"]),
+        "optimal_energy": int(front.optimal_energy_ours.sum()),
+        "optimal_energy_thesis": int(front.optimal_energy_thesis.sum()),
+        "optimal_gflops": int(front.optimal_gflops_ours.sum()),
+        "optimal_gflops_thesis": int(front.optimal_gflops_thesis.sum()),
+        "optimal_energy_names": ", ".join(front.configuration[front.optimal_energy_ours.astype(bool)]),
+        "tools_spread": float(cell.energy_j.max() / cell.energy_j.min()) if len(cell) else float("nan"),
+    }
+
+
+def check_claims(table8: pd.DataFrame, corr: pd.DataFrame, front: pd.DataFrame) -> pd.DataFrame:
+    """This build's value and verdict for each claim of §5.2.3–5.2.4 the chapter checks, by key (``key``,
+    ``this_build``, ``holds``), the words read as numbers by :data:`CLAIM_READINGS`. Keys ending in ``_thesis`` apply
+    the same test to Table 8's own numbers. The claims' wording is the notebook's."""
+    from greenaudio import published
+
+    thesis = published.load_vocoder_costs()
+    r = CLAIM_READINGS
+    rtf = next(c for c in table8.columns if c in ("rtf_gpu", "rtf_cpu"))
+    c = corr.set_index(["data", "pair"])
+    energy_pair = next(p for d, p in c.index if d == "ours" and p.startswith("GFLOPs vs E_gen"))
+    ours_ratio = _family_ratio(table8.model, table8.e_gen_j)
+    thesis_ratio = _family_ratio(thesis.model, thesis.e_gen_printed)
+    gan_rtf = float(table8.loc[table8.model.isin(FAMILIES["GAN"]), rtf].max())
+    diffusion_rtf = float(table8.loc[table8.model.isin(FAMILIES["diffusion"]), rtf].min())
+    rho = float(c.loc[("ours", energy_pair), "spearman_rho"])
+    rho_thesis = float(c.loc[("thesis", "GFLOPs vs E_gen"), "spearman_rho"])
+    r_params = float(c.loc[("ours", "GFLOPs vs parameters"), "pearson_r"])
+    r_params_thesis = float(c.loc[("thesis", "GFLOPs vs parameters"), "pearson_r"])
+    few = r["few_share"] * len(front)
+
+    def overlap(a: str, b: str) -> float:
+        one, two = _optimal_names(front, a), _optimal_names(front, b)
+        return len(one & two) / len(one | two) if one | two else float("nan")
+
+    rows = [
+        ("diffusion_100x", ours_ratio, r["around_100_low"] <= ours_ratio <= r["around_100_high"]),
+        ("diffusion_100x_thesis", thesis_ratio, r["around_100_low"] <= thesis_ratio <= r["around_100_high"]),
+        ("gan_real_time", gan_rtf, gan_rtf < 1),
+        ("diffusion_not_real_time", diffusion_rtf, diffusion_rtf > 1),
+        ("gflops_energy", rho, rho >= r["positive_rho"]),
+        ("gflops_energy_thesis", rho_thesis, rho_thesis >= r["positive_rho"]),
+        ("params_no_correlation", r_params, abs(r_params) < r["no_correlation_r"]),
+        ("params_no_correlation_thesis", r_params_thesis, abs(r_params_thesis) < r["no_correlation_r"]),
+        ("few_optimal", int(front.optimal_energy_ours.sum()), front.optimal_energy_ours.sum() <= few),
+        ("few_optimal_thesis", int(front.optimal_energy_thesis.sum()), front.optimal_energy_thesis.sum() <= few),
+        ("fronts_consistent", overlap("optimal_energy_ours", "optimal_gflops_ours"),
+         overlap("optimal_energy_ours", "optimal_gflops_ours") >= r["consistent_share"]),
+        ("fronts_consistent_thesis", overlap("optimal_energy_thesis", "optimal_gflops_thesis"),
+         overlap("optimal_energy_thesis", "optimal_gflops_thesis") >= r["consistent_share"]),
+    ]
+    return pd.DataFrame([{"key": k, "this_build": v, "holds": bool(h)} for k, v, h in rows])

@@ -15,15 +15,23 @@ no dependency beyond the optional ``nvidia-ml-py`` (pyJoules is not needed):
 
 Where no counter covers the device, the energy is an explicit **estimate**, labelled as such:
 
-* on a CPU, by default, CodeCarbon's power model (:mod:`greenaudio.measure.power_models`): the CPU model matched in
-  CodeCarbon's table gives a TDP, and the process is charged ``TDP x its CPU time / logical CPUs``;
+* on a CPU, by default, what CodeCarbon's offline tracker counts in process mode
+  (:mod:`greenaudio.measure.power_models`), as two components: **CPU** (the CPU model matched in CodeCarbon's table
+  gives a TDP, multiplied by the sockets; the process is charged ``TDP x CPU time / logical CPUs``, the CPU time of
+  the process *and its children*, :func:`process_tree_cpu_time_s`) and **RAM** (the power of the memory slots its
+  resident memory implies, 10 W for any process up to 16 GiB on x86, x the wall time); ``energy_j`` is their sum,
+  ``cpu_energy_j`` and ``ram_energy_j`` the components (``count_ram=False`` keeps the CPU component only);
 * with an explicit ``hardware=`` (a :func:`greenaudio.carbon.list_hardware` entry), or on a GPU: the catalogue's
   maximum power x utilisation x (for CPUs) the share of cores x the wall time.
 
 Every result is an :class:`EnergyMeasurement`: method (``"measured:rapl[package,dram]"``,
-``"measured:nvml-energy-counter"``, ``"estimated:codecarbon-cpu-process"``, ``"estimated:power x time"``), domains,
-tool and version, device model, host type, duration, repeats, the constants of an estimate, and an idle baseline
-measured over a comparable window, *reported and not subtracted*.
+``"measured:nvml-energy-counter"``, ``"estimated:codecarbon-process-rule[cpu,ram]"`` with its components
+``"estimated:codecarbon-cpu-process-rule"`` and ``"estimated:codecarbon-ram-process-rule"``, ``"estimated:power x
+time"``), domains, tool and version, device model, host type, duration, repeats, the constants of an estimate, and
+an idle baseline measured over a comparable window, *reported and not subtracted*. Benchmark records written before
+the RAM component existed carry ``"estimated:codecarbon-cpu-process"`` (the CPU rule, children not counted):
+:func:`canonical_energy_method` maps it to ``"estimated:codecarbon-cpu-process-rule"``
+(:data:`ENERGY_METHOD_ALIASES`); their numbers are unchanged.
 """
 
 from __future__ import annotations
@@ -39,7 +47,18 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from .environment import detect_host_type, read_cpu_model
-from .power_models import CpuPowerModel, codecarbon_cpu_power_model
+from .power_models import (
+    ENERGY_METHOD_ALIASES,
+    METHOD_CODECARBON,
+    METHOD_CODECARBON_CPU,
+    METHOD_CODECARBON_RAM,
+    CodeCarbonEnergy,
+    CpuPowerModel,
+    RamPowerModel,
+    canonical_energy_method,
+    codecarbon_cpu_power_model,
+    codecarbon_ram_power_model,
+)
 from .timing import synchronize
 
 __all__ = [
@@ -53,19 +72,119 @@ __all__ = [
     "merge_energy_windows",
     "METHOD_ESTIMATED",
     "METHOD_CODECARBON",
+    "METHOD_CODECARBON_CPU",
+    "METHOD_CODECARBON_RAM",
+    "ENERGY_METHOD_ALIASES",
+    "canonical_energy_method",
+    "process_tree_cpu_time_s",
+    "process_tree_rss_gib",
     "RAPL_ROOT",
 ]
 
 #: Method label of the catalogue estimate (maximum power x utilisation x core share x wall time).
 METHOD_ESTIMATED = "estimated:power x time"
-#: Method label of CodeCarbon's CPU process rule (TDP x process CPU time / logical CPUs).
-METHOD_CODECARBON = "estimated:codecarbon-cpu-process"
+# METHOD_CODECARBON (CPU + RAM), METHOD_CODECARBON_CPU and METHOD_CODECARBON_RAM: see power_models.
 #: Where the RAPL zones are read (tests point it, or ``rapl_root=``, at a fake tree).
 RAPL_ROOT = "/sys/class/powercap"
 _RAPL_KINDS = ("package", "dram")  # core/uncore are sub-domains of package: never summed with it
 _UJ_PER_J = 1e6  # RAPL counters are in microjoules
 _MJ_PER_J = 1e3  # the NVML energy counter is in millijoules
 TOOL = "greenaudio.measure (RAPL sysfs / NVML energy counter)"
+_PROC = Path("/proc")
+
+
+def _descendant_pids(pid: int | str = "self") -> list[int] | None:
+    """Living descendants of ``pid`` (children, their children, ...) from ``/proc/<pid>/task/<tid>/children``
+    (Linux); ``None`` where the kernel does not expose those files."""
+    found: list[int] = []
+    todo: list[int | str] = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            tasks = os.listdir(_PROC / str(current) / "task")
+        except OSError:
+            if current == pid:
+                return None
+            continue  # the child ended meanwhile
+        for tid in tasks:
+            try:
+                with open(_PROC / str(current) / "task" / tid / "children") as fh:
+                    kids = [int(k) for k in fh.read().split()]
+            except FileNotFoundError:
+                if current == pid:
+                    return None  # kernel without CONFIG_PROC_CHILDREN
+                continue
+            except OSError:
+                continue
+            found.extend(kids)
+            todo.extend(kids)
+    return found
+
+
+def _stat_cpu_rss(pid: int) -> tuple[float, int] | None:
+    """(user + system time of ``pid`` and of its children it has waited for, in s; resident set, in bytes) from
+    ``/proc/<pid>/stat``; ``None`` if the process is gone."""
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # from the state field on: utime is 11, rss 21
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks
+    return cpu, int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _descendants_cpu_rss() -> tuple[float, int]:
+    """CPU time (s) and resident set (bytes) of the living descendants of this process, psutil where /proc lacks
+    the children files, nothing where neither works."""
+    pids = _descendant_pids()
+    if pids is not None:
+        stats = [st for st in map(_stat_cpu_rss, pids) if st is not None]
+        return sum(c for c, _ in stats), sum(r for _, r in stats)
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil is installed with carbontracker/codecarbon
+        return 0.0, 0
+    cpu, rss = 0.0, 0
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:  # pragma: no cover
+        return 0.0, 0
+    for child in children:
+        try:
+            t = child.cpu_times()
+            cpu += t.user + t.system + t.children_user + t.children_system
+            rss += child.memory_info().rss
+        except psutil.Error:
+            continue
+    return cpu, rss
+
+
+def process_tree_cpu_time_s() -> float:
+    """CPU time (user + system, in s) of this process and of its children: this process's own
+    (:func:`time.process_time`), its children it has waited for (``os.times()``'s ``children_user`` and
+    ``children_system``) and its living descendants (with the children *they* have waited for), read from ``/proc``.
+
+    A cumulative counter: when a child ends and is waited for, its time moves from the living to the waited-for
+    part. CodeCarbon's process mode (``external/hardware.py``, ``CPU._get_process_cpu_times``) charges the process
+    and its living descendants; it misses children that end between two of its samples, this counter does not.
+    """
+    times = os.times()
+    return time.process_time() + times.children_user + times.children_system + _descendants_cpu_rss()[0]
+
+
+def process_tree_rss_gib() -> float:
+    """Resident memory (in GiB, 1024**3 bytes, CodeCarbon's unit) of this process and its living descendants, as
+    CodeCarbon's ``RAM.process_memory_GB`` counts it (``/proc/self/statm``; the peak from ``getrusage`` where it
+    is unreadable)."""
+    try:
+        own = int((_PROC / "self" / "statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        import resource
+        import sys
+
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    return (own + _descendants_cpu_rss()[1]) / 1024 ** 3
 
 
 @dataclass(frozen=True)
@@ -79,7 +198,9 @@ class EnergyMeasurement:
         energy_by_repeat_j: energy of each run (in J).
         energy_by_domain_j: energy of the whole window per domain (in J), e.g. ``{"package_0": ..., "dram_0": ...}``.
         method: how the number was obtained (``"measured:rapl[package,dram]"``, ``"measured:nvml-energy-counter"``,
-            both joined by ``+``, ``"estimated:codecarbon-cpu-process"`` or ``"estimated:power x time"``).
+            both joined by ``+``, ``"estimated:codecarbon-process-rule[cpu,ram]"`` (CodeCarbon's CPU and RAM rules
+            summed), ``"estimated:codecarbon-cpu-process-rule"`` (its CPU rule alone) or
+            ``"estimated:power x time"``).
         domains: the sensor domains (measured) or the estimated device (``"estimate:<hardware>"``).
         tool: what read or estimated the energy (``greenaudio.measure`` and the sensor or power model).
         device_model: the device the workload ran on (CPU or GPU model string).
@@ -90,6 +211,11 @@ class EnergyMeasurement:
         constants: every constant of an estimate (hardware, power in W, utilisation, core share, their source).
         corrections: corrections applied to raw readings (counter wraparounds), human-readable.
         notes: caveats (domains not covered, fall-backs of hardware auto-detection).
+        cpu_energy_j: CodeCarbon's estimate: the CPU component of ``energy_j`` (in J); ``None`` on other paths.
+        ram_energy_j: CodeCarbon's estimate: the RAM component of ``energy_j`` (in J); ``None`` on other paths or
+            with ``count_ram=False``. ``energy_j`` is the total: ``cpu_energy_j + ram_energy_j``.
+        component_methods: the method label of each component, e.g. ``{"cpu": "estimated:codecarbon-cpu-process-rule",
+            "ram": "estimated:codecarbon-ram-process-rule"}``; empty on other paths.
     """
 
     energy_j: float
@@ -107,6 +233,9 @@ class EnergyMeasurement:
     constants: Mapping[str, Any] = field(default_factory=dict)
     corrections: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    cpu_energy_j: float | None = None
+    ram_energy_j: float | None = None
+    component_methods: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.energy_j) or self.energy_j < 0:
@@ -396,14 +525,18 @@ class EnergyMonitor:
         device: where the workload runs (``"cpu"``, ``"cuda:0"``).
         mode: ``"auto"`` (measure if counters cover the device, else estimate), ``"measured"`` (raise if no
             counter) or ``"estimated"``.
-        hardware: catalogue entry for a catalogue estimate; ``None`` on a CPU uses CodeCarbon's power model, on a GPU
-            the catalogue entry of its name.
+        hardware: catalogue entry for a catalogue estimate; ``None`` on a CPU uses CodeCarbon's rules (CPU and RAM),
+            on a GPU the catalogue entry of its name.
         utilisation, cpu_cores_used, cpu_cores_total: constants of the catalogue estimate
             (see :func:`resolve_power_estimate`); ignored when measuring or with CodeCarbon's model.
         rapl_root: where RAPL zones are read (default :data:`RAPL_ROOT`).
-        clock: wall clock in s (default :func:`time.perf_counter`); cpu_clock: the process's CPU time in s, all
-            threads (default :func:`time.process_time`). Tests pass fakes.
-        cpu_model, logical_cpus: the machine for CodeCarbon's model (default: read from this machine).
+        clock: wall clock in s (default :func:`time.perf_counter`); cpu_clock: CPU time in s of the process (all
+            threads) and its children (default :func:`process_tree_cpu_time_s`); memory_gib: resident memory in GiB
+            of the process and its children, read at the end of each run (default :func:`process_tree_rss_gib`).
+            Tests pass fakes.
+        cpu_model, logical_cpus, sockets: the machine for CodeCarbon's rules (default: read from this machine).
+        count_ram: add CodeCarbon's RAM rule to its CPU rule (default, as its tracker does); ``False`` estimates the
+            CPU component only (method ``"estimated:codecarbon-cpu-process-rule"``).
     """
 
     MODES = ("auto", "measured", "estimated")
@@ -419,14 +552,20 @@ class EnergyMonitor:
         cpu_cores_total: int | None = None,
         rapl_root: str | os.PathLike | None = None,
         clock: Callable[[], float] = time.perf_counter,
-        cpu_clock: Callable[[], float] = time.process_time,
+        cpu_clock: Callable[[], float] = process_tree_cpu_time_s,
+        memory_gib: Callable[[], float] = process_tree_rss_gib,
         cpu_model: str | None = None,
         logical_cpus: int | None = None,
+        sockets: int | None = None,
+        count_ram: bool = True,
     ):
         if mode not in self.MODES:
             raise ValueError(f"mode={mode!r} is not valid; choose one of {list(self.MODES)}")
         self.device = torch.device(device)
-        self._clock, self._cpu_clock = clock, cpu_clock
+        from greenaudio.validation import check_bool
+
+        count_ram = check_bool("count_ram", count_ram)
+        self._clock, self._cpu_clock, self._memory_gib = clock, cpu_clock, memory_gib
         self.domains = [] if mode == "estimated" else discover_energy_domains(self.device, rapl_root=rapl_root)
         self.notes: list[str] = []
         if self.domains and self.device.type == "cuda" and not any(d.kind == "nvml" for d in self.domains):
@@ -439,10 +578,19 @@ class EnergyMonitor:
                              f"valid modes here: ['auto', 'estimated']")
         self.estimate: PowerEstimate | None = None
         self.power_model: CpuPowerModel | None = None
+        self.ram_model: RamPowerModel | None = None
         if not self.domains:
             if self.device.type == "cpu" and hardware is None:
-                self.power_model = codecarbon_cpu_power_model(cpu_model, logical_cpus)
-                self.notes.append(f"power model: {self.power_model.describe()}")
+                self.power_model = codecarbon_cpu_power_model(cpu_model, logical_cpus, sockets)
+                pm = self.power_model
+                self.notes.append(f"power model: {pm.name}: TDP {pm.tdp_w:g} W ({pm.tdp_rule}) x CPU time of the "
+                                  f"process and its children / {pm.logical_cpus} CPUs")
+                if count_ram:
+                    self.ram_model = ram = codecarbon_ram_power_model()
+                    self.notes.append(f"power model: {ram.name}: {ram.slot_power_w:g} W per memory slot the resident "
+                                      f"memory implies, at least {ram.minimum_power_w:g} W, x wall time")
+                else:
+                    self.notes.append("RAM not counted (count_ram=False): the CPU component of CodeCarbon's estimate")
             else:
                 self.estimate = resolve_power_estimate(
                     self.device, hardware, utilisation=utilisation, cpu_cores_used=cpu_cores_used,
@@ -458,16 +606,20 @@ class EnergyMonitor:
         """The method label results will carry."""
         if self.domains:
             return _method_for(self.domains)
-        return METHOD_CODECARBON if self.power_model is not None else METHOD_ESTIMATED
+        if self.power_model is not None:
+            return METHOD_CODECARBON if self.ram_model is not None else METHOD_CODECARBON_CPU
+        return METHOD_ESTIMATED
 
     # -- windows -----------------------------------------------------------------------------------------------
     def _sync(self) -> None:
         if self.device.type != "cuda" or torch.cuda.is_available():
             synchronize(self.device)
 
-    def _mark(self) -> tuple[float, float, dict[str, float]]:
+    def _mark(self) -> tuple[float, float, dict[str, float], float | None]:
         self._sync()
-        return self._clock(), self._cpu_clock(), {d.name: d.read_j() for d in self.domains}
+        wall, cpu = self._clock(), self._cpu_clock()
+        counters = {d.name: d.read_j() for d in self.domains}
+        return wall, cpu, counters, (self._memory_gib() if self.ram_model is not None else None)
 
     def begin(self) -> None:
         """Open a window (synchronises the device first)."""
@@ -481,8 +633,9 @@ class EnergyMonitor:
             raise RuntimeError("no energy window is open: call begin() first")
         self._marks.append(self._mark())
 
-    def _close(self) -> tuple[list[float], list[float], list[dict[str, float]], list[str]]:
-        """Per-lap wall durations (s), CPU times (s), energies per domain (J) and the corrections applied."""
+    def _close(self) -> tuple[list[float], list[float], list[dict[str, float]], list[str], list[float | None]]:
+        """Per-lap wall durations (s), CPU times (s), energies per domain (J), the corrections applied and the
+        resident memory (GiB) read at the end of each lap (``None`` when RAM is not estimated)."""
         assert self._marks is not None
         marks, self._marks = self._marks, None
         durations = [b[0] - a[0] for a, b in zip(marks[:-1], marks[1:])]
@@ -503,7 +656,7 @@ class EnergyMonitor:
                     delta += d.max_energy_range_uj / _UJ_PER_J
                 energies[d.name] = delta
             laps.append(energies)
-        return durations, cpu_times, laps, corrections
+        return durations, cpu_times, laps, corrections, [b[3] for b in marks[1:]]
 
     def end(self, *, idle_window_s: float = 0.0,
             sleep: Callable[[float], None] = time.sleep) -> EnergyMeasurement:
@@ -518,11 +671,12 @@ class EnergyMonitor:
             raise RuntimeError("no energy window is open: call begin() first")
         if len(self._marks) == 1:
             self.lap()
-        durations, cpu_times, laps, corrections = self._close()
+        durations, cpu_times, laps, corrections, memories = self._close()
         duration_s = float(sum(durations))
         notes = list(self.notes)
         constants: dict[str, Any] = {}
         idle_power_w = idle_s = None
+        components: dict[str, Any] = {}
         if self.domains:
             by_repeat = tuple(sum(lap.values()) for lap in laps)
             by_domain = {d.name: sum(lap[d.name] for lap in laps) for d in self.domains}
@@ -531,14 +685,25 @@ class EnergyMonitor:
             if idle_window_s and idle_window_s > 0:
                 idle_power_w, idle_s = self.measure_idle_power(min(duration_s, idle_window_s), sleep=sleep)
         elif self.power_model is not None:
-            by_repeat = tuple(self.power_model.energy_j(c) for c in cpu_times)
-            domains = (f"estimate:cpu ({self.power_model.cpu_model})",)
-            tool = f"greenaudio.measure with {self.power_model.name}"
+            pm, ram = self.power_model, self.ram_model
+            cpu_laps = [pm.energy_j(c) for c in cpu_times]
+            ram_laps = [ram.energy_j(m, d) for m, d in zip(memories, durations)] if ram is not None else []
             cpu_total = float(sum(cpu_times))
-            constants = self.power_model.to_dict() | {
-                "process_cpu_time_s": cpu_total,
-                "mean_process_load": (cpu_total / duration_s / self.power_model.logical_cpus) if duration_s else None,
+            estimate = CodeCarbonEnergy(float(sum(cpu_laps)), float(sum(ram_laps)) if ram is not None else None,
+                                        cpu_total, duration_s, max(memories) if ram is not None else None, pm, ram)
+            by_repeat = tuple(c + (ram_laps[i] if ram is not None else 0.0) for i, c in enumerate(cpu_laps))
+            domains = (f"estimate:cpu ({pm.cpu_model})",)
+            by_domain = {domains[0]: estimate.cpu_energy_j}
+            tool = f"greenaudio.measure with {pm.name}"
+            if ram is not None:
+                domains += ("estimate:ram (resident memory of the process and its children)",)
+                by_domain[domains[1]] = estimate.ram_energy_j
+                tool += f" + {ram.name}"
+            constants = estimate.constants() | {
+                "mean_process_load": (cpu_total / duration_s / pm.logical_cpus) if duration_s else None,
             }
+            components = {"cpu_energy_j": estimate.cpu_energy_j, "ram_energy_j": estimate.ram_energy_j,
+                          "component_methods": estimate.component_methods}
             notes.append("idle baseline not available on the estimate path (no counter to read)")
         else:
             assert self.estimate is not None
@@ -548,7 +713,7 @@ class EnergyMonitor:
             constants = self.estimate.to_dict()
             notes.append("idle baseline not available on the estimate path (no counter to read)")
         energy_j = float(sum(by_repeat))
-        if not self.domains:
+        if not self.domains and self.power_model is None:
             by_domain = {domains[0]: energy_j}
         return EnergyMeasurement(
             energy_j=energy_j,
@@ -566,6 +731,7 @@ class EnergyMonitor:
             constants=constants,
             corrections=tuple(corrections),
             notes=tuple(notes),
+            **components,
         )
 
     def _measured_device_model(self) -> str:
@@ -595,7 +761,7 @@ class EnergyMonitor:
         self.begin()
         sleep(duration_s)
         self.lap()
-        durations, _, laps, _ = self._close()
+        durations, _, laps, _, _ = self._close()
         return sum(laps[0].values()) / durations[0], durations[0]
 
     def measure(self, fn: Callable[[], Any], *, repeats: int = 1, idle_window_s: float = 0.0) -> EnergyMeasurement:
@@ -619,8 +785,10 @@ def merge_energy_windows(windows: Sequence[EnergyMeasurement]) -> EnergyMeasurem
 
     Energies, durations, repeats and per-domain energies are summed and the per-repeat energies concatenated; an
     estimate's ``process_cpu_time_s`` constant is summed and its ``mean_process_load`` recomputed over the summed
-    duration (``process_cpu_time_s / duration_s / logical_cpus``); idle power is kept only when every window has one
-    (then averaged, weighted by idle duration). Corrections and notes are joined without repeats.
+    duration (``process_cpu_time_s / duration_s / logical_cpus``); CodeCarbon's components (``cpu_energy_j``,
+    ``ram_energy_j``, in the fields and the constants) are summed, its ``ram_power_w`` recomputed over the summed
+    duration and its ``process_memory_gib`` is the largest; idle power is kept only when every window has one (then
+    averaged, weighted by idle duration). Corrections and notes are joined without repeats.
 
     Raises:
         ValueError: no window, or windows of different methods (a measured and an estimated energy do not add up).
@@ -642,6 +810,16 @@ def merge_energy_windows(windows: Sequence[EnergyMeasurement]) -> EnergyMeasurem
         constants["process_cpu_time_s"] = cpu
         if "mean_process_load" in constants and constants.get("logical_cpus"):
             constants["mean_process_load"] = cpu / duration / constants["logical_cpus"] if duration else None
+    components = {}
+    for name in ("cpu_energy_j", "ram_energy_j"):
+        values = [getattr(w, name) for w in windows]
+        components[name] = float(sum(values)) if all(v is not None for v in values) else None
+        if name in constants:
+            constants[name] = components[name]
+    if components["ram_energy_j"] is not None and "ram_power_w" in constants and duration:
+        constants["ram_power_w"] = components["ram_energy_j"] / duration
+    if constants.get("process_memory_gib") is not None:
+        constants["process_memory_gib"] = max(float(w.constants.get("process_memory_gib") or 0.0) for w in windows)
     idle_power = idle_s = None
     if all(w.idle_power_w is not None and w.idle_duration_s for w in windows):
         idle_s = float(sum(w.idle_duration_s for w in windows))
@@ -652,4 +830,4 @@ def merge_energy_windows(windows: Sequence[EnergyMeasurement]) -> EnergyMeasurem
                    energy_by_repeat_j=tuple(e for w in windows for e in w.energy_by_repeat_j),
                    energy_by_domain_j=by_domain, idle_power_w=idle_power, idle_duration_s=idle_s, constants=constants,
                    corrections=unique(c for w in windows for c in w.corrections),
-                   notes=unique(n for w in windows for n in w.notes))
+                   notes=unique(n for w in windows for n in w.notes), **components)

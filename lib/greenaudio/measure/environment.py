@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HostType", "Environment", "detect_host_type", "collect_environment", "read_cpu_model", "read_git_commit"]
+__all__ = ["HostType", "Environment", "detect_host_type", "collect_environment", "read_cpu_model", "read_cpu_sockets",
+           "read_git_commit"]
 
 _VM_VENDORS = (
     "qemu", "kvm", "vmware", "virtualbox", "innotek", "xen", "bochs", "parallels", "amazon ec2", "google compute",
@@ -133,6 +134,32 @@ def read_cpu_model(root: str | os.PathLike = "/") -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def read_cpu_sockets(root: str | os.PathLike = "/", *, use_lscpu: bool = True) -> int:
+    """CPU sockets of the machine: the distinct ``physical id`` values of ``/proc/cpuinfo``; where it lists none (some
+    ARM kernels), ``lscpu``'s ``Socket(s):`` (the line CodeCarbon's ``count_physical_cpus`` reads; only with
+    ``root="/"``); else 1, CodeCarbon's default too. CodeCarbon multiplies a CPU's TDP by this count.
+
+    Args:
+        root: filesystem root to inspect (tests pass a fake tree).
+        use_lscpu: also ask ``lscpu`` when ``/proc/cpuinfo`` names no socket.
+    """
+    ids = {line.split(":", 1)[1].strip() for line in _read(Path(root) / "proc/cpuinfo").splitlines()
+           if line.startswith("physical id") and ":" in line}
+    if ids:
+        return len(ids)
+    if use_lscpu and Path(root) == Path("/") and shutil.which("lscpu"):
+        try:
+            out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=5).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        for line in out.splitlines():
+            if line.strip().startswith("Socket(s):"):
+                value = line.split(":", 1)[1].strip()
+                if value.isdigit() and int(value) > 0:
+                    return int(value)
+    return 1
+
+
 #: CPU instruction-set extensions that decide how fast int8 and fp32 kernels can be (x86 flag names of /proc/cpuinfo).
 INT8_ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 
@@ -197,6 +224,8 @@ class Environment:
         cuda: CUDA runtime version torch was built with, ``None`` if none.
         load_average: the machine's 1-, 5- and 15-minute load averages at collection time (other processes
             competing for the CPUs slow wall-clock timings); ``None`` where the OS does not report them.
+        cpu_sockets: CPU sockets (:func:`read_cpu_sockets`; CodeCarbon multiplies the TDP by it); ``None`` in
+            records collected before it was recorded.
     """
 
     date_utc: str
@@ -213,6 +242,7 @@ class Environment:
     packages: dict[str, str | None] = field(default_factory=dict)
     cuda: str | None = None
     load_average: tuple[float, float, float] | None = None
+    cpu_sockets: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -242,6 +272,7 @@ def collect_environment(device: str = "cpu") -> Environment:
         packages={d: _version(d) for d in ("greenaudio", "torch", "numpy", "pyJoules", "nvidia-ml-py")},
         cuda=torch.version.cuda,
         load_average=_load_average(),
+        cpu_sockets=read_cpu_sockets(),
     )
 
 

@@ -7,7 +7,7 @@ wall-clock time of ``generate`` (min of interleaved repeats in one process), rea
 plain path, FLOPs of the path that ran (``greenaudio.measure.flops``), achieved GFLOP/s and the fraction of the CPU's
 measured compute roof, and peak RSS of a fresh process. Every row carries its provenance: CPU model, core affinity,
 threads, torch and ONNX Runtime versions, UTC date, and the command that reproduces it. These are measurements of one
-machine, not estimates: :func:`inference_speed_caption` states which machine. A row whose variant could not be
+machine, not estimates: :func:`inference_speed_provenance` says which machine. A row whose variant could not be
 measured (``torch.compile`` unavailable, failed or too slow to compile here) says why in its ``status`` and
 ``reason`` columns instead of being left out; ``compile_s`` is the measured extra time of the compile backend's first
 call (compilation) at the timed input shape.
@@ -27,11 +27,12 @@ import pandas as pd
 from ..experiments.artefacts import ArtefactError
 from ..manifests import column_values, file_row, write_manifest
 
-__all__ = ["INFERENCE_SPEED_FILE", "SPEED_MANIFEST_FILE", "ROOFLINE_NEAR_FRACTION", "SpeedManifestError",
-           "load_inference_speed", "inference_speed_table", "inference_speed_formats", "inference_speed_caption",
-           "inference_roofline_sentence", "speed_manifest_row", "write_speed_manifest", "verify_speed_file",
-           "default_speed_dir", "with_status", "SPEED_TARGETS", "speed_target_table", "speed_target_sentence",
-           "SPEED_TARGET_CAPTION", "SPEED_TARGET_FORMATS"]
+__all__ = ["INFERENCE_SPEED_FILE", "SPEED_MANIFEST_FILE", "ROOFLINE_NEAR_FRACTION", "ROOF_METHOD", "SpeedManifestError",
+           "load_inference_speed", "inference_speed_table", "inference_speed_formats", "roofline_facts",
+           "speedup_table", "SPEEDUP_LABELS", "SPEEDUP_FORMATS", "SPEEDUP_MAIN", "inference_speed_provenance",
+           "speed_manifest_row", "write_speed_manifest", "verify_speed_file", "default_speed_dir", "with_status",
+           "SPEED_TARGETS", "speed_target_table", "speed_target_counts", "SPEED_TARGET_FORMATS", "SPEED_TARGET_MAIN",
+           "VERDICT_MET", "VERDICT_OUT_OF_REACH", "VERDICT_WITHIN_REACH"]
 
 #: Path of the shipped file inside the package's resources.
 INFERENCE_SPEED_FILE = "speed/inference_prepared_cpu.csv"
@@ -41,13 +42,18 @@ SPEED_MANIFEST_FILE = "speed/manifest.csv"
 ROOFLINE_NEAR_FRACTION = 0.5
 #: Issue #10's targets: the best prepared variant at least this many times faster than the plain path (fp32).
 SPEED_TARGETS = {"melgan": 1.2, "hifigan": 1.2, "waveglow": 1.2, "diffwave": 1.5, "wavegrad": 1.5, "waveflow": 1.5}
-#: Caption and number formats of :func:`speed_target_table` on the models page.
-SPEED_TARGET_CAPTION = ("Speed-up targets of the prepared path against the plain one, per timed configuration "
-                        "(computed from the measured rows above): best prepared variant, whether the target is met, "
-                        "the plain path's fraction of the measured compute roof, the share of FLOPs the prepared "
-                        "path removes, and the ceiling (speed-up at the roof).")
+#: How the compute roof of each timing run is measured (``scripts/bench_inference.py``'s ``measure_peak_gflops``).
+ROOF_METHOD = ("best of a 2048x2048 fp32 matmul in torch and in ONNX Runtime and a 256-channel kernel-3 conv1d, "
+               "measured in each timing run at its thread count")
+#: The verdicts of :func:`speed_target_table`: met; missed although the compute roof would allow it; missed and out
+#: of reach of any rewrite that keeps the FLOPs (the ceiling at the roof is below the target).
+VERDICT_MET = "met"
+VERDICT_WITHIN_REACH = "missed, within reach"
+VERDICT_OUT_OF_REACH = "missed, out of reach"
+#: Number formats and main columns of :func:`speed_target_table` on the models page.
 SPEED_TARGET_FORMATS = {"audio (s)": "{:.2f}", "target": "{:.1f}", "speed-up": "{:.2f}",
                         "plain fraction of peak": "{:.2f}", "FLOPs removed": "{:.0%}", "ceiling": "{:.2f}"}
+SPEED_TARGET_MAIN = ("configuration", "audio (s)", "target", "best variant", "speed-up", "ceiling", "verdict")
 #: Status of a row that was timed (an empty status in files written before the column existed means the same).
 STATUS_MEASURED = "measured"
 #: Status given on reading to an untimed row that holds only a peak RSS (an ``--rss-only`` run).
@@ -158,25 +164,113 @@ def inference_speed_formats(table: pd.DataFrame) -> dict[str, str]:
     return {c: f for c, f in formats.items() if c in table.columns}
 
 
-def inference_roofline_sentence(frame: pd.DataFrame, near: float = ROOFLINE_NEAR_FRACTION) -> str:
-    """One sentence naming the configurations whose best timed variant reaches at least ``near`` of the measured
-    compute roof (within 2x of it for the default 0.5), with that variant and fraction, and how many do not."""
+def _best_variants(frame: pd.DataFrame) -> pd.DataFrame:
+    """The timed variant with the highest fraction of the compute roof, per (model, size, seconds of audio)."""
+    timed = frame.dropna(subset=["roofline_fraction"])
+    best = _sorted(timed).sort_values("roofline_fraction", ascending=False, kind="stable").drop_duplicates(
+        ["model", "size", "duration_s"])
+    return _sorted(best)
+
+
+def roofline_facts(frame: pd.DataFrame, near: float = ROOFLINE_NEAR_FRACTION) -> dict[str, float | int]:
+    """How close the timed configurations come to the compute roof measured in the same run.
+
+    Returns:
+        ``configurations`` (timed (model, size, seconds) triples), ``near`` (the fraction of the roof that counts as
+        close: 0.5 = within 2x), ``within`` (configurations whose best variant reaches ``near``), ``best_fraction``
+        and ``worst_fraction`` (the highest and lowest best-variant fraction over the configurations; NaN if none).
+    """
     from ..validation import check_finite_number
 
     near = check_finite_number("near", near, min_value=0.0, max_value=1.0, min_inclusive=False)
-    timed = frame.dropna(subset=["roofline_fraction"])
-    if timed.empty:
-        return "No timed rows: the roofline fraction was not measured."
-    best = _sorted(timed).sort_values("roofline_fraction", ascending=False, kind="stable").drop_duplicates(
-        ["model", "size", "duration_s"])
-    best = _sorted(best)
-    label = lambda r: f"{r.model} {r['size']} {r.duration_s:.2g} s ({r.variant}, {r.roofline_fraction:.3f})"  # noqa
-    close = [label(r) for _, r in best.iterrows() if r.roofline_fraction >= near]
-    far = [label(r) for _, r in best.iterrows() if r.roofline_fraction < near]
-    factor = f"{1 / near:.3g}x"
-    head = (f"Within {factor} of the compute roof (best variant at or above {near:.2f} of the peak measured in the "
-            f"same run), {len(close)} of {len(best)} timed configurations: " + ("; ".join(close) or "none") + ".")
-    return head + (f" Further than {factor} from it: " + "; ".join(far) + "." if far else "")
+    best = _best_variants(frame)
+    fractions = best["roofline_fraction"]
+    return {"configurations": len(best), "near": near, "within": int((fractions >= near).sum()),
+            "best_fraction": float(fractions.max()) if len(best) else float("nan"),
+            "worst_fraction": float(fractions.min()) if len(best) else float("nan")}
+
+
+#: Variants of :func:`speedup_table`, in its column order (name in the file -> column suffix).
+_SPEEDUP_VARIANTS = {"prepared-torch": "torch", "prepared-compile": "compile", "prepared-onnxruntime": "onnxruntime"}
+#: Display headers, number formats and main columns of :func:`speedup_table`.
+SPEEDUP_LABELS = {
+    "configuration": "Configuration", "duration_s": "Audio (s)", "rtf_plain": "Plain RTF",
+    "speedup_torch": "Speed-up, torch", "speedup_compile": "Speed-up, compile",
+    "speedup_onnxruntime": "Speed-up, ONNX Runtime", "best_variant": "Fastest variant",
+    "best_fraction_of_peak": "Roof fraction", "gflops_plain": "GFLOPs, plain",
+    "gflops_prepared": "GFLOPs, prepared (fewest)", "peak_rss_plain_mb": "Peak memory, plain (MB)",
+    "peak_rss_torch_mb": "Peak memory, prepared (MB)", "peak_rss_compile_mb": "Peak memory, compiled (MB)",
+    "peak_rss_onnxruntime_mb": "Peak memory, ONNX Runtime (MB)", "untimed": "Variants not timed",
+}
+SPEEDUP_FORMATS = {"duration_s": "{:.2f}", "rtf_plain": "{:.3g}", "speedup_torch": "{:.2f}",
+                   "speedup_compile": "{:.2f}", "speedup_onnxruntime": "{:.2f}", "best_fraction_of_peak": "{:.2f}",
+                   "gflops_plain": "{:.3g}", "gflops_prepared": "{:.3g}", "peak_rss_plain_mb": "{:.0f}",
+                   "peak_rss_torch_mb": "{:.0f}", "peak_rss_compile_mb": "{:.0f}",
+                   "peak_rss_onnxruntime_mb": "{:.0f}"}
+SPEEDUP_MAIN = ("configuration", "duration_s", "rtf_plain", "speedup_torch", "speedup_compile", "speedup_onnxruntime",
+                "best_fraction_of_peak")
+
+
+def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration and seconds of audio (all the shortest clips first, then the longer ones; the zoo's
+    order within): the plain path's real-time factor, each prepared variant's speed-up over it (NaN where it was not
+    timed), the fastest variant, the best fraction of the compute roof, GFLOPs of the plain and prepared paths, the
+    peak memory of each variant (MB) and, when some variant was not timed, which (with its status).
+
+    Columns: ``model, size, configuration`` (display name), ``duration_s``, ``rtf_plain``, ``speedup_torch``,
+    ``speedup_compile``, ``speedup_onnxruntime``, ``best_variant``, ``best_fraction_of_peak``, ``gflops_plain``,
+    ``gflops_prepared``, ``peak_rss_<variant>_mb`` and ``untimed`` (only when not empty).
+    """
+    from ..report import configuration_name
+
+    frame = with_status(frame)
+    rows = []
+    for (model, size, seconds), group in _sorted(frame).groupby(["model", "size", "duration_s"], sort=False):
+        by_variant = {v: g.iloc[0] for v, g in group.groupby("variant", sort=False)}
+        timed = {v: r for v, r in by_variant.items() if r["status"] == STATUS_MEASURED and pd.notna(r["time_s"])}
+        plain = timed.get("plain")
+        row = {"model": model, "size": size, "configuration": configuration_name(model, size), "duration_s": seconds,
+               "rtf_plain": float(plain["rtf"]) if plain is not None else float("nan")}
+        for variant, suffix in _SPEEDUP_VARIANTS.items():
+            r = timed.get(variant)
+            row[f"speedup_{suffix}"] = (float(plain["time_s"]) / float(r["time_s"])
+                                        if r is not None and plain is not None else float("nan"))
+        row["best_variant"] = min(timed, key=lambda v: float(timed[v]["time_s"])) if timed else ""
+        fractions = [float(r["roofline_fraction"]) for r in timed.values()
+                     if "roofline_fraction" in r and pd.notna(r["roofline_fraction"])]
+        row["best_fraction_of_peak"] = max(fractions) if fractions else float("nan")
+        gflops = {v: float(r["gflops"]) for v, r in timed.items() if "gflops" in r and pd.notna(r["gflops"])}
+        row["gflops_plain"] = gflops.get("plain", float("nan"))
+        prepared = [g for v, g in gflops.items() if v != "plain"]
+        row["gflops_prepared"] = min(prepared) if prepared else float("nan")
+        for variant, suffix in {"plain": "plain", **_SPEEDUP_VARIANTS}.items():
+            r = by_variant.get(variant)
+            row[f"peak_rss_{suffix}_mb"] = float(r["peak_rss_mb"]) if r is not None else float("nan")
+        row["untimed"] = ", ".join(f"{v} ({r['status']})" for v, r in by_variant.items() if v not in timed)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return table.drop(columns="untimed") if len(table) and (table["untimed"] == "").all() else table
+
+
+def inference_speed_provenance(frame: pd.DataFrame, quantity: str = "Prepared-inference speed (shipped)"
+                               ) -> dict[str, str]:
+    """How the rows were measured, as a row of :func:`greenaudio.report.show_provenance` (quantity, method, tool,
+    machine, when), read from the rows' own provenance columns."""
+    from ..manifests import column_values
+
+    def values(col: str, sep: str = ", ") -> str:
+        return column_values(frame, col, sep) if col in frame else "unknown"
+
+    dates = sorted(str(d) for d in frame["date_utc"].dropna() if str(d))
+    method = (f"measured: {values('timing_method', ' / ')}; FLOPs: {values('flops_method', ' / ')}; peak memory: "
+              f"{values('rss_method', ' / ')}; compute roof: {ROOF_METHOD}")
+    when = f"{dates[0][:10]} to {dates[-1][:10]} (UTC)" if dates else "unknown"
+    if dates and dates[0][:10] == dates[-1][:10]:
+        when = f"{dates[0][:10]} (UTC)"
+    return {"quantity": quantity, "method": method,
+            "tool": f"torch {values('torch_version')}, ONNX Runtime {values('onnxruntime_version')}",
+            "machine": f"{values('device')}, core(s) {values('cpu_affinity')}, {values('threads')} thread(s)",
+            "when": when}
 
 
 def speed_manifest_row(path: str | os.PathLike, reproduce: str) -> dict[str, object]:
@@ -209,34 +303,18 @@ def write_speed_manifest(folder: str | os.PathLike, reproduce: dict[str, str]) -
     return write_manifest(folder, rows, replace=True)
 
 
-def inference_speed_caption(frame: pd.DataFrame) -> str:
-    """Caption naming how and where the numbers were measured (from the rows' own provenance columns)."""
-    def values(col: str) -> str:
-        return ", ".join(sorted({str(v) for v in frame[col].dropna() if str(v)})) or "unknown"
-
-    peak = frame["peak_gflops_per_s"].dropna() if "peak_gflops_per_s" in frame else pd.Series(dtype=float)
-    roof = f"{peak.min():.1f}" if len(peak) and peak.min() == peak.max() else f"{peak.min():.1f}-{peak.max():.1f}"
-    peak_text = (f" Compute roof measured in each timing run: {roof} GFLOP/s (best of a 2048x2048 fp32 matmul in "
-                 "torch and ONNX Runtime and a 256-channel conv1d); fraction of peak = achieved / that run's roof."
-                 ) if len(peak) else ""
-    rss = values("rss_method") if "rss_method" in frame else "not measured"
-    return (f"Measured wall-clock time of generate() (min of interleaved repeats in one process) on "
-            f"{values('device')}, "
-            f"core(s) {values('cpu_affinity')}, {values('threads')} thread(s), torch {values('torch_version')}, "
-            f"ONNX Runtime {values('onnxruntime_version') if 'onnxruntime_version' in frame else 'n/a'}, "
-            f"{values('date_utc')} (UTC); untrained weights, default procedures. RTF = processing s per s of audio. "
-            f"FLOPs counted with torch's FlopCounterMode on the path that ran.{peak_text} Peak RSS: {rss}.")
-
-
 def speed_target_table(frame: pd.DataFrame, targets: dict[str, float] | None = None) -> pd.DataFrame:
     """Per timed configuration (model, size, seconds of audio): the speed-up target (:data:`SPEED_TARGETS`), the best
-    prepared variant and its speed-up over plain, whether the target is met, and why a missed one was missed.
+    prepared variant and its speed-up over plain, whether the target is met, and a ``verdict``: :data:`VERDICT_MET`,
+    :data:`VERDICT_WITHIN_REACH` or :data:`VERDICT_OUT_OF_REACH` (the ceiling below the target).
 
     The *ceiling* is the speed-up the prepared path would reach if it ran at the compute roof measured in the same
     run: ``plain time x roof (GFLOP/s) / fewest GFLOPs of a prepared variant``. It is low when the plain path already
     runs close to the roof and the prepared path removes few FLOPs; then a missed target is out of reach on this CPU
     for any rewrite that keeps the FLOPs (fusing, another runtime), and only removing work could reach it.
     """
+    from ..report import configuration_name
+
     targets = SPEED_TARGETS if targets is None else targets
     timed = with_status(frame)
     timed = timed[timed["status"] == STATUS_MEASURED].dropna(subset=["time_s", "gflops", "peak_gflops_per_s"])
@@ -254,35 +332,22 @@ def speed_target_table(frame: pd.DataFrame, targets: dict[str, float] | None = N
         speedup = plain["time_s"] / best["time_s"]
         target = float(targets[model])
         removed = 1.0 - fewest / plain["gflops"]
-        if speedup >= target:
-            why = "met"
-        elif ceiling < target:
-            why = (f"out of reach here: the plain path runs at {plain_fraction:.2f} of the roof and the prepared "
-                   f"path removes {removed:.0%} of its FLOPs, so at the roof it would be {ceiling:.2f}x")
-        else:
-            best_fraction = best["gflops"] / best["time_s"] / plain["peak_gflops_per_s"]
-            why = (f"missed, within reach: {best['variant']} runs at {best_fraction:.2f} of the roof (at the roof: "
-                   f"{ceiling:.2f}x)")
-        rows.append({"model": model, "size": size, "audio (s)": seconds, "target": target,
-                     "best variant": best["variant"], "speed-up": speedup, "met": bool(speedup >= target),
-                     "plain fraction of peak": plain_fraction, "FLOPs removed": removed, "ceiling": ceiling,
-                     "why": why})
+        verdict = (VERDICT_MET if speedup >= target else VERDICT_OUT_OF_REACH if ceiling < target
+                   else VERDICT_WITHIN_REACH)
+        rows.append({"model": model, "size": size, "configuration": configuration_name(model, size),
+                     "audio (s)": seconds, "target": target, "best variant": best["variant"], "speed-up": speedup,
+                     "met": bool(speedup >= target), "plain fraction of peak": plain_fraction,
+                     "FLOPs removed": removed, "ceiling": ceiling, "verdict": verdict})
     return pd.DataFrame(rows)
 
 
-def speed_target_sentence(table: pd.DataFrame) -> str:
-    """How many timed configurations meet their target, and how many of the missed ones are out of reach here."""
+def speed_target_counts(table: pd.DataFrame) -> dict[str, int]:
+    """How many rows of :func:`speed_target_table` meet their target, and of the missed ones how many are out of
+    reach at the compute roof (``configurations``, ``met``, ``missed``, ``out_of_reach``, ``within_reach``)."""
     if table.empty:
-        return "No timed configuration with a plain and a prepared variant: the targets were not measured."
-    met = table[table["met"]]
-    missed = table[~table["met"]]
-    unreachable = missed[missed["ceiling"] < missed["target"]]
-    names = lambda t: "; ".join(f"{r.model} {r['size']} {r['audio (s)']:.2g} s" for _, r in t.iterrows())  # noqa
-    text = f"Targets met by {len(met)} of {len(table)} timed configurations" + (f" ({names(met)})" if len(met) else "")
-    if len(missed):
-        text += (f"; of the {len(missed)} missed, {len(unreachable)} are out of reach on this CPU even at its "
-                 f"compute roof" + (f" ({names(unreachable)})" if len(unreachable) else ""))
-        reachable = missed[missed["ceiling"] >= missed["target"]]
-        if len(reachable):
-            text += f", {len(reachable)} could reach it ({names(reachable)})"
-    return text + "."
+        return {"configurations": 0, "met": 0, "missed": 0, "out_of_reach": 0, "within_reach": 0}
+    verdicts = table["verdict"]
+    return {"configurations": len(table), "met": int((verdicts == VERDICT_MET).sum()),
+            "missed": int((verdicts != VERDICT_MET).sum()),
+            "out_of_reach": int((verdicts == VERDICT_OUT_OF_REACH).sum()),
+            "within_reach": int((verdicts == VERDICT_WITHIN_REACH).sum())}

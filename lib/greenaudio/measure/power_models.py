@@ -1,27 +1,58 @@
-"""CPU power models of the energy-tracking libraries, applied offline and with every constant named.
+"""Power models of the energy-tracking libraries, applied offline and with every constant named.
 
 Used by: :class:`greenaudio.measure.EnergyMonitor` (the estimate path on a CPU without readable RAPL counters),
+:func:`greenaudio.training.energy.codecarbon_training_energy` (training records), :func:`decompose_energy_tools` and
 :func:`compare_energy_tools` (the cost chapter's three-tool table).
 
-* **CodeCarbon 3.3.2** (the default power model here). Its CPU power table (4,918 CPU models with their TDP in W) ships
-  as ``resources/codecarbon_cpu_power.csv``, copied from the wheel's ``codecarbon/data/hardware/cpu_power.csv``.
-  Its documented rules, re-implemented: the CPU model string is matched (1) exactly, case-insensitively, (2) the
-  same after removing ``(R)``, ``" CPU @ ..."``, ``" CPU"`` and ``"@ x.xxGHz"``, (3) by token set: a row whose words
-  contain all the model's words or vice versa, accepted only if exactly one row matches. Without a match the TDP is
-  ``logical CPUs x 4 W`` (``DEFAULT_POWER_PER_CORE``). With ``tracking_mode="process"`` the power is
-  ``TDP x (process CPU time / wall time) / logical CPUs``: the process is charged its share of the cores, measured
-  from its CPU time, so the energy of a window is ``TDP x process CPU seconds / logical CPUs``.
-* **carbontracker 2.4.7** without RAPL: the CPU brand is looked up in *its* table (exact, then the first row
-  containing the brand without its frequency), the power is ``TDP x 50 %`` for the whole package whatever the load,
-  else 35.61 W (the table's mean TDP x 50 %); every energy is multiplied by a PUE of 1.58.
-* **Green Algorithms** (Lannelongue et al. 2021): ``E = t x (n_c P_c u_c + n_m P_m) x PUE``.
+* **CodeCarbon 3.3.2** (the default power model here), as its offline tracker computes it on a machine without RAPL,
+  with ``tracking_mode="process"`` and no PUE (its default ``pue=1.0``, ``emissions_tracker.py``). Rules read in the
+  3.3.2 wheel and re-implemented here (no code of CodeCarbon is copied):
 
-Constants with their sources: ``resources/energy_models.csv`` (:func:`energy_model_constant`).
+  - *CPU TDP* (``core/cpu.py``, ``TDP._get_matching_cpu``/``TDP._main``): the CPU model string is matched against its
+    table (4,918 CPU models with their TDP in W, shipped here as ``resources/codecarbon_cpu_power.csv``, copied from
+    the wheel's ``codecarbon/data/hardware/cpu_power.csv``) (1) exactly, case-insensitively, (2) the same after
+    removing ``(R)``, ``" CPU @ ..."``, ``" CPU"`` and ``"@ x.xxGHz"``, (3) by token set: a row whose words contain
+    all the model's words or vice versa, accepted only if exactly one row matches. Without a match the TDP is
+    ``logical CPUs x 4 W`` (``DEFAULT_POWER_PER_CORE``).
+  - *Sockets* (``core/resource_tracker.py``, ``ResourceTracker.set_CPU_tracking``): the power the load model starts
+    from is ``TDP x cpu_physical_count``, the socket count read by ``core/util.py`` ``count_physical_cpus``
+    (``lscpu``'s ``Socket(s):``, 1 if unreadable). The product is taken whatever the TDP's origin, so on two sockets
+    the ``logical CPUs x 4 W`` fallback (which already counts every socket's threads) is doubled too.
+  - *Process CPU load* (``external/hardware.py``, ``CPU._get_power_from_cpu_load`` with
+    ``CPU._get_process_cpu_times``): between two samples the power is ``TDP x sockets x (CPU seconds / wall seconds)
+    / logical CPUs``, where the CPU seconds are the user + system time of the process **and of its living
+    descendants** (``psutil.Process.children(recursive=True)``); energy = power x the interval, so a window's CPU
+    energy is ``TDP x sockets x (CPU seconds of the process tree) / logical CPUs``. (CodeCarbon only sees a child
+    alive at a sample: a child that starts and ends between two samples, 15 s apart by default, is missed, and a
+    child's time before its first sample is not charged. The estimate here also counts children already waited for,
+    from ``os.times()``; both agree for a process whose children outlive the window, or that has none.)
+  - *RAM* (``external/ram.py``, ``RAM._estimate_dimm_count``, ``RAM._calculate_ram_power`` and
+    ``RAM.process_memory_GB``): in process mode the memory is the resident set (RSS) of the process and its children
+    in GiB (``B_TO_GB = 1024**3``), turned into a number of memory slots (``<= 2 GiB``: 1; ``<= 16``: 2; ``<= 64``:
+    4; ``<= 128``: 8; above, the total over the largest of 128/64/32/16/8/4 GiB that is at most an eighth of it,
+    capped at 32), each drawing ``RAM_SLOT_POWER_X86 = 5 W`` (1.5 W on ARM), the 5th to 8th slot at 90 %, the 9th to
+    16th at 80 %, the rest at 70 %, with a floor of two slots (10 W) on x86 and 3 W on ARM. Energy = that power x the
+    wall time, **whatever the load**: 10 W for any process up to 16 GiB on x86.
+
+* **carbontracker 2.4.7** without RAPL (``components/cpu/generic.py``): the CPU brand is looked up in *its* table
+  (exact, then the first row containing the brand without its frequency), the power is ``TDP x 50 %`` for the whole
+  package whatever the load, else 35.61 W (the table's mean TDP x 50 %); every energy is multiplied by its
+  ``constants.PUE_2023`` = 1.58 (the Uptime Institute's 2023 Global Data Center Survey). No memory component.
+* **Green Algorithms** (Lannelongue et al. 2021): ``E = t x (n_c P_c u_c + n_m P_m) x PUE``, with its own power per
+  core for an unlisted CPU (its ``"Any"`` row, 12 W per core), memory 0.3725 W/GB and PUE 1.67 (the 2021 paper's
+  defaults).
+
+Method labels: one per rule (:data:`METHOD_CODECARBON_CPU`, :data:`METHOD_CODECARBON_RAM`, and their sum
+:data:`METHOD_CODECARBON`); labels written by earlier versions are mapped by :data:`ENERGY_METHOD_ALIASES`
+(:func:`canonical_energy_method`). Constants with their sources: ``resources/energy_models.csv``
+(:func:`energy_model_constant`).
 """
 
 from __future__ import annotations
 
+import math
 import os
+import platform
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,18 +62,56 @@ from .._resources import read_resource_csv
 
 __all__ = [
     "CODECARBON_VERSION",
+    "METHOD_CODECARBON",
+    "METHOD_CODECARBON_CPU",
+    "METHOD_CODECARBON_RAM",
+    "ENERGY_METHOD_ALIASES",
+    "canonical_energy_method",
+    "codecarbon_power_model_key",
     "CpuMatch",
     "CpuPowerModel",
+    "RamPowerModel",
+    "CodeCarbonEnergy",
     "codecarbon_cpu_table",
     "match_cpu_codecarbon",
     "match_cpu_carbontracker",
     "codecarbon_cpu_power_model",
+    "codecarbon_ram_power_model",
+    "compute_codecarbon_energy",
     "energy_model_constant",
+    "decompose_energy_tools",
     "compare_energy_tools",
+    "TOOL_NAMES",
 ]
 
 CODECARBON_VERSION = "3.3.2"
 _J_PER_KWH = 3.6e6
+
+#: Method label of CodeCarbon's CPU rule (TDP x sockets x CPU time of the process tree / logical CPUs).
+METHOD_CODECARBON_CPU = "estimated:codecarbon-cpu-process-rule"
+#: Method label of CodeCarbon's RAM rule (power of the memory slots its RSS implies x wall time).
+METHOD_CODECARBON_RAM = "estimated:codecarbon-ram-process-rule"
+#: Method label of the two summed: what CodeCarbon's offline tracker reports as its energy on a CPU-only machine.
+METHOD_CODECARBON = "estimated:codecarbon-process-rule[cpu,ram]"
+#: Labels written by earlier versions -> the label of the same rule now. ``estimated:codecarbon-cpu-process`` is the
+#: label of benchmark records measured before RAM was counted (CPU only, process CPU time without children): their
+#: numbers are the CPU rule's.
+ENERGY_METHOD_ALIASES: Mapping[str, str] = {
+    "estimated:codecarbon-cpu-process": METHOD_CODECARBON_CPU,
+}
+
+
+def canonical_energy_method(method: str) -> str:
+    """The current label of an energy method label (old labels through :data:`ENERGY_METHOD_ALIASES`; others as
+    given): ``canonical_energy_method("estimated:codecarbon-cpu-process")`` -> ``METHOD_CODECARBON_CPU``."""
+    return ENERGY_METHOD_ALIASES.get(method, method) if isinstance(method, str) else method
+
+
+def codecarbon_power_model_key(count_ram: bool = True) -> str:
+    """The power model's part of a benchmark cell's energy key: ``"codecarbon-3.3.2-process[cpu,ram]"`` (CPU and
+    RAM rules), or ``"codecarbon-3.3.2-cpu-process"`` (the CPU rule alone, the key of cells stored before RAM was
+    counted: for a process without children its numbers are the same)."""
+    return f"codecarbon-{CODECARBON_VERSION}-" + ("process[cpu,ram]" if count_ram else "cpu-process")
 
 
 def energy_model_constant(tool: str, constant: str) -> float:
@@ -135,14 +204,17 @@ def match_cpu_carbontracker(model: str, table: Mapping[str, float]) -> CpuMatch:
 
 @dataclass(frozen=True)
 class CpuPowerModel:
-    """CodeCarbon's process rule for one machine: energy = ``tdp_w x process CPU seconds / logical_cpus``.
+    """CodeCarbon's CPU process rule for one machine: energy = ``tdp_w x CPU seconds / logical_cpus``.
 
     Attributes:
         cpu_model: the machine's CPU model string.
         match: how it was matched to CodeCarbon's table.
-        tdp_w: the TDP used (in W): the matched row's, else ``logical_cpus x 4 W``.
+        tdp_w: the TDP the load is applied to (in W), sockets included: ``tdp_per_socket_w x sockets``, as
+            CodeCarbon's ``ResourceTracker.set_CPU_tracking`` multiplies it.
         tdp_rule: where ``tdp_w`` comes from, in words.
         logical_cpus: logical CPUs of the machine (the denominator of the process's load).
+        sockets: CPU sockets (CodeCarbon's ``cpu_physical_count``).
+        tdp_per_socket_w: the matched row's TDP, else ``logical_cpus x 4 W`` (``DEFAULT_POWER_PER_CORE``).
     """
 
     cpu_model: str
@@ -150,41 +222,214 @@ class CpuPowerModel:
     tdp_w: float
     tdp_rule: str
     logical_cpus: int
+    sockets: int = 1
+    tdp_per_socket_w: float | None = None
 
     name = f"CodeCarbon {CODECARBON_VERSION} CPU process rule"
-    formula = "E = TDP x process CPU time / logical CPUs"
+    formula = "E = TDP x sockets x CPU time of the process and its children / logical CPUs"
 
     def energy_j(self, cpu_time_s: float) -> float:
-        """Energy (in J) charged for ``cpu_time_s`` seconds of the process's CPU time (all its threads)."""
+        """Energy (in J) charged for ``cpu_time_s`` seconds of CPU time (all threads of the process and children)."""
         from greenaudio.validation import check_non_negative_number
 
         return self.tdp_w * check_non_negative_number("cpu_time_s", cpu_time_s) / self.logical_cpus
 
-    def describe(self) -> str:
-        """Short text for axis labels: ``"CodeCarbon 3.3.2 CPU process rule, TDP 8 W (..), 2 logical CPUs"``."""
-        return f"{self.name}: TDP {self.tdp_w:g} W ({self.tdp_rule}) x CPU time / {self.logical_cpus} CPUs"
-
     def to_dict(self) -> dict[str, Any]:
+        per_socket = self.tdp_w / self.sockets if self.tdp_per_socket_w is None else self.tdp_per_socket_w
         return {"power_model": self.name, "formula": self.formula, "cpu_model": self.cpu_model,
                 "matched_cpu": self.match.matched, "match_rule": self.match.rule, "tdp_w": self.tdp_w,
-                "tdp_rule": self.tdp_rule, "logical_cpus": self.logical_cpus,
+                "tdp_rule": self.tdp_rule, "logical_cpus": self.logical_cpus, "sockets": self.sockets,
+                "tdp_per_socket_w": per_socket,
                 "source": f"CodeCarbon {CODECARBON_VERSION} (resources/codecarbon_cpu_power.csv, energy_models.csv)"}
 
 
-def codecarbon_cpu_power_model(cpu_model: str | None = None, logical_cpus: int | None = None) -> CpuPowerModel:
-    """CodeCarbon's power model of this machine's CPU (or of ``cpu_model`` with ``logical_cpus``)."""
-    from .environment import read_cpu_model
+def codecarbon_cpu_power_model(cpu_model: str | None = None, logical_cpus: int | None = None,
+                               sockets: int | None = None) -> CpuPowerModel:
+    """CodeCarbon's CPU power model of this machine (or of ``cpu_model`` with ``logical_cpus`` and ``sockets``).
 
-    cpu_model = read_cpu_model() if cpu_model is None else cpu_model
+    Args:
+        cpu_model: CPU model string (default: :func:`greenaudio.measure.environment.read_cpu_model`).
+        logical_cpus: logical CPUs (default :func:`os.cpu_count`).
+        sockets: CPU sockets (default :func:`greenaudio.measure.environment.read_cpu_sockets`); the TDP is
+            multiplied by it, as CodeCarbon does.
+    """
     from greenaudio.validation import check_positive_int
 
+    from .environment import read_cpu_model, read_cpu_sockets
+
+    cpu_model = read_cpu_model() if cpu_model is None else cpu_model
     logical_cpus = check_positive_int("logical_cpus", (os.cpu_count() or 1) if logical_cpus is None else logical_cpus)
+    sockets = check_positive_int("sockets", read_cpu_sockets() if sockets is None else sockets)
     match = match_cpu_codecarbon(cpu_model)
     if match.tdp_w is not None:
-        return CpuPowerModel(cpu_model, match, match.tdp_w, f"TDP of {match.matched}", logical_cpus)
-    per_cpu = energy_model_constant("codecarbon", "DEFAULT_POWER_PER_CORE")
-    rule = f"{match.rule}; {logical_cpus} logical CPUs x {per_cpu:g} W"
-    return CpuPowerModel(cpu_model, match, logical_cpus * per_cpu, rule, logical_cpus)
+        per_socket, rule = float(match.tdp_w), f"TDP of {match.matched}"
+    else:
+        per_cpu = energy_model_constant("codecarbon", "DEFAULT_POWER_PER_CORE")
+        per_socket, rule = logical_cpus * per_cpu, f"{match.rule}; {logical_cpus} logical CPUs x {per_cpu:g} W"
+    if sockets > 1:
+        rule += f"; x {sockets} sockets"
+    return CpuPowerModel(cpu_model, match, per_socket * sockets, rule, logical_cpus, sockets, per_socket)
+
+
+#: CodeCarbon's RAM power per memory slot by rank of the slot (``external/ram.py``, ``RAM._calculate_ram_power``):
+#: (slots, fraction of a slot's power) for the 1st-4th, 5th-8th, 9th-16th and every further slot.
+_RAM_SLOT_TIERS = ((4, 1.0), (4, 0.9), (8, 0.8), (None, 0.7))
+#: Memory sizes (GiB, inclusive upper bounds) -> slots (``RAM._estimate_dimm_count``), up to 128 GiB.
+_RAM_SLOT_COUNTS = ((2.0, 1), (16.0, 2), (64.0, 4), (128.0, 8))
+_RAM_LARGE_SLOT_SIZES_GIB = (128, 64, 32, 16, 8, 4)
+_RAM_MAX_SLOTS = 32
+
+
+@dataclass(frozen=True)
+class RamPowerModel:
+    """CodeCarbon's RAM rule: a power from the memory size (its number of memory slots), charged for the wall time.
+
+    Attributes:
+        arm: ARM CPU (lower-power memory: 1.5 W per slot, at least 3 W) rather than x86 (5 W per slot, at least
+            two slots).
+        slot_power_w: power of one memory slot (in W).
+        minimum_power_w: the floor of the RAM power (in W).
+    """
+
+    arm: bool
+    slot_power_w: float
+    minimum_power_w: float
+
+    name = f"CodeCarbon {CODECARBON_VERSION} RAM rule"
+    formula = "E = power of the memory slots the RSS of the process and its children implies x wall time"
+
+    @staticmethod
+    def slots(memory_gib: float) -> int:
+        """Memory slots CodeCarbon assumes for ``memory_gib`` GiB (``RAM._estimate_dimm_count``)."""
+        from greenaudio.validation import check_non_negative_number
+
+        memory_gib = check_non_negative_number("memory_gib", memory_gib)
+        for upper, count in _RAM_SLOT_COUNTS:
+            if memory_gib <= upper:
+                return count
+        size = next(s for s in _RAM_LARGE_SLOT_SIZES_GIB if s <= memory_gib / 8)  # > 128 GiB: at least 16 GiB
+        return min(math.ceil(memory_gib / size), _RAM_MAX_SLOTS)
+
+    def power_w(self, memory_gib: float) -> float:
+        """RAM power (in W) CodeCarbon charges for ``memory_gib`` GiB of resident memory."""
+        left, power = self.slots(memory_gib), 0.0
+        for count, fraction in _RAM_SLOT_TIERS:
+            used = left if count is None else min(left, count)
+            power += used * self.slot_power_w * fraction
+            left -= used
+        return max(power, self.minimum_power_w)
+
+    def energy_j(self, memory_gib: float, wall_s: float) -> float:
+        """Energy (in J) charged for ``wall_s`` seconds at ``memory_gib`` GiB of resident memory."""
+        from greenaudio.validation import check_non_negative_number
+
+        return self.power_w(memory_gib) * check_non_negative_number("wall_s", wall_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ram_power_model": self.name, "ram_formula": self.formula, "ram_arm": self.arm,
+                "ram_slot_power_w": self.slot_power_w, "ram_minimum_power_w": self.minimum_power_w,
+                "ram_source": f"CodeCarbon {CODECARBON_VERSION} external/ram.py (energy_models.csv)"}
+
+
+def codecarbon_ram_power_model(arm: bool | None = None) -> RamPowerModel:
+    """CodeCarbon's RAM rule for this machine's architecture (``arm=None``: read from :func:`platform.machine`, as
+    CodeCarbon's ``RAM._detect_arm_cpu`` does)."""
+    if arm is None:
+        arm = any(a in platform.machine().lower() for a in ("arm", "aarch"))
+    if arm:
+        return RamPowerModel(True, energy_model_constant("codecarbon", "ram_slot_power_arm_w"),
+                             energy_model_constant("codecarbon", "ram_minimum_power_arm_w"))
+    slot = energy_model_constant("codecarbon", "RAM_SLOT_POWER_X86")
+    return RamPowerModel(False, slot, slot * energy_model_constant("codecarbon", "ram_minimum_slots_x86"))
+
+
+@dataclass(frozen=True)
+class CodeCarbonEnergy:
+    """CodeCarbon's estimate of a window, by component: CPU, RAM and their total.
+
+    Attributes:
+        cpu_energy_j: the CPU rule's energy (in J), labelled :data:`METHOD_CODECARBON_CPU`.
+        ram_energy_j: the RAM rule's energy (in J), labelled :data:`METHOD_CODECARBON_RAM`; ``None`` when RAM is
+            not counted.
+        cpu_time_s: CPU time of the process and its children in the window (in s).
+        wall_s: wall time of the window (in s).
+        memory_gib: resident memory the RAM rule was applied to (in GiB; the largest sampled), ``None`` if not counted.
+        cpu: the CPU rule's constants.
+        ram: the RAM rule's constants, ``None`` if RAM is not counted.
+    """
+
+    cpu_energy_j: float
+    ram_energy_j: float | None
+    cpu_time_s: float
+    wall_s: float
+    memory_gib: float | None
+    cpu: CpuPowerModel
+    ram: RamPowerModel | None = None
+
+    @property
+    def energy_j(self) -> float:
+        """The total (in J): CPU + RAM, what CodeCarbon's tracker reports as ``energy_consumed`` without a GPU."""
+        return self.cpu_energy_j + (self.ram_energy_j or 0.0)
+
+    @property
+    def method(self) -> str:
+        """Label of the total: :data:`METHOD_CODECARBON`, or :data:`METHOD_CODECARBON_CPU` when RAM is not counted."""
+        return METHOD_CODECARBON if self.ram is not None else METHOD_CODECARBON_CPU
+
+    @property
+    def component_methods(self) -> dict[str, str]:
+        """Label of each component: ``{"cpu": ..., "ram": ...}``."""
+        return {"cpu": METHOD_CODECARBON_CPU} | ({"ram": METHOD_CODECARBON_RAM} if self.ram is not None else {})
+
+    def constants(self) -> dict[str, Any]:
+        """Every constant and input of the estimate, with the components (for a record's ``energy_constants``)."""
+        out = self.cpu.to_dict() | {"process_cpu_time_s": self.cpu_time_s, "cpu_energy_j": self.cpu_energy_j,
+                                    "component_methods": self.component_methods}
+        if self.ram is not None:
+            out |= self.ram.to_dict() | {
+                "power_model": f"CodeCarbon {CODECARBON_VERSION} process rule (CPU + RAM)",
+                "formula": f"{self.cpu.formula} + RAM power x wall time",
+                "process_memory_gib": self.memory_gib, "ram_slots": self.ram.slots(self.memory_gib or 0.0),
+                "ram_power_w": (self.ram_energy_j / self.wall_s if self.wall_s > 0
+                                else self.ram.power_w(self.memory_gib or 0.0)),
+                "ram_energy_j": self.ram_energy_j}
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """``energy_j`` (total), ``energy_method``, ``cpu_energy_j``, ``ram_energy_j``, ``component_methods`` and
+        ``energy_constants``: the fields of a record."""
+        return {"energy_j": self.energy_j, "energy_method": self.method, "cpu_energy_j": self.cpu_energy_j,
+                "ram_energy_j": self.ram_energy_j, "component_methods": self.component_methods,
+                "energy_constants": self.constants()}
+
+
+def compute_codecarbon_energy(cpu_time_s: float, wall_s: float, memory_gib: float | None = None, *,
+                              cpu: CpuPowerModel | None = None, ram: RamPowerModel | None = None,
+                              count_ram: bool = True) -> CodeCarbonEnergy:
+    """CodeCarbon's offline process-mode estimate of a window from its totals.
+
+    Args:
+        cpu_time_s: CPU time of the process and its children in the window (in s).
+        wall_s: wall time of the window (in s).
+        memory_gib: resident memory of the process and its children (in GiB); ``None`` when not recorded: CodeCarbon's
+            rule then gives its floor (10 W on x86), the power of any process up to 16 GiB (``<= 2 GiB`` on ARM), and
+            ``memory_gib`` is recorded as ``None``.
+        cpu: the CPU rule (default :func:`codecarbon_cpu_power_model` of this machine).
+        ram: the RAM rule (default :func:`codecarbon_ram_power_model` of this machine).
+        count_ram: ``False`` for the CPU component only (labelled :data:`METHOD_CODECARBON_CPU`).
+    """
+    from greenaudio.validation import check_bool, check_non_negative_number
+
+    cpu_time_s = check_non_negative_number("cpu_time_s", cpu_time_s)
+    wall_s = check_non_negative_number("wall_s", wall_s)
+    if memory_gib is not None:
+        memory_gib = check_non_negative_number("memory_gib", memory_gib)
+    cpu = codecarbon_cpu_power_model() if cpu is None else cpu
+    if not check_bool("count_ram", count_ram):
+        return CodeCarbonEnergy(cpu.energy_j(cpu_time_s), None, cpu_time_s, wall_s, None, cpu, None)
+    ram = codecarbon_ram_power_model() if ram is None else ram
+    ram_j = ram.energy_j(0.0 if memory_gib is None else memory_gib, wall_s)
+    return CodeCarbonEnergy(cpu.energy_j(cpu_time_s), ram_j, cpu_time_s, wall_s, memory_gib, cpu, ram)
 
 
 def _carbontracker_table() -> dict[str, float] | None:
@@ -208,61 +453,129 @@ def _carbontracker_table() -> dict[str, float] | None:
     return table
 
 
+#: The tools of :func:`decompose_energy_tools`, in row order (the reference of the factors is matched by prefix).
+TOOL_NAMES = ("carbontracker 2.4.7 (prediction rule, no RAPL)",
+              f"CodeCarbon {CODECARBON_VERSION} (offline tracker, process mode: CPU + RAM)",
+              "Green Algorithms (Lannelongue et al. 2021)")
+
+
+def decompose_energy_tools(
+    workloads: Mapping[str, Mapping[str, float]],
+    *,
+    cpu_model: str | None = None,
+    logical_cpus: int | None = None,
+    sockets: int | None = None,
+    reference: str = "CodeCarbon",
+    carbontracker_table: Callable[[], Mapping[str, float] | None] = _carbontracker_table,
+):
+    """Where three tools' estimates of the same workloads differ: each estimate decomposed into the TDP it chose, the
+    share of that TDP it charged, the memory power it adds, its PUE and the hours, then each factor relative to a
+    reference tool.
+
+    For every tool, ``cpu_energy_kwh = tdp_w x share x hours x pue / 1000`` and ``memory_energy_kwh =
+    memory_power_w x hours x pue / 1000``:
+
+    * carbontracker 2.4.7 without RAPL: ``tdp_w`` is the first row of *its* table containing the CPU string (else
+      its table's mean TDP), ``share`` its constant 50 % of the whole package, no memory, PUE 1.58;
+    * CodeCarbon 3.3.2 (offline tracker, process mode): ``tdp_w`` its table's TDP x sockets (else logical CPUs x
+      4 W x sockets), ``share = CPU seconds / (wall seconds x logical CPUs)``, memory power from its RAM rule on
+      ``memory_gb`` (read as GiB, its unit), no PUE;
+    * Green Algorithms (Lannelongue et al. 2021): ``tdp_w`` its ``"Any"`` CPU's 12 W per core x logical CPUs,
+      ``share = cores x u_c / logical CPUs``, memory ``memory_gb x 0.3725 W/GB``, PUE 1.67.
+
+    Args:
+        workloads: name -> ``{"wall_s": ..., "cpu_time_s": ..., "cores": ..., "memory_gb": ...}`` (wall time and CPU
+            time of the process and its children in s, cores used, resident memory in GB; 0 when not recorded).
+        cpu_model, logical_cpus, sockets: the machine (default: this one).
+        reference: the tool the factors are relative to (a prefix of its name: ``"CodeCarbon"``, ``"carbontracker"``
+            or ``"Green"``).
+        carbontracker_table: returns carbontracker's CPU table, or ``None`` if carbontracker is not installed.
+
+    Returns:
+        a DataFrame, one row per (workload, tool): ``workload``, ``tool``, ``wall_s``, ``hours``, ``cpu_time_s``,
+        ``cores``, ``memory_gb``; ``tdp_w`` (W) and ``tdp_source``; ``share`` (fraction of ``tdp_w`` charged over the
+        wall time) and ``share_rule``; ``cpu_power_w`` (``tdp_w x share``), ``memory_power_w`` and ``memory_rule``,
+        ``power_w`` (their sum, before PUE); ``pue`` and ``pue_source``; ``cpu_energy_kwh``, ``memory_energy_kwh``,
+        ``energy_kwh`` (their sum, PUE included); ``rule`` (the formula); and, relative to the reference tool on the
+        same workload, ``tdp_factor``, ``share_factor``, ``pue_factor``, ``cpu_energy_factor`` (their product) and
+        ``energy_factor`` (the totals' ratio, memory included).
+    """
+    import pandas as pd
+
+    from greenaudio.validation import check_choice
+
+    reference = check_choice("reference", reference, ("CodeCarbon", "carbontracker", "Green"))
+    cc = codecarbon_cpu_power_model(cpu_model, logical_cpus, sockets)
+    n = cc.logical_cpus
+    ram = codecarbon_ram_power_model()
+    ct = carbontracker_table()
+    ct_util = energy_model_constant("carbontracker", "cpu_utilisation")
+    if ct is not None:
+        ct_match = match_cpu_carbontracker(cc.cpu_model, ct)
+        ct_tdp = ct_match.tdp_w if ct_match.tdp_w is not None else sum(ct.values()) / len(ct)
+        ct_source = (f"{ct_match.matched} ({ct_match.rule} in its table)" if ct_match.tdp_w is not None
+                     else "GenericCPU: no row matches, the mean TDP of its table")
+    else:
+        ct_tdp = energy_model_constant("carbontracker", "generic_cpu_typical_power_w") / ct_util
+        ct_source = "carbontracker not installed: GenericCPU, the mean TDP of its table (35.61 W / 50 %)"
+    ga_core_w = energy_model_constant("green-algorithms", "any_cpu_power_w_per_core")
+    ga_mem = energy_model_constant("green-algorithms", "memory_power_w_per_gb")
+    ga_u = energy_model_constant("green-algorithms", "core_usage_factor")
+    pue = {"carbontracker": (energy_model_constant("carbontracker", "pue"),
+                             "carbontracker constants.PUE_2023 (Uptime Institute survey 2023)"),
+           "CodeCarbon": (energy_model_constant("codecarbon", "pue"), "CodeCarbon's default pue=1.0 (none applied)"),
+           "Green": (energy_model_constant("green-algorithms", "pue"),
+                     "Green Algorithms 2021 default (Uptime Institute survey 2019)")}
+    rows = []
+    for name, w in workloads.items():
+        wall, cpu, cores, mem = (float(w[k]) for k in ("wall_s", "cpu_time_s", "cores", "memory_gb"))
+        base = {"workload": name, "wall_s": wall, "hours": wall / 3600.0, "cpu_time_s": cpu, "cores": cores,
+                "memory_gb": mem}
+        slots = ram.slots(mem)
+        unknown = " (memory not recorded: the same for any RSS up to 16 GiB)" if mem == 0 and not ram.arm else ""
+        per_tool = [
+            (TOOL_NAMES[0], ct_tdp, ct_source, ct_util, f"{ct_util:g} of the whole package, whatever the load",
+             0.0, "no memory component", f"E = TDP x {ct_util:g} (whole package) x wall time x PUE"),
+            (TOOL_NAMES[1], cc.tdp_w, cc.tdp_rule, cpu / (wall * n) if wall > 0 else float("nan"),
+             f"CPU time / (wall time x {n} logical CPUs)", ram.power_w(mem),
+             f"RAM rule: {mem:.3g} GiB -> {slots} slot(s) x {ram.slot_power_w:g} W, floor {ram.minimum_power_w:g} W"
+             f"{unknown}", f"{cc.formula} + RAM power x wall time (no PUE)"),
+            (TOOL_NAMES[2], ga_core_w * n, f"its 'Any' CPU: {ga_core_w:g} W per core x {n} logical CPUs",
+             cores * ga_u / n, f"{cores:g} core(s) x u_c {ga_u:g} / {n} logical CPUs", mem * ga_mem,
+             f"{mem:.3g} GB x {ga_mem:g} W/GB", f"E = t x (n_c P_c u_c + n_m P_m) x PUE, P_c = {ga_core_w:g} W"),
+        ]
+        for tool, tdp, source, share, share_rule, mem_w, mem_rule, rule in per_tool:
+            factor, pue_source = pue[tool.split()[0]]
+            cpu_w = tdp * share
+            rows.append({**base, "tool": tool, "tdp_w": tdp, "tdp_source": source, "share": share,
+                         "share_rule": share_rule, "cpu_power_w": cpu_w, "memory_power_w": mem_w,
+                         "memory_rule": mem_rule, "power_w": cpu_w + mem_w, "pue": factor, "pue_source": pue_source,
+                         "cpu_energy_kwh": cpu_w * wall * factor / _J_PER_KWH,
+                         "memory_energy_kwh": mem_w * wall * factor / _J_PER_KWH,
+                         "energy_kwh": (cpu_w + mem_w) * wall * factor / _J_PER_KWH, "rule": rule})
+    table = pd.DataFrame(rows)
+    ref = table[table.tool.str.startswith(reference)].set_index("workload")
+    for column, of in (("tdp_factor", "tdp_w"), ("share_factor", "share"), ("pue_factor", "pue"),
+                       ("cpu_energy_factor", "cpu_energy_kwh"), ("energy_factor", "energy_kwh")):
+        table[column] = table[of].to_numpy() / table.workload.map(ref[of]).to_numpy()
+    return table
+
+
 def compare_energy_tools(
     workloads: Mapping[str, Mapping[str, float]],
     *,
     cpu_model: str | None = None,
     logical_cpus: int | None = None,
+    sockets: int | None = None,
     carbontracker_table: Callable[[], Mapping[str, float] | None] = _carbontracker_table,
 ):
-    """The energy (in kWh) three tools' CPU rules give the same workloads, with the constants each used.
-
-    Args:
-        workloads: name -> ``{"wall_s": ..., "cpu_time_s": ..., "cores": ..., "memory_gb": ...}`` (wall time and
-            process CPU time in s, cores used, memory in GB).
-        cpu_model, logical_cpus: the machine (default: this one).
-        carbontracker_table: returns carbontracker's CPU table, or ``None`` if carbontracker is not installed.
+    """The energy (in kWh) three tools' rules give the same workloads, with the constants each used: the table of
+    :func:`decompose_energy_tools` (CodeCarbon's row counts its CPU *and* RAM rules, as its tracker does).
 
     Returns:
-        a DataFrame, one row per (workload, tool): ``wall_s``, ``cpu_time_s``, ``power_w`` (mean power charged, in
-        W), ``pue``, ``energy_kwh`` (PUE included), ``rule``.
+        a DataFrame, one row per (workload, tool), with (among the columns of :func:`decompose_energy_tools`)
+        ``wall_s``, ``cpu_time_s``, ``cores``, ``memory_gb``, ``power_w`` (mean power charged, in W, before PUE),
+        ``pue``, ``energy_kwh`` (PUE included), ``rule``, ``tdp_w`` and ``tdp_source``.
     """
-    import pandas as pd
-
-    model = codecarbon_cpu_power_model(cpu_model, logical_cpus)
-    ct = carbontracker_table()
-    ct_util = energy_model_constant("carbontracker", "cpu_utilisation")
-    ct_pue = energy_model_constant("carbontracker", "pue")
-    if ct is not None:
-        ct_match = match_cpu_carbontracker(model.cpu_model, ct)
-        ct_power = (ct_match.tdp_w if ct_match.tdp_w is not None else sum(ct.values()) / len(ct)) * ct_util
-        ct_rule = (f"{ct_match.matched} TDP {ct_match.tdp_w:g} W ({ct_match.rule}) x {ct_util:g}"
-                   if ct_match.tdp_w is not None else f"no match: mean TDP of its table x {ct_util:g}")
-    else:
-        ct_power = energy_model_constant("carbontracker", "generic_cpu_typical_power_w")
-        ct_rule = "carbontracker not installed: its documented GenericCPU constant"
-    ga_pue = energy_model_constant("green-algorithms", "pue")
-    ga_mem = energy_model_constant("green-algorithms", "memory_power_w_per_gb")
-    ga_u = energy_model_constant("green-algorithms", "core_usage_factor")
-    per_core = model.tdp_w / model.logical_cpus
-    rows = []
-    for name, w in workloads.items():
-        wall, cpu, cores, mem = (float(w[k]) for k in ("wall_s", "cpu_time_s", "cores", "memory_gb"))
-        rows.append({"workload": name, "wall_s": wall, "cpu_time_s": cpu, "tool":
-                     "carbontracker 2.4.7 (prediction rule, no RAPL)", "power_w": ct_power,
-                     "pue": ct_pue, "energy_kwh": ct_power * wall * ct_pue / _J_PER_KWH,
-                     "rule": f"{ct_rule}, whole package, x PUE {ct_pue:g}"})
-        cc_j = model.energy_j(cpu)
-        rows.append({"workload": name, "wall_s": wall, "cpu_time_s": cpu,
-                     "tool": f"CodeCarbon {CODECARBON_VERSION} (offline, process rule)",
-                     "power_w": cc_j / wall if wall > 0 else float("nan"), "pue": 1.0,
-                     "energy_kwh": cc_j / _J_PER_KWH, "rule": model.describe() + "; no PUE"})
-        ga_w = cores * per_core * ga_u + mem * ga_mem
-        rows.append({"workload": name, "wall_s": wall, "cpu_time_s": cpu,
-                     "tool": "Green Algorithms (Lannelongue et al. 2021)", "power_w": ga_w,
-                     "pue": ga_pue, "energy_kwh": ga_w * wall * ga_pue / _J_PER_KWH,
-                     "rule": f"{cores:g} cores x {per_core:g} W (CodeCarbon's TDP per CPU) x u_c {ga_u:g} + "
-                     f"{mem:g} GB x {ga_mem:g} W/GB, x PUE {ga_pue:g}"})
-    return pd.DataFrame(rows)
-
-
+    return decompose_energy_tools(workloads, cpu_model=cpu_model, logical_cpus=logical_cpus, sockets=sockets,
+                                  carbontracker_table=carbontracker_table)

@@ -21,7 +21,8 @@ from .records import BenchmarkRecord
 from .store import load_records, save_records_csv
 
 __all__ = ["SPEED_PROTOCOL", "SHIP_COMMAND", "machine_slug", "ship_records", "shipped_record_files",
-           "load_shipped_records", "records_provenance", "speed_table"]
+           "load_shipped_records", "records_provenance_facts", "speed_table", "speed_facts", "models_page_provenance",
+           "protocol_text"]
 
 #: The command that measures this machine's records and ships them.
 SHIP_COMMAND = "python scripts/bench_vocoders.py --ship"
@@ -38,28 +39,35 @@ def machine_slug(record: BenchmarkRecord) -> str:
     return re.sub(r"[^0-9a-z]+", "-", text.lower()).strip("-")
 
 
-def records_provenance(records: Sequence[BenchmarkRecord], load: str | None = None) -> str:
-    """One sentence of how the records were obtained, from their own fields (method, protocol, machine, versions,
-    dates); ``load``: how busy the machine was while measuring."""
+def records_provenance_facts(records: Sequence[BenchmarkRecord], load: str | None = None) -> dict[str, object]:
+    """How the records were obtained, read from their own fields: ``method``, ``tool``, ``machine`` and ``when``
+    (the columns of :func:`greenaudio.report.show_provenance`), and ``records``, ``ok``, ``energy``, ``protocol``,
+    ``load_1min`` (the 1-minute load averages when measuring started: min and max, None if not recorded) and
+    ``load`` (how busy the machine was, as given by whoever measured).
+
+    The sha256 manifest's provenance field of a shipped file is these facts joined by ``; `` (the method first, then
+    ``key: value``).
+    """
     import json
 
     from ..manifests import distinct_values as joined
 
-    protocols = joined(json.dumps(r.protocol, sort_keys=True) for r in records)
-    envs = joined(f"{(r.environment or {}).get('cpu_model')} ({(r.environment or {}).get('cpu_count')} logical CPUs), "
-                  f"torch {((r.environment or {}).get('packages') or {}).get('torch')}, code "
-                  f"{str((r.environment or {}).get('git_commit'))[:12]}" for r in records)
-    loads = [l[0] for r in records if isinstance(l := (r.environment or {}).get("load_average"), (list, tuple)) and l]
-    if loads:
-        span = f"{min(loads):g}" if min(loads) == max(loads) else f"{min(loads):g} to {max(loads):g}"
-        load = (f"1-minute load average {span} when measuring started"
-                + (f"; {load}" if load else ""))
-    dates = sorted(str(r.created_utc) for r in records if r.created_utc)
     ok = [r for r in records if r.ok]
-    return (f"measured: greenaudio.measure.run_grid, {len(records)} records ({len(ok)} ok); time: perf_counter of "
-            f"generate(); FLOPs: {joined(r.flops_method.split(':')[0] for r in ok if r.flops_method)}; energy: "
-            f"{joined(r.energy_method for r in ok)}; protocol {protocols}; machine {envs}; "
-            f"{dates[0] if dates else '?'} to {dates[-1] if dates else '?'} (UTC)" + (f"; {load}" if load else ""))
+    envs = [r.environment or {} for r in records]
+    loads = [l[0] for e in envs if isinstance(l := e.get("load_average"), (list, tuple)) and l]
+    dates = sorted(str(r.created_utc) for r in records if r.created_utc)
+    return {
+        "method": (f"measured: greenaudio.measure.run_grid; time: perf_counter of generate(); FLOPs: "
+                   f"{joined(r.flops_method.split(':')[0] for r in ok if r.flops_method)}"),
+        "tool": joined(f"torch {(e.get('packages') or {}).get('torch')}, greenaudio {str(e.get('git_commit'))[:12]}"
+                       for e in envs),
+        "machine": joined(f"{e.get('cpu_model')} ({e.get('cpu_count')} logical CPUs, {e.get('host_type')}), "
+                          f"{(r.protocol or {}).get('threads')} thread(s)" for e, r in zip(envs, records)),
+        "when": f"{dates[0]} to {dates[-1]} (UTC)" if dates else "unknown",
+        "records": len(records), "ok": len(ok), "energy": joined(r.energy_method for r in ok),
+        "protocol": joined(json.dumps(r.protocol, sort_keys=True) for r in records),
+        "load_1min": (min(loads), max(loads)) if loads else None, "load": load,
+    }
 
 
 def ship_records(records: Sequence[BenchmarkRecord], folder: str | Path, *, load: str | None = None) -> Path:
@@ -81,7 +89,9 @@ def ship_records(records: Sequence[BenchmarkRecord], folder: str | Path, *, load
     from ..manifests import file_row, write_manifest
 
     save_records_csv(records, path)
-    write_manifest(path.parent, [file_row(path, records_provenance(records, load), SHIP_COMMAND)])
+    facts = records_provenance_facts(records, load)
+    text = "; ".join(v if k == "method" else f"{k}: {v}" for k, v in facts.items() if v is not None)
+    write_manifest(path.parent, [file_row(path, text, SHIP_COMMAND)])
     return path
 
 
@@ -133,3 +143,59 @@ def speed_table(records: Iterable[BenchmarkRecord]):
                      "audio_s_per_run": r.audio_s_per_run, "procedure": json.dumps(r.procedure, sort_keys=True),
                      "machine": machine_slug(r), "status": r.status if r.ok else f"failed: {r.error}"})
     return pd.DataFrame(rows)
+
+
+def speed_facts(table) -> dict[str, object]:
+    """Numbers the models page quotes from :func:`speed_table` (ok rows): ``configurations``, ``real_time`` (RTF
+    below 1), the fastest and slowest configuration (``fastest_name``, ``fastest_rtf``, ``slowest_name``,
+    ``slowest_rtf``: median RTF) and ``machines`` (the machines' names, from the records' environment)."""
+    from ..report import configuration_name
+
+    ok = table[table["status"] == "ok"].reset_index(drop=True)
+    if ok.empty:
+        return {"configurations": 0, "real_time": 0, "fastest_name": "none", "fastest_rtf": float("nan"),
+                "slowest_name": "none", "slowest_rtf": float("nan"), "machines": "none"}
+    lo, hi = ok["rtf_median"].idxmin(), ok["rtf_median"].idxmax()
+    return {"configurations": len(ok), "real_time": int((ok["rtf_median"] < 1).sum()),
+            "fastest_name": configuration_name(ok["model"][lo], ok["size"][lo]),
+            "fastest_rtf": float(ok["rtf_median"][lo]),
+            "slowest_name": configuration_name(ok["model"][hi], ok["size"][hi]),
+            "slowest_rtf": float(ok["rtf_median"][hi]), "machines": ", ".join(dict.fromkeys(ok["machine"]))}
+
+
+def models_page_provenance(records: Sequence[BenchmarkRecord], threads: int) -> list[dict[str, str]]:
+    """The models page's "How these numbers were obtained" rows (quantity, method, tool, machine, when) for what this
+    build computes (parameter counts, the procedures' wall time) and the shipped CPU speed records
+    (:func:`records_provenance_facts`); the prepared-inference row is
+    :func:`greenaudio.measure.inference_speed.inference_speed_provenance`."""
+    import datetime
+    import os
+
+    import torch
+
+    from .environment import read_cpu_model
+
+    today = f"this build, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d} (UTC)"
+    here = f"{read_cpu_model()} ({os.cpu_count()} logical CPUs), {threads} thread(s)"
+    rows = [
+        {"quantity": "Parameter counts", "method": "counted: numel() of every parameter of the instantiated model, "
+         "with and without the weight-norm gains", "tool": f"torch {torch.__version__}", "machine": "none (counted)",
+         "when": today},
+        {"quantity": "Wall time of the inference procedures", "method": "measured: perf_counter of one generate() "
+         "call, untrained weights, prepared models (an illustration, not a benchmark)",
+         "tool": f"torch {torch.__version__}", "machine": here, "when": today},
+    ]
+    if records:
+        facts = records_provenance_facts(records)
+        protocols = "; ".join(dict.fromkeys(protocol_text(r.protocol or {}) for r in records))
+        rows.append({"quantity": "Real-time factor on CPU (shipped records)",
+                     "method": f"{facts['method']}; {protocols}", "tool": facts["tool"],
+                     "machine": facts["machine"], "when": facts["when"]})
+    return rows
+
+
+def protocol_text(protocol: dict) -> str:
+    """A protocol in words: ``"1 clip(s) x 1 s at 16000 Hz, 1 warm-up and 3 timed run(s)"``."""
+    return (f"{protocol.get('n_clips')} clip(s) x {float(protocol.get('clip_duration_s', 0)):g} s at "
+            f"{protocol.get('sample_rate')} Hz, {protocol.get('warmup')} warm-up and {protocol.get('repeats')} timed "
+            "run(s)")

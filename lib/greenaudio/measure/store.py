@@ -31,7 +31,7 @@ from typing import Any, Iterable
 
 from .records import JSON_FIELDS, KEY_FIELDS, BenchmarkRecord
 
-__all__ = ["ResultStore", "load_records", "save_records_csv"]
+__all__ = ["ResultStore", "load_records", "save_records_csv", "check_store_file", "check_output_file"]
 
 _TABLE = "cells_v2"  # v2: the key gained procedure, energy settings and environment
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -71,8 +71,27 @@ def _decode(row: sqlite3.Row) -> BenchmarkRecord:
     return BenchmarkRecord.from_dict(values)
 
 
+def _tables(path: Path) -> dict[str, set[str]]:
+    """User tables of a SQLite file and their columns, read without writing (read-only connection)."""
+    conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    try:
+        names = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name"
+        )]
+        return {n: {r[1] for r in conn.execute("PRAGMA table_info(\"{}\")".format(n.replace('"', '""')))}
+                for n in names}
+    finally:
+        conn.close()
+
+
 def check_store_file(path: str | os.PathLike) -> None:
-    """Raise ``ValueError`` naming ``path`` if it exists and is not a SQLite database (nothing is written)."""
+    """Raise ``ValueError`` naming ``path`` unless it is missing, empty, or a greenaudio results store (nothing is
+    written).
+
+    A SQLite database that has tables but not the store's own (``cells_v2`` with the cell-key columns) belongs to
+    something else: it is refused, naming the tables found, instead of gaining a table. (A store of the grid driver,
+    :mod:`greenaudio.experiments.cluster`, holds ``cells_v2`` beside its own ``zoo_cells_v1``: accepted.)
+    """
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"results store {str(path)!r} is a folder; give the path of a .sqlite file")
@@ -82,6 +101,55 @@ def check_store_file(path: str | os.PathLike) -> None:
         if head != _SQLITE_MAGIC:
             raise ValueError(f"results store {str(path)!r} exists but is not a SQLite database (file left untouched);"
                              " give another --store path")
+        try:
+            tables = _tables(path)
+        except sqlite3.Error as exc:
+            raise ValueError(f"results store {str(path)!r} cannot be read as a SQLite database ({exc}; file left "
+                             "untouched); give another --store path") from None
+        if tables and _TABLE not in tables:
+            raise ValueError(
+                f"results store {str(path)!r} is a SQLite database of something else: it has table(s) "
+                f"{sorted(tables)} but not greenaudio's {_TABLE!r} (file left untouched); give another --store path"
+            )
+        missing = [k for k in KEY_FIELDS if k not in tables.get(_TABLE, KEY_FIELDS)]
+        if missing:
+            raise ValueError(
+                f"results store {str(path)!r} has a table {_TABLE!r} without the cell-key column(s) {missing} "
+                f"(columns found: {sorted(tables[_TABLE])}); it is not a greenaudio results store (file left "
+                "untouched); give another --store path"
+            )
+
+
+def check_output_file(path: str | os.PathLike, what: str = "output file") -> Path:
+    """Check, before any work, that a file can be written at ``path``; creates nothing.
+
+    Valid: ``path`` is not a folder, and its nearest existing ancestor is a writable folder (the missing folders
+    between them are created when the file is written, as :func:`save_records_csv` does).
+
+    Args:
+        path: the file to write.
+        what: how the message names it (``"--csv file"``).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: naming ``what``, the path and the reason (a folder, a file where a folder should be, a folder
+            that cannot be written).
+    """
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise ValueError(f"{what} must be a non-empty path, got {path!r}")
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {str(path)!r} is a folder; give the path of a file to write")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{what} {str(path)!r} cannot be written: {str(ancestor)!r} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {str(path)!r} cannot be written: folder {str(ancestor)!r} is not writable")
+    return path
 
 
 class ResultStore:
@@ -193,9 +261,14 @@ class ResultStore:
 
 
 def save_records_csv(records: Iterable[BenchmarkRecord], path: str | os.PathLike) -> Path:
-    """Write records to a flat CSV (nested fields as JSON text) through a temporary file and an atomic rename."""
+    """Write records to a flat CSV (nested fields as JSON text) through a temporary file and an atomic rename.
+
+    Raises:
+        ValueError: ``path`` cannot be written (see :func:`check_output_file`), checked before anything is written.
+    """
     import pandas as pd
 
+    check_output_file(path, "CSV file")
     rows = []
     for r in records:
         d = r.to_dict()

@@ -34,6 +34,9 @@ def _as_batch(x, name: str):
         t = t.unsqueeze(0)
     if t.dim() != 2:
         raise ValueError(f"{name} must have shape (N,) or (B, N), got {tuple(t.shape)}")
+    if t.shape[0] == 0:  # no clip to score: D_STFT is a mean over clips, undefined for none
+        raise ValueError(f"{name} has an empty batch: shape {tuple(t.shape)}; give at least one clip, (N,) or (B, N) "
+                         "with B >= 1")
     if not torch.isfinite(t).all():
         raise ValueError(f"{name} contains NaN or inf")
     return t
@@ -101,8 +104,8 @@ def compute_d_stft(
         scaling a signal by ``a`` gives exactly ``2 |ln a|``.
 
     Raises:
-        ValueError: shapes differ, non-finite samples, too few samples, bad ``reduction``, an integer dtype other
-            than int16.
+        ValueError: shapes differ, an empty batch (``B == 0``), non-finite samples, too few samples, bad
+            ``reduction``, an integer dtype other than int16.
     """
     reduction = check_choice("reduction", reduction, ("mean", "none"))
     ref = _as_batch(reference, "reference")

@@ -37,7 +37,7 @@ from .pipeline import (
 )
 from .runner import OnnxVocoder, make_session
 from .sizes import BYTES_PER_MB, SIZE_METHOD, measure_files_bytes
-from .shipped import (describe_shipped_ptq, describe_shipped_qat, load_shipped_ptq, load_shipped_qat, ship_ptq_results,
+from .shipped import (load_shipped_ptq, load_shipped_qat, ptq_provenance, qat_provenance, ship_ptq_results,
                       ship_qat_history)
 from .tables import (RTF_ESTIMATE_METHOD, TABLE9_FORMATS, TABLE10_FIT_COLUMNS, compute_bench_table, compute_table9,
                      compute_table10)
@@ -76,9 +76,9 @@ __all__ = [
     "TABLE10_FIT_COLUMNS",
     "load_shipped_ptq",
     "ship_ptq_results",
-    "describe_shipped_ptq",
+    "ptq_provenance",
     "load_shipped_qat",
     "ship_qat_history",
-    "describe_shipped_qat",
+    "qat_provenance",
     "compute_table10",
 ]

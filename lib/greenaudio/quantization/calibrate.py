@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -134,31 +135,32 @@ def quantize_graph(fp32_path: str | Path, int8_path: str | Path, inputs: list[di
         raise ValueError(f"no calibration input for {fp32_path}")
     fp32_path, int8_path = Path(fp32_path), Path(int8_path)
     int8_path.parent.mkdir(parents=True, exist_ok=True)
-    source = fp32_path
-    if preprocess:
-        pre = int8_path.with_name(int8_path.stem + ".pre.onnx")
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=False)
-            source = pre
-        except Exception:  # noqa: BLE001 - pre-processing is an optimisation only
+    # the pre-processed model goes to a fresh temporary folder (removed with its content), never to a name beside
+    # int8_path that could be a file of the caller's
+    with tempfile.TemporaryDirectory(prefix=f".{int8_path.stem}-pre-", dir=int8_path.parent) as scratch:
+        source = fp32_path
+        if preprocess:
+            pre = Path(scratch) / "pre.onnx"
             try:
-                quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+                with contextlib.redirect_stdout(io.StringIO()):
+                    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=False)
                 source = pre
-            except Exception:  # noqa: BLE001
-                source = fp32_path
+            except Exception:  # noqa: BLE001 - pre-processing is an optimisation only
+                try:
+                    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+                    source = pre
+                except Exception:  # noqa: BLE001
+                    source = fp32_path
 
-    class _Reader(CalibrationDataReader):
-        def __init__(self):
-            self._it = iter(inputs)
+        class _Reader(CalibrationDataReader):
+            def __init__(self):
+                self._it = iter(inputs)
 
-        def get_next(self):
-            return next(self._it, None)
+            def get_next(self):
+                return next(self._it, None)
 
-    with contextlib.redirect_stdout(io.StringIO()):  # shape inference prints notes on dynamic axes
-        quantize_static(str(source), str(int8_path), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
-    if source != fp32_path:
-        Path(source).unlink(missing_ok=True)
+        with contextlib.redirect_stdout(io.StringIO()):  # shape inference prints notes on dynamic axes
+            quantize_static(str(source), str(int8_path), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax)
     return int8_path

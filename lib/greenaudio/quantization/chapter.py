@@ -1,11 +1,14 @@
 """Chapter 6 as library calls: what notebooks/06_quantization runs between its narrative cells.
 
 The notebook holds parameters and prose; the loops over configurations and QAT sizes, the scoring against ground
-truth, the provenance lines and the figures live here so a reader (or a test) can call them alone.
+truth, the facts its prose quotes (numbers, dicts of numbers, tables: never sentences), the checks of the thesis's
+claims, the provenance rows and the figures live here so a reader (or a test) can call them alone.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -18,17 +21,24 @@ from .. import metrics, vocoders
 from . import qat
 from .compare import compute_output_change
 from .sizes import measure_files_bytes
-from .tables import SPEED_TARGET, SPEED_TARGET_FAMILIES
+from .tables import SPEED_TARGET, SPEED_TARGET_FAMILIES, display_model
 
-#: Caption and number formats of the int8-against-ground-truth table (:func:`score_trained_against_ground_truth`).
+#: Caption, headers and number formats of the int8-against-ground-truth table
+#: (:func:`score_trained_against_ground_truth`).
 GROUND_TRUTH_CAPTION = ("PESQ (wide band) and DistillMOS of the fp32 and int8 outputs of the trained models against "
                         "the original recording (measured).")
-GROUND_TRUTH_FORMATS = {"pesq_wb": "{:.2f}", "distillmos": "{:.2f}"}
-#: Caption and number formats of the operator-time table (:func:`operator_profiles`).
+GROUND_TRUTH_LABELS = {"variant": "Output", "pesq_wb": "PESQ-WB", "distillmos": "DistillMOS"}
+GROUND_TRUTH_FORMATS = {"model": display_model,
+                        "variant": lambda v: {"torch_fp32": "torch fp32", "ort_int8": "ORT int8"}.get(v, v),
+                        "pesq_wb": "{:.2f}", "distillmos": "{:.2f}"}
+#: Caption, headers and number formats of the operator-time table (:func:`operator_profiles`).
 OPERATOR_TIME_CAPTION = ("Kernel time per run by operator group in ONNX Runtime, fp32 and int8 graphs of the same "
                          "model on the evaluation clip (measured with ONNX Runtime's profiler; the warm-up run left "
                          "out).")
-OPERATOR_TIME_FORMATS = {"fp32 ms per run": "{:.2f}", "int8 ms per run": "{:.2f}", "int8 / fp32": "{:.2f}"}
+OPERATOR_TIME_LABELS = {"group": "Operator group", "fp32 ms per run": "fp32 (ms per run)",
+                        "int8 ms per run": "int8 (ms per run)"}
+OPERATOR_TIME_FORMATS = {"model": display_model, "fp32 ms per run": "{:.2f}", "int8 ms per run": "{:.2f}",
+                         "int8 / fp32": "{:.2f}"}
 
 
 @dataclass(frozen=True)
@@ -48,27 +58,19 @@ class ChapterInputs:
         mel = self.eval_mel[..., :frames]
         return mel, self.eval_audio[..., : mel.shape[-1] * hop_length]
 
-    def summary(self, sample_rate: int = 16_000) -> str:
-        return (f"{len(self.train_set)} training and {len(self.test_set)} test clips; calibration mels "
-                f"{tuple(self.calibration.shape)}; evaluation clip {self.eval_audio.shape[-1] / sample_rate:.2f} s "
-                f"(mel {tuple(self.eval_mel.shape)}).")
+    def facts(self, sample_rate: int = 16_000) -> dict[str, int | float]:
+        """Sizes of the inputs: ``n_train``, ``n_test`` (clips of the splits), ``n_calibration`` (calibration mels)
+        and ``calibration_frames`` (frames each), ``eval_s`` (seconds of the evaluation clip at ``sample_rate``) and
+        ``eval_frames`` (its mel frames)."""
+        return {"n_train": len(self.train_set), "n_test": len(self.test_set),
+                "n_calibration": int(self.calibration.shape[0]), "calibration_frames": int(self.calibration.shape[-1]),
+                "eval_s": self.eval_audio.shape[-1] / sample_rate, "eval_frames": int(self.eval_mel.shape[-1])}
 
 
-def start_chapter(seed: int, threads: int) -> float:
-    """Seed torch's global generator, set its intra-op threads; returns ``time.perf_counter()`` (the chapter's
-    start, for its closing wall-clock line)."""
-    import time
-
+def start_chapter(seed: int, threads: int) -> None:
+    """Seed torch's global generator and set its intra-op threads."""
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
-    return time.perf_counter()
-
-
-def elapsed_line(started: float) -> str:
-    """"Chapter ran in N s." from :func:`start_chapter`'s return value."""
-    import time
-
-    return f"Chapter ran in {time.perf_counter() - started:.0f} s."
 
 
 def load_chapter_inputs(n_calibration: int, clip_s: float) -> ChapterInputs:
@@ -87,92 +89,101 @@ def load_chapter_inputs(n_calibration: int, clip_s: float) -> ChapterInputs:
     return ChapterInputs(train_set, test_set, calibration, eval_audio, eval_mel)
 
 
-def failure_lines(results: pd.DataFrame) -> list[str]:
-    """One line per configuration that failed to export, quantize or run (``status`` != ``"ok"``), then a count."""
-    failed = results[results["status"] != "ok"]
-    lines = [f"{r.model} {r.size}: {r.status}" for r in failed.itertuples()]
-    return lines + [f"{(results['status'] == 'ok').sum()} of {len(results)} configurations quantized and run."]
+def ptq_facts(rows: pd.DataFrame) -> dict[str, float | int]:
+    """The numbers the chapter quotes from int8 rows (e.g. the shipped ones, or this build's), over the rows whose
+    status is ``ok``.
+
+    Returns:
+        ``rows`` and ``configurations`` (model and size pairs); ``size_ratio_median/min/max`` (fp32 / int8 file size,
+        one value per configuration); ``speedup_torch_median/min/max`` and ``speedup_ort_median/min/max`` (int8
+        against torch fp32 and against ONNX Runtime fp32, every row); ``target_rows`` (rows of the families held to
+        the speed target, :data:`~greenaudio.quantization.tables.SPEED_TARGET_FAMILIES`), ``target_met`` (those at
+        least :data:`~greenaudio.quantization.tables.SPEED_TARGET` times faster than torch fp32) and ``target``.
+        Statistics of no row are NaN.
+    """
+    ok = rows[rows["status"] == "ok"] if len(rows) else rows
+    per_config = ok.drop_duplicates(["model", "size"]) if len(ok) else ok
+
+    def stats(prefix: str, values) -> dict[str, float]:
+        values = pd.to_numeric(pd.Series(values, dtype=float), errors="coerce").dropna()
+        if values.empty:
+            return {f"{prefix}_median": float("nan"), f"{prefix}_min": float("nan"), f"{prefix}_max": float("nan")}
+        return {f"{prefix}_median": float(values.median()), f"{prefix}_min": float(values.min()),
+                f"{prefix}_max": float(values.max())}
+
+    target = ok[ok["model"].isin(SPEED_TARGET_FAMILIES)] if len(ok) else ok
+    return {"rows": len(ok), "configurations": len(per_config),
+            **stats("size_ratio", per_config["size_ratio"] if len(ok) else []),
+            **stats("speedup_torch", ok["speedup_vs_torch_fp32"] if len(ok) else []),
+            **stats("speedup_ort", ok["speedup_vs_ort_fp32"] if len(ok) else []),
+            "target_rows": len(target),
+            "target_met": int((target["speedup_vs_torch_fp32"] >= SPEED_TARGET).sum()) if len(target) else 0,
+            "target": SPEED_TARGET}
 
 
-def provenance_lines(results: pd.DataFrame) -> list[str]:
-    """How the numbers of a :func:`~greenaudio.quantization.run_quantization_table` table were obtained, read from the
-    rows' own provenance columns (CPU, versions, timing, size and energy methods, export check), and each target
-    family's speed-up against the 2x target. Empty when no configuration ran."""
-    ok = results[results.status == "ok"]
-    if ok.empty:
-        return []
-    first = ok.iloc[0]
-    lines = [f"CPU: {first.cpu}; {first.versions}; threads {first.threads}; exporter {first.exporter}.",
-             f"Timing: {first.timing}. Sizes: {first.size_method}.",
-             f"Energy method(s): {sorted(ok.energy_method.unique())}; constants: {first.energy_constants}.",
-             f"Energy notes: {first.energy_notes}",
-             "Export check (ONNX Runtime fp32 vs torch fp32, relative L2): max "
-             f"{ok.export_rel_l2.max():.2g}; procedures: "
-             + "; ".join(f"{r.model} {r['size']}: {r.procedure}" for _, r in ok.iterrows())]
-    return lines + [_target_line(r) for _, r in ok[ok.model.isin(SPEED_TARGET_FAMILIES)].iterrows()]
+#: Columns, headers and number formats of :func:`speed_target_table`.
+SPEED_TARGET_COLUMNS = ("model", "size", "audio_s", "speedup_vs_torch_fp32", "speedup_vs_ort_fp32", "meets_target")
+SPEED_TARGET_LABELS = {"audio_s": "Clip (s)", "speedup_vs_torch_fp32": "Speed-up vs torch fp32",
+                       "speedup_vs_ort_fp32": "Speed-up vs ORT fp32", "meets_target": "At least 2× torch fp32"}
+SPEED_TARGET_FORMATS = {"model": display_model, "audio_s": "{:.3g}", "speedup_vs_torch_fp32": "{:.3g}",
+                        "speedup_vs_ort_fp32": "{:.3g}"}
 
 
-def _target_line(r: pd.Series) -> str:
-    verdict = "meets" if r.speedup_vs_torch_fp32 >= SPEED_TARGET else "misses"
-    return (f"{r.model} {r['size']} ({r.audio_s:.3g} s of audio): int8 is {r.speedup_vs_torch_fp32:.2f}x torch fp32 "
-            f"({verdict} the {SPEED_TARGET:g}x target) and {r.speedup_vs_ort_fp32:.2f}x ONNX Runtime fp32, SNR "
-            f"{r.int8_snr_db:.1f} dB.")
-
-
-def speed_target_lines(rows: pd.DataFrame) -> list[str]:
-    """The 2x target (int8 against torch fp32, MelGAN and HiFi-GAN) on int8 rows (e.g. the shipped ones): a line per
-    target row, then how many meet it, the range of the speed-ups against torch fp32 and ONNX Runtime fp32, and the
-    CPU's int8-relevant instruction sets where the rows recorded them. Empty when no target row ran."""
+def speed_target_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The speed target on int8 rows (e.g. the shipped ones): each ``ok`` row of the target families (MelGAN and
+    HiFi-GAN) with its clip length, its speed-ups against torch fp32 and ONNX Runtime fp32, and ``meets_target``
+    (at least :data:`~greenaudio.quantization.tables.SPEED_TARGET` times faster than torch fp32)."""
+    if rows.empty:
+        return pd.DataFrame(columns=list(SPEED_TARGET_COLUMNS))
     ok = rows[(rows["status"] == "ok") & rows["model"].isin(SPEED_TARGET_FAMILIES)]
-    if ok.empty:
-        return []
-    meets = int((ok["speedup_vs_torch_fp32"] >= SPEED_TARGET).sum())
-    lines = [_target_line(r) for _, r in ok.iterrows()]
-    lines.append(f"{meets} of {len(ok)} MelGAN/HiFi-GAN rows meet the {SPEED_TARGET:g}x target; int8 runs at "
-                 f"{ok.speedup_vs_torch_fp32.min():.2f}-{ok.speedup_vs_torch_fp32.max():.2f}x torch fp32 and "
-                 f"{ok.speedup_vs_ort_fp32.min():.2f}-{ok.speedup_vs_ort_fp32.max():.2f}x ONNX Runtime fp32.")
-    if "cpu_isa" in ok and ok["cpu_isa"].notna().any():
-        from ..manifests import column_values
-
-        lines.append(f"CPU instruction sets recorded with the rows: {column_values(ok, 'cpu_isa')}.")
-    return lines
+    return ok.assign(meets_target=ok["speedup_vs_torch_fp32"] >= SPEED_TARGET)[list(SPEED_TARGET_COLUMNS)] \
+        .reset_index(drop=True)
 
 
-def trained_snr_line(rows: pd.DataFrame) -> str:
-    """The int8 output change (SNR against the fp32 output, in dB) of the rows with trained weights, lowest first, one
-    entry per configuration (its shortest clip)."""
+#: Columns, headers and number formats of :func:`trained_snr_table`.
+TRAINED_SNR_COLUMNS = ("model", "size", "audio_s", "int8_snr_db", "int8_d_stft")
+TRAINED_SNR_LABELS = {"audio_s": "Clip (s)", "int8_snr_db": "SNR to fp32 (dB)",
+                      "int8_d_stft": "STFT distance to fp32"}
+TRAINED_SNR_FORMATS = {"model": display_model, "audio_s": "{:.3g}", "int8_snr_db": "{:.3g}",
+                       "int8_d_stft": "{:.3g}"}
+
+
+def trained_snr_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The int8 output change against the fp32 output (SNR in dB, D_STFT) of the ``ok`` rows with trained weights,
+    one row per configuration (its shortest clip), lowest SNR first. Freshly initialised rows are left out: their
+    output change says little (a fresh flow is the identity on its noise)."""
+    if rows.empty:
+        return pd.DataFrame(columns=list(TRAINED_SNR_COLUMNS))
     trained = rows[(rows["status"] == "ok") & rows["weights"].astype(str).str.startswith("trained")]
-    if trained.empty:
-        return "No shipped row has trained weights."
-    trained = trained.sort_values("audio_s").drop_duplicates(["model", "size"]).sort_values("int8_snr_db")
-    return "SNR of int8 against fp32, trained models: " + "; ".join(
-        f"{r.model} {r['size']} {r.int8_snr_db:.1f} dB" for _, r in trained.iterrows()) + "."
+    trained = trained.sort_values("audio_s", kind="stable").drop_duplicates(["model", "size"])
+    return trained.sort_values("int8_snr_db", kind="stable")[list(TRAINED_SNR_COLUMNS)].reset_index(drop=True)
 
 
 def operator_profiles(kept: Mapping[tuple[str, str], Mapping[str, Any]], mel: torch.Tensor, *, runs: int = 3,
                       threads: int = 1, seed: int = 0,
-                      families: Sequence[str] = SPEED_TARGET_FAMILIES) -> tuple[pd.DataFrame, list[str]]:
+                      families: Sequence[str] = SPEED_TARGET_FAMILIES) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Where the fp32 and int8 ONNX Runtime time goes for each kept configuration of ``families`` (by default the
     2x target's; :func:`~greenaudio.quantization.profile.profile_operators` on ``mel``).
 
     Returns:
         the kernel ms per run by operator group and precision (one block of rows per configuration, with ``model``
-        and ``size`` columns), and one explaining sentence per configuration.
+        and ``size`` columns), and one row of :func:`~greenaudio.quantization.profile.operator_facts` per
+        configuration (``model``, ``size``, then the facts); two empty tables when no configuration was kept.
     """
     from . import profile
 
-    blocks, lines = [], []
+    blocks, facts = [], []
     for (name, size), slot in kept.items():
         if name not in families:
             continue
         prof = profile.profile_operators(slot["quantized"], mel, runs=runs, threads=threads, seed=seed)
         table = profile.summarise_by_group(prof).reset_index()
         blocks.append(table.assign(model=name, size=size))
-        lines.append(profile.operator_sentence(prof, f"{name} {size}"))
+        facts.append({"model": name, "size": size, **profile.operator_facts(prof)})
     if not blocks:
-        return pd.DataFrame(), lines
+        return pd.DataFrame(), pd.DataFrame(facts)
     out = pd.concat(blocks, ignore_index=True)
-    return out[["model", "size"] + [c for c in out.columns if c not in ("model", "size")]], lines
+    return out[["model", "size"] + [c for c in out.columns if c not in ("model", "size")]], pd.DataFrame(facts)
 
 
 def score_trained_against_ground_truth(results: pd.DataFrame, kept: Mapping[tuple[str, str], Mapping[str, Any]],
@@ -278,21 +289,12 @@ def plot_reconstruction_spectrograms(outputs: Mapping[str, torch.Tensor]):
     return fig
 
 
-#: Printed when none of the chapter's configurations has shipped trained weights.
-NO_TRAINED_WEIGHTS_NOTE = ("No trained weights under greenaudio/resources/zoo/mini/ for these configurations yet: the "
-                           "quality change is reported against the fp32 output only (Table 9).")
-
-#: Display formats of :func:`score_reconstructions`'s numeric columns.
+#: Display headers and formats of :func:`score_reconstructions`'s columns.
+RECONSTRUCTION_LABELS = {"output": "Output", "d_stft_vs_original": "STFT distance to the original",
+                         "vs_fake_quant_rel_l2": "Relative L2 to fake-quant", "vs_fake_quant_snr_db":
+                         "SNR to fake-quant (dB)", "vs_fake_quant_d_stft": "STFT distance to fake-quant"}
 RECONSTRUCTION_FORMATS = {c: "{:.3g}" for c in ["d_stft_vs_original", "vs_fake_quant_rel_l2", "vs_fake_quant_snr_db",
                                                 "vs_fake_quant_d_stft"]}
-
-
-def mode_line(settings: Mapping[str, Any], quick: bool, threads: int, exporter: str, workdir: str | Path) -> str:
-    """What the chapter is about to run, in one sentence (mode, configurations, clip length, repeats, threads)."""
-    n = len(settings["models"]) * len(settings["sizes"])
-    return (f"Mode: {'quick' if quick else 'full'}; {n} configuration(s), {settings['clip_s']:g} s clips, "
-            f"{settings['repeats']} timed run(s) after {settings['warmup']} warm-up(s), {threads} thread(s); "
-            f"exporter {exporter}; ONNX files in {workdir}.")
 
 
 def score_reconstructions(outputs: Mapping[str, torch.Tensor]) -> pd.DataFrame:
@@ -311,9 +313,10 @@ def qat_stability(families: Sequence[str], train_set, test_set, *, steps: int, b
                   clip_frames: int, seed: int, threads: int,
                   load: Callable[[str], Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fake-quant training of other families (small size) in this run: ``(table, history)``, the table of
-    :func:`~greenaudio.quantization.qat.qat_stability_table` (one row per family, fp32 and fake-quant verdicts) with a
-    family that fails kept as a row ``failed: <reason>`` (the thesis: only DiffWave trained stably), and the
-    histories (empty frames when ``families`` is empty)."""
+    :func:`~greenaudio.quantization.qat.qat_stability_table` (one row per family, fp32 and fake-quant verdicts)
+    with a ``status`` column (``ok``, or ``failed: <reason>`` for a family that could not be trained, kept as a row:
+    the thesis found that only DiffWave trained stably), and the histories (empty frames when ``families`` is
+    empty)."""
     load = load or (lambda name: vocoders.load(name, "small"))
     histories, failed = [], []
     for name in families:
@@ -323,45 +326,62 @@ def qat_stability(families: Sequence[str], train_set, test_set, *, steps: int, b
                                             seed=seed, threads=threads)
             histories.append(result.history.assign(model=name, size="small"))
         except Exception as exc:  # kept as a row: a family that cannot be trained with fake quantisers is a result
-            failed.append({"model": name, "size": "small", "fake-quant": f"failed: {type(exc).__name__}: {exc}"})
+            failed.append({"model": name, "size": "small", "status": f"failed: {type(exc).__name__}: {exc}"})
     history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
-    table = qat.qat_stability_table(history) if histories else pd.DataFrame(columns=list(qat.STABILITY_COLUMNS))
+    columns = ["model", "size", "status", *qat.STABILITY_COLUMNS[2:]]
+    table = qat.qat_stability_table(history).assign(status="ok") if histories else pd.DataFrame(columns=columns)
     if failed:
-        table = pd.concat([table, pd.DataFrame(failed, columns=list(qat.STABILITY_COLUMNS))], ignore_index=True)
-    return table, history
+        table = pd.concat([table[columns], pd.DataFrame(failed, columns=columns)], ignore_index=True)
+    return table[columns], history
 
 
-#: Number formats of :func:`stability_with_shipped`'s table.
-STABILITY_FORMATS = {"last val loss, fake-quant - fp32": "{:.3g}", "s per step (fp32)": "{:.2f}",
-                     "s per step (fake-quant)": "{:.2f}"}
+#: Display headers, number formats, main columns and caption of :func:`stability_with_shipped`'s table.
+STABILITY_LABELS = {"source": "Where trained", "status": "Status", "steps": "Steps", "fp32_stable": "fp32 stable",
+                    "fake_quant_stable": "Fake-quant stable", "fp32_val_loss_first": "fp32 first loss",
+                    "fp32_val_loss_last": "fp32 last loss", "fake_quant_val_loss_first": "Fake-quant first loss",
+                    "fake_quant_val_loss_last": "Fake-quant last loss",
+                    "val_loss_gap": "Last loss, fake-quant minus fp32", "fp32_s_per_step": "fp32 s per step",
+                    "fake_quant_s_per_step": "Fake-quant s per step"}
+STABILITY_FORMATS = {"model": display_model, **{c: "{:.3g}" for c in (
+    "fp32_val_loss_first", "fp32_val_loss_last", "fake_quant_val_loss_first", "fake_quant_val_loss_last",
+    "val_loss_gap", "fp32_s_per_step", "fake_quant_s_per_step")}}
+STABILITY_MAIN = ("source", "model", "steps", "fp32_stable", "fake_quant_stable", "val_loss_gap",
+                  "fake_quant_s_per_step")
+STABILITY_CAPTION = ("Fake-quant training against fp32 from one initialisation, per family (small size): stable when "
+                     "every loss is finite and the last validation loss is at most the first; the last validation "
+                     "losses' difference (positive: fake quantization trained worse) and the time per step.")
 
 
 def stability_with_shipped(live: pd.DataFrame, shipped_history: pd.DataFrame | None = None) -> pd.DataFrame:
     """The stability table of the shipped QAT histories (source ``shipped``; default: the package's, sha256-verified)
-    followed by this run's rows (source ``this run``): each row says where it was measured."""
+    followed by this run's rows (source ``this run``, from :func:`qat_stability`): each row says where it was
+    measured. Columns: ``source``, ``model``, ``size``, ``status``, then those of
+    :func:`~greenaudio.quantization.qat.qat_stability_table`."""
     from .shipped import load_shipped_qat
 
     shipped_history = load_shipped_qat() if shipped_history is None else shipped_history
+    columns = ["source", "model", "size", "status", *qat.STABILITY_COLUMNS[2:]]
     parts = []
     if len(shipped_history):
-        parts.append(qat.qat_stability_table(shipped_history).assign(source="shipped"))
+        parts.append(qat.qat_stability_table(shipped_history).assign(source="shipped", status="ok"))
     if len(live):
         parts.append(live.assign(source="this run"))
     if not parts:
-        return pd.DataFrame(columns=["source", *qat.STABILITY_COLUMNS])
-    table = pd.concat(parts, ignore_index=True)
-    return table[["source", *qat.STABILITY_COLUMNS]]
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]
 
 
-def stability_caption(shipped_provenance: str | None = None) -> str:
-    """Caption of the stability table, with the shipped file's provenance sentence (default: the package's)."""
-    from .shipped import describe_shipped_qat
-
-    shipped_provenance = describe_shipped_qat() if shipped_provenance is None else shipped_provenance
-    text = ("Fake-quant training against fp32 from one initialisation, per family (small size): stable = every loss "
-            "finite and the last validation loss at most the first; the last validation losses' difference "
-            "(positive: fake quantisation trained worse) and the measured time per step.")
-    return text + (f" Shipped rows: {shipped_provenance}." if shipped_provenance else "")
+def stability_facts(table: pd.DataFrame) -> dict[str, Any]:
+    """From :func:`stability_with_shipped`'s table: ``families`` (trained, status ``ok``), ``stable_families`` (the
+    families whose every fake-quant row is stable, in the table's order) and ``n_stable``; ``diffwave_gap_min``
+    (the smallest last-validation-loss gap, fake-quant minus fp32, over DiffWave's rows; NaN without one)."""
+    ok = table[table["status"] == "ok"] if len(table) else table
+    if ok.empty:
+        return {"families": 0, "stable_families": [], "n_stable": 0, "diffwave_gap_min": float("nan")}
+    stable = ok.groupby("model", sort=False)["fake_quant_stable"].apply(lambda v: bool(v.astype(bool).all()))
+    gaps = pd.to_numeric(ok[ok["model"] == "diffwave"]["val_loss_gap"], errors="coerce").dropna()
+    return {"families": int(ok["model"].nunique()), "stable_families": [m for m, s in stable.items() if s],
+            "n_stable": int(stable.sum()), "diffwave_gap_min": float(gaps.min()) if len(gaps) else float("nan")}
 
 
 def plot_qat_families(live_history: pd.DataFrame, shipped_history: pd.DataFrame | None = None):
@@ -398,8 +418,109 @@ def plot_qat_families(live_history: pd.DataFrame, shipped_history: pd.DataFrame 
     return fig
 
 
-def converted_size_line(converted) -> str:
-    """One sentence with the converted QAT model's int8 and fp32 file sizes (MB of 10^6 bytes, measured)."""
-    return (f"int8 QAT model: {measure_files_bytes(converted.int8_files) / 1e6:.2f} MB "
-            f"(fp32 {measure_files_bytes(converted.fp32_files) / 1e6:.2f} MB), measured from the ONNX files.")
+def converted_sizes(converted) -> dict[str, float]:
+    """The converted QAT model's ONNX file sizes: ``fp32_mb``, ``int8_mb`` (MB of 10^6 bytes, measured from the
+    files) and ``size_ratio`` (fp32 / int8)."""
+    fp32, int8 = measure_files_bytes(converted.fp32_files), measure_files_bytes(converted.int8_files)
+    return {"fp32_mb": fp32 / 1e6, "int8_mb": int8 / 1e6, "size_ratio": fp32 / int8}
 
+
+#: The claims :func:`check_claims` checks, by key (the notebook gives their words, section and printed value), and
+#: the rule of each verdict.
+CLAIM_RULES = {
+    "size_4x": "median fp32 / int8 size ratio between 3.5 and 4.5",
+    "speed_2_4x": "median int8 speed-up against torch fp32 at least 2",
+    "speed_2_3x": "median int8 speed-up against torch fp32 at least 2",
+    "qat_only_diffwave": "the families stable under fake quantization are DiffWave alone",
+    "qat_loss_higher": "every DiffWave row's last fake-quant validation loss above the fp32 one",
+    "melgan_rpi4": "seconds per second of audio, rounded to 0.1, equal to 0.7",
+    "hifigan_rpi4": "seconds per second of audio, rounded to the unit, equal to 4",
+    "arduino": "no (configuration, Arduino) pair fits in RAM, even in int8, and none is real-time",
+    "rpi_fit": "every configuration's fp32 weights fit in RAM and storage of every Raspberry Pi",
+}
+
+
+def check_claims(ptq: Mapping[str, Any], stability: Mapping[str, Any],
+                 section_6_4: Mapping[str, Any]) -> pd.DataFrame:
+    """This build's value and verdict for each claim of :data:`CLAIM_RULES`.
+
+    Args:
+        ptq: :func:`ptq_facts` of the int8 rows (the shipped ones: every configuration).
+        stability: :func:`stability_facts`.
+        section_6_4: :func:`greenaudio.embedded.compute_section_6_4_facts` on the thesis's numbers.
+
+    Returns:
+        one row per claim: ``key``, ``this_build`` (a number) and ``holds`` (bool; False when the value is missing).
+    """
+    import math
+
+    def known(value) -> bool:
+        return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+    size, speed = ptq["size_ratio_median"], ptq["speedup_torch_median"]
+    gap = stability["diffwave_gap_min"]
+    melgan, hifigan = section_6_4["melgan_medium_rpi4_s"], section_6_4["hifigan_large_rpi4_s"]
+    rows = [
+        ("size_4x", size, known(size) and 3.5 <= size <= 4.5),
+        ("speed_2_4x", speed, known(speed) and speed >= 2.0),
+        ("speed_2_3x", speed, known(speed) and speed >= 2.0),
+        ("qat_only_diffwave", stability["n_stable"], list(stability["stable_families"]) == ["diffwave"]),
+        ("qat_loss_higher", gap, known(gap) and gap > 0),
+        ("melgan_rpi4", melgan, round(melgan, 1) == 0.7),
+        ("hifigan_rpi4", hifigan, round(hifigan) == 4),
+        ("arduino", section_6_4["arduino_int8_fit_ram"],
+         section_6_4["arduino_int8_fit_ram"] == 0 and section_6_4["arduino_real_time"] == 0),
+        ("rpi_fit", section_6_4["fit_every_rpi_fp32"],
+         section_6_4["fit_every_rpi_fp32"] == section_6_4["configurations"]),
+    ]
+    return pd.DataFrame([{"key": k, "this_build": v, "holds": bool(h)} for k, v, h in rows])
+
+
+def _today() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+def provenance_rows(results: pd.DataFrame, shipped_ptq: pd.DataFrame, shipped_qat: pd.DataFrame,
+                    qat_history: pd.DataFrame) -> list[dict[str, str]]:
+    """How the chapter's numbers were obtained, as rows of :func:`greenaudio.report.show_provenance` (quantity,
+    method, tool, machine, when), read from the rows' own provenance columns: this build's int8 measurements (sizes,
+    timing, energy and its power model), the shipped int8 rows and QAT histories
+    (:func:`~greenaudio.quantization.shipped.ptq_provenance`, :func:`~greenaudio.quantization.shipped.qat_provenance`),
+    this build's QAT run, and the boards' estimate."""
+    from ..manifests import column_values
+    from .calibrate import QUANTIZATION_SETTINGS
+    from .shipped import ptq_provenance, qat_provenance
+    from .tables import RTF_ESTIMATE_METHOD
+
+    today = f"this build, {_today()} (UTC)"
+    ok = results[results["status"] == "ok"] if len(results) else results
+    rows = []
+    if len(ok):
+        machine = f"{column_values(ok, 'cpu')}, {column_values(ok, 'threads')} thread(s)"
+        constants = [json.loads(c) for c in ok["energy_constants"].dropna().unique() if str(c).startswith("{")] \
+            if "energy_constants" in ok else []
+        power = "; ".join(dict.fromkeys(str(c.get("power_model", "")) for c in constants if c.get("power_model")))
+        rows += [
+            {"quantity": "int8 scheme", "method": f"static, {QUANTIZATION_SETTINGS['format']}: weights "
+             f"{QUANTIZATION_SETTINGS['weights']}; activations {QUANTIZATION_SETTINGS['activations']}; "
+             f"{QUANTIZATION_SETTINGS['calibration']}", "tool": QUANTIZATION_SETTINGS["tool"],
+             "machine": machine, "when": today},
+            {"quantity": "int8 sizes, speed and output change (this build)",
+             "method": f"measured: {column_values(ok, 'timing')}; {column_values(ok, 'size_method')}",
+             "tool": column_values(ok, "versions"), "machine": machine, "when": today},
+            {"quantity": "Energy per 100 s of audio (this build)",
+             "method": column_values(ok, "energy_method"), "tool": power or "n/a", "machine": machine,
+             "when": today},
+        ]
+    rows.append(ptq_provenance(shipped_ptq, "int8 rows of every configuration (shipped)"))
+    if len(qat_history):
+        rows.append({"quantity": "QAT of DiffWave, Figures 36–38 (this build)",
+                     "method": f"measured: fp32 and fake-quant training from one initialisation, same batches and "
+                               f"noise, {int(qat_history['step'].max())} steps",
+                     "tool": f"torch {torch.__version__}", "machine": rows[0]["machine"] if rows else "n/a",
+                     "when": today})
+    rows.append(qat_provenance(shipped_qat, "QAT of every family (shipped)"))
+    rows.append({"quantity": "Seconds per second of audio on the boards", "method": RTF_ESTIMATE_METHOD,
+                 "tool": "Table 8 and this build's GFLOPs; Table 10's FLOPS", "machine": "none (arithmetic)",
+                 "when": today})
+    return rows

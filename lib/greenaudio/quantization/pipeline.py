@@ -13,6 +13,7 @@ fails anywhere is kept as a row whose ``status`` is ``"failed: <reason>"``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ import pandas as pd
 import torch
 
 from greenaudio import vocoders
+from greenaudio.validation import check_choice, check_int, check_positive_int
 from greenaudio.vocoders.base import Vocoder, count_parameters
 
 from .calibrate import check_calibration_mels, quantize_graph, record_graph_inputs
@@ -43,6 +45,9 @@ __all__ = [
     "run_quantization_table",
     "make_eval_clip",
     "find_trained_weights",
+    "check_workdir",
+    "require_onnx_runtime",
+    "WORKDIR_MARKER",
     "TABLE_COLUMNS",
 ]
 
@@ -98,11 +103,15 @@ class QuantizedVocoder:
 def quantize_vocoder(model: Vocoder, workdir: str | Path, calibration_mels: Any, *, exporter: str = "torchscript",
                      seed: int = 0, max_calibration_per_graph: int = 48, threads: int = 1,
                      **procedure: Any) -> QuantizedVocoder:
-    """Export a vocoder's graphs to ONNX and quantise them to int8 (static, QDQ, per-channel weights).
+    """Export a vocoder's graphs to ONNX (fp32) and quantise them to int8 (static, QDQ, per-channel weights).
+
+    The files go to ``workdir/fp32/`` and ``workdir/int8/``. ``workdir`` must be a new folder, an empty one, or one
+    this function made before (it holds the :data:`WORKDIR_MARKER` file): no file the package did not write is ever
+    deleted or overwritten. In a folder it made before, only its ``fp32/`` and ``int8/`` sub-folders are replaced.
 
     Args:
         model: a zoo vocoder (trained or not); ``prepare_for_inference()`` is applied (weight norm removed).
-        workdir: folder for the ``fp32/`` and ``int8/`` files (emptied first).
+        workdir: folder for the ``fp32/`` and ``int8/`` files (see above; created if missing).
         calibration_mels: real mels, float32 ``(N, n_mels, frames)`` or a list of ``(n_mels, frames)``; checked
             before any work (:func:`~greenaudio.quantization.calibrate.check_calibration_mels`).
         exporter: ``"torchscript"`` or ``"dynamo"``.
@@ -112,16 +121,21 @@ def quantize_vocoder(model: Vocoder, workdir: str | Path, calibration_mels: Any,
         **procedure: the model's inference procedure (``schedule``, ``sigma`` ...); defaults as ``generate``.
 
     Raises:
-        ValueError: bad calibration data or exporter (before any work).
+        ValueError: bad arguments or calibration data, or a ``workdir`` that is not empty and was not made by this
+            function (named; nothing is deleted); all checked before any file is written.
+        ImportError: ``onnx`` or ``onnxruntime`` cannot be imported (before any file is written).
         RuntimeError: export failed (names the graph).
     """
-    if exporter not in EXPORTERS:
-        raise ValueError(f"exporter={exporter!r} is not valid; choose one of {list(EXPORTERS)}")
+    exporter = check_choice("exporter", exporter, EXPORTERS, case_sensitive=True)
+    seed = check_int("seed", seed)
+    max_calibration_per_graph = check_positive_int("max_calibration_per_graph", max_calibration_per_graph)
+    threads = check_positive_int("threads", threads)
     mels = check_calibration_mels(calibration_mels, model.n_mels)
+    require_onnx_runtime()
     workdir = Path(workdir)
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    graphs = split_vocoder(model, **procedure)
+    check_workdir(workdir)
+    graphs = split_vocoder(model, **procedure)  # checks the procedure; changes the model, never a file
+    claim_workdir(workdir)  # the first change on disk
     started = time.perf_counter()
     exported = {g.name: export_graph(g, workdir / "fp32" / f"{g.name}.onnx", exporter) for g in graphs.graphs}
     export_s = time.perf_counter() - started
@@ -151,6 +165,74 @@ def quantize_vocoder(model: Vocoder, workdir: str | Path, calibration_mels: Any,
         export_s=export_s,
         quantize_s=quantize_s,
     )
+
+
+#: The file that marks a folder as made by :func:`quantize_vocoder` (so its ``fp32/`` and ``int8/`` may be replaced).
+WORKDIR_MARKER = ".greenaudio-quantization"
+_OWNED_SUBFOLDERS = ("fp32", "int8")
+
+
+def require_onnx_runtime() -> None:
+    """Import ``onnx``, ``onnxruntime`` and ``onnxruntime.quantization``, or raise naming what is missing.
+
+    Raises:
+        ImportError: naming each module that cannot be imported and how to install it.
+    """
+    missing = []
+    for module in ("onnx", "onnxruntime", "onnxruntime.quantization"):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            missing.append(f"{module} ({type(exc).__name__}: {exc})")
+    if missing:
+        raise ImportError(f"int8 quantisation needs {'; '.join(missing)}: pip install onnx onnxruntime "
+                          "(or the 'metrics' extra with onnx); nothing was written")
+
+
+def check_workdir(workdir: str | Path) -> Path:
+    """Check that :func:`quantize_vocoder` may write into ``workdir``, without changing anything on disk.
+
+    Allowed: a missing folder, an empty folder, or a folder holding :data:`WORKDIR_MARKER` (made by
+    :func:`quantize_vocoder`) whose ``fp32``/``int8`` entries are real folders.
+
+    Raises:
+        ValueError: naming the folder (or the entry) and why it is refused.
+    """
+    workdir = Path(workdir)
+    if not workdir.exists() and not workdir.is_symlink():
+        return workdir
+    if not workdir.is_dir():
+        raise ValueError(f"workdir={str(workdir)!r} exists and is not a folder; give a new or empty folder")
+    if (workdir / WORKDIR_MARKER).is_file():
+        for name in _OWNED_SUBFOLDERS:
+            sub = workdir / name
+            if sub.is_symlink() or (sub.exists() and not sub.is_dir()):
+                raise ValueError(f"workdir={str(workdir)!r}: {str(sub)!r} is not a folder made by quantize_vocoder "
+                                 "(a link or a file); nothing was deleted: move it away or give another folder")
+        return workdir
+    with os.scandir(workdir) as entries:
+        first = next(iter(entries), None)
+    if first is not None:
+        raise ValueError(f"workdir={str(workdir)!r} is not empty and was not made by quantize_vocoder (it has no "
+                         f"{WORKDIR_MARKER} file; it holds e.g. {first.name!r}); nothing was deleted: give a new or "
+                         "empty folder")
+    return workdir
+
+
+def claim_workdir(workdir: str | Path) -> Path:
+    """Make ``workdir`` ready (after :func:`check_workdir`): create it with its marker, or, in a folder made by
+    :func:`quantize_vocoder` earlier, remove only its ``fp32/`` and ``int8/`` sub-folders."""
+    workdir = check_workdir(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    marker = workdir / WORKDIR_MARKER
+    if marker.is_file():
+        for name in _OWNED_SUBFOLDERS:
+            if (workdir / name).is_dir():
+                shutil.rmtree(workdir / name)
+    else:
+        marker.write_text("Made by greenaudio.quantization.quantize_vocoder: its fp32/ and int8/ sub-folders are "
+                          "replaced on each call into this folder; nothing else in it is touched.\n")
+    return workdir
 
 
 def make_eval_clip(items: Sequence[tuple[Any, Any]], seconds: float, hop_length: int = 256,
@@ -249,7 +331,9 @@ def _timed_interleaved(fns: Mapping[str, Callable[[], Any]], repeats: int, warmu
 def _monitor(energy_mode: str, threads: int):
     from greenaudio import measure
 
-    return measure.EnergyMonitor("cpu", mode=energy_mode, cpu_cores_used=threads, cpu_cores_total=os.cpu_count() or 1)
+    # CPU rule alone (no RAM term): the shipped int8 rows (ptq_cpu.csv) were estimated so, and a live row sits beside them
+    return measure.EnergyMonitor("cpu", mode=energy_mode, cpu_cores_used=threads, cpu_cores_total=os.cpu_count() or 1,
+                                 count_ram=False)
 
 
 def _versions() -> str:
@@ -268,7 +352,7 @@ def measure_configuration(name: str, size: str, *, workdir: str | Path, calibrat
 
     Args:
         name, size: the configuration.
-        workdir: folder for its ONNX files.
+        workdir: folder for its ONNX files: new, empty, or made by :func:`quantize_vocoder` (see there).
         calibration_mels: real mels (float32 ``(N, n_mels, frames)``).
         eval_mel: ``(1, n_mels, F)`` mel the three runtimes are timed and compared on, or a list of such mels
             (one quantisation, one row per mel: e.g. 1 s and 10 s clips).
@@ -285,8 +369,8 @@ def measure_configuration(name: str, size: str, *, workdir: str | Path, calibrat
         one row (dict), or a list of rows for a list of mels. Raises on failure: :func:`run_quantization_table`
         turns exceptions into failed rows.
     """
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    threads = check_positive_int("threads", threads)
+    check_workdir(workdir)  # before a model is built: a folder of the caller's is refused at once
     model = model if model is not None else _load_model(name, size, weights, seed)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -392,7 +476,8 @@ def run_quantization_table(configs: Iterable[tuple[str, str]], *, workdir: str |
 
     Args:
         configs: ``(model, size)`` pairs, e.g. ``vocoders.iter_presets()``.
-        workdir: parent folder (one sub-folder per configuration).
+        workdir: parent folder (one sub-folder ``<model>-<size>`` per configuration, which must be new, empty, or
+            made by :func:`quantize_vocoder`; a sub-folder of the caller's makes that configuration a failed row).
         calibration_mels, eval_mel: as :func:`measure_configuration` (checked once, before any configuration); a
             list of mels gives one row per configuration and mel, from one quantisation.
         models: optional ready models by ``(model, size)`` (else built from the registry).

@@ -5,7 +5,8 @@ Used by: notebooks/06_quantization.ipynb (why int8 is, or is not, faster on a gi
 :func:`profile_operators` runs a quantised vocoder's procedure with ONNX Runtime's own profiler on, once per
 precision, and sums the kernel time of every node by operator type and by :data:`OPERATOR_GROUPS` (convolutions,
 transposed convolutions, (de)quantisation, ...). The first procedure run is a warm-up and left out (allocations
-and first touches of the weights). :func:`operator_sentence` turns the table into the chapter's explanation.
+and first touches of the weights). :func:`operator_facts` reads the chapter's explanation off the table: the
+convolutions' time in int8 against fp32, the (de)quantization operators' time and the convolutions left in float.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import QuantizedVocoder
 
-__all__ = ["OPERATOR_GROUPS", "operator_group", "profile_operators", "summarise_by_group", "operator_sentence"]
+__all__ = ["OPERATOR_GROUPS", "operator_group", "profile_operators", "summarise_by_group", "operator_facts"]
 
 #: Operator type -> the group the chapter reports (ONNX Runtime's names after graph optimisation).
 OPERATOR_GROUPS = {
@@ -122,22 +123,24 @@ def summarise_by_group(profile: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns={"fp32": "fp32 ms per run", "int8": "int8 ms per run"})
 
 
-def operator_sentence(profile: pd.DataFrame, label: str) -> str:
-    """One sentence on where the int8 time goes for ``label`` (e.g. "HiFi-GAN small"), from :func:`profile_operators`
-    rows: the convolutions' int8/fp32 time ratio, the time of the (de)quantization operators and of the operators left
-    in float."""
+def operator_facts(profile: pd.DataFrame) -> dict[str, float]:
+    """Where the int8 time goes, from :func:`profile_operators` rows (kernel ms per procedure run).
+
+    Returns:
+        ``conv_fp32_ms`` and ``conv_int8_ms`` (the "convolution" group), ``conv_ratio`` (int8 / fp32; NaN without
+        fp32 convolutions), ``conversion_ms`` (QuantizeLinear/DequantizeLinear in the int8 model),
+        ``float_conv_int8_ms`` (convolutions of the int8 model that run as float kernels, :data:`FLOAT_CONVOLUTIONS`:
+        their weights are int8, but ONNX Runtime's CPU provider runs them between DequantizeLinear and QuantizeLinear,
+        e.g. every ConvTranspose), ``total_fp32_ms``, ``total_int8_ms`` and ``total_ratio`` (int8 / fp32).
+    """
     table = summarise_by_group(profile)
     ms = lambda group, col: float(table[col].get(group, 0.0))  # noqa: E731
     conv_fp32, conv_int8 = ms("convolution", "fp32 ms per run"), ms("convolution", "int8 ms per run")
-    conversion = ms("(de)quantization", "int8 ms per run")
     int8_rows = profile[profile["precision"] == "int8"]
-    in_float = int8_rows[int8_rows["op_type"].isin(FLOAT_CONVOLUTIONS)]["ms_per_run"].sum()
     total_fp32, total_int8 = ms("total", "fp32 ms per run"), ms("total", "int8 ms per run")
-    text = (f"{label}: the convolutions take {conv_int8:.1f} ms per run in int8 against {conv_fp32:.1f} ms in fp32 "
-            f"({conv_int8 / conv_fp32:.2f}x the time)" if conv_fp32 > 0 else f"{label}: no fp32 convolution profiled")
-    text += f"; QuantizeLinear/DequantizeLinear add {conversion:.1f} ms"
-    if in_float > 0:
-        text += (f"; convolutions that run as float kernels in the int8 model take {in_float:.1f} ms (their weights "
-                 "are int8, but ONNX Runtime's CPU provider runs them between DequantizeLinear and QuantizeLinear: "
-                 "it fuses no int8 ConvTranspose)")
-    return text + f"; all kernels: {total_int8:.1f} ms int8 against {total_fp32:.1f} ms fp32."
+    return {"conv_fp32_ms": conv_fp32, "conv_int8_ms": conv_int8,
+            "conv_ratio": conv_int8 / conv_fp32 if conv_fp32 > 0 else float("nan"),
+            "conversion_ms": ms("(de)quantization", "int8 ms per run"),
+            "float_conv_int8_ms": float(int8_rows[int8_rows["op_type"].isin(FLOAT_CONVOLUTIONS)]["ms_per_run"].sum()),
+            "total_fp32_ms": total_fp32, "total_int8_ms": total_int8,
+            "total_ratio": total_int8 / total_fp32 if total_fp32 > 0 else float("nan")}

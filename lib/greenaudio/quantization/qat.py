@@ -37,7 +37,8 @@ from greenaudio.vocoders.base import Vocoder
 
 __all__ = ["prepare_fake_quant", "strip_fake_quant", "materialize_fake_quant", "count_fake_quant", "QATResult",
            "run_qat_experiment",
-           "convert_qat_model", "check_qat_stability", "FAKE_QUANT_LAYERS", "STABILITY_COLUMNS", "qat_stability_table"]
+           "convert_qat_model", "compute_qat_stability", "FAKE_QUANT_LAYERS", "STABILITY_COLUMNS",
+           "qat_stability_table"]
 
 FAKE_QUANT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.Linear)
 
@@ -306,33 +307,43 @@ def materialize_fake_quant(fake_quant_model: Vocoder) -> Vocoder:
     return fresh.eval()
 
 
-def check_qat_stability(history: pd.DataFrame, variant: str = "fake-quant", tolerance: float = 0.0) -> str:
-    """``"stable"`` when every logged loss of ``variant`` is finite and its last validation loss is at most its first
-    (times ``1 + tolerance``); otherwise ``"unstable: <why>"``."""
+def compute_qat_stability(history: pd.DataFrame, variant: str = "fake-quant",
+                          tolerance: float = 0.0) -> dict[str, float | bool]:
+    """Whether ``variant``'s training in a QAT ``history`` was stable, and the facts the verdict rests on.
+
+    Returns:
+        ``finite`` (every logged training and validation loss finite), ``val_loss_first`` and ``val_loss_last``
+        (the validation losses of the first and last evaluations, in step order), ``rose`` (the last validation loss
+        above the first times ``1 + tolerance``; for a negative first loss, above the first) and ``stable``
+        (``finite`` and not ``rose``).
+
+    Raises:
+        ValueError: no row of ``variant`` (names the variants present).
+    """
     part = history[history["variant"] == variant]
     if part.empty:
         raise ValueError(f"no rows for variant {variant!r}; variants: {sorted(history['variant'].unique())}")
+    part = part.sort_values("step", kind="stable") if "step" in part else part
     losses = part[["val_loss"]].to_numpy().ravel().tolist() + part["train_loss"].dropna().tolist()
-    if not all(math.isfinite(v) for v in losses):
-        return "unstable: non-finite loss"
+    finite = all(math.isfinite(v) for v in losses)
     first, last = float(part["val_loss"].iloc[0]), float(part["val_loss"].iloc[-1])
-    if last > first * (1 + tolerance) if first >= 0 else last > first:
-        return f"unstable: validation loss rose from {first:.4g} to {last:.4g}"
-    return "stable"
+    rose = bool(last > first * (1 + tolerance) if first >= 0 else last > first)
+    return {"finite": finite, "val_loss_first": first, "val_loss_last": last, "rose": rose,
+            "stable": bool(finite and not rose)}
 
 
 #: Columns of :func:`qat_stability_table`.
-STABILITY_COLUMNS = ("model", "size", "steps", "fp32", "fake-quant", "fp32 val loss (first -> last)",
-                     "fake-quant val loss (first -> last)", "last val loss, fake-quant - fp32", "s per step (fp32)",
-                     "s per step (fake-quant)")
+STABILITY_COLUMNS = ("model", "size", "steps", "fp32_stable", "fake_quant_stable", "fp32_val_loss_first",
+                     "fp32_val_loss_last", "fake_quant_val_loss_first", "fake_quant_val_loss_last", "val_loss_gap",
+                     "fp32_s_per_step", "fake_quant_s_per_step")
 
 
 def qat_stability_table(history: pd.DataFrame) -> pd.DataFrame:
     """Per model and size of a QAT ``history`` (rows of :attr:`QATResult.history` with ``model`` and ``size``
-    columns): the verdict of :func:`check_qat_stability` for fp32 and fake-quant, each variant's first and last
-    validation loss, the last fake-quant validation loss minus the last fp32 one (positive: fake quantisation
-    trained worse on this budget; a difference, as flows' losses can be negative), and the measured training time
-    per step (s, wall clock)."""
+    columns): whether fp32 and fake-quant training were stable (:func:`compute_qat_stability`), each variant's first
+    and last validation loss, ``val_loss_gap`` (the last fake-quant validation loss minus the last fp32 one;
+    positive: fake quantisation trained worse on this budget; a difference, as flows' losses can be negative), and
+    the measured training time per step (s, wall clock)."""
     missing = [c for c in ("model", "size", "step", "variant", "train_loss", "val_loss", "wall_s")
                if c not in history.columns]
     if missing:
@@ -340,13 +351,13 @@ def qat_stability_table(history: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (model, size), part in history.groupby(["model", "size"], sort=False):
         row = {"model": model, "size": size, "steps": int(part["step"].max())}
-        last = {}
-        for variant in ("fp32", "fake-quant"):
+        for variant, prefix in (("fp32", "fp32"), ("fake-quant", "fake_quant")):
             runs = part[part["variant"] == variant].sort_values("step")
-            row[variant] = check_qat_stability(part, variant)
-            first_loss, last[variant] = float(runs["val_loss"].iloc[0]), float(runs["val_loss"].iloc[-1])
-            row[f"{variant} val loss (first -> last)"] = f"{first_loss:.4g} -> {last[variant]:.4g}"
-            row[f"s per step ({variant})"] = float(runs["wall_s"].iloc[-1]) / max(row["steps"], 1)
-        row["last val loss, fake-quant - fp32"] = last["fake-quant"] - last["fp32"]
+            facts = compute_qat_stability(part, variant)
+            row[f"{prefix}_stable"] = facts["stable"]
+            row[f"{prefix}_val_loss_first"] = facts["val_loss_first"]
+            row[f"{prefix}_val_loss_last"] = facts["val_loss_last"]
+            row[f"{prefix}_s_per_step"] = float(runs["wall_s"].iloc[-1]) / max(row["steps"], 1)
+        row["val_loss_gap"] = row["fake_quant_val_loss_last"] - row["fp32_val_loss_last"]
         rows.append(row)
     return pd.DataFrame(rows, columns=list(STABILITY_COLUMNS))

@@ -80,10 +80,24 @@ class OnnxVocoder:
         missing = [g.name for g in graphs.graphs if g.name not in paths]
         if missing:
             raise ValueError(f"no ONNX file for graph(s) {missing}")
+        model = graphs.model
+        #: mel frames below which a MelGAN's reflection pads replicate in torch (the graphs cannot): see generate()
+        self.min_frames = 1
+        if getattr(model.config, "model", None) == "melgan":
+            from greenaudio.vocoders.melgan import min_reflection_frames
+
+            self.min_frames = min_reflection_frames(model.config)
+            traced = min(int(g.example_inputs[0].shape[-1]) for g in graphs.graphs)
+            if traced < self.min_frames:
+                raise ValueError(
+                    f"the MelGAN graphs were traced on {traced} mel frame(s), fewer than the "
+                    f"{self.min_frames} its reflection pads need (shorter inputs replicate instead, and the graph "
+                    f"would keep that for every input); split again with split_vocoder(model, "
+                    f"example_frames={self.min_frames}) and re-export"
+                )
         self.graphs, self.precision, self.threads = graphs, precision, threads
         self.paths = {k: Path(v) for k, v in paths.items()}
         self.backend = {name: _SessionCall(make_session(p, threads)) for name, p in self.paths.items()}
-        model = graphs.model
         self.n_mels, self.hop_length, self.sample_rate = model.n_mels, model.hop_length, model.sample_rate
         self.config = model.config
 
@@ -102,6 +116,12 @@ class OnnxVocoder:
 
         Returns:
             :class:`~greenaudio.vocoders.Generation` with ``audio (B, frames * hop_length)``.
+
+        Raises:
+            ValueError: a bad mel or procedure; an int8 MelGAN given fewer mel frames than
+                :attr:`min_frames` (below it the torch model's reflection pads replicate, which the exported graph
+                cannot; an fp32 runner computes such inputs with the torch model instead, as
+                ``prepare_for_inference(backend="onnxruntime")`` does, and says so in ``procedure["runtime"]``).
         """
         mel = validate_mel(mel, self.n_mels).float()
         fixed = self.procedure
@@ -110,6 +130,18 @@ class OnnxVocoder:
                 raise ValueError(f"unknown procedure argument {key!r}; this runner implements {fixed}")
             if value is not None and fixed[key] != value:
                 raise ValueError(f"{key}={value!r} differs from the exported procedure {fixed}; re-split the model")
+        if mel.shape[-1] < self.min_frames:
+            if self.precision != "fp32":
+                raise ValueError(
+                    f"mel has {mel.shape[-1]} frame(s); this {self.precision} MelGAN graph needs at least "
+                    f"{self.min_frames} (its reflection pads need inputs longer than the pad; the torch model "
+                    f"replicates instead, which the exported graph cannot)"
+                )
+            model = self.graphs.model
+            audio = model.generate(mel.to(next(model.parameters()).dtype), generator=generator, **fixed).audio
+            return Generation(audio=audio.float(), procedure={**fixed, "runtime": f"torch fp32 (fewer than "
+                              f"{self.min_frames} mel frames: the ONNX graph's reflection pads cannot run)"},
+                              sample_rate=self.sample_rate)
         audio = self.graphs.run(self.backend, mel, generator)
         return Generation(audio=audio, procedure={**fixed, "runtime": f"onnxruntime {self.precision}"},
                           sample_rate=self.sample_rate)

@@ -6,6 +6,8 @@ Chapter 6 runs two configurations live in quick mode; the shipped file holds the
 script (every family, sizes as far as the machine's time allowed), so Table 9 shows more than the quick run without
 recomputing it in every build. Each row keeps its own provenance columns (cpu, versions, threads, timing, energy
 method, weights); the manifest row says when, where and how the file was made, and the command that extends it.
+:func:`ptq_provenance` and :func:`qat_provenance` read a book's provenance row (method, tool, machine, when) off the
+rows themselves.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import pandas as pd
 from ..experiments.artefacts import ArtefactError
 
 __all__ = ["SHIPPED_PTQ_FILE", "SHIP_COMMAND", "default_quantization_dir", "merge_rows", "ship_ptq_results",
-           "load_shipped_ptq", "describe_shipped_ptq", "SHIPPED_QAT_FILE", "QAT_SHIP_COMMAND", "QAT_SETTINGS",
-           "QAT_KEY", "ship_qat_history", "load_shipped_qat", "describe_shipped_qat"]
+           "load_shipped_ptq", "ptq_provenance", "SHIPPED_QAT_FILE", "QAT_SHIP_COMMAND", "QAT_SETTINGS",
+           "QAT_KEY", "ship_qat_history", "load_shipped_qat", "qat_provenance"]
 
 #: The shipped file's name inside ``resources/quantization``.
 SHIPPED_PTQ_FILE = "ptq_cpu.csv"
@@ -137,17 +139,45 @@ def _load_verified(name: str, how_to_ship: str, folder: str | os.PathLike | None
     return pd.read_csv(path, keep_default_na=False, na_values=[""])
 
 
-def describe_shipped_ptq(folder: str | os.PathLike | None = None) -> str:
-    """The manifest's provenance sentence of the shipped file ("" when nothing is shipped)."""
-    return _manifest_provenance(SHIPPED_PTQ_FILE, folder)
+#: Where a shipped file's rows were measured, as a provenance row's "when" (the rows carry no date of their own).
+SHIPPED_WHEN = "before this build (shipped with the package); sha256 verified in this build"
 
 
-def _manifest_provenance(name: str, folder: str | os.PathLike | None) -> str:
-    from ..manifests import read_manifest
+def ptq_provenance(rows: pd.DataFrame, quantity: str = "Shipped int8 rows") -> dict[str, str]:
+    """How the shipped int8 rows (:func:`load_shipped_ptq`) were obtained, as one row of
+    :func:`greenaudio.report.show_provenance` (``quantity, method, tool, machine, when``), read off the rows' own
+    provenance columns (timing, energy method, versions, CPU, threads). Empty strings when ``rows`` is empty."""
+    from ..manifests import column_values
 
-    manifest = read_manifest(folder if folder is not None else default_quantization_dir())
-    row = manifest[manifest["path"] == name]
-    return "" if row.empty else str(row["provenance"].iloc[0])
+    if rows.empty:
+        return {"quantity": quantity, "method": "", "tool": "", "machine": "", "when": ""}
+    configs = len(rows[["model", "size"]].drop_duplicates())
+    return {"quantity": quantity,
+            "method": f"measured: {len(rows)} rows of {configs} configurations, torch fp32 / ONNX Runtime fp32 / "
+                      f"static QDQ int8 ({column_values(rows, 'timing')}); sizes of the ONNX files; energy "
+                      f"{column_values(rows, 'energy_method')}",
+            "tool": column_values(rows, "versions"),
+            "machine": f"{column_values(rows, 'cpu')}, {column_values(rows, 'threads')} thread(s)",
+            "when": SHIPPED_WHEN}
+
+
+def qat_provenance(history: pd.DataFrame, quantity: str = "Shipped QAT histories") -> dict[str, str]:
+    """How the shipped QAT histories (:func:`load_shipped_qat`) were obtained, as one row of
+    :func:`greenaudio.report.show_provenance`, read off the rows (steps, batch, learning rates, torch version, CPU,
+    threads, days of training in UTC). Empty strings when ``history`` is empty."""
+    from ..manifests import column_values, distinct_values
+
+    if history.empty:
+        return {"quantity": quantity, "method": "", "tool": "", "machine": "", "when": ""}
+    configs = history[["model", "size"]].drop_duplicates()
+    days = distinct_values(str(d)[:10] for d in history["date_utc"]) if "date_utc" in history else "n/a"
+    return {"quantity": quantity,
+            "method": f"measured: fp32 and fake-quant training of {len(configs)} configurations from one "
+                      f"initialisation, same batches and noise; {column_values(history, 'steps')} steps, batch "
+                      f"{column_values(history, 'batch_size')}, learning rate {column_values(history, 'lr')}",
+            "tool": f"torch {column_values(history, 'torch_version')}",
+            "machine": f"{column_values(history, 'cpu')}, {column_values(history, 'threads')} thread(s)",
+            "when": f"{days} (UTC), shipped; sha256 verified in this build"}
 
 
 def _qat_provenance(frame: pd.DataFrame) -> str:
@@ -197,8 +227,3 @@ def load_shipped_qat(folder: str | os.PathLike | None = None) -> pd.DataFrame:
         ShippedPTQError: the file does not match its manifest row.
     """
     return _load_verified(SHIPPED_QAT_FILE, QAT_SHIP_COMMAND, folder)
-
-
-def describe_shipped_qat(folder: str | os.PathLike | None = None) -> str:
-    """The manifest's provenance sentence of the shipped QAT file ("" when nothing is shipped)."""
-    return _manifest_provenance(SHIPPED_QAT_FILE, folder)

@@ -13,6 +13,7 @@ Importing this package does not import carbontracker.
 """
 
 from .checkpoint import (
+    CheckpointError,
     LoadedCheckpoint,
     atomic_write_bytes,
     atomic_write_text,
@@ -35,6 +36,7 @@ from .energy import (
 from .loop import NonFiniteLossError, TrainResult, build_optimizer, build_scheduler, seed_everything, train
 
 __all__ = [
+    "CheckpointError",
     "LoadedCheckpoint",
     "atomic_write_bytes",
     "atomic_write_text",

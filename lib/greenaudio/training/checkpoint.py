@@ -14,29 +14,50 @@ A run directory holds::
 
 Every file is written atomically (temporary file in the same directory, ``fsync``, ``os.replace``), so a run killed
 at any moment (SIGKILL included) leaves either the previous or the new version of each file, never a truncated one.
+The temporary file of a save that was killed is removed by the next save of that file and when the trainer resumes
+(:func:`remove_stale_temporaries`).
+
+Checkpoints hold tensors and plain values only (dicts, lists, tuples, str, int, float, bool, None): they are read with
+``torch.load(..., weights_only=True)``, so a file carrying pickled objects is refused (:class:`CheckpointError`,
+naming the file) instead of running their code. Each checkpoint stores the sha256 of its content (every tensor's
+bytes, every value; key ``"sha256"``), verified on reading, so a flipped byte is detected and the file named.
+Checkpoints of format 1 (written before the digest; their RNG state holds a numpy array) are still read, through a
+closed allow-list of the numpy array types and ``TorchVersion``, and carry no digest to verify.
 """
 
 from __future__ import annotations
 
 import csv
+import glob
+import hashlib
 import io
 import json
+import logging
 import os
+import pickle
 import tempfile
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import torch
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "CHECKPOINT_NAME",
     "CONFIG_NAME",
+    "CheckpointError",
     "LoadedCheckpoint",
     "atomic_write_bytes",
     "atomic_write_text",
     "save_checkpoint",
     "load_checkpoint",
+    "read_checkpoint_state",
+    "remove_stale_temporaries",
     "load_training_log",
     "save_training_log",
     "checkpoint_path",
@@ -44,11 +65,24 @@ __all__ = [
 
 CHECKPOINT_NAME = "last.pt"
 CONFIG_NAME = "config.json"
-FORMAT_VERSION = 1
+#: 1: pickled numpy RNG state, no digest; 2: tensors and plain values only, with the content's sha256.
+FORMAT_VERSION = 2
+#: Key of the content digest inside a checkpoint (format 2).
+DIGEST_KEY = "sha256"
+#: A temporary file of an atomic write that is unlocked and at least this old (in s) belongs to a killed write.
+STALE_TEMPORARY_S = 5.0
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: unreadable (truncated, corrupt), its content not matching its stored sha256,
+    or holding pickled Python objects (refused unread). The message names the file."""
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file in the same directory + ``os.replace``).
+
+    The temporary file (``.<name>.<random>.tmp``) is removed if the write fails; one left by a write that was killed
+    (SIGKILL, power loss) is removed by the next write of the same file (:func:`remove_stale_temporaries`).
 
     Args:
         path: destination file; its directory is created if needed.
@@ -59,8 +93,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        _lock(fd)  # held while writing: another process's clean-up leaves this file alone
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -81,6 +117,56 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     except OSError:
         pass
     return path
+
+
+def _lock(fd: int, blocking: bool = True) -> bool:
+    """An exclusive advisory lock on ``fd`` (released when it is closed, or when the process dies); ``False`` if
+    ``blocking`` is off and another process holds it. Without ``fcntl`` (Windows) nothing is locked: ``True``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without locks: age alone decides
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike, min_age_s: float = STALE_TEMPORARY_S) -> list[Path]:
+    """Remove what killed atomic writes of ``path`` left behind: its ``.<name>.*.tmp`` siblings that no process is
+    writing (none holds their lock) and that are at least ``min_age_s`` seconds old. Other files are never touched.
+
+    Called before every atomic write of a file and when the trainer resumes a run.
+
+    Returns:
+        the files removed.
+    """
+    path = Path(path)
+    removed = []
+    for name in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp")):
+        tmp = Path(name)
+        try:
+            if not tmp.is_file() or tmp.is_symlink() or time.time() - tmp.stat().st_mtime < min_age_s:
+                continue
+            fd = os.open(tmp, os.O_RDWR)  # read-write: NFS emulates flock with write locks
+        except OSError:
+            continue
+        try:
+            if not _lock(fd, blocking=False):
+                continue  # being written now
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    if removed:
+        logger.info("removed %d temporary file(s) of interrupted writes of %s: %s", len(removed), path,
+                    ", ".join(p.name for p in removed))
+    return removed
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -108,24 +194,29 @@ def checkpoint_path(run_dir: str | os.PathLike) -> Path:
 
 
 def save_checkpoint(run_dir: str | os.PathLike, state: Mapping[str, Any]) -> Path:
-    """Save a training state atomically, with its model config as JSON beside it.
+    """Save a training state atomically, with its model config as JSON beside it and its sha256 inside.
 
     Args:
         run_dir: the run directory.
         state: must contain ``"model_config"`` (the model's ``config.to_dict()``) and ``"model"`` (its state dict);
-            anything else torch can pickle (optimiser and scheduler states, RNG states, step, logs) is kept.
+            anything else made of tensors and plain values (dicts, lists, tuples, str, int, float, bool, None) is
+            kept. numpy scalars and arrays, ``Path`` and ``str``/``int``/``float`` subclasses are stored as their
+            plain equivalents (arrays as tensors).
 
     Returns:
         path of the checkpoint file.
 
     Raises:
-        ValueError: ``state`` has no ``model_config`` or no ``model``.
+        ValueError: ``state`` has no ``model_config`` or no ``model``, or holds another kind of object (the message
+            names where; store it as a plain dict), before anything is written.
     """
     missing = [k for k in ("model_config", "model") if k not in state]
     if missing:
         raise ValueError(f"checkpoint state lacks {missing}; required keys: ['model_config', 'model']")
-    payload = dict(state)
-    payload.setdefault("format_version", FORMAT_VERSION)
+    payload = dict(_plain(dict(state), "state"))
+    payload["format_version"] = FORMAT_VERSION
+    payload.pop(DIGEST_KEY, None)
+    payload[DIGEST_KEY] = compute_state_digest(payload)
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     run_dir = Path(run_dir)
@@ -134,14 +225,185 @@ def save_checkpoint(run_dir: str | os.PathLike, state: Mapping[str, Any]) -> Pat
     return atomic_write_bytes(run_dir / CHECKPOINT_NAME, buffer.getvalue())
 
 
+def _plain(value: Any, where: str) -> Any:
+    """``value`` made of tensors and plain values only (the same object where nothing had to change)."""
+    if value is None or isinstance(value, torch.Tensor) or type(value) in (bool, int, float, str, bytes):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biufc":
+            raise ValueError(f"checkpoint value at {where} is a numpy array of dtype {value.dtype}: only numeric "
+                             "arrays can be stored (as tensors)")
+        return torch.from_numpy(np.ascontiguousarray(value).copy())
+    if isinstance(value, np.generic):
+        return _plain(value.item(), where)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str.__str__(value)  # e.g. torch.__version__ (a TorchVersion) as a plain str
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Mapping):
+        items = [(_plain(k, f"{where} (a key)"), _plain(v, f"{where}[{k!r}]")) for k, v in value.items()]
+        if type(value) in (dict, OrderedDict) and all(a is k and b is v for (a, b), (k, v)
+                                                        in zip(items, value.items())):
+            return value
+        out = OrderedDict(items) if isinstance(value, OrderedDict) else dict(items)
+        if isinstance(value, OrderedDict) and hasattr(value, "_metadata"):  # a state dict's module versions
+            out._metadata = _plain(value._metadata, f"{where}._metadata")
+        return out
+    if isinstance(value, (list, tuple)):
+        items = [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if type(value) in (list, tuple) and all(a is b for a, b in zip(items, value)):
+            return value
+        return list(items) if isinstance(value, list) else tuple(items)
+    raise ValueError(f"checkpoint value at {where} is a {type(value).__module__}.{type(value).__qualname__}: "
+                     "checkpoints hold tensors and plain values only (dict, list, tuple, str, int, float, bool, "
+                     "None); store it as a plain dict (e.g. dataclasses.asdict or its to_dict())")
+
+
+def compute_state_digest(state: Mapping[str, Any]) -> str:
+    """sha256 (hex) of a checkpoint's content: every key and value, tensors by dtype, shape and bytes; the
+    ``"sha256"`` key itself is left out. Key order does not matter; types do (``1`` differs from ``1.0``)."""
+    digest = hashlib.sha256()
+    _feed_digest(digest, {k: v for k, v in state.items() if k != DIGEST_KEY})
+    return digest.hexdigest()
+
+
+def _feed_digest(digest, value: Any) -> None:
+    def tag(kind: bytes, body: bytes = b"") -> None:
+        digest.update(kind + len(body).to_bytes(8, "little") + body)
+
+    if isinstance(value, torch.Tensor):
+        t = value.detach().to("cpu").contiguous()
+        tag(b"T", f"{t.dtype}{tuple(t.shape)}".encode())
+        if t.numel():
+            digest.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif value is None:
+        tag(b"N")
+    elif isinstance(value, bool):
+        tag(b"?", b"1" if value else b"0")
+    elif isinstance(value, int):
+        tag(b"i", str(int(value)).encode())
+    elif isinstance(value, float):
+        tag(b"f", float(value).hex().encode())
+    elif isinstance(value, str):
+        tag(b"s", value.encode("utf-8", "surrogatepass"))
+    elif isinstance(value, bytes):
+        tag(b"b", value)
+    elif isinstance(value, Mapping):
+        tag(b"{", str(len(value)).encode())
+        for key in sorted(value, key=lambda k: (type(k).__name__, repr(k))):
+            _feed_digest(digest, key)
+            _feed_digest(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        tag(b"[" if isinstance(value, list) else b"(", str(len(value)).encode())
+        for item in value:
+            _feed_digest(digest, item)
+    else:
+        raise ValueError(f"cannot digest a {type(value).__name__} (checkpoints hold tensors and plain values only)")
+
+
+def _legacy_safe_globals() -> list:
+    """What format-1 checkpoints pickled besides tensors: numpy arrays (the RNG state) and ``torch.__version__``.
+    A closed list of data types: none of them runs code of the file's choosing."""
+    from torch.torch_version import TorchVersion
+
+    core = getattr(np, "_core", None) or np.core
+    multiarray = core.multiarray
+    out: list = [np.ndarray, np.dtype, TorchVersion, multiarray._reconstruct, multiarray.scalar]
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):  # files written under numpy 1.x or 2.x
+        out += [(multiarray._reconstruct, f"{module}._reconstruct"), (multiarray.scalar, f"{module}.scalar")]
+    out += [type(np.dtype(t)) for t in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                                        "uint64", "float16", "float32", "float64")]
+    return out
+
+
+def _global_names(items: list) -> set[str]:
+    return {item[1] if isinstance(item, tuple) else f"{item.__module__}.{item.__qualname__}" for item in items}
+
+
+def _unreadable(path: Path, exc: BaseException) -> CheckpointError:
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return CheckpointError(f"checkpoint {str(path)!r} cannot be read ({type(exc).__name__}: {first}): it is "
+                           f"truncated or corrupt; delete it (or its run folder {str(path.parent)!r}) to start the "
+                           "run again, or restore a copy")
+
+
 def read_checkpoint_state(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """The raw dict stored by :func:`save_checkpoint` (``path`` may be the file or its run directory)."""
+    """The dict stored by :func:`save_checkpoint` (``path`` may be the file or its run directory).
+
+    Read with ``torch.load(..., weights_only=True)`` (tensors and plain values only; format-1 files also with the
+    numpy array types of their RNG state), then checked against its stored sha256.
+
+    Raises:
+        FileNotFoundError: no checkpoint there.
+        CheckpointError: naming the file: it holds pickled objects other than tensors and plain values (refused,
+            nothing of it run), it cannot be read (truncated, corrupt), or its content does not match its sha256.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        state = _read_legacy(path, map_location, exc)
+    except Exception as exc:  # noqa: BLE001 - zip/stream errors of a truncated or damaged file
+        raise _unreadable(path, exc) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {str(path)!r} holds a {type(state).__name__}, not a training state dict; "
+                              "it was not written by greenaudio.training")
+    stored = state.get(DIGEST_KEY)
+    if stored is None:
+        if state.get("format_version", 1) != 1:
+            raise CheckpointError(f"checkpoint {str(path)!r} has lost its sha256 (format {state['format_version']}): "
+                                  f"it is corrupt; delete it (or its run folder {str(path.parent)!r}) to start again")
+        return state  # format 1: no digest to check
+    try:
+        computed = compute_state_digest(state)
+    except ValueError as exc:
+        raise _unreadable(path, exc) from None
+    if computed != stored:
+        raise CheckpointError(f"checkpoint {str(path)!r} does not match the sha256 stored in it (stored "
+                              f"{str(stored)[:16]}..., content {computed[:16]}...): the file is corrupt (a changed "
+                              f"byte); delete it (or its run folder {str(path.parent)!r}) or restore a copy")
+    return state
+
+
+def _read_legacy(path: Path, map_location, error: BaseException) -> dict[str, Any]:
+    """A format-1 checkpoint (numpy RNG state) through the closed allow-list, or :class:`CheckpointError`."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"checkpoint {str(path)!r} refused: it is not in torch.save's zip format (a bare pickle, "
+                              "which greenaudio never writes, or a damaged file); it was not loaded. Delete it (or "
+                              f"its run folder {str(path.parent)!r}) to start the run again")
+    try:
+        unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(str(path)))
+    except Exception as exc:  # noqa: BLE001 - not even the pickle's opcodes can be read
+        raise _unreadable(path, exc) from None
+    allowed = _legacy_safe_globals()
+    extra = sorted(unsafe - _global_names(allowed))
+    if extra:
+        raise CheckpointError(f"checkpoint {str(path)!r} refused: besides tensors and plain values it holds pickled "
+                              f"Python objects ({', '.join(extra)}), which could run code when loaded; it was not "
+                              "loaded. greenaudio's checkpoints hold none: use a checkpoint written by "
+                              "greenaudio.training")
+    if not unsafe:
+        raise _unreadable(path, error)
+    try:
+        with torch.serialization.safe_globals(allowed):
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise _unreadable(path, exc) from None
+    if not isinstance(state, dict) or int(state.get("format_version", 1)) != 1:
+        raise CheckpointError(f"checkpoint {str(path)!r} refused: it holds numpy or TorchVersion objects but says it "
+                              f"is of format {state.get('format_version') if isinstance(state, dict) else '?'} (only "
+                              "format-1 checkpoints may); it was not used")
+    return state
 
 
 @dataclass
@@ -187,6 +449,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 
     Raises:
         FileNotFoundError: no checkpoint there.
+        CheckpointError: the file is refused (pickled objects), unreadable or corrupt (see
+            :func:`read_checkpoint_state`); the message names it.
         ValueError: the stored config names a model that is not registered (message lists the valid ones).
     """
     from greenaudio.vocoders import registry

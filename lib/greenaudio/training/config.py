@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from ..validation import check_int, check_non_negative_int, check_positive_int, check_positive_number, is_bool
 
 __all__ = ["TrainConfig", "EnergyConfig", "THESIS_TIME_BUDGET_S", "THESIS_INTENSITY_KG_PER_KWH"]
 
@@ -65,21 +68,44 @@ class EnergyConfig:
     log_subdir: str = "carbontracker"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.epochs_before_pred, int) or self.epochs_before_pred < 1:
-            raise ValueError(f"epochs_before_pred must be an integer >= 1, got {self.epochs_before_pred!r}")
-        if self.total_epochs is not None and (not isinstance(self.total_epochs, int) or self.total_epochs < 1):
-            raise ValueError(f"total_epochs must be None or an integer >= 1, got {self.total_epochs!r}")
+        # numpy scalars are accepted and stored as plain Python numbers (the config is saved as JSON)
+        object.__setattr__(self, "epochs_before_pred", _checked(
+            "epochs_before_pred", self.epochs_before_pred, check_positive_int, "an integer >= 1"))
+        if self.total_epochs is not None:
+            object.__setattr__(self, "total_epochs", _checked(
+                "total_epochs", self.total_epochs, check_positive_int, "None or an integer >= 1"))
         valid = ("all", "cpu", "gpu", "gpu,cpu", "cpu,gpu")
-        if self.components.replace(" ", "").lower() not in valid:
+        if not isinstance(self.components, str) or self.components.replace(" ", "").lower() not in valid:
             raise ValueError(f"components={self.components!r} is not valid; choose one of {list(valid)}")
         for name in ("pue", "intensity_g_per_kwh", "update_interval_s"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+            object.__setattr__(self, name, _checked(name, getattr(self, name), check_positive_number,
+                                                    "a finite number > 0"))
+        for name in ("sim_gpu_watts", "sim_cpu_tdp_w"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _checked(name, getattr(self, name), check_positive_number,
+                                                        "None or a finite number > 0"))
+        for name in ("sim_gpu_util", "sim_cpu_util"):
+            object.__setattr__(self, name, _checked(name, getattr(self, name), check_positive_number,
+                                                    "a finite number > 0"))
         if (self.sim_gpu_name is None) != (self.sim_gpu_watts is None):
             raise ValueError("sim_gpu_name and sim_gpu_watts go together (both set or both None)")
         if (self.sim_cpu_name is None) != (self.sim_cpu_tdp_w is None):
             raise ValueError("sim_cpu_name and sim_cpu_tdp_w go together (both set or both None)")
+
+
+def _checked(name: str, value: Any, check: Any, what: str) -> Any:
+    """``check(name, value)`` (a greenaudio.validation function), its ValueError worded as ``name must be what``."""
+    try:
+        return check(name, value)
+    except ValueError:
+        raise ValueError(f"{name} must be {what}, got {value!r}") from None
+
+
+def _positive_seconds(name: str, value: Any) -> int | float:
+    """A duration > 0 (``inf``: no limit, as ``value > 0`` always allowed), kept an ``int`` when given as one."""
+    if is_bool(value) or not isinstance(value, numbers.Real) or not float(value) > 0:
+        raise ValueError(name)
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
 @dataclass(frozen=True)
@@ -146,24 +172,25 @@ class TrainConfig:
         object.__setattr__(self, "val_procedure", dict(self.val_procedure))
         if self.max_steps is None and self.max_time_s is None and self.max_epochs is None:
             raise ValueError("give at least one budget: max_steps, max_time_s or max_epochs")
+        # greenaudio.validation's rules (numpy scalars accepted, booleans, strings and floats-for-counts rejected);
+        # the stored values are plain Python ones, as train_config.json and every checkpoint record them.
         for name in ("batch_size", "max_steps", "max_epochs", "checkpoint_every_steps", "validate_every_steps",
                      "metric_batches"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+            if value is not None:
+                object.__setattr__(self, name, _checked(name, value, check_positive_int, "a positive integer or None"))
+        object.__setattr__(self, "seed", _checked("seed", self.seed, check_int, "an integer"))
         if self.clock not in _CLOCKS:
             raise ValueError(f"clock={self.clock!r} is not valid; choose one of {list(_CLOCKS)}")
-        if (isinstance(self.discriminator_start_step, bool) or not isinstance(self.discriminator_start_step, int)
-                or self.discriminator_start_step < 0):
-            raise ValueError(f"discriminator_start_step must be an integer >= 0, got {self.discriminator_start_step!r}")
+        object.__setattr__(self, "discriminator_start_step", _checked(
+            "discriminator_start_step", self.discriminator_start_step, check_non_negative_int, "an integer >= 0"))
         for name in ("max_time_s", "checkpoint_every_s", "validate_every_s"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or not value > 0):
-                raise ValueError(f"{name} must be a number > 0 (seconds) or None, got {value!r}")
-        if not isinstance(self.num_workers, int) or self.num_workers < 0:
-            raise ValueError(f"num_workers must be an integer >= 0, got {self.num_workers!r}")
+            if value is not None:
+                object.__setattr__(self, name, _checked(name, value, _positive_seconds,
+                                                        "a number > 0 (seconds) or None"))
+        object.__setattr__(self, "num_workers", _checked("num_workers", self.num_workers, check_non_negative_int,
+                                                         "an integer >= 0"))
         if self.resume not in _RESUME_CHOICES:
             raise ValueError(f"resume={self.resume!r} is not valid; choose one of {list(_RESUME_CHOICES)}")
         if self.checkpoint_state not in _CHECKPOINT_STATES:

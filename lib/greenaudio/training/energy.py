@@ -7,7 +7,8 @@ The thesis (Chapter 5) records training energy with carbontracker, extrapolating
 
 - the IP geolocation (``geocoder.ip``, a network call) is replaced by a stub that reports no location, so the
   carbon intensity is carbontracker's world average, which is set explicitly (``constants.WORLD_AVG_CARBON_INTENSITY``);
-- the PUE carbontracker multiplies every energy by (``constants.PUE_2023``, 1.58 by default) is set explicitly;
+- the PUE carbontracker multiplies every energy by (``constants.PUE_2023``, 1.58 by default: the Uptime Institute's
+  2023 Global Data Center Survey, as carbontracker 2.4.7 cites it) is set explicitly;
 - the prediction is read from carbontracker's own "Predicted consumption" output (parsed with its
   ``parser.get_consumption``), and cross-checked against N x mean epoch energy; carbontracker's
   ``aggregate_consumption`` is not used (its log parser always reads the epoch count as 1).
@@ -17,6 +18,12 @@ load (half the TDP of the CPU model if its table has it, e.g. 60 W for an AMD EP
 table's mean TDP, 35.61 W in 2.4.7). The records say so (``generic_cpu_fallback`` and ``constant_power_w``).
 
 carbontracker is optional: it is imported (about 8 s) only when a :class:`CarbonTrackerEnergy` starts.
+
+Without a tracker, a training run's energy is CodeCarbon's offline estimate from the run's totals
+(:func:`codecarbon_training_energy`): its CPU rule on the CPU time of the process and its children, plus its RAM rule
+on the wall time, each component with its own method label. Records written before the RAM component existed hold
+the CPU rule only (``energy_method`` ``"estimated:codecarbon-cpu-process-rule"``); :func:`read_training_energy`
+reads both kinds the same way, old labels mapped by :data:`greenaudio.measure.power_models.ENERGY_METHOD_ALIASES`.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ __all__ = [
     "CarbonTrackerEnergy",
     "PREDICTION_METHOD",
     "compute_linear_prediction_kwh",
+    "codecarbon_training_energy",
+    "read_training_energy",
     "detect_host_type",
     "detect_device_model",
     "read_energy_window",
@@ -137,6 +146,70 @@ class EpochEnergyTracker(Protocol):
     def epoch_end(self, *, complete: bool, total_epochs: int | None, total_epochs_source: str = "") -> dict[str, Any]: ...
 
     def close(self) -> None: ...
+
+
+def codecarbon_training_energy(
+    cpu_time_s: float,
+    wall_s: float,
+    memory_gib: float | None = None,
+    *,
+    cpu_model: str | None = None,
+    logical_cpus: int | None = None,
+    sockets: int | None = None,
+    count_ram: bool = True,
+) -> dict[str, Any]:
+    """The energy fields of a training record, by CodeCarbon 3.3.2's offline process-mode rules
+    (:func:`greenaudio.measure.power_models.compute_codecarbon_energy`).
+
+    Args:
+        cpu_time_s: CPU time of the training process and its children (in s), e.g.
+            :func:`greenaudio.measure.process_tree_cpu_time_s` at the end minus at the start.
+        wall_s: wall time of the run (in s).
+        memory_gib: resident memory of the process and its children (in GiB; its peak is the natural choice);
+            ``None``: not recorded, CodeCarbon's RAM floor applies (10 W on x86, the power of any process up to
+            16 GiB).
+        cpu_model, logical_cpus, sockets: the machine (default: this one).
+        count_ram: ``False`` records the CPU component only.
+
+    Returns:
+        ``energy_j`` (the total, in J), ``energy_method`` (``"estimated:codecarbon-process-rule[cpu,ram]"``, or the
+        CPU rule's label without RAM), ``cpu_energy_j``, ``ram_energy_j`` (J; ``None`` without RAM),
+        ``energy_component_methods`` (the label of each component) and ``energy_constants`` (every constant).
+    """
+    from greenaudio.measure.power_models import codecarbon_cpu_power_model, compute_codecarbon_energy
+
+    cpu = codecarbon_cpu_power_model(cpu_model, logical_cpus, sockets)
+    estimate = compute_codecarbon_energy(cpu_time_s, wall_s, memory_gib, cpu=cpu, count_ram=count_ram)
+    return {"energy_j": estimate.energy_j, "energy_method": estimate.method, "cpu_energy_j": estimate.cpu_energy_j,
+            "ram_energy_j": estimate.ram_energy_j, "energy_component_methods": estimate.component_methods,
+            "energy_constants": estimate.constants()}
+
+
+def read_training_energy(record: dict[str, Any]) -> dict[str, Any]:
+    """The energy of a training record (``training.json``), whichever version wrote it, by component.
+
+    Returns:
+        ``energy_j`` (the record's total, in J), ``energy_method`` (its label, old labels mapped to the current one),
+        ``recorded_method`` (the label as written), ``cpu_energy_j`` and ``ram_energy_j`` (in J; ``ram_energy_j`` is
+        ``None`` when the record counted no RAM, e.g. every record of the CPU rule alone) and
+        ``energy_component_methods``.
+
+    Raises:
+        ValueError: a record without ``energy_j`` or ``energy_method``.
+    """
+    from greenaudio.measure.power_models import METHOD_CODECARBON_CPU, canonical_energy_method
+
+    missing = [k for k in ("energy_j", "energy_method") if record.get(k) is None]
+    if missing:
+        raise ValueError(f"training record has no {missing}; it holds {sorted(record)}")
+    method = canonical_energy_method(record["energy_method"])
+    cpu, ram = record.get("cpu_energy_j"), record.get("ram_energy_j")
+    components = dict(record.get("energy_component_methods") or {})
+    if method == METHOD_CODECARBON_CPU and cpu is None:  # the CPU rule alone: the whole energy is its CPU component
+        cpu, components = float(record["energy_j"]), {"cpu": METHOD_CODECARBON_CPU}
+    return {"energy_j": float(record["energy_j"]), "energy_method": method, "recorded_method": record["energy_method"],
+            "cpu_energy_j": None if cpu is None else float(cpu), "ram_energy_j": None if ram is None else float(ram),
+            "energy_component_methods": components}
 
 
 def detect_host_type() -> str:

@@ -29,6 +29,7 @@ from torch import nn
 from .checkpoint import (
     checkpoint_path,
     read_checkpoint_state,
+    remove_stale_temporaries,
     save_checkpoint,
     save_training_log,
     write_json,
@@ -143,7 +144,16 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Any) -> torch.optim.l
 
 
 def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """The RNG states as tensors and plain values (a checkpoint holds nothing else)."""
+    numpy_state = np.random.get_state(legacy=False)
+    state = {
+        "python": random.getstate(),
+        "numpy": {"bit_generator": numpy_state["bit_generator"],
+                  "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+                  "pos": int(numpy_state["state"]["pos"]), "has_gauss": int(numpy_state["has_gauss"]),
+                  "gauss": float(numpy_state["gauss"])},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -151,7 +161,16 @@ def _rng_state() -> dict[str, Any]:
 
 def _set_rng_state(state: Mapping[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    numpy_state = state["numpy"]
+    if isinstance(numpy_state, Mapping):  # format 2: plain values
+        key = numpy_state["key"]
+        key = key.numpy() if isinstance(key, torch.Tensor) else np.asarray(key)
+        numpy_state = {"bit_generator": numpy_state["bit_generator"],
+                       "state": {"key": key.astype(np.uint32), "pos": int(numpy_state["pos"])},
+                       "has_gauss": int(numpy_state["has_gauss"]), "gauss": float(numpy_state["gauss"])}
+    else:  # format 1: numpy's legacy tuple (its array read through the checkpoint's allow-list)
+        numpy_state = tuple(numpy_state)
+    np.random.set_state(numpy_state)
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -290,6 +309,7 @@ class _Run:
             )
         if not exists and cfg.resume == "require":
             raise FileNotFoundError(f"resume='require' but there is no checkpoint at {self.ckpt_file}")
+        remove_stale_temporaries(self.ckpt_file)  # a save killed last time left its temporary file
         state = read_checkpoint_state(self.ckpt_file) if exists else None
         if state is None:
             seed_everything(cfg.seed)

@@ -21,7 +21,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..validation import check_choice, check_non_negative_number, check_positive_int
+from ..validation import (
+    check_bool,
+    check_choice,
+    check_finite_number,
+    check_int,
+    check_non_negative_number,
+    check_positive_int,
+)
 
 __all__ = [
     "Generation",
@@ -39,13 +46,57 @@ __all__ = [
     "PreparedModelError",
     "available_backends",
     "check_backend",
+    "cpu_flags",
+    "REDUCED_PRECISION_BACKENDS",
+    "BACKEND_ISA",
+    "check_config_int",
+    "check_config_ints",
+    "check_int_tuple",
+    "check_config_number",
+    "check_config_choice",
+    "check_config_bool",
 ]
 
 #: Backends of :meth:`Vocoder.prepare_for_inference`: ``"torch"`` (eager PyTorch with the family's inference-only
 #: rewrites, the default), ``"compile"`` (the same, with the network called in the loop compiled by
 #: ``torch.compile``; needs a C++ compiler), ``"onnxruntime"`` (that network exported to an fp32 ONNX graph and run by
-#: ONNX Runtime; the loops stay in Python).
-INFERENCE_BACKENDS = ("torch", "compile", "onnxruntime")
+#: ONNX Runtime; the loops stay in Python), and two reduced-precision ones (:data:`REDUCED_PRECISION_BACKENDS`):
+#: ``"bf16"`` (the prepared torch path computing in bfloat16; needs AVX512_BF16) and ``"int8"`` (the ONNX graph
+#: statically quantised to int8, QDQ; needs VNNI). Which a family implements: :attr:`Vocoder.supported_backends`.
+INFERENCE_BACKENDS = ("torch", "compile", "onnxruntime", "bf16", "int8")
+
+#: Backends whose output differs from the plain path's by more than float32 rounding (their change is measured and
+#: stated, never held to the prepared paths' 1e-4 tolerance).
+REDUCED_PRECISION_BACKENDS = ("bf16", "int8")
+
+#: The instruction set a reduced-precision backend needs, as (name in messages, ``/proc/cpuinfo`` flags of which any
+#: one suffices). Without it PyTorch emulates bfloat16 arithmetic and ONNX Runtime's int8 kernels multiply with
+#: three AVX2 instructions per 32 products: both then run slower than float32 (the quantisation chapter measured
+#: int8 at 1.12-1.73x torch fp32 on an AVX2 CPU without VNNI, against 2.2-3.5x with AVX512_VNNI).
+BACKEND_ISA = {
+    "bf16": ("AVX512_BF16", ("avx512_bf16", "amx_bf16")),
+    "int8": ("VNNI (AVX512_VNNI or AVX_VNNI)", ("avx512_vnni", "avx_vnni", "amx_int8")),
+}
+
+_CPU_FLAGS: frozenset[str] | None = None
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (the ``flags`` line of ``/proc/cpuinfo``), read once per process; empty where the file
+    cannot be read (not Linux). Tests replace this function to simulate another CPU."""
+    global _CPU_FLAGS
+    if _CPU_FLAGS is None:
+        flags: set[str] = set()
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith(("flags", "Features")):
+                        flags.update(line.split(":", 1)[1].split())
+                        break
+        except OSError:
+            pass
+        _CPU_FLAGS = frozenset(flags)
+    return _CPU_FLAGS
 
 
 class PreparedModelError(RuntimeError):
@@ -70,6 +121,14 @@ def _backend_problems() -> dict[str, str]:
     missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
     if missing:
         problems["onnxruntime"] = f"package(s) {missing} not installed (pip install onnx onnxruntime)"
+        problems["int8"] = problems["onnxruntime"]
+    flags = cpu_flags()
+    for backend, (isa, names) in BACKEND_ISA.items():
+        if not flags.intersection(names):
+            seen = "no CPU flags could be read from /proc/cpuinfo" if not flags else \
+                f"none of the flags {list(names)} in /proc/cpuinfo"
+            problems[backend] = (f"this CPU lacks the {isa} instruction set ({seen}); without it {backend} runs "
+                                 "slower than float32")
     return problems
 
 
@@ -119,6 +178,22 @@ class OptimizerConfig:
     lr_decay_per_epoch: float = 1.0
     grad_clip_norm: float | None = None
 
+    def __post_init__(self) -> None:
+        """Validate every field (``ValueError`` naming ``OptimizerConfig.<field>``, its valid range and the value)."""
+        check_config_choice(self, "name", ("adam", "adamw"))
+        check_config_number(self, "lr", min_value=0.0, min_inclusive=False)
+        betas = self.betas
+        if isinstance(betas, (str, bytes)) or not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"OptimizerConfig.betas must be a pair of numbers in [0, 1), got {betas!r}")
+        object.__setattr__(self, "betas", tuple(
+            check_finite_number(f"OptimizerConfig.betas[{i}]", b, min_value=0.0, max_value=1.0, max_inclusive=False)
+            for i, b in enumerate(betas)
+        ))
+        check_config_number(self, "weight_decay", min_value=0.0)
+        check_config_number(self, "lr_decay_per_epoch", min_value=0.0, max_value=1.0, min_inclusive=False)
+        if self.grad_clip_norm is not None:
+            check_config_number(self, "grad_clip_norm", min_value=0.0, min_inclusive=False)
+
 
 @dataclass(frozen=True)
 class VocoderConfig:
@@ -166,6 +241,90 @@ class VocoderConfig:
     def replace(self, **changes: Any) -> "VocoderConfig":
         """A copy with some fields changed (the config itself is immutable)."""
         return dataclasses.replace(self, **changes)
+
+
+# -- field checks for the configs' ``__post_init__`` -------------------------------------------------------------------
+# Each takes the (frozen) config and a field name, validates the field with greenaudio.validation under the name
+# ``<ConfigClass>.<field>``, stores the value back normalised to plain Python types (a numpy integer becomes an
+# ``int``, a list a tuple: configs are saved as JSON beside checkpoints) and returns it.
+
+
+def _field_name(config: Any, name: str) -> str:
+    return f"{type(config).__name__}.{name}"
+
+
+def _store(config: Any, name: str, value: Any) -> Any:
+    object.__setattr__(config, name, value)  # frozen dataclass: normalise in place during __post_init__
+    return value
+
+
+def check_config_int(config: Any, name: str, min_value: int | None = 1) -> int:
+    """Validate the integer field ``name`` of ``config`` (>= ``min_value``, default 1); returns it as ``int``."""
+    return _store(config, name, check_int(_field_name(config, name), getattr(config, name), min_value=min_value))
+
+
+def check_int_tuple(
+    name: str,
+    value: Any,
+    *,
+    min_value: int = 1,
+    length: int | None = None,
+    min_length: int = 1,
+    odd: bool = False,
+    even: bool = False,
+) -> tuple[int, ...]:
+    """Validate a tuple (or list) of integers >= ``min_value``: exactly ``length`` items (or at least
+    ``min_length``), optionally all odd or all even; returns a tuple of ``int``.
+
+    Raises:
+        ValueError: naming ``name``, what is valid and the value (and the bad item's index).
+    """
+    parity = " odd" if odd else " even" if even else ""
+    what = f"a tuple of{parity} integers >= {min_value}"
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+        raise ValueError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}")
+    if length is not None and len(value) != length:
+        raise ValueError(f"{name} must be {what} with {length} item(s), got {len(value)}: {tuple(value)!r}")
+    if len(value) < min_length:
+        raise ValueError(f"{name} must be {what} with at least {min_length} item(s), got {tuple(value)!r}")
+    items = tuple(check_int(f"{name}[{i}]", v, min_value=min_value) for i, v in enumerate(value))
+    for i, v in enumerate(items):
+        if (odd and v % 2 == 0) or (even and v % 2):
+            raise ValueError(f"{name} must be {what}, got {items!r} ({name}[{i}] = {v} is not{parity})")
+    return items
+
+
+def check_config_ints(config: Any, name: str, **rules: Any) -> tuple[int, ...]:
+    """Validate the field ``name`` of ``config`` with :func:`check_int_tuple` (``rules``: ``min_value``, ``length``,
+    ``min_length``, ``odd``, ``even``); returns it as a tuple of ``int``."""
+    return _store(config, name, check_int_tuple(_field_name(config, name), getattr(config, name), **rules))
+
+
+def check_config_number(config: Any, name: str, **bounds: Any) -> float:
+    """Validate the real-number field ``name`` of ``config`` (``bounds`` as :func:`check_finite_number`)."""
+    return _store(config, name, check_finite_number(_field_name(config, name), getattr(config, name), **bounds))
+
+
+def check_config_choice(config: Any, name: str, choices: tuple[Any, ...]) -> Any:
+    """Validate the field ``name`` of ``config`` against ``choices``; stores the canonical spelling."""
+    return _store(config, name, check_choice(_field_name(config, name), getattr(config, name), choices))
+
+
+def check_config_bool(config: Any, name: str) -> bool:
+    """Validate the flag ``name`` of ``config`` (True or False, never 0/1 or a string)."""
+    return _store(config, name, check_bool(_field_name(config, name), getattr(config, name)))
+
+
+def positive_int_or_none(value: Any) -> int | None:
+    """``value`` as an ``int`` if it is a valid common field (integer >= 1), else ``None``.
+
+    The family configs compare their own fields with ``hop_length``; an invalid ``hop_length`` itself is reported by
+    :func:`greenaudio.vocoders.registry.check_common_fields` (``config_for`` and ``build`` call it), so a family
+    check skips the comparison instead of failing on it with a less clear message."""
+    try:
+        return check_positive_int("hop_length", value)
+    except ValueError:
+        return None
 
 
 def _plain(value: Any) -> Any:
@@ -346,7 +505,7 @@ class Vocoder(nn.Module):
             return Generation(audio=empty, procedure=resolved, sample_rate=self.sample_rate)
         state = self.__dict__.get("_inference")
         with torch.no_grad():
-            if state is not None and state["backend"] == "onnxruntime":
+            if state is not None and state["runner"] is not None:  # backends "onnxruntime" and "int8"
                 audio = state["runner"].run(mel, generator, resolved)
             else:
                 audio = self._generate(mel, generator=generator, **resolved)
@@ -359,45 +518,108 @@ class Vocoder(nn.Module):
     def _generate(self, mel: torch.Tensor, *, generator: torch.Generator | None, **procedure: Any) -> torch.Tensor:
         raise NotImplementedError
 
-    def prepare_for_inference(self, backend: str = "torch") -> "Vocoder":
+    #: The :data:`INFERENCE_BACKENDS` this family implements (the reduced-precision ones are opted into per family).
+    supported_backends: ClassVar[tuple[str, ...]] = ("torch", "compile", "onnxruntime")
+
+    def prepare_for_inference(self, backend: str = "torch", *, calibration_mels: Any = None) -> "Vocoder":
         """Turn the model into an inference-only model; returns ``self`` (eval mode).
 
         Always: weight normalisation removed (folded into the weights), eval mode, and the family's inference-only
         rewrites (:meth:`_prepare_family`: step-independent conditioning computed once per ``generate`` call,
-        memory-lean conditioning, in-place accumulation; see each family's docstring). Outputs equal the plain path's to float32 rounding (the tests
-        hold every configuration to an absolute difference below 1e-4 on unit-scale audio).
+        memory-lean conditioning, in-place accumulation; see each family's docstring). Outputs of the float32
+        backends equal the plain path's to float32 rounding (the tests hold every configuration to an absolute
+        difference below 1e-4 on unit-scale audio); the reduced-precision backends change the output by a measured
+        amount (SNR and D_STFT against float32, stated in the README).
 
         Args:
             backend: one of :data:`INFERENCE_BACKENDS`: ``"torch"`` (default), ``"compile"`` (``torch.compile`` of
                 the network called in the loop; compiled on the first call for each input shape, which takes
-                minutes on a small CPU) or ``"onnxruntime"`` (that network exported to fp32 ONNX graphs with
-                :mod:`greenaudio.quantization.graphs`, run by ONNX Runtime with as many intra-op threads as
-                :func:`torch.get_num_threads` gives at preparation; loops in Python).
+                minutes on a small CPU), ``"onnxruntime"`` (that network exported to fp32 ONNX graphs with
+                :mod:`greenaudio.quantization.graphs`, or the family's own export graph, run by ONNX Runtime with
+                as many intra-op threads as :func:`torch.get_num_threads` gives at preparation; loops in Python),
+                ``"bf16"`` (the prepared torch path with bfloat16 weights and activations, float32 output) or
+                ``"int8"`` (the ONNX graphs quantised statically to int8: QDQ, per-channel int8 weights, uint8
+                activations, ranges from ``calibration_mels``). The family must implement it
+                (:attr:`supported_backends`) and the machine run it (:func:`available_backends`: the reduced-precision
+                ones need the instruction set named in :data:`BACKEND_ISA`).
+            calibration_mels: ``"int8"`` only: real normalised log-mels the quantisation ranges are taken from,
+                float32 ``(N, n_mels, frames)`` or a list of ``(n_mels, frames)``; ``None`` takes the first 8 mels of
+                the offline speech corpus's training split (``greenaudio.data.load_espeak_speech``, built with
+                espeak-ng on first use). Must be ``None`` for the other backends.
+
+        The caches follow the model through later ``.to(dtype)``, ``.half()`` or ``.to(device)`` calls (see
+        :meth:`_apply`): a model prepared in float32 and then cast to bfloat16 runs in bfloat16.
 
         Afterwards ``model.train()``, the training losses and a GAN ``forward`` with gradients enabled raise
         :class:`PreparedModelError`: the weights have been rewritten for inference, gradients through them would
         not be those of the trained parametrisation. Rebuild with ``vocoders.build(model.config)`` to train.
 
         Raises:
-            ValueError: unknown backend, or one unavailable on this machine (the message names the available ones).
+            ValueError: unknown backend, one unavailable on this machine (the message names the missing package or
+                instruction set and the available backends), one this family does not implement, or bad
+                ``calibration_mels``; all before the model is changed.
         """
         backend = check_backend(backend)
+        if backend not in self.supported_backends:
+            raise ValueError(f"backend={backend!r} is not implemented for {type(self).__name__}; its backends: "
+                             f"{list(self.supported_backends)}")
+        if backend == "int8":
+            from ._inference_backends import check_int8_calibration
+
+            calibration_mels = check_int8_calibration(calibration_mels, self.n_mels)
+        elif calibration_mels is not None:
+            raise ValueError(f"calibration_mels is only used by backend='int8', got it with backend={backend!r}")
         self.__dict__.pop("_inference", None)  # re-preparing: allowed, starts from the torch state
         remove_all_weight_norms(self)
         self.eval()
         with torch.no_grad():
             self._prepare_family()
+            self._prepare_precision(backend)
         state: dict[str, Any] = {"backend": backend, "runner": None, "compiled": {}}
         self.__dict__["_inference"] = state  # a plain dict: compiled modules and sessions stay out of state_dict
-        if backend == "onnxruntime":
+        if backend in ("onnxruntime", "int8"):
             from ._inference_backends import OnnxRunner
 
-            state["runner"] = OnnxRunner(self)
+            runner = OnnxRunner(self, precision="int8" if backend == "int8" else "fp32",
+                                calibration_mels=calibration_mels)
+            state["runner"] = runner
             self.__dict__["_inference"] = state  # the graph split re-prepares the torch model: restore
         return self
 
+    def _prepare_precision(self, backend: str) -> None:
+        """Family hook of :meth:`prepare_for_inference` after :meth:`_prepare_family`: caches for a backend that
+        computes in another precision (``"bf16"``); runs under ``torch.no_grad``."""
+
+    def _export_graphs(self, example_frames: int, **procedure: Any) -> Any:
+        """Family hook of the ONNX Runtime backends: the :class:`greenaudio.quantization.graphs.VocoderGraphs` to
+        export (graphs faster in ONNX Runtime than the quantisation chapter's split), or ``None`` for
+        :func:`greenaudio.quantization.graphs.split_vocoder`'s."""
+        return None
+
     def _prepare_family(self) -> None:
         """Family hook of :meth:`prepare_for_inference` (caches, fused weights); runs under ``torch.no_grad``."""
+
+    def _apply(self, fn: Any, recurse: bool = True) -> "Vocoder":
+        """``nn.Module._apply`` (behind ``.to()``, ``.half()``, ``.cuda()`` ...), extended to the prepared caches.
+
+        :meth:`prepare_for_inference` keeps derived weights (stacked projections, step embeddings, inverse matrices,
+        ...) as plain attributes of the model and its submodules, which ``nn.Module`` does not convert: a model
+        prepared in float32 and then cast with ``.to(torch.bfloat16)`` would mix bfloat16 weights with float32
+        caches (``self and mat2 must have the same dtype``), and one moved to another device would keep its caches
+        on the first. Here every tensor held in such an attribute (directly or inside dicts, lists and tuples) goes
+        through the same ``fn`` as the parameters: the caches follow the model's dtype and device. The cast rounds
+        the float32 caches once, as it rounds the weights.
+        """
+        result = super()._apply(fn, recurse)
+        if self.is_prepared:
+            for module in self.modules():
+                for name, value in list(vars(module).items()):
+                    if name in _MODULE_INTERNALS or name == "_inference":
+                        continue
+                    converted = _map_tensors(value, fn)
+                    if converted is not value:
+                        module.__dict__[name] = converted
+        return result
 
     @property
     def inference_backend(self) -> str | None:
@@ -471,6 +693,31 @@ class Vocoder(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Discriminator objective (``fake_audio`` already detached by the caller); key ``"loss"``."""
         raise NotImplementedError(f"{type(self).__name__} is not a GAN")
+
+
+#: Attributes every ``nn.Module`` has (parameters, buffers, submodules, hooks): converted by ``nn.Module`` itself or
+#: holding no tensors; :meth:`Vocoder._apply` leaves them alone.
+_MODULE_INTERNALS = frozenset(vars(nn.Module()))
+
+
+def _map_tensors(value: Any, fn: Any) -> Any:
+    """``value`` with every tensor inside it (dicts, lists, tuples, nested) replaced by ``fn(tensor)``; the same
+    object when it holds no tensor."""
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if isinstance(value, dict):
+        items = {k: _map_tensors(v, fn) for k, v in value.items()}
+        if all(items[k] is value[k] for k in value):
+            return value
+        out = value.copy()  # keeps the mapping's own type (OrderedDict, defaultdict...)
+        out.update(items)
+        return out
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        items = [_map_tensors(v, fn) for v in value]
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        return items if isinstance(value, list) else tuple(items)
+    return value
 
 
 def remove_all_weight_norms(module: nn.Module) -> int:

@@ -17,9 +17,11 @@ device and dtype.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -141,12 +143,16 @@ def resolve_schedule_choice(
         ValueError: unknown name, a number of steps no schedule has, or a contradictory pair, naming the choices.
     """
     choices = ", ".join(f"{name!r} ({n} steps)" for name, n in available.items())
-    if schedule is not None and schedule not in available:
-        raise ValueError(f"schedule={schedule!r} is not valid; choose one of {choices}")
+    if schedule is not None:
+        by_name = {name.lower(): name for name in available}
+        if not isinstance(schedule, str) or schedule.lower() not in by_name:
+            raise ValueError(f"schedule={schedule!r} is not valid; choose one of {choices}")
+        schedule = by_name[schedule.lower()]
     if steps is not None:
         by_steps = {n: name for name, n in available.items()}
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps not in by_steps:
+        if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, numbers.Integral) or int(steps) not in by_steps:
             raise ValueError(f"steps={steps!r} is not valid; choose one of {sorted(by_steps)} ({choices})")
+        steps = int(steps)
         if schedule is not None and available[schedule] != steps:
             raise ValueError(f"steps={steps} contradicts schedule={schedule!r}; valid pairs: {choices}")
         schedule = by_steps[steps]

@@ -35,8 +35,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import registry
-from .base import OptimizerConfig, Vocoder, VocoderConfig
+from ..validation import check_finite_number
 from ._fast import fast_gate, pointwise, scale_rows
+from .base import (
+    OptimizerConfig,
+    Vocoder,
+    VocoderConfig,
+    check_config_int,
+    check_config_ints,
+    check_config_number,
+    positive_int_or_none,
+)
 from .diffusion_common import (
     CLAMP_CHOICES,
     NoiseSchedule,
@@ -86,12 +95,32 @@ class DiffWaveConfig(VocoderConfig):
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(name="adam", lr=2e-4))
 
     def __post_init__(self) -> None:
-        if math.prod(self.upsample_strides) != self.hop_length:
+        """Validate the fields (``ValueError`` naming ``DiffWaveConfig.<field>`` and the value) before any layer is
+        built: widths and counts are integers >= 1; ``step_embedding_dim`` is even and >= 4 (sine and cosine halves,
+        frequencies ``10^(4 i / (d/2 - 1))``); ``upsample_strides`` are even (the transposed convolutions' padding
+        ``s / 2`` gives exactly ``s`` times more samples only for even strides) and multiply to ``hop_length``;
+        ``train_steps`` >= 1; the training betas and ``fast_betas`` in (0, 1)."""
+        for name in ("residual_channels", "residual_layers", "dilation_cycle", "step_hidden_dim", "train_steps"):
+            check_config_int(self, name)
+        dim = check_config_int(self, "step_embedding_dim", min_value=4)
+        if dim % 2:
+            raise ValueError(f"DiffWaveConfig.step_embedding_dim must be even, got {dim}")
+        strides = check_config_ints(self, "upsample_strides", min_value=2, even=True)
+        for name in ("beta_start", "beta_end"):
+            check_config_number(self, name, min_value=0.0, max_value=1.0, min_inclusive=False, max_inclusive=False)
+        betas = self.fast_betas
+        if isinstance(betas, (str, bytes)) or not isinstance(betas, (tuple, list)) or not betas:
+            raise ValueError(f"DiffWaveConfig.fast_betas must be a non-empty tuple of numbers in (0, 1), got {betas!r}")
+        object.__setattr__(self, "fast_betas", tuple(
+            check_finite_number(f"DiffWaveConfig.fast_betas[{i}]", b, min_value=0.0, max_value=1.0,
+                                min_inclusive=False, max_inclusive=False)
+            for i, b in enumerate(betas)
+        ))
+        hop = positive_int_or_none(self.hop_length)
+        if hop is not None and math.prod(strides) != hop:
             raise ValueError(
                 f"product of upsample_strides {self.upsample_strides} must equal hop_length {self.hop_length}"
             )
-        if self.step_embedding_dim % 2:
-            raise ValueError(f"step_embedding_dim must be even, got {self.step_embedding_dim}")
 
 
 def step_encoding(steps: torch.Tensor, dim: int) -> torch.Tensor:

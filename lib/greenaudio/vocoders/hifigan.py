@@ -25,7 +25,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import OptimizerConfig, VocoderConfig
+from .base import (
+    OptimizerConfig,
+    VocoderConfig,
+    check_config_choice,
+    check_config_int,
+    check_config_ints,
+    check_config_number,
+    check_int_tuple,
+    positive_int_or_none,
+)
 from .gan_common import (
     DiscriminatorOutput,
     GanVocoder,
@@ -83,6 +92,72 @@ class HiFiGANConfig(VocoderConfig):
         )
     )
 
+    def __post_init__(self) -> None:
+        """Validate the fields (``ValueError`` naming ``HiFiGANConfig.<field>`` and the value) before any layer is
+        built: ``resblock`` is ``"1"`` or ``"2"``; ``upsample_rates`` multiply to ``hop_length`` and each kernel
+        ``k_u >= r`` with ``k_u - r`` even (output exactly ``r`` times longer); ``upsample_initial_channel`` keeps at
+        least one channel after being halved at every stage; the MRF kernels are odd (same-length convolutions), one
+        non-empty dilation tuple each; ``mpd_periods`` >= 1 and ``msd_scales`` >= 0 give at least one
+        sub-discriminator; the loss weights are >= 0."""
+        check_config_choice(self, "resblock", ("1", "2"))
+        rates = check_config_ints(self, "upsample_rates")
+        kernels = check_config_ints(self, "upsample_kernel_sizes", length=len(rates))
+        for i, (r, k) in enumerate(zip(rates, kernels)):
+            if k < r or (k - r) % 2:
+                raise ValueError(
+                    f"HiFiGANConfig.upsample_kernel_sizes[{i}]={k} must be >= upsample_rates[{i}]={r} with an even "
+                    f"difference (padding (k - r) / 2 makes each stage exactly r times longer), got {kernels}"
+                )
+        ch = check_config_int(self, "upsample_initial_channel")
+        if ch < 2 ** len(rates):
+            raise ValueError(
+                f"HiFiGANConfig.upsample_initial_channel must be an integer >= {2 ** len(rates)} (it is halved at each "
+                f"of the {len(rates)} upsampling stages), got {ch}"
+            )
+        mrf = check_config_ints(self, "resblock_kernel_sizes", odd=True)
+        dilations = self.resblock_dilation_sizes
+        if isinstance(dilations, (str, bytes)) or not isinstance(dilations, (tuple, list)) \
+                or len(dilations) != len(mrf):
+            raise ValueError(
+                f"HiFiGANConfig.resblock_dilation_sizes must be a tuple of {len(mrf)} dilation tuple(s), one per "
+                f"resblock_kernel_sizes item {mrf}, got {dilations!r}"
+            )
+        object.__setattr__(self, "resblock_dilation_sizes", tuple(
+            check_int_tuple(f"HiFiGANConfig.resblock_dilation_sizes[{i}]", d) for i, d in enumerate(dilations)
+        ))
+        periods = check_config_ints(self, "mpd_periods", min_length=0)
+        scales = check_config_int(self, "msd_scales", min_value=0)
+        if not periods and not scales:
+            raise ValueError("HiFiGANConfig needs at least one sub-discriminator: mpd_periods=() and msd_scales=0")
+        check_config_number(self, "lambda_fm", min_value=0.0)
+        check_config_number(self, "lambda_mel", min_value=0.0)
+        hop = positive_int_or_none(self.hop_length)
+        if hop is not None and math.prod(rates) != hop:
+            raise ValueError(f"prod(upsample_rates)={math.prod(rates)} must equal hop_length={hop} "
+                             f"(HiFiGANConfig.upsample_rates={rates})")
+
+
+def conv_2d(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A ``Conv1d`` / ``ConvTranspose1d`` (stride, padding and dilation along time; one group) applied as the
+    equivalent 2-D convolution to ``x`` ``(B, C_in, 1, T)``: its weight viewed as a ``(1, K)`` kernel."""
+    if isinstance(conv, nn.ConvTranspose1d):
+        return F.conv_transpose2d(x, conv.weight.unsqueeze(2), conv.bias, stride=(1, conv.stride[0]),
+                                  padding=(0, conv.padding[0]), output_padding=(0, conv.output_padding[0]),
+                                  dilation=(1, conv.dilation[0]))
+    return F.conv2d(x, conv.weight.unsqueeze(2), conv.bias, stride=(1, conv.stride[0]), padding=(0, conv.padding[0]),
+                    dilation=(1, conv.dilation[0]))
+
+
+def conv_prepared(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """:func:`conv_2d` with the weight and bias cached by :meth:`HiFiGANGenerator.prepare_convolutions`
+    (channels-last, in the prepared path's compute dtype)."""
+    if isinstance(conv, nn.ConvTranspose1d):
+        return F.conv_transpose2d(x, conv.prepared_weight, conv.prepared_bias, stride=(1, conv.stride[0]),
+                                  padding=(0, conv.padding[0]), output_padding=(0, conv.output_padding[0]),
+                                  dilation=(1, conv.dilation[0]))
+    return F.conv2d(x, conv.prepared_weight, conv.prepared_bias, stride=(1, conv.stride[0]),
+                    padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
+
 
 class ResBlock1(nn.Module):
     """``(B, C, T) -> (B, C, T)``: for each dilation ``d``, ``x <- x + conv_k,1(lrelu(conv_k,d(lrelu(x))))``."""
@@ -103,10 +178,17 @@ class ResBlock1(nn.Module):
         return x
 
     def forward_inference(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` with in-place sums (``x`` itself is left untouched: the other MRF blocks read it)."""
+        """:meth:`forward` on the prepared path: ``x`` ``(B, C, 1, T)`` channels-last, convolutions through
+        :func:`conv_prepared`, sums in place (``x`` itself is left untouched: the other MRF blocks read it)."""
         for i, (c1, c2) in enumerate(zip(self.convs1, self.convs2)):
-            y = c2(F.leaky_relu_(c1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
+            y = conv_prepared(c2, F.leaky_relu_(conv_prepared(c1, F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
             x = y.add_(x) if i == 0 else x.add_(y)
+        return x
+
+    def forward_2d(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` on ``(B, C, 1, T)`` with 2-D convolutions (the ONNX export of :class:`Generator2d`)."""
+        for c1, c2 in zip(self.convs1, self.convs2):
+            x = x + conv_2d(c2, F.leaky_relu(conv_2d(c1, F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
         return x
 
 
@@ -126,10 +208,16 @@ class ResBlock2(nn.Module):
         return x
 
     def forward_inference(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` with in-place sums (``x`` itself is left untouched: the other MRF blocks read it)."""
+        """:meth:`forward` on the prepared path (see :meth:`ResBlock1.forward_inference`)."""
         for i, c in enumerate(self.convs):
-            y = c(F.leaky_relu(x, LRELU_SLOPE))
+            y = conv_prepared(c, F.leaky_relu(x, LRELU_SLOPE))
             x = y.add_(x) if i == 0 else x.add_(y)
+        return x
+
+    def forward_2d(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` on ``(B, C, 1, T)`` with 2-D convolutions (the ONNX export of :class:`Generator2d`)."""
+        for c in self.convs:
+            x = x + conv_2d(c, F.leaky_relu(x, LRELU_SLOPE))
         return x
 
 
@@ -152,18 +240,51 @@ class HiFiGANGenerator(nn.Module):
             ))
         self.conv_post = wn(nn.Conv1d(ch, 1, 7, padding=3))
 
+    def prepare_convolutions(self, dtype: torch.dtype = torch.float32) -> None:
+        """Cache every convolution's weight as a 2-D kernel ``(C_out, C_in, 1, K)`` (transposed: ``(C_in, C_out, 1,
+        K)``) in channels-last memory format, and its bias, in ``dtype`` (the prepared path's compute dtype:
+        float32, or bfloat16 for the ``"bf16"`` backend). Runs once, in :meth:`HiFiGAN.prepare_for_inference`;
+        weight norm must already be folded."""
+        for module in self.modules():
+            if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
+                w = module.weight.detach().unsqueeze(2).to(dtype)
+                module.prepared_weight = w.contiguous(memory_format=torch.channels_last)
+                module.prepared_bias = None if module.bias is None else module.bias.detach().to(dtype).clone()
+
     def forward_inference(self, mel: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` without gradients and with in-place arithmetic: the MRF sum accumulates into the first
-        block's output, residual additions and activations overwrite tensors nothing else reads."""
-        x = self.conv_pre(mel)
+        """:meth:`forward` on the prepared path (after :meth:`prepare_convolutions`), ``(B, n_mels, F)`` -> ``(B, 1,
+        F * hop)`` in ``mel``'s dtype.
+
+        The activations are ``(B, C, 1, T)`` tensors in channels-last memory format and every convolution a 2-D one
+        with a ``(1, K)`` kernel (:func:`conv_prepared`): oneDNN's channels-last direct convolution runs the
+        narrow layers (8-64 channels over thousands of samples) faster than its 1-D path (measured: 1.1-1.4x on the
+        small and medium generators). Arithmetic in place: the MRF sum accumulates into the first block's output,
+        residual additions and activations overwrite tensors nothing else reads. Computes in the dtype of the cached
+        weights (bfloat16 for the ``"bf16"`` backend), returns ``mel``'s."""
+        dtype = self.conv_pre.prepared_weight.dtype
+        x = mel.to(dtype).unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        x = conv_prepared(self.conv_pre, x)
         for up, mrf in zip(self.ups, self.mrfs):
-            x = up(F.leaky_relu_(x, LRELU_SLOPE))
+            x = conv_prepared(up, F.leaky_relu_(x, LRELU_SLOPE))
             acc = None
             for block in mrf:
                 y = block.forward_inference(x)
                 acc = y if acc is None else acc.add_(y)
             x = acc.div_(len(mrf))
-        return torch.tanh_(self.conv_post(F.leaky_relu_(x)))
+        return torch.tanh_(conv_prepared(self.conv_post, F.leaky_relu_(x))).squeeze(2).to(mel.dtype)
+
+    def forward_2d(self, mel: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` with every convolution a 2-D one over ``(B, C, 1, T)`` (no in-place arithmetic: traced for
+        ONNX export by :class:`Generator2d`)."""
+        x = conv_2d(self.conv_pre, mel.unsqueeze(2))
+        for up, mrf in zip(self.ups, self.mrfs):
+            x = conv_2d(up, F.leaky_relu(x, LRELU_SLOPE))
+            acc = None
+            for block in mrf:
+                y = block.forward_2d(x)
+                acc = y if acc is None else acc + y
+            x = acc / len(mrf)
+        return torch.tanh(conv_2d(self.conv_post, F.leaky_relu(x))).squeeze(2)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(mel)
@@ -172,6 +293,21 @@ class HiFiGANGenerator(nn.Module):
             x = sum(block(x) for block in mrf) / len(mrf)  # MRF: mean of the |k_r| residual blocks
         x = F.leaky_relu(x)  # slope 0.01 (torch default) here, as in the reference, not 0.1
         return torch.tanh(self.conv_post(x))
+
+
+class Generator2d(nn.Module):
+    """The generator as 2-D convolutions over ``(B, C, 1, T)`` (``mel (B, n_mels, F)`` -> ``audio (B, 1, F *
+    hop)``), for ONNX export: ONNX Runtime runs 2-D convolutions whose channels are multiples of 16 in its blocked
+    NCHWc layout (MLAS's AVX-512 direct-convolution kernels, activation fused), 1-D ones through im2col + SGEMM.
+    Measured on one AVX-512 core at 1 s of audio (CPU time, the machine shared): 1.26x (small), 1.35x (medium) and
+    1.10x (large) faster than the 1-D graph. Holds the generator itself (same parameters, same file size)."""
+
+    def __init__(self, generator: HiFiGANGenerator):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.generator.forward_2d(mel)
 
 
 class PeriodDiscriminator(nn.Module):
@@ -272,14 +408,52 @@ class HiFiGAN(GanVocoder):
             self._mel = MelFrontEnd(MelConfig(sample_rate=c.sample_rate, hop_length=c.hop_length, n_mels=c.n_mels))
         return self._mel.to(device)
 
+    #: Every backend, the reduced-precision ones included (see :meth:`prepare_for_inference`).
+    supported_backends = ("torch", "compile", "onnxruntime", "bf16", "int8")
+
     def _forward_prepared(self, mel: torch.Tensor) -> torch.Tensor:
         return self.net.forward_inference(mel)
 
-    def prepare_for_inference(self, backend: str = "torch") -> "HiFiGAN":
-        """Inference-only HiFi-GAN (see :meth:`Vocoder.prepare_for_inference`): weight norm folded, and the
-        generator runs :meth:`HiFiGANGenerator.forward_inference` (the multi-receptive-field sum and the residual
-        additions accumulate in place instead of allocating on every add; activations in place)."""
-        return super().prepare_for_inference(backend)
+    def _prepare_family(self) -> None:
+        self.net.prepare_convolutions(torch.float32)
+
+    def _prepare_precision(self, backend: str) -> None:
+        if backend == "bf16":
+            self.net.prepare_convolutions(torch.bfloat16)
+
+    def _export_graphs(self, example_frames: int, **procedure):
+        """One graph, ``generator``: :class:`Generator2d` (2-D convolutions: ONNX Runtime's NCHWc kernels)."""
+        from greenaudio.quantization.graphs import GraphSpec, VocoderGraphs
+
+        self.resolve_procedure(**procedure)  # no procedure arguments: unknown keys raise
+        mel = torch.rand(1, self.n_mels, example_frames)
+        spec = GraphSpec("generator", Generator2d(self.net).eval(), ("mel",), ("audio",),
+                         {"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 2: "samples"}}, (mel,))
+
+        def run(backend, mel: torch.Tensor, generator) -> torch.Tensor:
+            return backend["generator"](mel).squeeze(1)
+
+        return VocoderGraphs(self, [spec], run, "one forward pass of the generator (2-D convolutions), as "
+                             "generate(mel)")
+
+    def prepare_for_inference(self, backend: str = "torch", *, calibration_mels=None) -> "HiFiGAN":
+        """Inference-only HiFi-GAN (see :meth:`Vocoder.prepare_for_inference`); every backend is implemented.
+
+        * ``"torch"`` / ``"compile"``: weight norm folded; the generator runs
+          :meth:`HiFiGANGenerator.forward_inference`: activations ``(B, C, 1, T)`` in channels-last memory format
+          through 2-D ``(1, K)`` convolutions with cached weights (oneDNN's channels-last kernels), the
+          multi-receptive-field sum and the residual additions accumulated in place, activations in place.
+        * ``"onnxruntime"``: :class:`Generator2d` exported to ONNX; ONNX Runtime runs its convolutions in the
+          blocked NCHWc layout with the LeakyReLU fused (the fastest float32 path on AVX-512 CPUs).
+        * ``"bf16"``: the ``"torch"`` path with bfloat16 weights and activations (oneDNN's AVX512_BF16 kernels: two
+          products per instruction lane), output cast back to float32.
+        * ``"int8"``: the ``"onnxruntime"`` graph quantised statically to int8 (QDQ; per-channel int8 weights, uint8
+          activations, MinMax ranges over ``calibration_mels``).
+
+        The float32 backends equal the plain path within 1e-4 x max(1, peak); the reduced-precision ones change the
+        output by the SNR and D_STFT stated in the README (measured on the trained zoo's weights).
+        """
+        return super().prepare_for_inference(backend, calibration_mels=calibration_mels)
 
     def build_discriminator(self) -> HiFiGANDiscriminator:
         return HiFiGANDiscriminator(self.config.mpd_periods, self.config.msd_scales)

@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .base import OptimizerConfig, VocoderConfig
+from .base import (
+    OptimizerConfig,
+    VocoderConfig,
+    check_config_int,
+    check_config_ints,
+    check_config_number,
+    positive_int_or_none,
+)
 from .gan_common import (
     DiscriminatorOutput,
     GanVocoder,
@@ -40,7 +47,7 @@ from .gan_common import (
 )
 from .registry import ModelEntry, register
 
-__all__ = ["MelGANConfig", "MelGAN", "MelGANGenerator", "MelGANDiscriminator"]
+__all__ = ["MelGANConfig", "MelGAN", "MelGANGenerator", "MelGANDiscriminator", "min_reflection_frames"]
 
 LRELU_SLOPE = 0.2
 
@@ -70,6 +77,52 @@ class MelGANConfig(VocoderConfig):
     disc_downsampling_factor: int = 4
     lambda_feat: float = 10.0
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(name="adam", lr=1e-4, betas=(0.5, 0.9)))
+
+    def __post_init__(self) -> None:
+        """Validate the fields (``ValueError`` naming ``MelGANConfig.<field>`` and the value) before any layer is
+        built: widths and counts are integers (``ngf``, ``disc_scales``, ``disc_ndf`` >= 1; ``n_residual_layers``,
+        ``disc_layers`` >= 0), ``upsample_ratios`` multiply to ``hop_length``, the discriminator's grouped
+        convolutions divide their channels, and ``lambda_feat`` >= 0."""
+        check_config_int(self, "ngf")
+        check_config_int(self, "n_residual_layers", min_value=0)
+        ratios = check_config_ints(self, "upsample_ratios")
+        check_config_int(self, "disc_scales")
+        ndf = check_config_int(self, "disc_ndf")
+        layers = check_config_int(self, "disc_layers", min_value=0)
+        factor = check_config_int(self, "disc_downsampling_factor")
+        check_config_number(self, "lambda_feat", min_value=0.0)
+        hop = positive_int_or_none(self.hop_length)
+        if hop is not None and math.prod(ratios) != hop:
+            raise ValueError(f"prod(upsample_ratios)={math.prod(ratios)} must equal hop_length={hop} "
+                             f"(MelGANConfig.upsample_ratios={ratios})")
+        channels = ndf  # the grouped strided convolutions of each sub-discriminator (groups = in_channels // 4)
+        for i in range(layers):
+            out, groups = min(channels * factor, 1024), channels // 4
+            if groups < 1 or channels % groups or out % groups:
+                raise ValueError(
+                    f"MelGANConfig.disc_ndf={ndf} with disc_downsampling_factor={factor} gives discriminator layer "
+                    f"{i + 1} of {channels} -> {out} channels in {groups} groups (channels // 4); both channel counts "
+                    f"must be multiples of a group count >= 1 (e.g. disc_ndf=16, the paper's)"
+                )
+            channels = out
+
+
+def min_reflection_frames(config: MelGANConfig) -> int:
+    """The fewest mel frames for which every reflection padding of the generator reflects.
+
+    :class:`~greenaudio.vocoders.gan_common.ReflectionPad1d` reflects an input longer than its pad and replicates a
+    shorter one. The generator pads the mel by 3, the output of upsampling stage ``i`` (``frames * prod(ratios[:i+1])``
+    samples) by the residual stacks' dilations ``3^j``, and the audio by 3; below the returned frame count at least one
+    of them replicates. A graph traced for ONNX (with longer inputs) keeps reflection everywhere, which ONNX Runtime
+    refuses for such short inputs (4 frames for the presets).
+    """
+    pads = [(3, 1)]  # (pad, samples per mel frame where it applies)
+    length = 1
+    for r in config.upsample_ratios:
+        length *= r
+        pads += [(3**j, length) for j in range(config.n_residual_layers)]
+    pads.append((3, length))
+    return max(pad // per_frame + 1 for pad, per_frame in pads)
 
 
 class ResidualStack(nn.Module):

@@ -39,7 +39,12 @@ from .base import (
     Vocoder,
     VocoderConfig,
     check_choice,
+    check_config_bool,
+    check_config_int,
+    check_config_ints,
+    check_config_number,
     check_non_negative_float,
+    positive_int_or_none,
 )
 from ._fast import fast_gate, pointwise, scale_rows
 from .flow_common import InferenceCacheMixin, check_audio_and_mel, draw_latent, gated_tanh, gaussian_nll, weight_norm
@@ -85,16 +90,27 @@ class WaveFlowConfig(VocoderConfig):
     )
 
     def __post_init__(self) -> None:
-        if self.n_height < 2 or self.hop_length % self.n_height:
+        """Validate the fields (``ValueError`` naming ``WaveFlowConfig.<field>`` and the value) before any layer is
+        built: ``n_height`` >= 2 divides ``hop_length`` (even with ``bipartition``); widths and counts are integers
+        >= 1; ``kernel_size`` is odd; ``upsample_strides`` are even (padding ``s / 2`` of the transposed
+        convolutions gives exactly ``s`` times wider output only for even strides) and multiply to ``hop_length``;
+        ``train_sigma`` > 0 and ``inference_sigma`` >= 0."""
+        n_height = check_config_int(self, "n_height", min_value=2)
+        for name in ("res_channels", "n_flows", "n_layers", "kernel_size", "dilation_h_cycle"):
+            check_config_int(self, name)
+        bipartition = check_config_bool(self, "bipartition")
+        strides = check_config_ints(self, "upsample_strides", min_value=2, even=True)
+        check_config_number(self, "train_sigma", min_value=0.0, min_inclusive=False)
+        check_config_number(self, "inference_sigma", min_value=0.0)
+        hop = positive_int_or_none(self.hop_length)
+        if hop is not None and hop % n_height:
             raise ValueError(f"n_height must be >= 2 and divide hop_length ({self.hop_length}), got {self.n_height}")
-        if self.bipartition and self.n_height % 2:
+        if bipartition and n_height % 2:
             raise ValueError(f"bipartition needs an even n_height, got {self.n_height}")
-        if math.prod(self.upsample_strides) != self.hop_length:
+        if hop is not None and math.prod(strides) != hop:
             raise ValueError(f"upsample_strides {self.upsample_strides} must multiply to hop_length {self.hop_length}")
-        if self.kernel_size % 2 == 0 or self.dilation_h_cycle < 1:
-            raise ValueError(
-                f"need an odd kernel_size and dilation_h_cycle >= 1, got {self.kernel_size}, {self.dilation_h_cycle}"
-            )
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"WaveFlowConfig.kernel_size must be odd, got {self.kernel_size}")
 
 
 class _WaveNet2d(nn.Module):

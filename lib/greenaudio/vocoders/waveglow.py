@@ -25,7 +25,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import registry
-from .base import OptimizerConfig, Vocoder, VocoderConfig, check_non_negative_float
+from .base import (
+    OptimizerConfig,
+    Vocoder,
+    VocoderConfig,
+    check_config_int,
+    check_config_number,
+    check_non_negative_float,
+    positive_int_or_none,
+)
 from ._fast import fast_gate, pointwise, scale_rows, transposed_conv_overlap_add
 from .flow_common import InferenceCacheMixin, check_audio_and_mel, draw_latent, gated_tanh, gaussian_nll, weight_norm
 
@@ -64,7 +72,19 @@ class WaveGlowConfig(VocoderConfig):
     optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(name="adam", lr=1e-4))
 
     def __post_init__(self) -> None:
-        if self.n_group % 2 or self.n_early_size % 2 or self.hop_length % self.n_group:
+        """Validate the fields (``ValueError`` naming ``WaveGlowConfig.<field>`` and the value) before any layer is
+        built: counts and widths are integers >= 1 (``n_group`` and ``n_early_size`` >= 2 and even: every coupling
+        splits its channels in two halves); ``n_group`` divides ``hop_length`` and keeps at least two channels after
+        the early outputs; ``wn_kernel_size`` is odd; ``upsample_kernel`` >= ``hop_length``; ``train_sigma`` > 0
+        and ``inference_sigma`` >= 0."""
+        for name in ("n_flows", "n_early_every", "wn_layers", "wn_channels", "wn_kernel_size", "upsample_kernel"):
+            check_config_int(self, name)
+        for name in ("n_group", "n_early_size"):
+            check_config_int(self, name, min_value=2)
+        check_config_number(self, "train_sigma", min_value=0.0, min_inclusive=False)
+        check_config_number(self, "inference_sigma", min_value=0.0)
+        hop = positive_int_or_none(self.hop_length)
+        if self.n_group % 2 or self.n_early_size % 2 or (hop is not None and hop % self.n_group):
             raise ValueError(
                 f"need even n_group ({self.n_group}) and n_early_size ({self.n_early_size}), and hop_length "
                 f"({self.hop_length}) divisible by n_group"
@@ -72,7 +92,7 @@ class WaveGlowConfig(VocoderConfig):
         n_early = len(_early_flows(self))
         if self.n_group - n_early * self.n_early_size < 2:
             raise ValueError(f"n_group={self.n_group} leaves no channels after {n_early} early outputs")
-        if self.upsample_kernel < self.hop_length:
+        if hop is not None and self.upsample_kernel < hop:
             raise ValueError(f"upsample_kernel ({self.upsample_kernel}) must be >= hop_length ({self.hop_length})")
         if self.wn_kernel_size % 2 == 0:
             raise ValueError(f"wn_kernel_size must be odd, got {self.wn_kernel_size}")

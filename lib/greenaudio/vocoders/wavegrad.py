@@ -54,6 +54,7 @@ within 5k of 33.91M, 80-1536-768-512-512-256-96-1, which no one would choose.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,8 +62,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..validation import is_bool
 from . import registry
-from .base import OptimizerConfig, Vocoder, VocoderConfig
+from .base import (
+    OptimizerConfig,
+    Vocoder,
+    VocoderConfig,
+    check_config_int,
+    check_config_ints,
+    check_config_number,
+    check_int_tuple,
+    positive_int_or_none,
+)
 from .diffusion_common import CLAMP_CHOICES, NoiseSchedule, ancestral_sample, linear_schedule, resolve_schedule_choice
 from ._fast import pointwise
 from .diffwave import _check_pair
@@ -135,17 +146,49 @@ class WaveGradConfig(VocoderConfig):
     )
 
     def __post_init__(self) -> None:
-        n = len(self.upsample_channels)
-        if len(self.upsample_factors) != n or len(self.upsample_dilations) != n:
+        """Validate the fields (``ValueError`` naming ``WaveGradConfig.<field>`` and the value) before any layer is
+        built: channel counts and factors are integers >= 1, one factor, width and 4-dilation tuple per UBlock (their
+        factors multiplying to ``hop_length``), one width per DBlock and at least one DBlock dilation; the FiLM
+        widths that carry the noise-level encoding (sine and cosine halves) are even; ``noise_level_scale`` > 0,
+        ``train_steps`` >= 1 and the training betas in (0, 1)."""
+        factors = check_config_ints(self, "upsample_factors")
+        check_config_int(self, "upsample_preconv_channels")
+        up_channels = check_config_ints(self, "upsample_channels")
+        n = len(up_channels)
+        if not isinstance(self.upsample_dilations, (tuple, list)):
+            raise ValueError(f"WaveGradConfig.upsample_dilations must be a tuple of {n} tuples of 4 dilations, got "
+                             f"{self.upsample_dilations!r}")
+        if len(factors) != n or len(self.upsample_dilations) != n:
             raise ValueError(
                 f"upsample_factors {self.upsample_factors}, upsample_channels {self.upsample_channels} and "
                 f"upsample_dilations need the same length"
             )
-        if len(self.downsample_channels) != n - 1:
+        object.__setattr__(self, "upsample_dilations", tuple(  # each UBlock has four dilated convolutions
+            check_int_tuple(f"WaveGradConfig.upsample_dilations[{i}]", d, length=4)
+            for i, d in enumerate(self.upsample_dilations)
+        ))
+        down_pre = check_config_int(self, "downsample_preconv_channels")
+        down_channels = check_config_ints(self, "downsample_channels", min_length=0)
+        if len(down_channels) != n - 1:
             raise ValueError(f"need {n - 1} downsample_channels for {n} UBlocks, got {self.downsample_channels}")
+        check_config_ints(self, "downsample_dilations")
         if self.film_layout not in FILM_LAYOUTS:
             raise ValueError(f"film_layout must be one of {FILM_LAYOUTS}, got {self.film_layout!r}")
-        if math.prod(self.upsample_factors) != self.hop_length:
+        # the FiLM hidden width carries the noise encoding [sin, cos]: Cin (paper) or Cout (thesis_code) of each FiLM
+        field_name, widths = (("downsample_preconv_channels/downsample_channels", (down_pre,) + down_channels)
+                              if self.film_layout == "paper" else ("upsample_channels", up_channels))
+        odd = [w for w in widths if w % 2]
+        if odd:
+            raise ValueError(
+                f"WaveGradConfig.{field_name} must be even with film_layout={self.film_layout!r} (each FiLM adds a "
+                f"sine/cosine noise-level encoding of that width), got {widths}"
+            )
+        check_config_number(self, "noise_level_scale", min_value=0.0, min_inclusive=False)
+        check_config_int(self, "train_steps")
+        for name in ("beta_start", "beta_end"):
+            check_config_number(self, name, min_value=0.0, max_value=1.0, min_inclusive=False, max_inclusive=False)
+        hop = positive_int_or_none(self.hop_length)
+        if hop is not None and math.prod(factors) != hop:
             raise ValueError(
                 f"product of upsample_factors {self.upsample_factors} must equal hop_length {self.hop_length}"
             )
@@ -275,7 +318,10 @@ class WaveGrad(Vocoder):
 
     def _validate_procedure(self, procedure: dict[str, Any]) -> dict[str, Any]:
         available = {name: len(b) for name, b in INFERENCE_SCHEDULES.items()}
-        steps, schedule = resolve_schedule_choice(procedure["steps"], procedure["schedule"], available)
+        steps = procedure["steps"]
+        if isinstance(steps, numbers.Integral) and not is_bool(steps):
+            steps = int(steps)  # np.int64(6) is 6 (bools and floats are left for the check to refuse)
+        steps, schedule = resolve_schedule_choice(steps, procedure["schedule"], available)
         if procedure["clamp"] not in CLAMP_CHOICES:
             raise ValueError(f"clamp={procedure['clamp']!r} is not valid; choose one of {list(CLAMP_CHOICES)}")
         return {"steps": steps, "schedule": schedule, "clamp": procedure["clamp"]}
