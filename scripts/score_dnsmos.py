@@ -5,8 +5,8 @@ with shipped weights also on the held-out clips the export scored, regenerated f
 D_STFT is checked against scores.csv first). The table is written to
 ``lib/greenaudio/resources/zoo/<protocol>/dnsmos.csv`` (or ``--root``) and listed in that folder's manifest.
 
-    python scripts/score_dnsmos.py --protocol mini              # everything (about 40 min on 2 loaded cores)
-    python scripts/score_dnsmos.py --protocol mini --no-held-out # the shipped samples only (about 5 min)
+    python scripts/score_dnsmos.py --protocol mini              # everything (41 min on 2 loaded cores)
+    python scripts/score_dnsmos.py --protocol mini --no-held-out # the shipped samples only (2-3 min)
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@
 # - **Intelligibility after minutes of CPU.** Held-out spoken digits resynthesised by the best HiFi-GAN are still
 #   recognised {glue:text}`digits_hifigan_pct:.0f` % of the time (ground truth {glue:text}`digits_truth_pct:.0f` %,
 #   chance 10 %); through the best diffusion or flow model, {glue:text}`digits_slow_pct:.0f` %.
-# - **Predicted MOS: DNSMOS ranks the recordings first, DistillMOS does not.** DNSMOS (overall score, OVRL) gives
+# - **Two predictors of MOS, two verdicts.** DNSMOS (overall score, OVRL) gives
 #   the recordings {glue:text}`dns_truth:.2f` and rates {glue:text}`dns_below` of the {glue:text}`dns_models` trained
 #   configurations below them, the highest {glue:text}`dns_best_name` at {glue:text}`dns_best:.2f`. DistillMOS rates
 #   {glue:text}`dmos_above` of {glue:text}`dmos_models` above the recordings ({glue:text}`dmos_truth:.2f`), so the
@@ -36,10 +36,12 @@
 #   {glue:text}`thesis_front_n` of 18 configurations ({glue:text}`thesis_front_names`); the mini zoo's D-STFT front
 #   holds {glue:text}`zoo_front_n` of the {glue:text}`n_trained_by_budget` trained ones ({glue:text}`zoo_front_names`),
 #   its DNSMOS front {glue:text}`zoo_dns_front_n` ({glue:text}`zoo_dns_front_names`).
-# - **What a quality costs here.** Reaching its family's best validation D-STFT took the best configuration of each
-#   family between {glue:text}`reach_best_min_wh:.2f` Wh ({glue:text}`reach_best_min_name`) and
-#   {glue:text}`reach_best_max_wh:.2f` Wh ({glue:text}`reach_best_max_name`) of estimated CPU energy; the thesis's
-#   worst-case budget is {glue:text}`thesis_budget_kwh:.1f` kWh per configuration.
+# - **What a quality costs here.** Getting halfway from their first validation to their family's best took the GANs
+#   {glue:text}`half_gan_min_wh:.2f`–{glue:text}`half_gan_max_wh:.2f` Wh of estimated CPU energy and the diffusion
+#   and flow models {glue:text}`half_slow_min_wh:.2f`–{glue:text}`half_slow_max_wh:.2f` Wh;
+#   {glue:text}`n_slow_larger_half` of their {glue:text}`n_slow_larger` medium and large configurations got there
+#   within the budget. The thesis's worst-case budget is {glue:text}`thesis_budget_kwh:.1f` kWh per configuration,
+#   {glue:text}`thesis_ratio:,.0f` times the largest mini run.
 #
 # Every claim of the thesis checked here is gathered, with the value computed in this build, in
 # {ref}`the claims table <claims-5-2>` at the end.
@@ -318,9 +320,10 @@ report.show_figure(quality.plot_convergence(curves, "d_stft"),
 #
 # The same curves say what a quality cost. Two D-STFT levels are fixed per family on the validation scale before
 # asking who reaches them: the value the family's best model (lowest held-out D-STFT among the trained) had at its
-# first validation and at its last, and halfway between the two. For every configuration the table gives the CPU time
-# of the first validation at or below each level and the training energy spent by then, estimated as the run's own
-# energy per CPU-second ({glue:text}`j_per_cpu_s:.1f` J, from its training record) times that CPU time.
+# last validation (the "best" level), and halfway between that and its first validation (first table). For every
+# configuration the second table gives the CPU time of the first validation at or below each level and the training
+# energy spent by then, estimated as the run's own energy per CPU-second ({glue:text}`j_per_cpu_s:.1f` J, from its
+# training record) times that CPU time.
 #
 # {glue:text}`n_reach_half` of the {glue:text}`n_trained` configurations reached their family's halfway level within
 # the budget and {glue:text}`n_reach_best` its best level; {glue:text}`n_slow_larger_half` of the
@@ -336,21 +339,28 @@ report.show_figure(quality.plot_convergence(curves, "d_stft"),
 levels = quality.family_levels(curves, scores, exclude=untrained)
 reach = quality.energy_to_quality(curves, scores, levels)
 thesis_budget_kwh = carbon.compute_worst_case_energy_kwh("RTX A5000", 1, 120)
-reached_best = reach.dropna(subset=["energy_j_best"]).merge(levels, left_on="config", right_on="best_config")
 slow_larger = reach[~reach.model.isin(["melgan", "hifigan"]) & (reach["size"] != "small")]
 small_half = reach[reach["size"] == "small"].set_index("model").energy_j_half
 larger = reach[(reach["size"] != "small") & reach.energy_j_half.notna()]
-report.glue(j_per_cpu_s=reach.j_per_cpu_s.median(), n_reach_half=int(reach.energy_j_half.notna().sum()),
+gan_half = reach[reach.model.isin(["melgan", "hifigan"])].energy_j_half.dropna() / 3600
+slow_half = reach[~reach.model.isin(["melgan", "hifigan"])].energy_j_half.dropna() / 3600
+report.glue(j_per_cpu_s=reach.j_per_cpu_s.median(), half_gan_min_wh=gan_half.min(), half_gan_max_wh=gan_half.max(),
+            half_slow_min_wh=slow_half.min(), half_slow_max_wh=slow_half.max(), n_reach_half=int(reach.energy_j_half.notna().sum()),
             n_reach_best=int(reach.energy_j_best.notna().sum()), n_slow_larger=len(slow_larger),
             n_slow_larger_half=int(slow_larger.energy_j_half.notna().sum()),
             n_larger_reached=len(larger),
             n_larger_cheaper=int((larger.energy_j_half.to_numpy() < small_half.reindex(larger.model).to_numpy()).sum()),
             mini_max_wh=reach.budget_energy_j.max() / 3600, thesis_budget_kwh=thesis_budget_kwh,
-            thesis_ratio=thesis_budget_kwh * 3.6e6 / reach.budget_energy_j.max(),
-            reach_best_min_wh=reached_best.energy_j_best.min() / 3600,
-            reach_best_min_name=reached_best.sort_values("energy_j_best").configuration.iloc[0],
-            reach_best_max_wh=reached_best.energy_j_best.max() / 3600,
-            reach_best_max_name=reached_best.sort_values("energy_j_best").configuration.iloc[-1])
+            thesis_ratio=thesis_budget_kwh * 3.6e6 / reach.budget_energy_j.max())
+shown_levels = levels.assign(family=[report.configuration_name(m) for m in levels.model],
+                             best_model=[report.configuration_name(*c.rsplit("-", 1)) for c in levels.best_config])
+report.show_table(shown_levels[["family", "best_model", "start", "halfway", "best"]], label="quality-levels",
+                  chapter=CHAPTER,
+                  caption="The two D-STFT levels of each family (validation clips): its best model's first and last "
+                  "validation values and halfway between them.",
+                  columns={"family": "Family", "best_model": "Best model", "start": "First validation",
+                           "halfway": "Halfway level", "best": "Best level (last validation)"},
+                  formats={"start": "{:.3f}", "halfway": "{:.3f}", "best": "{:.3f}"})
 never = float("inf")  # shown as "not reached"; the CSV keeps inf
 reach_table = reach.assign(**{c: reach[c].fillna(never) for c in ("cpu_s_half", "cpu_s_best", "steps_half",
                                                                   "steps_best")},
@@ -367,13 +377,14 @@ def reached(spec):
 
 report.show_table(reach_table, label="energy-to-quality", chapter=CHAPTER,
                   caption="When each configuration's validation D-STFT first reached its family's halfway and best "
-                  "levels: CPU time and estimated training energy by then (the folded table adds the steps and the "
-                  "energy of the whole budget).",
-                  main=["configuration", "level_half", "cpu_s_half", "wh_half", "level_best", "cpu_s_best",
-                        "wh_best"],
-                  columns={"level_half": "Halfway (D-STFT)", "cpu_s_half": "CPU time to halfway (s)",
-                           "wh_half": "Energy to halfway (Wh)", "level_best": "Best level (D-STFT)",
-                           "cpu_s_best": "CPU time to best (s)", "wh_best": "Energy to best (Wh)",
+                  "levels: CPU time and estimated training energy by then, beside the energy of its whole budget "
+                  "(the folded table adds the levels and steps). The thesis's budget, for comparison: "
+                  f"{thesis_budget_kwh * 1000:,.0f} Wh per configuration (120 h on one RTX A5000 at 230 W, worst "
+                  "case).",
+                  main=["configuration", "cpu_s_half", "wh_half", "cpu_s_best", "wh_best", "budget_wh"],
+                  columns={"level_half": "Halfway level", "cpu_s_half": "Halfway (CPU s)",
+                           "wh_half": "Halfway (Wh)", "level_best": "Best level",
+                           "cpu_s_best": "Best (CPU s)", "wh_best": "Best (Wh)",
                            "steps_half": "Steps to halfway", "steps_best": "Steps to best",
                            "budget_wh": "Whole budget (Wh)", "energy_method": "Energy method"},
                   formats={"level_half": "{:.3f}", "level_best": "{:.3f}", "cpu_s_half": reached("{:.0f}"),
@@ -414,8 +425,9 @@ report.show_figure(quality.plot_spectrograms(PROTOCOL, SPECTROGRAM_UTTERANCE, ro
 # DistillMOS stays off the fronts: it rates {glue:text}`dmos_above` of the {glue:text}`dmos_models` trained models
 # above the ground truth, which it predicts at {glue:text}`dmos_truth:.2f`, among them {glue:text}`dmos_far_name`,
 # whose D-STFT is {glue:text}`dmos_far_dstft:.2f`. A predictor that prefers such output to the recordings cannot rank
-# this corpus; DNSMOS, which rates the recordings highest, can (both were trained on natural speech, and both predict
-# MOS without a reference, while $\mathcal{D}_{STFT}$ and PESQ-WB compare each output with its original).
+# this corpus; DNSMOS rates {glue:text}`dns_below` of the {glue:text}`dns_models` below them. Both were trained on
+# natural speech and predict MOS without a reference, while $\mathcal{D}_{STFT}$ and PESQ-WB compare each output with
+# its original.
 
 # %%
 costs = quality.compute_inference_costs(list(zip(trained.model, trained["size"])), seconds=COST_AUDIO_S)
@@ -463,11 +475,11 @@ report.glue(thesis_front_n=int(fronts.thesis_gflops.sum()), zoo_front_n=int(fron
 on_a_front = fronts[fronts.drop(columns="configuration").any(axis=1)]
 report.show_table(on_a_front, label="fronts", chapter=CHAPTER,
                   caption="Configurations on at least one Pareto front: the thesis's MOS against GFLOPs and against "
-                  "GPU energy (Tables 7 and 8), and the mini zoo's D-STFT, PESQ-WB and DNSMOS against counted GFLOPs "
-                  "and estimated CPU energy (the untrained left out).",
-                  columns={"thesis_gflops": "Thesis: MOS, GFLOPs", "thesis_energy": "Thesis: MOS, energy",
-                           "zoo_gflops": "Zoo: D-STFT, GFLOPs", "zoo_energy": "Zoo: D-STFT, energy",
-                           "zoo_pesq_gflops": "Zoo: PESQ-WB, GFLOPs", "zoo_dns_gflops": "Zoo: DNSMOS, GFLOPs"})
+                  "GPU energy (Tables 7 and 8), then the mini zoo's D-STFT, PESQ-WB and DNSMOS against counted "
+                  "GFLOPs and estimated CPU energy (the untrained left out).",
+                  columns={"thesis_gflops": "Thesis, GFLOPs", "thesis_energy": "Thesis, energy",
+                           "zoo_gflops": "D-STFT, GFLOPs", "zoo_energy": "D-STFT, energy",
+                           "zoo_pesq_gflops": "PESQ, GFLOPs", "zoo_dns_gflops": "DNSMOS, GFLOPs"})
 
 # %% [markdown]
 # ## The thesis's automatic metrics against its listeners (Figure 32, from data)

@@ -588,6 +588,7 @@ def plot_quality_cost_fronts(table: pd.DataFrame, costs: Mapping[str, str], qual
     from ..plotting import plot_pareto
 
     markers = ["o", "s", "^", "D", "v", "P", "X", "*"]  # plot_pareto's, by first appearance of a family
+    table = _ordered(table)  # families in the registry's order, in the legend too
     cost_cols = [c for c in costs if c in table.columns and table[c].notna().any()]
     quality = [q for q in (quality or QUALITY_METRICS) if q in table.columns and table[q].notna().any()]
     fig, axes = plt.subplots(len(quality), len(cost_cols), figsize=(3.6 * len(cost_cols), 3.3 * len(quality)),
@@ -626,8 +627,9 @@ def plot_quality_cost_fronts(table: pd.DataFrame, costs: Mapping[str, str], qual
             if text not in labels:
                 handles.append(handle)
                 labels.append(text)
-    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=7)
-    fig.tight_layout(rect=(0, 0.03 + 0.025 * ((len(labels) - 1) // 5 + 1), 1, 1))
+    columns = min(8, max(1, len(labels)))
+    fig.legend(handles, labels, loc="lower center", ncol=columns, fontsize=7)
+    fig.tight_layout(rect=(0, (0.3 + 0.2 * ((len(labels) - 1) // columns + 1)) / fig.get_figheight(), 1, 1))
     return fig, pd.DataFrame(records)
 
 
