@@ -115,7 +115,7 @@ def test_teachers_page_reads_the_build_times_and_types_none():
         assert build_book.time_key(stem) in used, stem
     assert used <= set(build_book.time_substitution_keys(NOTEBOOKS))
     # no hand-typed duration is left: the only "N min" on the page are the session plans' clock times
-    prose = re.sub(r"^\|[^|]*min \|", "|", text, flags=re.M)  # drop the plans' first column ("0–10 min")
+    prose = re.sub(r"^- \*\*[^*]*min\.\*\*", "-", text, flags=re.M)  # drop the plans' clock times ("**0–10 min.**")
     typed = re.findall(r"\b\d+(?:\.\d+)? ?(?:s|min|minutes?|seconds?)\b", prose)
     assert typed == [], typed
     assert "about 7 min" not in text
