@@ -520,7 +520,9 @@ poll();
 """
 
 
-def _link_findings(links: list[dict], cache: dict[Path, set[str]]) -> list[tuple[str, str]]:
+def link_findings(links: list[dict], cache: dict[Path, set[str]]) -> list[tuple[str, str]]:
+    """``(element, what is missing)`` for each internal link (``{"href", "element"}``) whose file or anchor is absent
+    (``cache``: the ids of each page read so far)."""
     found = []
     for link in links:
         url = urlparse(link["href"])
@@ -588,7 +590,7 @@ def check_page(browser, page: Path, html_dir: Path, *, screenshots: Path | None 
         if problem:
             add("img_alt_is_filename" if problem.startswith("alt is") else "img_without_alt", first,
                 image["element"], problem)
-    for element, detail in _link_findings(once["links"], link_cache if link_cache is not None else {}):
+    for element, detail in link_findings(once["links"], link_cache if link_cache is not None else {}):
         add("broken_link", first, element, detail)
     for item in once["tall_row"]:
         add("tall_row", first, item["element"], item["detail"])

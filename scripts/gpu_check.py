@@ -56,7 +56,6 @@ import contextlib
 import copy
 import csv
 import datetime as _dt
-import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -419,15 +418,9 @@ def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> Non
     atomic_write_text(path, buf.getvalue())
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_manifest(out: Path, command: str) -> None:
+    from greenaudio.experiments.artefacts import sha256_file  # numpy only: importable on a bare machine
+
     rows = []
     for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != "manifest.csv"
                        and not p.name.startswith(".")):

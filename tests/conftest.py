@@ -20,6 +20,43 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: Tiny versions of the six families (narrow, shallow): a test builds them in seconds, not minutes.
+TINY_CONFIGS = {
+    "melgan": {"ngf": 4, "n_residual_layers": 1},
+    "hifigan": {"upsample_initial_channel": 16, "resblock_kernel_sizes": (3,), "resblock_dilation_sizes": ((1, 3),)},
+    "wavegrad": {"upsample_preconv_channels": 8, "upsample_channels": (8, 8, 8, 4, 4), "downsample_preconv_channels": 4,
+                 "downsample_channels": (4, 4, 8, 8)},
+    "diffwave": {"residual_channels": 4, "residual_layers": 2},
+    "waveflow": {"res_channels": 4, "n_layers": 2, "n_flows": 2},
+    "waveglow": {"wn_channels": 4, "wn_layers": 2, "upsample_kernel": 512},
+}
+
+
+def perturbed_pair(name: str, size: str, seed: int = 0, **fields):
+    """A plain model of a preset (``fields`` override its config) with every weight perturbed (zero-initialised
+    output layers would hide errors), in eval mode, and a second model holding the same weights (to be prepared)."""
+    import torch
+
+    from greenaudio import vocoders
+
+    torch.manual_seed(seed)
+    plain = vocoders.load(name, size, **fields)
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    plain.eval()
+    prepared = vocoders.build(plain.config)
+    prepared.load_state_dict(plain.state_dict())
+    return plain, prepared
+
+
+def random_mel(frames: int, batch: int = 1, seed: int = 1):
+    """A seeded uniform mel of shape (batch, 80, frames)."""
+    import torch
+
+    return torch.rand(batch, 80, frames, generator=torch.Generator().manual_seed(seed))
+
+
 def toc_notebooks() -> list[Path]:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     return [ROOT / f"{c['file']}.ipynb" for part in toc["parts"] for c in part["chapters"]

@@ -24,19 +24,9 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import TINY_CONFIGS as TINY
 from greenaudio import vocoders
 from greenaudio.vocoders.gan_common import ReflectionPad1d
-
-# Tiny versions of the families (narrow, shallow): seconds, not minutes.
-TINY = {
-    "melgan": {"ngf": 4, "n_residual_layers": 1},
-    "hifigan": {"upsample_initial_channel": 16, "resblock_kernel_sizes": (3,), "resblock_dilation_sizes": ((1, 3),)},
-    "wavegrad": {"upsample_preconv_channels": 8, "upsample_channels": (8, 8, 8, 4, 4), "downsample_preconv_channels": 4,
-                 "downsample_channels": (4, 4, 8, 8)},
-    "diffwave": {"residual_channels": 4, "residual_layers": 2},
-    "waveflow": {"res_channels": 4, "n_layers": 2, "n_flows": 2},
-    "waveglow": {"wn_channels": 4, "wn_layers": 2, "upsample_kernel": 512},
-}
 
 
 def _tiny(name: str, **overrides) -> vocoders.Vocoder:

@@ -12,20 +12,11 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import TINY_CONFIGS as TINY
 from greenaudio import quantization as Q
 from greenaudio import vocoders
 from greenaudio.quantization import qat
 from greenaudio.quantization.graphs import GraphSpec
-
-TINY = {
-    "melgan": {"ngf": 4, "n_residual_layers": 1},
-    "hifigan": {"upsample_initial_channel": 16, "resblock_kernel_sizes": (3,), "resblock_dilation_sizes": ((1, 3),)},
-    "wavegrad": {"upsample_preconv_channels": 8, "upsample_channels": (8, 8, 8, 4, 4), "downsample_preconv_channels": 4,
-                 "downsample_channels": (4, 4, 8, 8)},
-    "diffwave": {"residual_channels": 4, "residual_layers": 2},
-    "waveflow": {"res_channels": 4, "n_layers": 2, "n_flows": 2},
-    "waveglow": {"wn_channels": 4, "wn_layers": 2, "upsample_kernel": 512},
-}
 
 
 def _tiny(name: str) -> vocoders.Vocoder:

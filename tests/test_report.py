@@ -16,7 +16,6 @@ from greenaudio import report
 def results_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setenv("GREENAUDIO_RESULTS_DIR", str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(report, "_counters", {})
     monkeypatch.setattr(report, "_seen_labels", {})
 
 

@@ -15,6 +15,8 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import perturbed_pair
+from conftest import random_mel as _mel
 from greenaudio import vocoders
 from greenaudio.vocoders import base as vbase
 from greenaudio.vocoders.hifigan import Generator2d, conv_2d, conv_prepared
@@ -88,19 +90,7 @@ def test_conv_prepared_uses_the_cached_channels_last_weights():
 
 
 def _pair(size: str, seed: int = 0, **fields):
-    torch.manual_seed(seed)
-    plain = vocoders.load("hifigan", size, **fields)
-    with torch.no_grad():
-        for p in plain.parameters():
-            p.add_(0.01 * torch.randn_like(p))
-    plain.eval()
-    prepared = vocoders.build(plain.config)
-    prepared.load_state_dict(plain.state_dict())
-    return plain, prepared
-
-
-def _mel(frames: int, batch: int = 1, seed: int = 1) -> torch.Tensor:
-    return torch.rand(batch, 80, frames, generator=torch.Generator().manual_seed(seed))
+    return perturbed_pair("hifigan", size, seed, **fields)
 
 
 def _close(got, want):

@@ -10,6 +10,8 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from conftest import perturbed_pair as _pair
+from conftest import random_mel as _mel
 from greenaudio import vocoders
 from greenaudio.vocoders import base as vbase
 from greenaudio.vocoders.base import PreparedModelError
@@ -20,24 +22,6 @@ CONFIGS = list(vocoders.iter_presets())
 SLOW_CONFIGS = {("waveglow", "large"), ("waveglow", "medium"), ("wavegrad", "large"), ("waveflow", "large"),
                 ("diffwave", "large")}
 TOL = 1e-4
-
-
-def _pair(name: str, size: str, seed: int = 0):
-    """A plain model with every weight perturbed (zero-initialised output layers would hide errors) and a prepared
-    copy of the same weights."""
-    torch.manual_seed(seed)
-    plain = vocoders.load(name, size)
-    with torch.no_grad():
-        for p in plain.parameters():
-            p.add_(0.01 * torch.randn_like(p))
-    plain.eval()
-    prepared = vocoders.build(plain.config)
-    prepared.load_state_dict(plain.state_dict())
-    return plain, prepared
-
-
-def _mel(frames: int, batch: int = 1, seed: int = 1) -> torch.Tensor:
-    return torch.rand(batch, 80, frames, generator=torch.Generator().manual_seed(seed))
 
 
 def _gen(model, mel, **procedure):

@@ -146,7 +146,8 @@ def _relative_to_cwd(path: Path) -> str:
 
 # --- numbering ------------------------------------------------------------------------------------------------------
 
-_counters: dict[tuple[str, str], int] = {}
+#: (kind, chapter) -> label -> its number: a chapter's n-th new label gets n, a label shown again keeps its number.
+_seen_labels: dict[tuple[str, str], dict[str, int]] = {}
 
 
 def _number(kind: str, chapter: str, label: str, thesis: str | None) -> str:
@@ -154,16 +155,10 @@ def _number(kind: str, chapter: str, label: str, thesis: str | None) -> str:
     word = "Table" if kind == "table" else "Figure"
     if thesis:
         return f"{thesis} (thesis)"
-    key = (kind, chapter)
-    seen = _seen_labels.setdefault(key, {})
-    if label not in seen:  # a cell run twice keeps its number
-        _counters[key] = _counters.get(key, 0) + 1
-        seen[label] = _counters[key]
+    seen = _seen_labels.setdefault((kind, chapter), {})
+    seen.setdefault(label, len(seen) + 1)  # a cell run twice keeps its number
     prefix = CHAPTER_NUMBERS.get(chapter)
     return f"{word} {prefix}-{seen[label]}" if prefix else f"{word} {seen[label]}"
-
-
-_seen_labels: dict[tuple[str, str], dict[str, int]] = {}
 
 
 # --- cells ----------------------------------------------------------------------------------------------------------
@@ -466,7 +461,7 @@ def order_configurations(table: pd.DataFrame, model: str = "model", size: str = 
     """Rows in the registry's order: family (MelGAN, HiFi-GAN, WaveGrad, DiffWave, WaveFlow, WaveGlow), then
     small, medium, large; the ground truth first, unknown names last (stable otherwise)."""
     registry = _registry()
-    families = [n for n in registry.names()]
+    families = registry.names()
     sizes = list(registry.THESIS_SIZES)
 
     def family_rank(value) -> int:

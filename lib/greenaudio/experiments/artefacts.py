@@ -203,26 +203,31 @@ def _locked(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def upsert_rows(path: Path, key: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None):
-    """Replace the rows of ``path`` (CSV) whose ``key`` equals one of ``rows``' and write atomically, under a lock
-    (``columns``: keep and order these, reading empty cells as empty strings, as manifests need)."""
+def upsert_rows(path: Path, key: str | Sequence[str], rows: Sequence[Mapping[str, Any]],
+                columns: Sequence[str] | None = None):
+    """Replace the rows of ``path`` (CSV) whose ``key`` (a column, or several together) equals one of ``rows``' and
+    write atomically, under a lock (``columns``: keep and order these, reading empty cells as empty strings, as
+    manifests need). Rows are sorted by ``config`` and ``path`` where present, then by the key."""
     with _locked(path):
         _upsert_rows_unlocked(path, key, rows, columns)
 
 
-def _upsert_rows_unlocked(path: Path, key: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None):
+def _upsert_rows_unlocked(path: Path, key: str | Sequence[str], rows: Sequence[Mapping[str, Any]],
+                          columns: Sequence[str] | None):
     import pandas as pd
 
+    keys = [key] if isinstance(key, str) else list(key)
     new = pd.DataFrame(list(rows))
     if path.is_file():
         old = pd.read_csv(path, keep_default_na=False) if columns else pd.read_csv(path)
-        old = old[~old[key].astype(str).isin(new[key].astype(str))]
-        table = pd.concat([old, new], ignore_index=True)
+        replaced = set(new[keys].astype(str).itertuples(index=False, name=None))
+        old = old[[row not in replaced for row in old[keys].astype(str).itertuples(index=False, name=None)]]
+        table = pd.concat([old, new], ignore_index=True) if len(old) else new
     else:
         table = new
     if columns:
         table = table[list(columns)]
-    sort = [c for c in ("config", "path") if c in table.columns]
+    sort = list(dict.fromkeys([c for c in ("config", "path") if c in table.columns] + keys))
     table = table.sort_values(sort).reset_index(drop=True)
     from ..training import atomic_write_text
 
@@ -680,10 +685,6 @@ def ship_dnsmos(table, protocol: str = "mini", root: str | os.PathLike | None = 
     Raises:
         ValueError: ``table`` lacks one of :data:`DNSMOS_COLUMNS` or holds a non-finite score.
     """
-    import pandas as pd
-
-    from ..training import atomic_write_text
-
     missing = [c for c in DNSMOS_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"table lacks DNSMOS column(s) {missing}; it needs {list(DNSMOS_COLUMNS)}")
@@ -691,17 +692,10 @@ def ship_dnsmos(table, protocol: str = "mini", root: str | os.PathLike | None = 
         raise ValueError("table holds a non-finite DNSMOS score")
     folder = (Path(root) if root else default_zoo_dir()) / protocol
     path = folder / DNSMOS_FILE
-    with _locked(path):
-        old = load_dnsmos(folder, verify=False)
-        keys = set(zip(table.config, table.clips))
-        kept = old[[(c, k) not in keys for c, k in zip(old.config, old.clips)]] if len(old) else old
-        merged = pd.concat([kept, table[list(DNSMOS_COLUMNS)]], ignore_index=True) if len(kept) else \
-            table[list(DNSMOS_COLUMNS)]
-        merged = merged.sort_values(["config", "clips"]).reset_index(drop=True)
-        atomic_write_text(path, merged.to_csv(index=False))
+    upsert_rows(path, ("config", "clips"), table[list(DNSMOS_COLUMNS)].to_dict("records"), DNSMOS_COLUMNS)
     from ..manifests import distinct_values
 
-    tool = distinct_values(merged.tool)
+    tool = distinct_values(load_dnsmos(folder, verify=False).tool)
     row = config_file_row(folder, "all", "scores", path,
                           f"DNSMOS P.835 (OVRL, SIG, BAK) and P.808, mean over clips, {tool}: held-out clips "
                           f"regenerated from the shipped weights (seed {_SAMPLE_SEED}) where weights are shipped, "
