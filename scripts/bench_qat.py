@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from greenaudio import data
     from greenaudio.measure import read_cpu_model
+    from greenaudio.files import upsert_rows
+    from greenaudio.orchestration import shipping
     from greenaudio.quantization import qat, shipped
 
     target = args.csv if args.csv is not None else (shipped.default_quantization_dir() / shipped.SHIPPED_QAT_FILE
@@ -83,13 +85,10 @@ def main(argv: list[str] | None = None) -> int:
             date_utc=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
         histories.append(history)
         if args.ship:
-            print(f"shipped: {shipped.ship_qat_history(history)}", flush=True)
+            print(f"shipped: {shipping.ship_qat_history(history)}", flush=True)
         elif args.csv is not None:
-            done = shipped.merge_rows(done, history, key=shipped.QAT_KEY)
-            from greenaudio.training import atomic_write_text
-
-            args.csv.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(args.csv, done.to_csv(index=False))
+            upsert_rows(args.csv, list(shipped.QAT_KEY), history.to_dict("records"))
+            done = pd.read_csv(args.csv)
         print(f"{name} {args.size}: {args.steps} steps in {time.perf_counter() - started:.0f} s", flush=True)
     table = qat.qat_stability_table(pd.concat(histories, ignore_index=True))
     with pd.option_context("display.width", 220, "display.max_columns", 20, "display.max_colwidth", 70):

@@ -33,6 +33,9 @@ import pandas as pd
 
 def main(argv: list[str] | None = None) -> int:
     from greenaudio import data, quantization, vocoders
+    from greenaudio.chapters import quantization as chapter6
+    from greenaudio.orchestration import shipping
+    from greenaudio.vocoders.onnx import EXPORTERS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=vocoders.names(), choices=vocoders.names())
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--n-calibration", type=int, default=8, help="calibration mels from the training split")
-    parser.add_argument("--exporter", default="torchscript", choices=quantization.EXPORTERS)
+    parser.add_argument("--exporter", default="torchscript", choices=EXPORTERS)
     parser.add_argument("--csv", type=Path, default=None, help="also write every measured column here")
     parser.add_argument("--ship", action="store_true",
                         help="merge the rows into the package's resources/quantization/ptq_cpu.csv (sha256 manifest)")
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --ship-from: how busy the machine was while they were measured (recorded)")
     args = parser.parse_args(argv)
     if args.ship_from:
-        shipped = quantization.ship_ptq_results(pd.concat([pd.read_csv(p) for p in args.ship_from], ignore_index=True),
+        shipped = shipping.ship_ptq_results(pd.concat([pd.read_csv(p) for p in args.ship_from], ignore_index=True),
                                                 load=args.load)
         print(f"shipped: {shipped}")
         return 0
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from greenaudio.quantization.pipeline import timing_label
-    from greenaudio.quantization.shipped import merge_rows
+    from greenaudio.files import upsert_rows
+    from greenaudio.quantization.shipped import PTQ_KEY
 
     train, test = data.load_espeak_speech("train"), data.load_espeak_speech("test")
     calibration = torch.stack([torch.as_tensor(train[i][1]) for i in range(args.n_calibration)]).float()
@@ -91,14 +95,14 @@ def main(argv: list[str] | None = None) -> int:
                 warmup=args.warmup, threads=args.threads, exporter=args.exporter, energy_mode="auto", progress=True)
             measured.append(rows)
             if args.csv is not None:
-                done = merge_rows(done, rows)
-                _write_csv(args.csv, done)
+                upsert_rows(args.csv, list(PTQ_KEY), rows.to_dict("records"))
+                done = pd.read_csv(args.csv)
             if args.ship:
-                print(f"shipped: {quantization.ship_ptq_results(rows)}", flush=True)
+                print(f"shipped: {shipping.ship_ptq_results(rows)}", flush=True)
     results = pd.concat(measured, ignore_index=True)
     print(f"{len(configs)} configuration(s) x {len(clips)} clip(s) in {time.perf_counter() - started:.0f} s",
           file=sys.stderr)
-    bench = quantization.compute_bench_table(results)
+    bench = chapter6.compute_bench_table(results)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
         print(bench.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     ok = results[results.status == "ok"]
@@ -124,13 +128,6 @@ def _held_rows(done: pd.DataFrame, name: str, size: str, audio_s: list[float], s
         rows = rows[rows[column].astype(str) == str(value)]
     held = [rows[(rows["audio_s"] - a).abs() < 1e-6] for a in audio_s]
     return pd.concat(held, ignore_index=True) if all(len(h) == 1 for h in held) else None
-
-
-def _write_csv(path: Path, frame: pd.DataFrame) -> None:
-    from greenaudio.training import atomic_write_text
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, frame.to_csv(index=False))
 
 
 if __name__ == "__main__":

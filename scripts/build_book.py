@@ -153,7 +153,8 @@ def estimate_full_protocol(device: str, notebooks: list[Path]) -> FullEstimate:
     budget_s = float(notebook_parameters(training[0]).get("TRAIN_BUDGET_S_FULL", 432000.0)) if training else 432000.0
     hours = trainings * budget_s / 3600.0
     if device == "cpu":
-        from greenaudio.measure import environment, power_models
+        from greenaudio import host as environment
+        from greenaudio.measure import power_models
 
         model = power_models.codecarbon_cpu_power_model(environment.read_cpu_model())
         hardware, power_w = model.cpu_model, float(model.tdp_w)

@@ -419,7 +419,7 @@ def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> Non
 
 
 def write_manifest(out: Path, command: str) -> None:
-    from greenaudio.experiments.artefacts import sha256_file  # numpy only: importable on a bare machine
+    from greenaudio.files import sha256_file  # numpy only: importable on a bare machine
 
     rows = []
     for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != "manifest.csv"
@@ -717,7 +717,7 @@ class Check:
             "greenaudio_source": str(Path(sys.modules["greenaudio"].__file__).parent),
         }
         try:
-            from greenaudio.measure.environment import read_cpu_model, read_git_commit
+            from greenaudio.host import read_cpu_model, read_git_commit
 
             env["cpu_model"] = read_cpu_model()
             env["git_commit"] = read_git_commit() or os.environ.get("GREENAUDIO_GIT_COMMIT")
@@ -768,7 +768,7 @@ class Check:
         self.out.mkdir(parents=True, exist_ok=True)
         self.environment = self.collect_environment()
         self.write_environment({"status": "running"})
-        from greenaudio.measure.environment import collect_environment
+        from greenaudio.host import collect_environment
 
         bench_env = collect_environment(str(self.device)).to_dict()
         print(f"gpu_check: {'dry run on the CPU' if args.dry_run else str(self.device)} -> {self.out}", flush=True)

@@ -40,13 +40,13 @@ EXTRAS_BY_SUBPACKAGE = {
     "training": ["energy"],  # carbontracker
     "metrics": ["metrics"],  # pesq, pystoi, speechmos (DNSMOS, onnxruntime)
     "evaluation": ["metrics"],
-    "experiments": ["energy", "metrics"],  # the zoo's trainings and their quality metrics
+    "chapters": ["energy", "metrics"],  # the chapters' facts: the zoo's trainings, their energy and quality metrics
     "quantization": ["metrics"],  # onnxruntime
 }
 #: Subpackages that need the --no-deps packages of requirements/nodeps.txt (DistillMOS).
-NODEPS_SUBPACKAGES = {"metrics", "evaluation", "experiments"}
+NODEPS_SUBPACKAGES = {"metrics", "evaluation", "chapters"}
 #: Subpackages that synthesise speech with Debian's espeak-ng (and trim it with sox).
-APT_SUBPACKAGES = {"data": ["espeak-ng", "sox"], "experiments": ["espeak-ng", "sox"]}
+APT_SUBPACKAGES = {"data": ["espeak-ng", "sox"], "chapters": ["espeak-ng", "sox"]}
 #: Marker tagging the cells appended from notebooks/exercises (tests compare chapter sources without them).
 EXERCISE_TAG = "exercise"
 

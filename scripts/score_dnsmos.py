@@ -24,16 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-held-out", action="store_true", help="score the shipped samples only")
     args = parser.parse_args(argv)
 
-    from greenaudio.experiments import artefacts
+    from greenaudio.orchestration import export
 
     start = time.monotonic()
 
     def progress(config: str, clips: str, n: int) -> None:
         print(f"[{time.monotonic() - start:6.0f} s] {config}: {n} {clips} clips", file=sys.stderr, flush=True)
 
-    table = artefacts.score_dnsmos(args.protocol, args.root, held_out=not args.no_held_out, configs=args.configs,
-                                   progress=progress)
-    path = artefacts.ship_dnsmos(table, args.protocol, args.root)
+    table = export.score_dnsmos(args.protocol, args.root, held_out=not args.no_held_out, configs=args.configs,
+                                progress=progress)
+    path = export.ship_dnsmos(table, args.protocol, args.root)
     print(table[["config", "clips", "n_clips", "ovrl_mos", "sig_mos", "bak_mos", "p808_mos"]].to_string(index=False))
     print(f"wrote {path.name} and its manifest row", file=sys.stderr)
     return 0

@@ -132,7 +132,7 @@ SLOW_TESTS: tuple[str, ...] = (
     "test_vocoders_prepared.py::test_prepared_equals_plain_for_other_procedures[waveflow-procedure5]",
     "test_experiments_waveflow_study.py::test_real_training_steps_are_timed",
     "test_experiments_waveflow_study.py::test_cpu_generation_energy_is_labelled_estimated",
-    "test_experiments_zoo.py::test_export_writes_a_manifest_whose_hashes_match_the_files",
+    "test_orchestration_export.py::test_export_writes_a_manifest_whose_hashes_match_the_files",
     "test_data_espeak.py::test_a_corrupt_digit_cache_names_the_file",
     "test_vocoders_prepared.py::test_prepared_equals_plain_for_other_procedures[wavegrad-procedure1]",
     "test_vocoders_prepared.py::test_prepared_equals_plain_for_other_procedures[diffwave-procedure0]",

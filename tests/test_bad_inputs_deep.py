@@ -110,7 +110,7 @@ def test_b_min_reflection_frames_matches_the_generators_pads(overrides):
 
 @pytest.fixture(scope="module")
 def melgan_onnx(tmp_path_factory):
-    from greenaudio import quantization as Q
+    from greenaudio import vocoders as Q
 
     model = _tiny("melgan")
     graphs = Q.split_vocoder(model)
@@ -123,7 +123,7 @@ def melgan_onnx(tmp_path_factory):
 
 @pytest.mark.parametrize("frames", [1, 2, 3])
 def test_b_fp32_onnx_melgan_on_1_to_3_frames_gives_the_torch_result(melgan_onnx, frames):
-    from greenaudio import quantization as Q
+    from greenaudio import vocoders as Q
 
     model, graphs, paths = melgan_onnx
     runner = Q.OnnxVocoder(graphs, paths, "fp32")
@@ -139,7 +139,7 @@ def test_b_fp32_onnx_melgan_on_1_to_3_frames_gives_the_torch_result(melgan_onnx,
 
 
 def test_b_int8_onnx_melgan_on_3_frames_names_the_minimum_frame_count(melgan_onnx):
-    from greenaudio import quantization as Q
+    from greenaudio import vocoders as Q
 
     _, graphs, paths = melgan_onnx
     runner = Q.OnnxVocoder(graphs, paths, "int8")  # the precision is the runner's label: the refusal is up front
@@ -164,7 +164,7 @@ def test_b_onnxruntime_backend_reflects_where_torch_does_on_a_deep_custom_melgan
 
 
 def test_b_onnx_runner_refuses_melgan_graphs_traced_on_too_few_frames():
-    from greenaudio import quantization as Q
+    from greenaudio import vocoders as Q
 
     model = _tiny("melgan", n_residual_layers=4, upsample_ratios=(2,) * 8, ngf=1)
     graphs = Q.split_vocoder(model)  # traced on the default 8 frames; this generator needs 14 to reflect everywhere
@@ -393,7 +393,7 @@ def test_f_d_stft_of_an_empty_batch_names_the_shape():
 # -- g. a cached mel.npy that is not a finite float array -------------------------------------------------------------
 @pytest.fixture(scope="module")
 def prepared_corpus(tmp_path_factory):
-    from greenaudio.data import prepare_ljspeech
+    from greenaudio.data.ljspeech import prepare_ljspeech
 
     root = tmp_path_factory.mktemp("lj") / "LJSpeech-1.1"
     (root / "wavs").mkdir(parents=True)
@@ -414,7 +414,7 @@ def prepared_corpus(tmp_path_factory):
     ("2d", "expected 3 dimensions (rows, n_mels, n_frames)"),
 ])
 def test_g_a_bad_mel_npy_is_refused_naming_the_file(prepared_corpus, tmp_path, damage, detail):
-    from greenaudio.data import CorruptCacheError, PreparedCorpus
+    from greenaudio.data.base import CorruptCacheError, PreparedCorpus
 
     copy = tmp_path / prepared_corpus.name
     shutil.copytree(prepared_corpus, copy)

@@ -151,20 +151,19 @@ def test_wavegrad_steps_accept_a_numpy_integer_as_the_same_procedure(monkeypatch
 
 
 def test_bench_and_train_accept_model_names_in_any_case(tmp_path, monkeypatch):
-    from greenaudio import measure
     from greenaudio.cli import main
-    from greenaudio.experiments import zoo
+    from greenaudio.orchestration import bench, zoo
 
-    assert measure.plan_grid(["HiFiGAN"], ["small"]) == measure.plan_grid(["hifigan"], ["small"]) == [
+    assert bench.plan_grid(["HiFiGAN"], ["small"]) == bench.plan_grid(["hifigan"], ["small"]) == [
         ("hifigan", "small", "cpu", "float32", 0)]
     seen = {}
 
     def fake_run_grid(models, sizes, **kwargs):
-        seen["cells"] = measure.plan_grid(models, sizes, devices=kwargs["devices"], precisions=kwargs["precisions"],
-                                          protocol=kwargs["protocol"], repetitions=kwargs["repetitions"])
+        seen["cells"] = bench.plan_grid(models, sizes, devices=kwargs["devices"], precisions=kwargs["precisions"],
+                                        protocol=kwargs["protocol"], repetitions=kwargs["repetitions"])
         return types.SimpleNamespace(records=[], computed=[], failed=[], skipped=[])
 
-    monkeypatch.setattr(measure, "run_grid", fake_run_grid)
+    monkeypatch.setattr(bench, "run_bench_grid", fake_run_grid)
     assert main(["bench", "--models", "HiFiGAN", "MELGAN", "--sizes", "small", "--quick", "--no-flops",
                  "--store", str(tmp_path / "s.sqlite"), "--no-progress"]) == 0
     assert [c[:2] for c in seen["cells"]] == [("hifigan", "small"), ("melgan", "small")]

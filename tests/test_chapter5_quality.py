@@ -9,13 +9,16 @@ import pytest
 
 from conftest import ROOT, toc_notebooks
 from greenaudio import published
-from greenaudio.experiments import artefacts, quality
+from greenaudio import shipped as zoo_files
+from greenaudio.chapters import quality
+from greenaudio.files import ArtefactError
+from greenaudio.orchestration import export
 
 # the tests that read the executed notebook reach it through `results` (getfixturevalue), so they carry the marker
 notebook_outputs = pytest.mark.notebooks
 
 CHAPTER = "05-2-quality"
-SHIPPED = artefacts.default_zoo_dir() / "mini"
+SHIPPED = zoo_files.default_zoo_dir() / "mini"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def test_shipped_checkpoints_were_regenerated_within_tolerance(results):
     verified = pd.read_csv(results / "verification.csv")
     assert len(verified) == 4  # 2 checkpoints x (D_STFT, PESQ-WB)
     assert sorted(set(verified.metric)) == ["d_stft", "pesq_wb"]
-    for metric, tolerance in artefacts.VERIFY_TOLERANCE.items():
+    for metric, tolerance in zoo_files.VERIFY_TOLERANCE.items():
         rows = verified[verified.metric == metric]
         assert ((rows.recomputed - rows.manifest).abs() <= tolerance).all() and rows.within.all()
 
@@ -385,7 +388,7 @@ def test_a_score_table_without_dnsmos_for_two_configurations_names_them_and_draw
 
 def test_shipped_dnsmos_ranks_the_recordings_first():
     scores = quality.load_zoo_scores("mini")
-    shipped = artefacts.load_dnsmos(SHIPPED)
+    shipped = zoo_files.load_dnsmos(SHIPPED)
     if shipped.empty:
         pytest.skip("no DNSMOS shipped yet (python scripts/score_dnsmos.py)")
     models = scores[scores.model != "ground_truth"]
@@ -414,21 +417,21 @@ def test_shipped_dnsmos_is_listed_and_refused_when_altered(tmp_path):
     table = pd.DataFrame([{"config": "ground_truth", "model": "ground_truth", "size": "", "clips": "samples",
                            "n_clips": 4, "ovrl_mos": 2.45, "sig_mos": 3.0, "bak_mos": 3.5, "p808_mos": 3.1,
                            "tool": "speechmos 0", "created_utc": "2026-12-01T00:00:00Z"}])
-    path = artefacts.ship_dnsmos(table, "mini", tmp_path)
-    manifest = artefacts.load_manifest(folder)
+    path = export.ship_dnsmos(table, "mini", tmp_path)
+    manifest = zoo_files.load_manifest(folder)
     row = manifest[manifest.path == "dnsmos.csv"].iloc[0]
     assert (row.config, row.kind) == ("all", "scores")
     assert row.reproduce == "python scripts/score_dnsmos.py --protocol mini"
-    assert artefacts.load_dnsmos(folder).ovrl_mos.tolist() == [2.45]
+    assert zoo_files.load_dnsmos(folder).ovrl_mos.tolist() == [2.45]
     # a second ship replaces the same (configuration, clip set) and keeps the others
-    artefacts.ship_dnsmos(table.assign(clips="held-out", n_clips=64, ovrl_mos=2.40), "mini", tmp_path)
-    assert sorted(artefacts.load_dnsmos(folder).ovrl_mos) == [2.40, 2.45]
+    export.ship_dnsmos(table.assign(clips="held-out", n_clips=64, ovrl_mos=2.40), "mini", tmp_path)
+    assert sorted(zoo_files.load_dnsmos(folder).ovrl_mos) == [2.40, 2.45]
     path.write_text(path.read_text().replace("2.45", "4.45"))
-    with pytest.raises(artefacts.ArtefactError, match="dnsmos.csv"):
-        artefacts.load_dnsmos(folder)
+    with pytest.raises(ArtefactError, match="dnsmos.csv"):
+        zoo_files.load_dnsmos(folder)
     shutil.rmtree(folder)
     with pytest.raises(ValueError, match="non-finite"):
-        artefacts.ship_dnsmos(table.assign(ovrl_mos=np.nan), "mini", tmp_path)
+        export.ship_dnsmos(table.assign(ovrl_mos=np.nan), "mini", tmp_path)
 
 
 @notebook_outputs
@@ -443,3 +446,17 @@ def test_chapter_marks_the_untrained_and_tables_the_energy_to_quality(results):
         assert np.isfinite(reach.set_index("configuration").loc[f"{family} small", "wh_best"]), family
     dns = pd.read_csv(results / "dnsmos.csv")
     assert len(dns) == 19 and dns.dnsmos_on.notna().all()
+
+
+@pytest.mark.slow
+def test_sampler_clamps_of_a_configuration_without_shipped_weights_use_a_seeded_initialisation():
+    import torch
+
+    state = torch.random.get_rng_state()
+    table = quality.compare_sampler_clamps("mini", configs=("wavegrad-small",), utterances=1)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's generator is left alone
+    assert list(table.columns) == quality.SAMPLER_CLAMP_COLUMNS
+    assert table.clamp.tolist() == ["none", "predicted_clean"] and table.reference.tolist() == [False, True]
+    assert set(table.weights) == {"untrained (seed 1234)"} and set(table.utterances) == {1}
+    # the reference clamp bounds the samples; Algorithm 2 as printed does not
+    assert table.peak.iloc[1] <= 1.0 < table.peak.iloc[0]

@@ -1,5 +1,5 @@
 """Chapter 6 (notebooks/06_quantization.ipynb): Table 9 measured, QAT figures, Table 10 / §6.4; and the chapter's
-library calls (greenaudio.quantization.chapter) on fakes.
+library calls (greenaudio.chapters.quantization) on fakes.
 
 Expected values are independent of the code: Table 10 / Table 8 numbers printed in the thesis, byte counts of int8
 against float32 weights, an output compared with itself.
@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from greenaudio.quantization import chapter
+from greenaudio.chapters import quantization as chapter
 
 CHAPTER = "06-quantization"
 SOURCE = ROOT / "notebooks" / "src" / "06_quantization.py"
@@ -278,6 +278,4 @@ def test_qat_family_figure_has_one_panel_per_family_and_source():
 
 
 def test_seconds_show_as_whole_seconds_from_100_up():
-    from greenaudio.quantization import tables
-
-    assert [tables.format_seconds(v) for v in (1.39e9 / 256e3, 7.02 / 9.92, 99.7)] == ["5,430", "0.708", "99.7"]
+    assert [chapter.format_seconds(v) for v in (1.39e9 / 256e3, 7.02 / 9.92, 99.7)] == ["5,430", "0.708", "99.7"]

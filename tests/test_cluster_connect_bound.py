@@ -1,4 +1,4 @@
-"""greenaudio.experiments.cluster: reaching a Ray address is bounded by ``connect_timeout_s``, also when the port is
+"""greenaudio.orchestration.executors: reaching a Ray address is bounded by ``connect_timeout_s``, also when the port is
 open but held by something that is not a Ray head (a silent socket, an HTTP server, a gRPC server of another kind).
 
 Every server here listens on 127.0.0.1 only. The calls run in a daemon thread (or a subprocess) with a hard limit, so
@@ -17,8 +17,9 @@ import time
 
 import pytest
 
-from greenaudio.experiments import cluster
 from greenaudio.measure import bench  # noqa: F401 - imported here, not inside the timed calls
+from greenaudio.orchestration import executors as cluster
+from greenaudio.orchestration.bench import run_bench_grid
 
 CONNECT_TIMEOUT_S = 5.0
 LIMIT_S = 20.0  # connect_timeout_s plus a generous margin for a loaded 2-core machine
@@ -82,7 +83,7 @@ def test_open_port_that_is_not_a_ray_head_fails_within_the_bound(tmp_path, reply
     address = f"127.0.0.1:{server.port}"
     store = tmp_path / "g.sqlite"
     try:
-        error, elapsed = _run_bounded(lambda: cluster.run_bench_grid(
+        error, elapsed = _run_bounded(lambda: run_bench_grid(
             ["melgan"], ["small"], store=store, ray_address=address, connect_timeout_s=CONNECT_TIMEOUT_S), LIMIT_S)
     finally:
         server.close()
@@ -122,14 +123,14 @@ _GRPC_NOT_RAY = textwrap.dedent(
     import json, sys, time
     from concurrent import futures
     import grpc
-    from greenaudio.experiments import cluster
+    from greenaudio.orchestration.bench import run_bench_grid
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))  # a gRPC server without Ray's services
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     import ray  # imported before the clock starts: the bound is on connecting, not on importing Ray
     t0 = time.monotonic()
     try:
-        cluster.run_bench_grid(["melgan"], ["small"], store=sys.argv[1], ray_address=f"127.0.0.1:{port}",
+        run_bench_grid(["melgan"], ["small"], store=sys.argv[1], ray_address=f"127.0.0.1:{port}",
                                connect_timeout_s=float(sys.argv[2]))
         out = {"error": None}
     except Exception as exc:

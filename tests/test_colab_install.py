@@ -66,7 +66,7 @@ def test_chapter_needs_follow_imports():
     metrics = needs("from greenaudio.metrics import pesq_score\n")
     assert metrics["extras"] == ["metrics"] and metrics["nodeps"] == ["distillmos==0.9.1", "xls-r-sqa==0.1.0"]
     assert needs("from greenaudio.data import build_espeak_corpus\n")["apt"] == ["espeak-ng", "sox"]
-    assert needs("from greenaudio.experiments import zoo\n") == {
+    assert needs("from greenaudio.chapters import zoo\n") == {
         "extras": ["energy", "metrics"], "nodeps": ["distillmos==0.9.1", "xls-r-sqa==0.1.0"],
         "apt": ["espeak-ng", "sox"]}
     # the chapters: Chapter 4 reads published data only; Chapter 5.2 trains on the espeak corpus

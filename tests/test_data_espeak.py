@@ -7,14 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from greenaudio.data import (
-    DIGIT_WORDS,
-    SENTENCES,
-    build_digit_corpus,
-    build_speech_corpus,
-    load_espeak_speech,
-    synthesize_espeak,
-)
+from greenaudio.data import SENTENCES, build_digit_corpus, load_espeak_speech
+from greenaudio.data.espeak import DIGIT_WORDS, build_speech_corpus, synthesize_espeak
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 
@@ -72,7 +66,7 @@ def test_synthesize_errors():
 
 
 def test_a_corrupt_digit_cache_names_the_file(tmp_path):
-    from greenaudio.data import CorruptCacheError
+    from greenaudio.data.base import CorruptCacheError
 
     kw = dict(voices=("en-us",), speeds_wpm=(160,), pitches=(50,))
     d = build_digit_corpus(tmp_path, **kw)

@@ -10,17 +10,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from greenaudio.data import (
-    PreparedCorpus,
-    PreprocessConfig,
-    SpeechDataset,
-    SkipReport,
-    compute_test_mask,
-    load_clip,
-    load_ljspeech,
-    prepare_ljspeech,
-    read_ljspeech_metadata,
-)
+from greenaudio.data import PreprocessConfig, SpeechDataset, load_ljspeech
+from greenaudio.data.base import PreparedCorpus, SkipReport, compute_test_mask, load_clip
+from greenaudio.data.ljspeech import prepare_ljspeech, read_ljspeech_metadata
 from greenaudio.vocoders.mel import MelNormalizer
 
 SR = 22_050
@@ -219,7 +211,7 @@ def test_corrupted_cache_detected(tmp_path, fake):
     ],
 )
 def test_a_corrupt_cache_names_the_file_and_the_folder_to_delete(fake, tmp_path, victim, damage, message):
-    from greenaudio.data import CorruptCacheError
+    from greenaudio.data.base import CorruptCacheError
 
     root, cache = fake
     good = prepare_ljspeech(root, cache_dir=cache).path

@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from greenaudio import evaluation, vocoders
-from greenaudio.metrics import DigitClassifier
-from greenaudio.training import save_training_log
+from greenaudio.metrics.classifier import DigitClassifier
 from greenaudio.vocoders.mel import MelNormalizer
 
 SR = 16_000
@@ -101,19 +100,6 @@ def test_evaluate_vocoder_ground_truth_and_a_model():
     assert rec.metrics["d_stft"] > 0 and 1 - 1e-9 <= rec.classifier_scores["is"] <= 10
     row = rec.to_row()
     assert row["model"] == "melgan" and row["train_step"] == 3 and "digit_am" in row and row["n_clips"] == 2
-
-
-def test_collect_training_logs(tmp_path):
-    save_training_log(tmp_path / "a", [
-        {"step": 1, "epoch": 0.1, "elapsed_s": 3600.0, "batch_size": 2, "lr": 1e-3, "val_loss": 2.0, "d_stft": 4.0,
-         "val_items": 1},
-        {"step": 2, "epoch": 0.2, "elapsed_s": 7200.0, "batch_size": 2, "lr": 1e-3, "val_loss": 1.5, "d_stft": None,
-         "val_items": 1},
-    ])
-    logs = evaluation.collect_training_logs({("melgan", "small"): tmp_path / "a", ("hifigan", "large"): tmp_path / "b"})
-    assert list(logs.columns) == ["model", "size", "step", "epoch", "elapsed_s", "elapsed_h", "metric", "value"]
-    assert len(logs) == 3 and set(logs.metric) == {"val_loss", "d_stft"}
-    assert logs.elapsed_h.max() == 2.0 and (logs.model == "melgan").all()
 
 
 def test_metric_correlations_match_numpy_and_scipy():

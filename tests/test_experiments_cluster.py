@@ -1,4 +1,4 @@
-"""The zoo grid on a Ray cluster and sequentially (greenaudio.experiments.cluster), and the full protocol's cost page.
+"""The zoo grid on a Ray cluster and sequentially (greenaudio.orchestration.zoo), and the full protocol's cost page.
 
 The cluster tests start their own Ray cluster (a head and one worker node, 1 CPU each) on 127.0.0.1 inside a
 network and PID namespace they create (``unshare --net --pid --fork --mount-proc``, then ``ip link set lo up``):
@@ -30,7 +30,9 @@ from pathlib import Path
 
 import pytest
 
-from greenaudio.experiments import cluster
+from greenaudio.chapters import zoo as protocols
+from greenaudio.orchestration import executors, store as grid_store
+from greenaudio.orchestration import zoo as grid
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "book" / "running-full-protocol.md"
@@ -38,7 +40,7 @@ MODELS = ["melgan", "hifigan", "waveglow"]
 
 # Written out as literals: the driver script runs in another process, inside the namespace.
 _GRID_SETUP = """
-from greenaudio.experiments import zoo
+from greenaudio.chapters import zoo
 from greenaudio.measure import Protocol
 PROTOCOL = zoo.PROTOCOLS["quick"].replace(max_steps=1, val_metrics=("d_stft",))
 BENCH = Protocol(n_clips=1, clip_duration_s=0.25, warmup=1, repeats=1, flop_clip_s=0.25, idle_window_s=0.0)
@@ -60,30 +62,30 @@ def _free_port() -> int:
 def test_bad_configuration_names_list_valid_ones_before_any_store(tmp_path):
     store = tmp_path / "g.sqlite"
     with pytest.raises(ValueError, match=r"unknown model\(s\) \['melgann'\]; valid models: \['melgan', 'hifigan'"):
-        cluster.run_zoo_grid(["melgann"], ["small"], protocol="quick", shared_dir=tmp_path, store=store)
+        grid.run_zoo_grid(["melgann"], ["small"], protocol="quick", shared_dir=tmp_path, store=store)
     with pytest.raises(ValueError, match=r"unknown size\(s\) \['tiny'\].*valid sizes: \['large', 'medium', 'small'\]"):
-        cluster.run_zoo_grid(["melgan"], ["tiny"], protocol="quick", shared_dir=tmp_path, store=store)
+        grid.run_zoo_grid(["melgan"], ["tiny"], protocol="quick", shared_dir=tmp_path, store=store)
     with pytest.raises(ValueError, match=r"protocol 'huge' is not valid; choose one of \['full', 'mini', 'quick'\]"):
-        cluster.run_zoo_grid(["melgan"], ["small"], protocol="huge", shared_dir=tmp_path, store=store)
+        grid.run_zoo_grid(["melgan"], ["small"], protocol="huge", shared_dir=tmp_path, store=store)
     with pytest.raises(ValueError, match="num_cpus"):
-        cluster.run_zoo_grid(["melgan"], ["small"], protocol="quick", shared_dir=tmp_path, store=store, num_cpus=0)
+        grid.run_zoo_grid(["melgan"], ["small"], protocol="quick", shared_dir=tmp_path, store=store, num_cpus=0)
     assert not store.exists()
 
 
 @pytest.mark.parametrize("address", ["", "localhost", "host:port", "http://127.0.0.1:6379", "127.0.0.1:70000"])
 def test_malformed_ray_address_is_a_value_error_naming_the_forms(address):
     with pytest.raises(ValueError, match="'auto', 'ray://HOST:PORT' or 'HOST:PORT'"):
-        cluster.check_ray_address(address)
+        executors.check_ray_address(address)
 
 
 def test_unreachable_address_fails_within_seconds(tmp_path):
     port = _free_port()
     t0 = time.monotonic()
-    with pytest.raises(cluster.ClusterError, match=f"no Ray cluster answers at 'ray://127.0.0.1:{port}'"):
-        cluster.check_ray_address(f"ray://127.0.0.1:{port}", timeout_s=2.0)
+    with pytest.raises(executors.ClusterError, match=f"no Ray cluster answers at 'ray://127.0.0.1:{port}'"):
+        executors.check_ray_address(f"ray://127.0.0.1:{port}", timeout_s=2.0)
     store = tmp_path / "g.sqlite"
-    with pytest.raises(cluster.ClusterError, match=f"127.0.0.1:{port}"):  # not installed, or nothing listening
-        cluster.run_zoo_grid(["melgan"], ["small"], protocol="quick", shared_dir=tmp_path, store=store,
+    with pytest.raises(executors.ClusterError, match=f"127.0.0.1:{port}"):  # not installed, or nothing listening
+        grid.run_zoo_grid(["melgan"], ["small"], protocol="quick", shared_dir=tmp_path, store=store,
                              ray_address=f"127.0.0.1:{port}", connect_timeout_s=2.0)
     assert time.monotonic() - t0 < 20.0
     assert not store.exists() and not (tmp_path / "runs").exists()
@@ -91,13 +93,13 @@ def test_unreachable_address_fails_within_seconds(tmp_path):
 
 def test_ray_address_without_ray_installed_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
-    with pytest.raises(cluster.ClusterError, match=r"Ray is not installed.*greenaudio\[cluster\]"):
-        cluster.run_zoo_grid(["melgan"], ["small"], protocol="quick", shared_dir=tmp_path,
+    with pytest.raises(executors.ClusterError, match=r"Ray is not installed.*greenaudio\[cluster\]"):
+        grid.run_zoo_grid(["melgan"], ["small"], protocol="quick", shared_dir=tmp_path,
                              store=tmp_path / "g.sqlite", ray_address="auto")
 
 
 def test_full_protocol_cost_against_hand_computed_values():
-    table = cluster.compute_full_protocol_cost().set_index(["gpu", "grid"])
+    table = protocols.compute_full_protocol_cost().set_index(["gpu", "grid"])
     # Table 8's 18 GPU real-time factors sum to 1.271 (hand sum of the printed values); 100 s of audio x 4 runs.
     bench_h = 1.271 * 100 * 4 / 3600
     a5000 = table.loc[("RTX A5000", "thesis-world-2018")]
@@ -109,29 +111,28 @@ def test_full_protocol_cost_against_hand_computed_values():
     assert h100.energy_kwh == pytest.approx(700 * (2160 + bench_h) / 1000)
     assert h100.emissions_kgco2e == pytest.approx(700 * (2160 + bench_h) / 1000 * 0.056039)
     with pytest.raises(ValueError, match="is a cpu, not a GPU"):
-        cluster.compute_full_protocol_cost(gpus=["EPYC 7763"])
+        protocols.compute_full_protocol_cost(gpus=["EPYC 7763"])
     with pytest.raises(ValueError, match="unknown grid 'mars'"):
-        cluster.compute_full_protocol_cost(grids=["mars"])
+        protocols.compute_full_protocol_cost(grids=["mars"])
 
 
 def test_book_page_numbers_come_from_the_code():
-    from greenaudio.experiments import zoo
     from greenaudio.measure import THESIS_PROTOCOL
 
     text = PAGE.read_text()
     block = re.search(r"<!-- cost-table:start -->\n(.*?)\n<!-- cost-table:end -->", text, re.S)
     assert block is not None, "the cost table's markers are missing from the page"
-    assert block.group(1) == cluster.format_full_protocol_cost()
-    table = cluster.compute_full_protocol_cost()
+    assert block.group(1) == protocols.format_full_protocol_cost()
+    table = protocols.compute_full_protocol_cost()
     assert len(block.group(1).splitlines()) == 2 + len(table) == 2 + 3 * 3
     # the numbers of the prose
-    full = zoo.PROTOCOLS["full"]
+    full = protocols.PROTOCOLS["full"]
     assert "120 h" in text and full.budget_for("small") / 3600 == 120
     assert "18 configurations" in text and "2,160 GPU" in text and set(table.training_gpu_h) == {2160.0}
-    res = cluster.DEFAULT_RESOURCES["full"]
+    res = grid.DEFAULT_RESOURCES["full"]
     assert "one GPU, eight CPUs and 32 GB" in text and (res["num_gpus"], res["num_cpus"], res["memory_gb"]) == (1, 8, 32)
     assert "every\n  two minutes" in text
-    assert zoo._train_config(full, Path("run"), "small", False).checkpoint_every_s == 120.0
+    assert protocols._train_config(full, Path("run"), "small", False).checkpoint_every_s == 120.0
     assert "10 clips x 10 s, one warm-up and three timed runs" in text
     assert (THESIS_PROTOCOL.n_clips, THESIS_PROTOCOL.clip_duration_s, THESIS_PROTOCOL.warmup,
             THESIS_PROTOCOL.repeats) == (10, 10.0, 1, 3)
@@ -150,8 +151,8 @@ def sequential_grid(tmp_path_factory):
     saved = sys.modules.get("ray", "absent")
     sys.modules["ray"] = None
     try:
-        assert cluster._import_ray() is None
-        result = cluster.run_zoo_grid(MODELS, ["small"], shared_dir=tmp / "shared", store=tmp / "g.sqlite", **KW)
+        assert executors._import_ray() is None
+        result = grid.run_zoo_grid(MODELS, ["small"], shared_dir=tmp / "shared", store=tmp / "g.sqlite", **KW)
     finally:
         if saved == "absent":
             del sys.modules["ray"]
@@ -182,7 +183,7 @@ def test_sequential_fallback_runs_every_cell_and_resumes_nothing_twice(sequentia
     with ResultStore(tmp / "g.sqlite") as bench_store:
         assert sorted(r.model for r in bench_store.records()) == sorted(MODELS)
     # a second call computes nothing
-    again = cluster.run_zoo_grid(MODELS, ["small"], shared_dir=tmp / "shared", store=tmp / "g.sqlite", **KW)
+    again = grid.run_zoo_grid(MODELS, ["small"], shared_dir=tmp / "shared", store=tmp / "g.sqlite", **KW)
     assert again.computed == () and len(again.skipped) == 3
 
 
@@ -194,7 +195,7 @@ def test_a_finished_run_folder_is_reused_and_a_checkpoint_resumed(sequential_gri
     shutil.copytree(tmp / "shared" / "runs", shared / "runs")
     melgan = next(r for r in first.records if r.model == "melgan")
     (shared / "runs" / "quick" / melgan.run_name / "zoo_run.json").unlink()  # last.pt (step 1) stays
-    result = cluster.run_zoo_grid(["melgan", "hifigan"], ["small"], shared_dir=shared, store=tmp_path / "g.sqlite",
+    result = grid.run_zoo_grid(["melgan", "hifigan"], ["small"], shared_dir=shared, store=tmp_path / "g.sqlite",
                                   **KW)
     got = {r.model: r for r in result.records}
     assert len(result.reused_runs) == 1 and result.reused_runs[0][1] == "hifigan"
@@ -212,16 +213,16 @@ def test_a_configuration_that_fails_becomes_a_failed_cell(sequential_grid, tmp_p
             raise RuntimeError("out of memory (simulated)")
         return real(spec, runner)
 
-    real = cluster.run_cell
-    monkeypatch.setattr(cluster, "run_cell", broken)
-    result = cluster.run_zoo_grid(["hifigan", "melgan"], ["small"], shared_dir=tmp_path / "s",
+    real = grid.run_cell
+    monkeypatch.setattr(grid, "run_cell", broken)
+    result = grid.run_zoo_grid(["hifigan", "melgan"], ["small"], shared_dir=tmp_path / "s",
                                   store=tmp_path / "g.sqlite", **{**KW, "progress": False})
     got = {r.model: r for r in result.records}
     assert got["hifigan"].status == "failed" and got["hifigan"].error == "RuntimeError: out of memory (simulated)"
     assert got["hifigan"].benchmark == {} and got["hifigan"].scores == {}
     assert got["melgan"].ok and len(result.failed) == 1
-    monkeypatch.setattr(cluster, "run_cell", real)
-    again = cluster.run_zoo_grid(["hifigan", "melgan"], ["small"], shared_dir=tmp_path / "s",
+    monkeypatch.setattr(grid, "run_cell", real)
+    again = grid.run_zoo_grid(["hifigan", "melgan"], ["small"], shared_dir=tmp_path / "s",
                                  store=tmp_path / "g.sqlite", retry_failed=True, **{**KW, "progress": False})
     assert [k[1] for k in again.computed] == ["hifigan"] and all(r.ok for r in again.records)
 
@@ -231,7 +232,7 @@ def _namespaces_refusal() -> str | None:
     for tool in ("unshare", "nsenter", "ip"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
-    if cluster._import_ray() is None:
+    if executors._import_ray() is None:
         return "Ray is not installed (pip install 'greenaudio[cluster]')"
     probe = subprocess.run(["unshare", "--net", "--pid", "--fork", "--mount-proc", "sh", "-c", "ip link set lo up"],
                            capture_output=True, text=True, timeout=30)
@@ -318,9 +319,9 @@ def ray_cluster():
 def _driver(shared: Path, store: Path, port: int, models, extra: str = "") -> str:
     return _GRID_SETUP + f"""
 import json
-from greenaudio.experiments import cluster
-r = cluster.run_zoo_grid({models!r}, ["small"], shared_dir={str(shared)!r}, store={str(store)!r},
-                         ray_address="127.0.0.1:{port}", cell_timeout_s=240, **{{**KW, {extra}}})
+from greenaudio.orchestration import zoo as grid
+r = grid.run_zoo_grid({models!r}, ["small"], shared_dir={str(shared)!r}, store={str(store)!r},
+                      ray_address="127.0.0.1:{port}", cell_timeout_s=240, **{{**KW, {extra}}})
 print("RESULT", json.dumps({{"runner": r.runner, "failed": len(r.failed), "computed": len(r.computed)}}))
 """
 
@@ -338,7 +339,7 @@ def test_ray_cluster_gives_the_sequential_records(ray_cluster, sequential_grid, 
     out = ray_cluster.python(_driver(tmp_path / "shared", tmp_path / "g.sqlite", ray_cluster.port, MODELS), 300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert 'RESULT {"runner": "ray", "failed": 0, "computed": 3}' in out.stdout, out.stdout[-3000:]
-    with cluster.ZooGridStore(tmp_path / "g.sqlite") as db:
+    with grid_store.ZooGridStore(tmp_path / "g.sqlite") as db:
         ray_records = {r.model: r for r in db.records()}
     for s in seq.records:
         r = ray_records[s.model]
@@ -393,7 +394,7 @@ def test_killed_worker_is_retried_from_its_checkpoint_and_the_store_stays_consis
     assert 'RESULT {"runner": "ray", "failed": 0, "computed": 1}' in stdout
     lines = [json.loads(x) for x in next(attempts.glob("*.jsonl")).read_text().splitlines()]
     assert len(lines) == 2 and lines[0]["pid"] != lines[1]["pid"]
-    with cluster.ZooGridStore(store) as db:
+    with grid_store.ZooGridStore(store) as db:
         (rec,) = db.records()
         assert len(db.results) == 1
     assert rec.ok and rec.attempts == 2 and rec.steps == 1
@@ -425,10 +426,9 @@ def test_cli_grid_and_train_report_an_unreachable_cluster(tmp_path, capsys):
 # -- greenaudio train --export --ray-address: the export path through the Ray runner ----------------------------------
 _EXPORT_DRIVER = _GRID_SETUP + """
 import sys
-from greenaudio.cli import build_parser
-from greenaudio.experiments import cluster
+from greenaudio.cli import build_parser, grid_command
 args = build_parser().parse_args(sys.argv[1:])
-sys.exit(cluster.grid_command(args, protocol=PROTOCOL, models=["melgan"], sizes=["small"]))
+sys.exit(grid_command(args, protocol=PROTOCOL, models=["melgan"], sizes=["small"]))
 """
 # Columns of scores.csv that depend on when and how fast the run went, not on what it computed.
 _EXPORT_TIMINGS = {"wall_s", "cpu_time_s", "train_energy_j", "train_energy_method", "train_energy_constants"}
@@ -436,11 +436,11 @@ _EXPORT_TIMINGS = {"wall_s", "cpu_time_s", "train_energy_j", "train_energy_metho
 
 def _sequential_export(out: Path, runs: Path) -> None:
     """What ``greenaudio train --export`` writes without ``--ray-address`` (cli._train), for PROTOCOL."""
-    from greenaudio.experiments import artefacts, zoo
+    from greenaudio.orchestration import export as artefacts
 
     ctx = artefacts.build_context(PROTOCOL.name, out)
     artefacts.export_ground_truth(ctx)
-    zoo.train_zoo(PROTOCOL, models=["melgan"], sizes=["small"], root=runs, progress=False,
+    grid.train_zoo(PROTOCOL, models=["melgan"], sizes=["small"], root=runs, progress=False,
                   on_done=lambda run: artefacts.export_configuration(run.run_dir, ctx))
 
 
@@ -448,7 +448,7 @@ def _assert_same_export(ray_dir: Path, seq_dir: Path) -> None:
     """Two protocol folders of ``--export`` hold the same files, apart from when and how long training took."""
     import pandas as pd
 
-    from greenaudio.experiments import artefacts
+    from greenaudio.orchestration import export as artefacts
 
     ray_m, seq_m = (artefacts.load_manifest(d).set_index("path").sort_index() for d in (ray_dir, seq_dir))
     assert list(ray_m.index) == list(seq_m.index)
@@ -508,7 +508,7 @@ def test_cli_export_on_ray_writes_what_the_sequential_export_writes(ray_cluster,
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "exported melgan-small: D_STFT" in out.stdout and "1 cell(s) computed (0 failed)" in out.stdout
     assert "(ray)" in out.stdout
-    with cluster.ZooGridStore(store) as db:
+    with grid_store.ZooGridStore(store) as db:
         (rec,) = db.records()
     assert rec.ok and rec.runner == "ray" and rec.pid != os.getpid()
     t0 = time.monotonic()
@@ -522,17 +522,20 @@ def test_cli_export_on_ray_writes_what_the_sequential_export_writes(ray_cluster,
 # -- the cost chapter's grid (run_grid_twice with ray_address) on the cluster ------------------------------------------
 _BENCH_DRIVER = _GRID_SETUP + """
 import json, sys
-from greenaudio.measure import cost_chapter
-grid, calls = cost_chapter.run_grid_twice(["melgan", "hifigan"], ["small"], store=sys.argv[1], device="cpu",
-                                          protocol=BENCH.replace(threads=1), energy_mode="estimated",
-                                          ray_address=sys.argv[2])
+from greenaudio.chapters import cost
+from greenaudio.orchestration.bench import run_bench_grid
+grid, calls = cost.run_grid_twice(["melgan", "hifigan"], ["small"], grid_runner=run_bench_grid, store=sys.argv[1],
+                                  device="cpu", protocol=BENCH.replace(threads=1), energy_mode="estimated",
+                                  ray_address=sys.argv[2])
 print("CALLS", json.dumps(calls[["cells", "computed", "skipped", "failed"]].to_dict("records")))
 """
 
 
 @pytest.mark.slow
 def test_cost_chapter_grid_on_ray_gives_the_sequential_records(ray_cluster, tmp_path):
-    from greenaudio.measure import ResultStore, cost_chapter
+    from greenaudio.chapters import cost
+    from greenaudio.measure import ResultStore
+    from greenaudio.orchestration.bench import run_bench_grid
 
     out = ray_cluster.run(sys.executable, "-c", _BENCH_DRIVER, str(tmp_path / "ray.sqlite"),
                           f"127.0.0.1:{ray_cluster.port}", timeout=300, check=False)
@@ -540,8 +543,9 @@ def test_cost_chapter_grid_on_ray_gives_the_sequential_records(ray_cluster, tmp_
     calls = json.loads(out.stdout.split("CALLS ", 1)[1].splitlines()[0])
     assert calls == [{"cells": 2, "computed": 2, "skipped": 0, "failed": 0},
                      {"cells": 2, "computed": 0, "skipped": 2, "failed": 0}]  # the second call measures nothing
-    seq, _ = cost_chapter.run_grid_twice(["melgan", "hifigan"], ["small"], store=tmp_path / "seq.sqlite",
-                                         device="cpu", protocol=BENCH.replace(threads=1), energy_mode="estimated")
+    seq, _ = cost.run_grid_twice(["melgan", "hifigan"], ["small"], grid_runner=run_bench_grid,
+                                 store=tmp_path / "seq.sqlite", device="cpu", protocol=BENCH.replace(threads=1),
+                                 energy_mode="estimated")
     with ResultStore(tmp_path / "ray.sqlite") as st:
         ray_records = {r.model: r for r in st.records()}
     assert sorted(ray_records) == ["hifigan", "melgan"]

@@ -12,26 +12,22 @@ import pandas as pd
 import pytest
 import torch
 
-from greenaudio.experiments import waveflow_study as ws
+from greenaudio.chapters import waveflow as ws
+from greenaudio.orchestration import waveflow_study as runner
 
 
 # -- configurations and bad input -----------------------------------------------------------------------------------
 def test_configuration_names_are_case_insensitive_and_bad_ones_list_the_valid_ones():
     assert ws.check_configuration("WF3") == "wf3" and ws.check_configuration(" wf3 ") == "wf3"
-    assert ws.configuration_for(16, 96) == "wf3" and ws.configuration_for(np.int64(8), 64) == "wf1"
     with pytest.raises(ValueError, match=r"'wf6'.*WF1 \(h=8, r=64\).*WF5 \(h=16, r=256\)"):
         ws.check_configuration("wf6")
-    with pytest.raises(ValueError, match=r"\(h, r\) = \(8, 96\).*WF3 \(h=16, r=96\)"):
-        ws.configuration_for(8, 96)
-    with pytest.raises(ValueError, match="h must be"):
-        ws.configuration_for(True, 64)
     with pytest.raises(ValueError, match="wf9"):
         ws.check_configurations(["wf1", "wf9"])
 
 
 def test_bad_input_is_rejected_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="WF1 \\(h=8, r=64\\)"):  # before any corpus is loaded or model trained
-        ws.run_study("quick", ["wf0"], out_root=tmp_path, runs_root=tmp_path, cache_dir=tmp_path / "nothing")
+        runner.run_study("quick", ["wf0"], out_root=tmp_path, runs_root=tmp_path, cache_dir=tmp_path / "nothing")
     with pytest.raises(ValueError, match="protocol"):
         ws.get_study_protocol("huge")
     with pytest.raises(ValueError, match="efficiency"):
@@ -96,7 +92,8 @@ def test_flops_of_both_reverses_match_a_hand_count_and_the_direct_count():
 def test_training_flops_extrapolated_from_one_and_two_flows_equal_the_direct_count():
     model = ws.load_configuration("wf1", 16_000)
     audio, mel = 0.1 * torch.randn(1, 256), torch.rand(1, 80, 1)
-    assert ws._training_step_flops(model, audio, mel) == ws._training_step_flops(model, audio, mel, direct=True)
+    f1, f2 = ws._flow_flops(model, audio, mel)
+    assert f1 + (model.config.n_flows - 1) * (f2 - f1) == ws._count_step_flops(model, audio, mel)
 
 
 # -- training energy by the thesis's method -------------------------------------------------------------------------
@@ -229,10 +226,10 @@ def _speech(n=4, frames=32, seed=0):
 
 @pytest.mark.slow
 def test_study_trains_scores_ships_with_a_manifest_and_resumes(tmp_path, capsys):
-    from greenaudio.experiments.artefacts import ArtefactError
+    from greenaudio.files import ArtefactError
 
     train_set, test_set = _speech(), _speech(2, seed=1)
-    table = ws.run_study("quick", ["wf1"], out_root=tmp_path / "out", runs_root=tmp_path / "runs",
+    table = runner.run_study("quick", ["wf1"], out_root=tmp_path / "out", runs_root=tmp_path / "runs",
                          train_set=train_set, test_set=test_set, progress=False, commit="abc")
     row = table.iloc[0]
     assert row.config == "wf1" and row.steps == 2 and row.n_clips == 1 and math.isfinite(row.d_stft)
@@ -242,7 +239,7 @@ def test_study_trains_scores_ships_with_a_manifest_and_resumes(tmp_path, capsys)
     manifest = ws.verify_study_manifest("quick", tmp_path / "out")
     assert set(manifest.kind) == {"training-record", "curves", "scores"}
     capsys.readouterr()
-    again = ws.run_study("quick", ["WF1"], out_root=tmp_path / "out", runs_root=tmp_path / "runs",
+    again = runner.run_study("quick", ["WF1"], out_root=tmp_path / "out", runs_root=tmp_path / "runs",
                          train_set=train_set, test_set=test_set, progress=False)
     assert "skipped" in capsys.readouterr().out and again.iloc[0].d_stft == row.d_stft
     (tmp_path / "out" / "quick" / "wf1" / "curves.csv").write_text("altered\n")
@@ -294,7 +291,7 @@ def _ship_fake_study(root, configs=ws.CONFIGURATIONS):
 
 
 def test_mini_study_ranking_is_counted_from_the_shipped_table(tmp_path):
-    from greenaudio.experiments.artefacts import ArtefactError
+    from greenaudio.files import ArtefactError
 
     folder = _ship_fake_study(tmp_path)
     mini = ws.load_mini_study("mini", tmp_path)
@@ -390,7 +387,8 @@ def test_quick_mode_times_a_one_flow_copy_and_says_so():
     model = ws.load_configuration("wf1", 16_000)
     audio, mel = 0.1 * torch.randn(1, 256), torch.rand(1, 80, 1)
     # the configuration's FLOPs (1- and 2-flow counts extrapolated, checked against the direct count above)
-    assert copy.flows_timed == 1 and copy.flops_per_step == ws._training_step_flops(model, audio, mel)
+    f1, f2 = ws._flow_flops(model, audio, mel)
+    assert copy.flows_timed == 1 and copy.flops_per_step == f1 + (model.config.n_flows - 1) * (f2 - f1)
     assert copy.cpu_s_per_step > 0 and copy.to_dict()["flows_timed"] == 1
     table = ws.predict_training_energy([copy, _fake_timing("wf5", 2.0)], cpu_power_model=_FakeCpuPower())
     assert "of a 1-flow copy scaled by counted FLOPs" in table.energy_method.iloc[0]

@@ -105,19 +105,19 @@ GOOD = {"hifigan-small": [4, 5], "melgan-small": [2, 3], "ground_truth": [5, 5],
 
 def test_discover_samples_rejects_malformed_trees(tmp_path):
     write_samples(tmp_path / "ok", n_utterances=2)
-    assert list(listening.discover_samples(tmp_path / "ok")) == ["utt0", "utt1"]
+    assert list(listening.page.discover_samples(tmp_path / "ok")) == ["utt0", "utt1"]
     bad = write_samples(tmp_path / "no_gt", n_utterances=2)
     (bad / "utt1" / "ground_truth.flac").unlink()
     with pytest.raises(ValueError, match="utt1.*no ground_truth.flac"):
-        listening.discover_samples(bad)
+        listening.page.discover_samples(bad)
     uneven = write_samples(tmp_path / "uneven", n_utterances=2)
     (uneven / "utt1" / "melgan-small.flac").unlink()
     with pytest.raises(ValueError, match="same configurations"):
-        listening.discover_samples(uneven)
+        listening.page.discover_samples(uneven)
     badname = write_samples(tmp_path / "badname", n_utterances=1)
     (badname / "utt0" / "hifigan-small.flac").rename(badname / "utt0" / "hifigan.flac")
     with pytest.raises(ValueError, match="<model>-<size>"):
-        listening.discover_samples(badname)
+        listening.page.discover_samples(badname)
 
 
 def test_build_test_page_writes_complete_trial_set(tmp_path):
@@ -165,20 +165,20 @@ def test_missing_samples_give_a_not_built_page(tmp_path):
 def test_low_anchor_is_band_limited_and_mnru_noisy():
     rate = 16000
     white = np.random.default_rng(1).standard_normal(rate) * 0.1
-    clean = listening.make_low_anchor(white, rate, q_db=300.0)  # Q = 300 dB: no noise, the low-pass alone
+    clean = listening.page.make_low_anchor(white, rate, q_db=300.0)  # Q = 300 dB: no noise, the low-pass alone
     spectrum = np.abs(np.fft.rfft(clean)) ** 2
     freqs = np.fft.rfftfreq(rate, 1 / rate)
     assert spectrum[freqs > 4500].sum() < 1e-3 * spectrum[freqs < 3000].sum()
     # MNRU: y = x (1 + 10^(-Q/20) n); on a constant 0.5 the relative deviation has std 10^(-10/20) = 0.316
-    flat = listening.make_low_anchor(np.full(rate, 0.5), rate, q_db=10.0)[2000:-2000]
+    flat = listening.page.make_low_anchor(np.full(rate, 0.5), rate, q_db=10.0)[2000:-2000]
     assert np.std(flat / 0.5) == pytest.approx(10 ** (-0.5), rel=0.05)
     with pytest.raises(ValueError, match="too low"):
-        listening.make_low_anchor(white, 6000)
+        listening.page.make_low_anchor(white, 6000)
 
 
 def test_headphone_check_has_a_6db_quieter_tone_and_an_antiphase_tone():
     rate = 16000
-    clip = listening.make_headphone_check(rate, quiet_position=2, antiphase_position=0)
+    clip = listening.page.make_headphone_check(rate, quiet_position=2, antiphase_position=0)
     tone = rate  # 1 s tones, 0.5 s gaps
     parts = [clip[k * (tone + rate // 2): k * (tone + rate // 2) + tone] for k in range(3)]
     rms = [np.sqrt(np.mean(p[:, 0] ** 2)) for p in parts]
@@ -187,7 +187,7 @@ def test_headphone_check_has_a_6db_quieter_tone_and_an_antiphase_tone():
     np.testing.assert_allclose(parts[0][:, 1], -parts[0][:, 0])
     np.testing.assert_allclose(parts[1][:, 1], parts[1][:, 0])
     with pytest.raises(ValueError, match="different"):
-        listening.make_headphone_check(rate, quiet_position=1, antiphase_position=1)
+        listening.page.make_headphone_check(rate, quiet_position=1, antiphase_position=1)
 
 
 # ---------------------------------------------------------------- presentation order
@@ -210,10 +210,10 @@ def test_trial_order_is_a_seeded_permutation_without_neighbouring_utterances(n_u
     utterances = [f"u{u}" for u in range(n_utt) for _ in range(n_cond)]
     orders = {}
     for rater in ["r1", "r2", "r3", "teacher-07"]:
-        order = listening.trial_order(rater, utterances)
+        order = listening.page.trial_order(rater, utterances)
         assert sorted(order) == list(range(len(utterances)))
         assert all(utterances[a] != utterances[b] for a, b in zip(order, order[1:]))
-        assert listening.trial_order(rater, utterances) == order
+        assert listening.page.trial_order(rater, utterances) == order
         orders[rater] = tuple(order)
     if len(utterances) > 4:
         assert len(set(orders.values())) > 1  # raters hear different orders
@@ -222,7 +222,7 @@ def test_trial_order_is_a_seeded_permutation_without_neighbouring_utterances(n_u
 def test_trial_order_positions_are_balanced_over_raters():
     # over many raters every trial is about equally likely at the first position (uniform: 1/12 each)
     utterances = [f"u{u}" for u in range(3) for _ in range(4)]
-    firsts = np.bincount([listening.trial_order(f"r{i}", utterances)[0] for i in range(3000)], minlength=12)
+    firsts = np.bincount([listening.page.trial_order(f"r{i}", utterances)[0] for i in range(3000)], minlength=12)
     assert firsts.min() > 3000 / 12 * 0.75 and firsts.max() < 3000 / 12 * 1.25
 
 
@@ -303,19 +303,19 @@ def test_missing_path_is_a_clear_error(tmp_path):
 
 
 def test_t_interval_matches_hand_computation():
-    low, high = listening.t_interval([4, 5, 3, 4])
+    low, high = listening.stats.t_interval([4, 5, 3, 4])
     half = 3.182446305284263 * math.sqrt(2 / 3) / 2  # t(0.975, 3) * s / sqrt(n)
     assert (low, high) == pytest.approx((4 - half, 4 + half), abs=1e-9)
-    assert all(math.isnan(v) for v in listening.t_interval([3]))
+    assert all(math.isnan(v) for v in listening.stats.t_interval([3]))
 
 
 def test_bootstrap_resamples_raters():
     # two raters with means 2 and 4: resampled means are 2, 3 or 4 (p = 1/4, 1/2, 1/4) -> 95 % interval [2, 4]
-    low, high = listening.bootstrap_interval([2, 2, 4, 4], ["a", "a", "b", "b"], n_boot=4000, seed=3)
+    low, high = listening.stats.bootstrap_interval([2, 2, 4, 4], ["a", "a", "b", "b"], n_boot=4000, seed=3)
     assert (low, high) == (2.0, 4.0)
-    assert listening.bootstrap_interval([3, 4, 5], ["a", "a", "a"]) == (4.0, 4.0)  # one rater: no spread
-    again = listening.bootstrap_interval([1, 3, 4, 5, 2], list("abcde"), seed=7)
-    assert again == listening.bootstrap_interval([1, 3, 4, 5, 2], list("abcde"), seed=7)
+    assert listening.stats.bootstrap_interval([3, 4, 5], ["a", "a", "a"]) == (4.0, 4.0)  # one rater: no spread
+    again = listening.stats.bootstrap_interval([1, 3, 4, 5, 2], list("abcde"), seed=7)
+    assert again == listening.stats.bootstrap_interval([1, 3, 4, 5, 2], list("abcde"), seed=7)
 
 
 def test_compute_mos_and_pareto_table(tmp_path):
@@ -410,18 +410,3 @@ def test_sphinx_extension_ships_the_app_and_the_results(tmp_path):
     assert "hifigan-small" in page and "No ratings yet" not in page
     assert "1 file(s) rejected" in page
     assert (tmp_path / "html" / "listening-test-app" / "trials.js").exists()
-
-
-def test_quality_for_pareto_prefers_listening_mos_and_labels_each_row():
-    predicted = pd.DataFrame({"model": ["hifigan", "melgan", "waveglow"], "size": ["small"] * 3,
-                              "mos": [3.1, 2.2, 3.9]})
-    heard = pd.DataFrame({"model": ["melgan"], "size": ["small"], "mos": [1.75], "ci_low": [1.2], "ci_high": [2.3],
-                          "n_ratings": [8], "source": ["listening test"]})
-    out = listening.quality_for_pareto(predicted, heard, predicted_source="predicted (DistillMOS)")
-    assert list(out["mos"]) == [3.1, 1.75, 3.9]
-    assert list(out["source"]) == ["predicted (DistillMOS)", "listening test", "predicted (DistillMOS)"]
-    assert list(out["n_ratings"]) == [0, 8, 0] and math.isnan(out["ci_low"][0]) and out["ci_high"][1] == 2.3
-    nothing = listening.quality_for_pareto(predicted, heard.iloc[:0], predicted_source="predicted (DistillMOS)")
-    assert set(nothing["source"]) == {"predicted (DistillMOS)"}
-    with pytest.raises(ValueError, match="predicted_source"):
-        listening.quality_for_pareto(predicted, heard)

@@ -156,14 +156,14 @@ def test_page_in_headless_chromium(tmp_path, browser):
     result = json.loads(path.read_text())
 
     assert path.name == f"listening-{build.page_version[:8]}-{RATER}.json"
-    assert result["schema_version"] == listening.SCHEMA_VERSION
+    assert result["schema_version"] == listening.page.SCHEMA_VERSION
     assert (result["rater_id"], result["page_version"]) == (RATER, build.page_version)
     assert result["complete"] is True and result["n_trials"] == 16
     assert [(r["stimulus"], r["score"]) for r in result["ratings"]] == clicks
     assert result["headphone_check"]["answers"] == given
     assert (result["headphone_check"]["n_correct"], result["headphone_check"]["passed"]) == (2, False)
     # the page's order is the Python mirror's (two implementations of the same seeded shuffle)
-    order = listening.trial_order(RATER, [t["utterance"] for t in manifest["trials"]])
+    order = listening.page.trial_order(RATER, [t["utterance"] for t in manifest["trials"]])
     assert [r["stimulus"] for r in result["ratings"]] == [manifest["trials"][i]["stimulus"] for i in order]
     for prev, r in zip(result["ratings"], result["ratings"][1:]):
         assert prev["utterance"] != r["utterance"]
@@ -171,7 +171,7 @@ def test_page_in_headless_chromium(tmp_path, browser):
         assert r["presented_ms"] <= r["first_play_ms"] <= r["ended_ms"] <= r["rated_ms"]
         assert r["plays"] == 1
     # the page's SHA-256 (JavaScript) equals hashlib's over the canonical text
-    assert result["checksum"]["value"] == listening.compute_checksum(result)
+    assert result["checksum"]["value"] == listening.results.compute_checksum(result)
 
     results = listening.load_results(downloads)
     assert results.counts()["accepted"] == 1

@@ -1,4 +1,4 @@
-"""greenaudio.manifests: sha256 manifests of shipped files, checked against hashlib directly."""
+"""greenaudio.files: sha256 manifests of shipped files, checked against hashlib directly."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import hashlib
 import pandas as pd
 import pytest
 
-from greenaudio import manifests
-from greenaudio.experiments.artefacts import ArtefactError
+from greenaudio import files as manifests
+from greenaudio.files import ArtefactError
 
 
 def test_rows_carry_size_and_hashlib_sha256_and_are_upserted_by_path(tmp_path):
@@ -44,7 +44,7 @@ def test_a_tampered_or_unlisted_file_is_named_in_the_error(tmp_path):
 def test_distinct_values_are_sorted_deduplicated_and_leave_out_blanks():
     import pandas as pd
 
-    from greenaudio.manifests import column_values, distinct_values
+    from greenaudio.files import column_values, distinct_values
 
     assert distinct_values(["b", "a", "b", None, "", float("nan"), 2]) == "2; a; b"
     assert distinct_values([None, ""]) == "n/a" and distinct_values([], empty="-") == "-"

@@ -1,4 +1,4 @@
-"""Strict verification of shipped folders (greenaudio.manifests.verify_folder and every verifier built on it): a
+"""Strict verification of shipped folders (greenaudio.files.verify_folder and every verifier built on it): a
 file the manifest does not list, a row whose path leaves the folder (``..``, an absolute path, a symbolic link) and
 a malformed manifest (missing column, not UTF-8, empty, garbage) are each refused with one error of the package
 naming the manifest or the file. Expected hashes come from hashlib, the expected verdicts from how each folder was
@@ -18,9 +18,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from greenaudio import manifests
-from greenaudio.experiments import artefacts, waveflow_study
-from greenaudio.experiments.artefacts import ArtefactError
+from greenaudio import files as manifests
+from greenaudio import shipped
+from greenaudio.chapters import waveflow as waveflow_study
+from greenaudio.orchestration import export
+from greenaudio.files import ArtefactError
 
 RESOURCES = Path(manifests.__file__).resolve().parent / "resources"
 COLUMNS = ["path", "bytes", "sha256", "provenance", "reproduce"]
@@ -74,7 +76,7 @@ def test_empty_placeholders_and_lock_files_are_ignored_but_not_when_they_hold_da
     folder = _study(tmp_path, {"scores.csv": b"config\nwf1\n"})
     (folder / "wf1").mkdir()
     (folder / "wf1" / ".gitkeep").write_bytes(b"")
-    (folder / ".manifest.csv.lock").write_bytes(b"")  # what artefacts.upsert_rows leaves beside the manifest
+    (folder / ".manifest.csv.lock").write_bytes(b"")  # what files.upsert_rows leaves beside the manifest
     (folder / ".scores.csv.lock").write_bytes(b"")
     assert len(waveflow_study.verify_study_manifest("mini", tmp_path)) == 1
     (folder / "wf1" / ".gitkeep").write_bytes(b"data")
@@ -91,7 +93,7 @@ def test_zoo_verification_refuses_an_unlisted_file_before_anything_else(tmp_path
     (folder / "melgan-small").mkdir()
     (folder / "melgan-small" / "weights.pt").write_bytes(b"unlisted weights")
     with pytest.raises(ArtefactError, match=r"does not list .*melgan-small/weights\.pt"):
-        artefacts.verify_artefacts("mini", tmp_path)
+        export.verify_artefacts("mini", tmp_path)
 
 
 def test_a_single_shipped_file_is_refused_when_its_folder_holds_an_unlisted_one(tmp_path):
@@ -206,9 +208,9 @@ def test_the_shipped_zoo_and_study_verify_and_only_the_zoo_scores_are_left_unlis
                for p in (RESOURCES / "waveflow_study" / "mini").rglob("*") if p.is_file()}
     assert set(study["path"]) == on_disk - {"manifest.csv"}
     zoo = RESOURCES / "zoo" / "mini"
-    table = manifests.verify_folder(zoo, columns=STUDY_COLUMNS, allow=artefacts.UNLISTED_FILES)
+    table = manifests.verify_folder(zoo, columns=STUDY_COLUMNS, allow=shipped.UNLISTED_FILES)
     unlisted = {p.relative_to(zoo).as_posix() for p in zoo.rglob("*") if p.is_file()} - set(table["path"])
-    assert unlisted == {"manifest.csv", "scores.csv"} and set(artefacts.UNLISTED_FILES) == {"scores.csv"}
+    assert unlisted == {"manifest.csv", "scores.csv"} and set(shipped.UNLISTED_FILES) == {"scores.csv"}
 
 
 # -- property: any folder and manifest is accepted exactly when it is right, or refused with a reason ------------------

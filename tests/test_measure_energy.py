@@ -256,16 +256,6 @@ def test_codecarbon_ram_rule_by_hand(memory_gib, slots, x86_w, arm_w):
     assert x86.power_w(memory_gib) == pytest.approx(x86_w) and arm.power_w(memory_gib) == pytest.approx(arm_w)
 
 
-def test_old_method_labels_map_to_one_label_per_rule():
-    from greenaudio.measure import power_models as pm
-
-    assert pm.canonical_energy_method("estimated:codecarbon-cpu-process") == "estimated:codecarbon-cpu-process-rule"
-    assert pm.canonical_energy_method("estimated:codecarbon-cpu-process-rule") == pm.METHOD_CODECARBON_CPU
-    assert pm.canonical_energy_method("measured:rapl[package]") == "measured:rapl[package]"
-    assert set(pm.ENERGY_METHOD_ALIASES.values()) <= {pm.METHOD_CODECARBON_CPU, pm.METHOD_CODECARBON_RAM,
-                                                       pm.METHOD_CODECARBON}
-
-
 def test_process_tree_cpu_time_counts_children():
     """A child's CPU time is in the process tree's, while it runs and after it was waited for; not in
     time.process_time (what the estimate counted before)."""
@@ -482,7 +472,7 @@ def test_interleaved_windows_merge_to_the_sums_of_their_runs(rapl, empty_root):
 
 def test_sockets_are_the_distinct_physical_ids(tmp_path):
     """Host facts: sockets from /proc/cpuinfo's "physical id" lines (a fake tree; lscpu is not asked for it)."""
-    from greenaudio.measure.environment import read_cpu_sockets
+    from greenaudio.host import read_cpu_sockets
 
     def tree(name, ids):
         (tmp_path / name / "proc").mkdir(parents=True)

@@ -11,6 +11,7 @@ torch.set_num_threads(1)
 
 from greenaudio import cli, measure  # noqa: E402
 from greenaudio.measure import Protocol, benchmark_model  # noqa: E402
+from greenaudio.orchestration.bench import run_bench_grid  # noqa: E402
 from greenaudio.vocoders.base import Vocoder, VocoderConfig  # noqa: E402
 
 HOP = 64
@@ -39,7 +40,7 @@ def factory(name, size):
 
 def grid(path, **kw):
     kw = {"protocol": TINY, "with_flops": False, "progress": False, "factory": factory} | kw
-    return measure.run_grid(kw.pop("models", ["tiny"]), kw.pop("sizes", ["small"]), store=path, **kw)
+    return run_bench_grid(kw.pop("models", ["tiny"]), kw.pop("sizes", ["small"]), store=path, **kw)
 
 
 def test_another_procedure_or_power_setting_is_another_cell(tmp_path):
@@ -79,11 +80,11 @@ def test_configuration_errors_are_rejected_before_any_cell_and_never_stored(tmp_
 def test_unknown_models_and_sizes_list_the_valid_ones(tmp_path):
     path = tmp_path / "s.sqlite"
     with pytest.raises(ValueError, match=r"unknown model 'nope'; valid models: \['melgan', 'hifigan'"):
-        measure.run_grid(["nope"], ["small"], store=path, progress=False)
+        run_bench_grid(["nope"], ["small"], store=path, progress=False)
     with pytest.raises(ValueError, match=r"unknown size 'Small' .* valid sizes: \['large', 'medium', 'small'\]"):
-        measure.run_grid(["melgan"], ["Small"], store=path, progress=False)
+        run_bench_grid(["melgan"], ["Small"], store=path, progress=False)
     with pytest.raises(ValueError, match="unknown size 'huge'"):
-        measure.run_grid(["melgan"], ["huge"], store=path, progress=False)
+        run_bench_grid(["melgan"], ["huge"], store=path, progress=False)
     assert not path.exists()
 
 

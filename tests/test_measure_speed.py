@@ -1,4 +1,5 @@
-"""greenaudio.measure.speed: shipped per-machine speed records with a sha256 manifest."""
+"""greenaudio.measure.speed: shipped per-machine speed records with a sha256 manifest (written by
+greenaudio.orchestration.shipping.ship_records)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import hashlib
 
 import pytest
 
-from greenaudio.experiments.artefacts import ArtefactError
+from greenaudio.files import ArtefactError
 from greenaudio.measure import speed
+from greenaudio.orchestration import shipping
 from greenaudio.measure.store import load_records
 
 
@@ -37,15 +39,15 @@ def test_the_shipped_file_covers_the_18_configurations_and_matches_its_manifest(
 
 def test_shipping_writes_the_manifest_row_and_refuses_relabelling_or_altered_files(shipped_path, tmp_path):
     records = load_records(shipped_path)[:2]
-    path = speed.ship_records(records, tmp_path, load="test load")
+    path = shipping.ship_records(records, tmp_path, load="test load")
     with open(tmp_path / "manifest.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["path"] for r in rows] == [path.name] and rows[0]["reproduce"] == speed.SHIP_COMMAND
     assert rows[0]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() and "test load" in rows[0]["provenance"]
     other = [dataclasses.replace(r, environment={**r.environment, "hostname": "elsewhere"}) for r in records]
     with pytest.raises(ValueError, match="exactly one machine"):
-        speed.ship_records(records[:1] + other[:1], tmp_path)
-    second = speed.ship_records(other, tmp_path)  # another machine: its own file, the first one untouched
+        shipping.ship_records(records[:1] + other[:1], tmp_path)
+    second = shipping.ship_records(other, tmp_path)  # another machine: its own file, the first one untouched
     assert second.name == "vocoders_cpu_amd-epyc-2cpu-elsewhere.csv" and second != path
     assert len(speed.shipped_record_files(tmp_path)) == 2
     path.write_text(path.read_text().replace("melgan", "melgam", 1))

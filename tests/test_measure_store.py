@@ -15,7 +15,8 @@ import torch
 torch.set_num_threads(1)
 
 from greenaudio import measure  # noqa: E402
-from greenaudio.measure import Protocol, ResultStore, run_grid  # noqa: E402
+from greenaudio.measure import Protocol, ResultStore  # noqa: E402
+from greenaudio.orchestration.bench import run_bench_grid as run_grid  # noqa: E402
 
 HOP = 64
 PROTOCOL = Protocol(n_clips=1, clip_duration_s=0.1, repeats=1, warmup=0, idle_window_s=0, threads=1)
@@ -25,7 +26,8 @@ GRID_SCRIPT = textwrap.dedent(
     """
     import sys, time, torch
     torch.set_num_threads(1)
-    from greenaudio.measure import Protocol, run_grid
+    from greenaudio.measure import Protocol
+    from greenaudio.orchestration.bench import run_bench_grid as run_grid
     store, log, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
 
     def factory(name, size):
@@ -71,7 +73,7 @@ def test_grid_survives_sigkill_and_resumes_only_missing_cells(tmp_path):
     assert proc.returncode == -signal.SIGKILL
 
     with ResultStore(store_path) as store:
-        before = store.keys()
+        before = {r.key: r.status for r in store.records()}
         assert 2 <= len(before) < 6 and set(before.values()) == {"ok"}
         computed_log = []
 
@@ -136,7 +138,7 @@ def test_store_put_is_unique_and_csv_round_trips(tmp_path):
         assert store.put(rec) is False and len(store) == 1
         (back,) = store.records()
         assert back == rec
-        path = store.export_csv(tmp_path / "out" / "r.csv")
+        path = measure.save_records_csv(store.records(), tmp_path / "out" / "r.csv")
         with pytest.raises(ValueError, match="unknown field"):
             store.records(colour="red")
     (from_csv,) = measure.load_records(path)

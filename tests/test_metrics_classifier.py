@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from greenaudio.metrics import (
-    ClassifierScores,
-    DigitClassifier,
-    compute_classifier_scores,
-    load_digit_classifier,
-    save_digit_classifier,
-    train_digit_classifier,
-)
+from greenaudio.metrics import (compute_classifier_scores, load_digit_classifier, save_digit_classifier,
+                                train_digit_classifier)
+from greenaudio.metrics.classifier import ClassifierScores, DigitClassifier
 
 
 def _tones(n_per_class: int = 6, n_classes: int = 3, seed: int = 0):

@@ -7,12 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from greenaudio.metrics import (
-    compute_am_score,
-    compute_frechet_distance,
-    compute_frechet_distance_from_stats,
-    compute_inception_score,
-)
+from greenaudio.metrics.scores import (compute_am_score, compute_frechet_distance, compute_frechet_distance_from_stats,
+                                       compute_inception_score)
 
 
 def test_inception_score_known_values():

@@ -17,7 +17,7 @@ def clip():
         pytest.skip("espeak-ng not installed")
     import librosa
 
-    from greenaudio.data import synthesize_espeak
+    from greenaudio.data.espeak import synthesize_espeak
 
     x, sr = synthesize_espeak("The old lighthouse keeper climbed the stairs every evening at dusk.")
     x = librosa.resample(x, orig_sr=sr, target_sr=16000, res_type="soxr_hq").astype(np.float32)
@@ -114,7 +114,7 @@ def ranked():
         pytest.skip("espeak-ng not installed")
     import librosa
 
-    from greenaudio.data import synthesize_espeak
+    from greenaudio.data.espeak import synthesize_espeak
 
     x, sr = synthesize_espeak("She sells sea shells by the sea shore, and the shells she sells are surely seashells.")
     x = librosa.resample(x, orig_sr=sr, target_sr=16000, res_type="soxr_hq")

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
+from greenaudio.orchestration import shipping
 from greenaudio.quantization import qat, shipped
 
 SETTINGS = {"steps": 4, "batch_size": 2, "clip_frames": 16, "seed": 0, "eval_every": 2, "val_batches": 2,
@@ -51,9 +52,9 @@ def test_stability_table_reads_verdicts_losses_and_time_per_step_off_the_history
 
 def test_histories_are_merged_by_configuration_and_verified_by_sha256(tmp_path):
     assert shipped.load_shipped_qat(tmp_path).empty
-    shipped.ship_qat_history(pd.concat([_history("waveglow", (1, 1, 1), (1, 1, 1)),
+    shipping.ship_qat_history(pd.concat([_history("waveglow", (1, 1, 1), (1, 1, 1)),
                                         _history("melgan", (3, 2, 1), (3, 2, 2))]), tmp_path)
-    path = shipped.ship_qat_history(_history("waveglow", (5, 4, 3), (5, 4, 4)), tmp_path)  # trained again
+    path = shipping.ship_qat_history(_history("waveglow", (5, 4, 3), (5, 4, 4)), tmp_path)  # trained again
     table = shipped.load_shipped_qat(tmp_path)
     assert list(dict.fromkeys(table.model)) == ["melgan", "waveglow"]  # the zoo's order
     assert table[table.model == "waveglow"].val_loss.max() == 5 and len(table) == 12
@@ -69,7 +70,7 @@ def test_histories_are_merged_by_configuration_and_verified_by_sha256(tmp_path):
     with pytest.raises(shipped.ShippedPTQError, match="sha256 mismatch"):
         shipped.load_shipped_qat(tmp_path)
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['command'\]"):
-        shipped.ship_qat_history(_history("melgan", (1, 1, 1), (1, 1, 1)).drop(columns=["command"]), tmp_path)
+        shipping.ship_qat_history(_history("melgan", (1, 1, 1), (1, 1, 1)).drop(columns=["command"]), tmp_path)
 
 
 def test_the_qat_benchmark_resumes_only_configurations_trained_under_the_same_settings():

@@ -1,4 +1,5 @@
-"""greenaudio.quantization.shipped: merging measured rows into the shipped int8 table, verified by sha256."""
+"""The shipped int8 table: merged by greenaudio.orchestration.shipping, read back sha256-verified by
+greenaudio.quantization.shipped."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import hashlib
 import pandas as pd
 import pytest
 
+from greenaudio.files import upsert_rows
+from greenaudio.orchestration import shipping
 from greenaudio.quantization import shipped
 
 
@@ -17,9 +20,9 @@ def _rows(model, size, rtf, audio_s=1.0):
 
 
 def test_rows_are_merged_by_configuration_and_clip_and_the_manifest_follows(tmp_path):
-    shipped.ship_ptq_results(pd.concat([_rows("hifigan", "small", 0.5), _rows("melgan", "large", 0.9)]), tmp_path,
+    shipping.ship_ptq_results(pd.concat([_rows("hifigan", "small", 0.5), _rows("melgan", "large", 0.9)]), tmp_path,
                              load="load average 1.0 1.0 1.0")
-    path = shipped.ship_ptq_results(_rows("hifigan", "small", 0.4), tmp_path)  # re-measured: replaces its row
+    path = shipping.ship_ptq_results(_rows("hifigan", "small", 0.4), tmp_path)  # re-measured: replaces its row
     table = shipped.load_shipped_ptq(tmp_path)
     # family order of the thesis (MelGAN before HiFi-GAN), one row per (model, size, clip), the newer value kept
     assert table[["model", "size", "rtf_int8"]].values.tolist() == [["melgan", "large", 0.9], ["hifigan", "small", 0.4]]
@@ -34,7 +37,7 @@ def test_rows_are_merged_by_configuration_and_clip_and_the_manifest_follows(tmp_
 def test_an_altered_shipped_file_is_refused_and_nothing_shipped_reads_empty(tmp_path):
     assert shipped.load_shipped_ptq(tmp_path).empty
     assert shipped.ptq_provenance(shipped.load_shipped_ptq(tmp_path))["method"] == ""
-    path = shipped.ship_ptq_results(_rows("melgan", "small", 0.3), tmp_path)
+    path = shipping.ship_ptq_results(_rows("melgan", "small", 0.3), tmp_path)
     path.write_text(path.read_text().replace("0.3", "0.1"))
     with pytest.raises(shipped.ShippedPTQError, match="sha256 mismatch"):
         shipped.load_shipped_ptq(tmp_path)
@@ -42,7 +45,7 @@ def test_an_altered_shipped_file_is_refused_and_nothing_shipped_reads_empty(tmp_
 
 def test_rows_without_the_pipeline_columns_are_rejected_before_writing(tmp_path):
     with pytest.raises(ValueError, match=r"lack column\(s\) \['audio_s'"):
-        shipped.ship_ptq_results(pd.DataFrame({"model": ["melgan"], "size": ["small"]}), tmp_path)
+        shipping.ship_ptq_results(pd.DataFrame({"model": ["melgan"], "size": ["small"]}), tmp_path)
     assert not (tmp_path / shipped.SHIPPED_PTQ_FILE).exists()
 
 
@@ -50,7 +53,7 @@ def test_a_configuration_given_twice_keeps_its_later_row_and_the_load_range_is_s
     first = _rows("melgan", "small", 0.5).assign(load_1min_start=2.5, load_1min_end=3.0)
     again = _rows("melgan", "small", 0.3).assign(load_1min_start=1.1, load_1min_end=1.25)
     other = _rows("hifigan", "small", 0.7).assign(load_1min_start=None, load_1min_end=None)
-    shipped.ship_ptq_results(pd.concat([first, other, again]), tmp_path)
+    shipping.ship_ptq_results(pd.concat([first, other, again]), tmp_path)
     table = shipped.load_shipped_ptq(tmp_path)
     assert table[["model", "rtf_int8"]].values.tolist() == [["melgan", 0.3], ["hifigan", 0.7]]
     text = pd.read_csv(tmp_path / "manifest.csv")["provenance"][0]  # the manifest row records the machine's load
@@ -68,7 +71,7 @@ def _bench_script():
     return module
 
 
-def test_the_benchmark_resumes_only_configurations_held_under_the_same_settings():
+def test_the_benchmark_resumes_only_configurations_held_under_the_same_settings(tmp_path):
     from greenaudio.quantization.pipeline import _cpu_model, _versions, timing_label
 
     bench = _bench_script()
@@ -84,5 +87,7 @@ def test_the_benchmark_resumes_only_configurations_held_under_the_same_settings(
     assert bench._held_rows(done, "melgan", "large", [0.992], settings) is None  # other calibration
     assert bench._held_rows(done, "melgan", "medium", [0.992], settings) is None  # failed rows are measured again
     assert bench._held_rows(done, "melgan", "small", [0.992], {**settings, "timing": timing_label(5, 1)}) is None
-    merged = shipped.merge_rows(done, pd.DataFrame([{**row, "audio_s": 10.0, "threads": 2}]))
-    assert len(merged) == 4 and merged.iloc[-1].threads == 2  # the 10 s row replaced, appended last
+    done.to_csv(tmp_path / "done.csv", index=False)  # the script's --csv: merged by model, size and clip length
+    upsert_rows(tmp_path / "done.csv", list(shipped.PTQ_KEY), [{**row, "audio_s": 10.0, "threads": 2}])
+    merged = pd.read_csv(tmp_path / "done.csv")
+    assert len(merged) == 4 and merged[merged.audio_s == 10.0].threads.tolist() == [2]  # the 10 s row replaced

@@ -1,4 +1,4 @@
-"""The chapters' ``RAY_ADDRESS`` parameter: routing through greenaudio.experiments.cluster, without Ray.
+"""The chapters' ``RAY_ADDRESS`` parameter: routing through greenaudio.orchestration, without Ray.
 
 The cluster entry points are replaced by fakes that record their calls, so these tests check *where* the work goes
 (and that bad addresses stop it before any work), not the cluster itself (tests/test_experiments_cluster.py runs a
@@ -13,16 +13,17 @@ from pathlib import Path
 import pytest
 
 from greenaudio import data
-from greenaudio.experiments import artefacts, cluster, zoo
+from greenaudio.orchestration import bench as grid_bench, executors, zoo
+from greenaudio.orchestration import export as artefacts
 from greenaudio.measure import QUICK_PROTOCOL
-from greenaudio.measure import cost_chapter as cost
+from greenaudio.chapters import cost
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMS = "'auto', 'ray://HOST:PORT' or 'HOST:PORT'"
 
 
-def _record(model: str, status: str = "ok", error: str | None = None) -> cluster.ZooCellRecord:
-    return cluster.ZooCellRecord("quick", model, "small", f"{model}-small-0123456789", "pk", "cpu", status=status,
+def _record(model: str, status: str = "ok", error: str | None = None) -> zoo.ZooCellRecord:
+    return zoo.ZooCellRecord("quick", model, "small", f"{model}-small-0123456789", "pk", "cpu", status=status,
                                  error=error, wall_s=2.5)
 
 
@@ -50,7 +51,7 @@ def no_local_work(monkeypatch):
 
 @pytest.fixture
 def fake_grid(monkeypatch):
-    """``cluster.run_zoo_grid`` replaced: hifigan is already in the store (skipped), melgan is computed now."""
+    """``zoo.run_zoo_grid`` replaced: hifigan is already in the store (skipped), melgan is computed now."""
     calls = []
 
     def fake(models, sizes, **kwargs):
@@ -58,10 +59,10 @@ def fake_grid(monkeypatch):
         stored, fresh = _record("hifigan"), _record("melgan", *calls[-1].pop("_outcome", ("ok", None)))
         kwargs["on_skipped"](stored)
         kwargs["on_record"](fresh)
-        return cluster.ZooGridResult(computed=(fresh.key,), skipped=(stored.key,), failed=(), reused_runs=(),
+        return zoo.ZooGridResult(computed=(fresh.key,), skipped=(stored.key,), failed=(), reused_runs=(),
                                      records=(fresh, stored), runner="ray", store=str(kwargs.get("store", "s")))
 
-    monkeypatch.setattr(cluster, "run_zoo_grid", fake)
+    monkeypatch.setattr(zoo, "run_zoo_grid", fake)
     return calls
 
 
@@ -86,8 +87,8 @@ def test_train_zoo_with_an_address_runs_the_cells_on_the_cluster(fake_grid, no_l
 
 def test_train_zoo_reports_a_configuration_that_failed_on_the_cluster(monkeypatch, fake_grid, no_local_work,
                                                                       tmp_path):
-    real = cluster.run_zoo_grid
-    monkeypatch.setattr(cluster, "run_zoo_grid",
+    real = zoo.run_zoo_grid
+    monkeypatch.setattr(zoo, "run_zoo_grid",
                         lambda *a, **k: real(*a, **k, _outcome=("failed", "RuntimeError: out of memory")))
     done = []
     with pytest.raises(RuntimeError, match=r"1 configuration\(s\) failed on the cluster at '127\.0\.0\.1:6379'.*"
@@ -99,14 +100,14 @@ def test_train_zoo_reports_a_configuration_that_failed_on_the_cluster(monkeypatc
 
 @pytest.mark.parametrize("address", ["", "localhost", "http://127.0.0.1:6379", "ray://head:port", "h:0"])
 def test_a_malformed_address_stops_train_zoo_before_any_work(address, no_local_work, monkeypatch, tmp_path):
-    monkeypatch.setattr(cluster, "run_zoo_grid", _no_work)
+    monkeypatch.setattr(zoo, "run_zoo_grid", _no_work)
     with pytest.raises(ValueError, match=f"ray_address must be {FORMS}, got {address!r}"):
         zoo.train_zoo("quick", models=["melgan"], sizes=["small"], root=tmp_path, ray_address=address)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_cluster_options_are_checked_before_any_work(no_local_work, monkeypatch, tmp_path):
-    monkeypatch.setattr(cluster, "run_zoo_grid", _no_work)
+    monkeypatch.setattr(zoo, "run_zoo_grid", _no_work)
     with pytest.raises(ValueError, match=r"cluster_options \['store'\] given without a ray_address"):
         zoo.train_zoo("quick", root=tmp_path, cluster_options={"store": "x.sqlite"})
     with pytest.raises(ValueError, match=r"cluster_options \['gpus', 'shared_dir'\] are not valid; valid: .*"
@@ -119,13 +120,13 @@ def test_cluster_options_are_the_grid_arguments_train_zoo_does_not_set():
 
     own = {"models", "sizes", "protocol", "shared_dir", "runs_dir", "ray_address", "cache_dir", "on_record",
            "on_skipped", "progress"}
-    assert set(zoo.CLUSTER_OPTIONS) == set(inspect.signature(cluster.run_zoo_grid).parameters) - own
+    assert set(zoo.CLUSTER_OPTIONS) == set(inspect.signature(zoo.run_zoo_grid).parameters) - own
 
 
 def test_train_zoo_without_an_address_never_imports_ray(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` would raise ImportError
-    monkeypatch.setattr(cluster, "_import_ray", _no_work)
-    monkeypatch.setattr(cluster, "run_zoo_grid", _no_work)
+    monkeypatch.setattr(executors, "_import_ray", _no_work)
+    monkeypatch.setattr(zoo, "run_zoo_grid", _no_work)
     monkeypatch.setattr(data, "load_espeak_speech", lambda split, cache_dir=None: f"{split} set")
     trained = []
 
@@ -146,51 +147,51 @@ class _Grid:
         self.records, self.computed, self.skipped, self.failed = (None,) * n, (None,) * n, (), ()
 
 
-def test_run_grid_twice_with_an_address_measures_on_the_cluster(monkeypatch, tmp_path):
+def test_run_grid_twice_passes_the_address_to_the_grid_runner(tmp_path):
     calls = []
-    monkeypatch.setattr(cost, "run_grid", _no_work)
-    monkeypatch.setattr(cluster, "run_bench_grid",
-                        lambda models, sizes, **kw: calls.append((models, sizes, kw)) or _Grid(len(calls)))
-    first, table = cost.run_grid_twice(["melgan"], ["small"], store=tmp_path / "b.sqlite", device="cpu",
-                                       protocol=QUICK_PROTOCOL, energy_mode="estimated", ray_address="ray://h:10001")
+
+    def runner(models, sizes, **kw):
+        calls.append((models, sizes, kw))
+        return _Grid(len(calls))
+
+    first, table = cost.run_grid_twice(["melgan"], ["small"], grid_runner=runner, store=tmp_path / "b.sqlite",
+                                       device="cpu", protocol=QUICK_PROTOCOL, energy_mode="estimated",
+                                       ray_address="ray://h:10001")
     assert len(calls) == 2
     for models, sizes, kw in calls:
         assert (models, sizes, kw["ray_address"], kw["devices"], kw["protocol"], kw["energy_mode"], kw["progress"]) \
             == (["melgan"], ["small"], "ray://h:10001", ["cpu"], QUICK_PROTOCOL, "estimated", False)
-    assert calls[0][2]["store"] is calls[1][2]["store"]  # one store, opened by this process
+    assert calls[0][2]["store"] == calls[1][2]["store"] == tmp_path / "b.sqlite"  # one store, both calls
+    assert not (tmp_path / "b.sqlite").exists()  # the chapter opens nothing itself: the runner does
     assert len(first.records) == 1 and list(table.cells) == [1, 2]
 
 
-def test_run_grid_twice_without_an_address_measures_here_and_never_imports_ray(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "ray", None)
-    monkeypatch.setattr(cluster, "_import_ray", _no_work)
-    monkeypatch.setattr(cluster, "run_bench_grid", _no_work)
+def test_run_grid_twice_without_an_address_adds_none(tmp_path):
     calls = []
-    monkeypatch.setattr(cost, "run_grid", lambda models, sizes, **kw: calls.append(kw) or _Grid(1))
-    cost.run_grid_twice(["melgan"], ["small"], store=tmp_path / "b.sqlite", device="cpu", protocol=QUICK_PROTOCOL)
+    cost.run_grid_twice(["melgan"], ["small"], grid_runner=lambda models, sizes, **kw: calls.append(kw) or _Grid(1),
+                        store=tmp_path / "b.sqlite", device="cpu", protocol=QUICK_PROTOCOL)
     assert len(calls) == 2 and all("ray_address" not in kw for kw in calls)
 
 
 @pytest.mark.parametrize("address", ["localhost", "tcp://h:1", ""])
 def test_a_malformed_address_stops_the_benchmark_before_the_store_exists(address, monkeypatch, tmp_path):
-    monkeypatch.setattr(cost, "run_grid", _no_work)
-    monkeypatch.setattr(cluster, "_import_ray", _no_work)
+    monkeypatch.setattr(executors, "_import_ray", _no_work)
     store = tmp_path / "b.sqlite"
     with pytest.raises(ValueError, match=f"ray_address must be {FORMS}, got {address!r}"):
-        cost.run_grid_twice(["melgan"], ["small"], store=store, device="cpu", protocol=QUICK_PROTOCOL,
-                            ray_address=address)
+        cost.run_grid_twice(["melgan"], ["small"], grid_runner=grid_bench.run_bench_grid, store=store, device="cpu",
+                            protocol=QUICK_PROTOCOL, ray_address=address)
     with pytest.raises(ValueError, match=f"ray_address must be {FORMS}, got {address!r}"):
-        cluster.run_bench_grid(["melgan"], ["small"], store=store, protocol=QUICK_PROTOCOL, ray_address=address)
+        grid_bench.run_bench_grid(["melgan"], ["small"], store=store, protocol=QUICK_PROTOCOL, ray_address=address)
     assert not store.exists()
 
 
 def test_run_bench_grid_rejects_a_bad_grid_before_ray_or_the_store(monkeypatch, tmp_path):
-    monkeypatch.setattr(cluster, "_import_ray", _no_work)
+    monkeypatch.setattr(executors, "_import_ray", _no_work)
     store = tmp_path / "b.sqlite"
     with pytest.raises(ValueError, match=r"unknown model 'melgann'; valid models: \['melgan', 'hifigan'"):
-        cluster.run_bench_grid(["melgann"], ["small"], store=store, protocol=QUICK_PROTOCOL, ray_address="auto")
+        grid_bench.run_bench_grid(["melgann"], ["small"], store=store, protocol=QUICK_PROTOCOL, ray_address="auto")
     with pytest.raises(ValueError, match="num_cpus"):
-        cluster.run_bench_grid(["melgan"], ["small"], store=store, protocol=QUICK_PROTOCOL, ray_address="auto",
+        grid_bench.run_bench_grid(["melgan"], ["small"], store=store, protocol=QUICK_PROTOCOL, ray_address="auto",
                                num_cpus=0)
     assert not store.exists()
 
@@ -258,7 +259,7 @@ def test_cli_export_with_a_malformed_address_fails_before_the_export_context(mon
     assert f"ray_address must be {FORMS}, got 'localhost'" in capsys.readouterr().err
 
 
-# -- run_bench_grid's driver, with an in-process stand-in for Ray ------------------------------------------------------
+# -- the grids' Ray driver, with an in-process stand-in for Ray ------------------------------------------------------
 class _Ref:
     def __init__(self, fn, args):
         try:
@@ -309,22 +310,22 @@ class _FakeRay:
 
 
 def test_run_bench_grid_stores_worker_records_and_measures_nothing_twice(monkeypatch, tmp_path):
-    from greenaudio.measure import Protocol, ResultStore, run_grid
+    from greenaudio.measure import Protocol, ResultStore
 
     fake = _FakeRay()
-    monkeypatch.setattr(cluster, "_import_ray", lambda: fake)
+    monkeypatch.setattr(executors, "_import_ray", lambda: fake)
     bench = Protocol(n_clips=1, clip_duration_s=0.25, warmup=0, repeats=1, flop_clip_s=0.25, idle_window_s=0.0,
                      threads=1)
     kw = dict(protocol=bench, energy_mode="estimated", with_flops=False)
-    first = cluster.run_bench_grid(["melgan"], ["small"], store=tmp_path / "ray.sqlite", ray_address="auto", **kw)
+    first = grid_bench.run_bench_grid(["melgan"], ["small"], store=tmp_path / "ray.sqlite", ray_address="auto", **kw)
     assert (len(first.computed), len(first.skipped), len(first.failed), fake.shut) == (1, 0, 0, 1)
     assert fake.options == [{"num_cpus": 1, "num_gpus": 0, "max_retries": 2, "retry_exceptions": False}]
     assert fake.submitted == [("melgan", "small", "cpu", "float32", 0)]
-    again = cluster.run_bench_grid(["melgan"], ["small"], store=tmp_path / "ray.sqlite", ray_address="auto", **kw)
+    again = grid_bench.run_bench_grid(["melgan"], ["small"], store=tmp_path / "ray.sqlite", ray_address="auto", **kw)
     assert (len(again.computed), len(again.skipped)) == (0, 1)  # the worker found its key in the driver's list
     assert again.records == first.records
     # the record is the one run_grid makes here: the same key, and the same counts
-    here = run_grid(["melgan"], ["small"], store=tmp_path / "here.sqlite", progress=False, **kw)
+    here = grid_bench.run_bench_grid(["melgan"], ["small"], store=tmp_path / "here.sqlite", progress=False, **kw)
     (r,), (h,) = first.records, here.records
     assert r.key == h.key and r.params == h.params and r.ok and r.energy_method == h.energy_method
     with ResultStore(tmp_path / "ray.sqlite") as st:
@@ -340,9 +341,9 @@ def test_run_bench_grid_stores_a_task_that_died_as_a_failed_cell(monkeypatch, tm
         raise RuntimeError("The worker died unexpectedly (simulated)")
 
     fake.get = died
-    monkeypatch.setattr(cluster, "_import_ray", lambda: fake)
-    monkeypatch.setattr(cluster, "_ray_bench_task", lambda *args: {"key": None, "record": None})
-    result = cluster.run_bench_grid(["melgan"], ["small"], store=tmp_path / "ray.sqlite", ray_address="auto",
+    monkeypatch.setattr(executors, "_import_ray", lambda: fake)
+    monkeypatch.setattr(grid_bench, "_bench_task", lambda *args: {"key": None, "record": None})
+    result = grid_bench.run_bench_grid(["melgan"], ["small"], store=tmp_path / "ray.sqlite", ray_address="auto",
                                     protocol=Protocol(n_clips=1, clip_duration_s=0.25), energy_mode="estimated")
     (rec,) = result.records
     assert rec.status == "failed" and rec.error == "RuntimeError: The worker died unexpectedly (simulated)"
@@ -351,18 +352,18 @@ def test_run_bench_grid_stores_a_task_that_died_as_a_failed_cell(monkeypatch, tm
 
 def test_run_zoo_grid_on_ray_stores_the_workers_records_and_their_failures(monkeypatch, tmp_path):
     fake = _FakeRay()
-    monkeypatch.setattr(cluster, "_import_ray", lambda: fake)
+    monkeypatch.setattr(executors, "_import_ray", lambda: fake)
 
     def worker(spec, runner="sequential"):
         if spec.model == "hifigan":
             raise RuntimeError("CUDA out of memory (simulated)")
-        return cluster.ZooCellRecord(*spec.key, training="trained", steps=1, runner=runner, attempts=1).to_dict()
+        return zoo.ZooCellRecord(*spec.key, training="trained", steps=1, runner=runner, attempts=1).to_dict()
 
-    monkeypatch.setattr(cluster, "run_cell", worker)
+    monkeypatch.setattr(zoo, "run_cell", worker)
     seen, skipped = [], []
     kw = dict(protocol="quick", shared_dir=tmp_path / "shared", store=tmp_path / "g.sqlite", ray_address="auto",
               progress=False, on_record=seen.append, on_skipped=skipped.append)
-    result = cluster.run_zoo_grid(["melgan", "hifigan"], ["small"], **kw)
+    result = zoo.run_zoo_grid(["melgan", "hifigan"], ["small"], **kw)
     assert fake.options == [{"num_cpus": 2, "num_gpus": 0, "max_retries": 2, "retry_exceptions": False,
                              "memory": 2_000_000_000}] * 2  # the quick protocol's DEFAULT_RESOURCES
     got = {r.model: r for r in result.records}
@@ -370,6 +371,6 @@ def test_run_zoo_grid_on_ray_stores_the_workers_records_and_their_failures(monke
     assert got["hifigan"].status == "failed" and got["hifigan"].error == "RuntimeError: CUDA out of memory (simulated)"
     assert result.runner == "ray" and len(result.failed) == 1 and [r.model for r in seen] == ["melgan", "hifigan"]
     assert fake.shut == 1 and skipped == []
-    again = cluster.run_zoo_grid(["melgan", "hifigan"], ["small"], **kw)
+    again = zoo.run_zoo_grid(["melgan", "hifigan"], ["small"], **kw)
     assert again.computed == () and sorted(r.model for r in skipped) == ["hifigan", "melgan"]
     assert len(fake.options) == 2  # nothing submitted the second time

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from greenaudio.training import EnergyConfig, TrainConfig, compute_linear_prediction_kwh, train
+from greenaudio.training import EnergyConfig, TrainConfig, train
+from greenaudio.training.energy import compute_linear_prediction_kwh
 from test_training_toys import ToyData, build_toy
 
 torch.set_num_threads(1)
@@ -98,42 +99,3 @@ def test_carbontracker_offline_prediction_is_the_formula_value(tmp_path):
     assert json.loads((tmp_path / "run" / "energy.json").read_text())["prediction"]["energy_kwh"] == p["energy_kwh"]
     # offline patches undone
     assert (constants.PUE_2023, constants.WORLD_AVG_CARBON_INTENSITY) == (pue_before, ci_before)
-
-
-def test_codecarbon_training_energy_has_cpu_ram_and_total():
-    from greenaudio.training.energy import codecarbon_training_energy
-
-    # 900 CPU-s in 1000 s on a 2-CPU 'AMD EPYC' VM: CPU 8 W x 900 / 2 = 3600 J; RAM (1.2 GiB) 10 W x 1000 s
-    e = codecarbon_training_energy(900.0, 1000.0, 1.2, cpu_model="AMD EPYC", logical_cpus=2, sockets=1)
-    assert (e["cpu_energy_j"], e["ram_energy_j"], e["energy_j"]) == (3600.0, 10000.0, 13600.0)
-    assert e["energy_method"] == "estimated:codecarbon-process-rule[cpu,ram]"
-    assert e["energy_component_methods"] == {"cpu": "estimated:codecarbon-cpu-process-rule",
-                                             "ram": "estimated:codecarbon-ram-process-rule"}
-    assert e["energy_constants"]["tdp_w"] == 8.0 and e["energy_constants"]["ram_power_w"] == 10.0
-    cpu_only = codecarbon_training_energy(900.0, 1000.0, cpu_model="AMD EPYC", logical_cpus=2, sockets=1,
-                                          count_ram=False)
-    assert (cpu_only["energy_j"], cpu_only["ram_energy_j"]) == (3600.0, None)
-    assert cpu_only["energy_method"] == "estimated:codecarbon-cpu-process-rule"
-
-
-def test_shipped_training_records_read_as_the_cpu_rule():
-    """The shipped mini training of HiFi-GAN small (CPU rule only, written before RAM was counted): its energy is
-    its CPU component, 8 W x 903.54 CPU-s / 2 CPUs; RAM is not in it (CodeCarbon's rule would add 10 W x 940.6 s)."""
-    from pathlib import Path
-
-    from greenaudio.training.energy import codecarbon_training_energy, read_training_energy
-
-    path = Path(__file__).resolve().parents[1] / "lib/greenaudio/resources/zoo/mini/hifigan-small/training.json"
-    record = json.loads(path.read_text())
-    read = read_training_energy(record)
-    assert read["energy_method"] == read["recorded_method"] == "estimated:codecarbon-cpu-process-rule"
-    assert read["cpu_energy_j"] == read["energy_j"] == pytest.approx(8.0 * 903.5416 / 2, rel=1e-6)
-    assert read["ram_energy_j"] is None
-    now = codecarbon_training_energy(record["budget_elapsed_s"], record["wall_s_total"], cpu_model="AMD EPYC",
-                                     logical_cpus=2, sockets=1)
-    assert now["cpu_energy_j"] == pytest.approx(read["cpu_energy_j"], rel=1e-12)
-    assert now["ram_energy_j"] == pytest.approx(10.0 * 940.5638, rel=1e-6)
-    old_bench = read_training_energy({"energy_j": 5.0, "energy_method": "estimated:codecarbon-cpu-process"})
-    assert old_bench["energy_method"] == "estimated:codecarbon-cpu-process-rule" and old_bench["cpu_energy_j"] == 5.0
-    with pytest.raises(ValueError, match="energy_method"):
-        read_training_energy({"energy_j": 1.0})

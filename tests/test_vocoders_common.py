@@ -228,3 +228,37 @@ def test_procedure_demonstration_output_lengths_and_bad_frames():
     assert '"sigma": 0.6' in demo.procedure.iloc[1]
     with pytest.raises(ValueError, match="frames"):
         vocoders.demonstrate_procedures(0)
+
+
+def test_the_vocoders_import_only_the_ground_floor():
+    # every import of every module of the package, inside functions too: the models own their graphs and ONNX runner,
+    # and int8 (calibration, QDQ) is registered from greenaudio.quantization above them, never imported from here
+    import ast
+    from pathlib import Path
+
+    allowed = {"greenaudio.validation", "greenaudio.host", "greenaudio._resources", "greenaudio.published"}
+    package = Path(vocoders.__file__).parent
+    seen = set()
+    for path in package.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = "greenaudio.vocoders" if node.level == 1 else "greenaudio"
+                targets = [f"{base}.{node.module}" if node.module else f"{base}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                targets = [node.module]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            seen.update((t, path.name) for t in targets if t.startswith("greenaudio")
+                        and not t.startswith("greenaudio.vocoders"))
+    assert {t for t, _ in seen} <= allowed, sorted(seen)
+
+
+def test_describe_splits_lists_every_family_with_its_graphs():
+    """The Chapter 6 table of exported graphs: one row per family, in the registry's order; GANs are one graph."""
+    rows = vocoders.describe_splits()
+    assert [r["model"] for r in rows] == list(vocoders.names())
+    by_model = {r["model"]: r for r in rows}
+    assert by_model["melgan"]["graphs"] == by_model["hifigan"]["graphs"] == "generator"
+    assert all(r["graphs"] and r["procedure"] for r in rows)

@@ -12,6 +12,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from conftest import perturbed_pair as _pair
 from conftest import random_mel as _mel
+import greenaudio.quantization  # noqa: F401  (registers the "int8" backend of prepare_for_inference)
 from greenaudio import vocoders
 from greenaudio.vocoders import base as vbase
 from greenaudio.vocoders.base import PreparedModelError
@@ -202,7 +203,7 @@ def test_unprepared_model_still_trains():
 
 
 def test_shipped_inference_speed_file_is_complete_and_consistent():
-    from greenaudio.measure import inference_speed
+    from greenaudio.chapters import inference_speed
 
     rows = inference_speed.load_inference_speed()
     timed = rows.dropna(subset=["time_s"])
@@ -226,7 +227,7 @@ def test_shipped_inference_speed_file_is_complete_and_consistent():
 
 
 def test_inference_speed_rejects_a_foreign_csv(tmp_path):
-    from greenaudio.measure import inference_speed
+    from greenaudio.chapters import inference_speed
 
     path = tmp_path / "other.csv"
     path.write_text("model,size\nmelgan,small\n")

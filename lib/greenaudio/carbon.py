@@ -28,25 +28,9 @@ import pandas as pd
 from ._resources import read_resource_csv
 from .validation import check_choice, check_finite_number, check_positive_int
 
-__all__ = [
-    "LBS_TO_KG",
-    "HardwareSpec",
-    "GridIntensity",
-    "PUEPreset",
-    "get_hardware",
-    "list_hardware",
-    "get_grid",
-    "list_grids",
-    "get_pue",
-    "list_pues",
-    "compute_worst_case_energy_kwh",
-    "compute_strubell_energy_kwh",
-    "compute_emissions_kgco2e",
-    "compute_training_costs",
-    "lbs_to_kg",
-    "joules_to_kwh",
-    "kwh_to_joules",
-]
+__all__ = ["get_hardware", "list_hardware", "get_grid", "list_grids", "get_pue", "list_pues",
+           "compute_worst_case_energy_kwh", "compute_strubell_energy_kwh", "compute_emissions_kgco2e",
+           "compute_training_costs", "lbs_to_kg"]
 
 #: One avoirdupois pound in kilograms (exact, international yard and pound agreement of 1959).
 LBS_TO_KG = 0.45359237
@@ -233,16 +217,6 @@ def _pue(pue: str | PUEPreset | float) -> float:
 
 
 # -- estimators -----------------------------------------------------------------------------------------------------
-def joules_to_kwh(energy_j: float) -> float:
-    """Convert joules to kilowatt-hours (1 kWh = 3.6 MJ)."""
-    return energy_j / J_PER_KWH
-
-
-def kwh_to_joules(energy_kwh: float) -> float:
-    """Convert kilowatt-hours to joules."""
-    return energy_kwh * J_PER_KWH
-
-
 def lbs_to_kg(mass_lbs: float) -> float:
     """Convert pounds to kilograms (thesis Table 4: 1 lbs = 0.45359237 kg)."""
     return _non_negative("mass (lbs)", mass_lbs) * LBS_TO_KG

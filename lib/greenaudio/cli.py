@@ -19,9 +19,10 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
-__all__ = ["main", "build_parser", "format_summary"]
+__all__ = ["main", "build_parser", "grid_command"]
 
 SUMMARY_COLUMNS = [
     ("model", "model"),
@@ -87,9 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--list", action="store_true", help="list the cells the store holds and exit (computes nothing)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_train_parser(sub)
-    from .experiments.cluster import add_grid_parser
-
-    add_grid_parser(sub)
+    _add_grid_parser(sub)
     _add_waveflow_study_parser(sub)
     return parser
 
@@ -99,7 +98,7 @@ def _add_waveflow_study_parser(sub) -> None:
     w = sub.add_parser(
         "waveflow-study",
         help="train WF1-WF5 at one equal CPU-time budget, score them and ship the results (resumable)",
-        description="The quality column of the WaveFlow intra-model study (greenaudio.experiments.waveflow_study): "
+        description="The quality column of the WaveFlow intra-model study (greenaudio.orchestration.waveflow_study): "
         "each configuration is trained under the study protocol (mini: the zoo's mini corpus, crops and seed, 300 "
         "process-CPU-seconds on 1 thread), scored on held-out speech, and written with a sha256 manifest. "
         "Configurations already done under the same settings are skipped; interrupted trainings resume.",
@@ -116,7 +115,7 @@ def _add_waveflow_study_parser(sub) -> None:
 
 
 def _waveflow_study(args: argparse.Namespace) -> int:
-    from .experiments import waveflow_study
+    from .orchestration import waveflow_study
 
     if args.verify:
         manifest = waveflow_study.verify_study_manifest(args.protocol, args.out_root)
@@ -131,13 +130,13 @@ def _waveflow_study(args: argparse.Namespace) -> int:
 
 
 def _add_train_parser(sub) -> None:
-    """``greenaudio train``: the zoo under a named protocol (greenaudio.experiments.zoo), resumable."""
+    """``greenaudio train``: the zoo under a named protocol (greenaudio.orchestration.zoo), resumable."""
     t = sub.add_parser(
         "train",
         help="train the vocoder zoo under a protocol (quick, mini, full); resumes and skips finished runs",
-        description="Train the vocoder zoo under a named protocol (see greenaudio.experiments.zoo.PROTOCOLS). Runs "
+        description="Train the vocoder zoo under a named protocol (see greenaudio.chapters.zoo.PROTOCOLS). Runs "
         "resume from their last checkpoint; finished configurations are reused. --export writes each finished "
-        "configuration's weights, samples, curves and scores with a sha256 manifest (greenaudio.experiments.artefacts).",
+        "configuration's weights, samples, curves and scores with a sha256 manifest (greenaudio.orchestration.export).",
     )
     t.add_argument("--protocol", default="mini", help="quick, mini or full (default: mini)")
     t.add_argument("--models", nargs="+", default=None, help="registry names, case-insensitive (default: all six)")
@@ -152,9 +151,94 @@ def _add_train_parser(sub) -> None:
     t.add_argument("--no-export-baseline", action="store_true",
                    help="do not train and score the quick protocol's 3-step model beside each exported one")
     t.add_argument("--verify", action="store_true", help="only re-verify the shipped artefacts, train nothing")
-    from .experiments.cluster import add_grid_arguments
+    _add_grid_arguments(t, with_selection=False)  # --ray-address: train -> evaluate -> measure, one task per cell
 
-    add_grid_arguments(t, with_selection=False)  # --ray-address: train -> evaluate -> measure, one task per cell
+
+def _add_grid_arguments(parser, *, with_selection: bool = True) -> None:
+    """The cluster options of ``greenaudio grid`` (and, without the model selection, of ``greenaudio train``)."""
+    if with_selection:
+        parser.add_argument("--protocol", default="mini", help="zoo protocol: quick, mini or full (default: mini)")
+        parser.add_argument("--models", nargs="+", default=None, help="registry names (default: all six)")
+        parser.add_argument("--sizes", nargs="+", default=None, help="presets (default: the protocol's sizes)")
+    parser.add_argument("--ray-address", default=None, metavar="auto|ray://HOST:PORT|HOST:PORT",
+                        help="run one Ray task per configuration on this cluster (default: sequentially here)")
+    parser.add_argument("--shared-dir", default=None,
+                        help="folder every node sees, for checkpoints and attempt logs (default: <cache>/runs/grid)")
+    parser.add_argument("--store", dest="grid_store", default="results/zoo_grid.sqlite",
+                        help="SQLite store written by this driver only (default: results/zoo_grid.sqlite)")
+    parser.add_argument("--num-cpus", type=float, default=None, help="CPUs each cell asks for")
+    parser.add_argument("--num-gpus", type=float, default=None, help="GPUs each cell asks for")
+    parser.add_argument("--memory-gb", type=float, default=None, help="memory each cell asks for (GB)")
+    parser.add_argument("--max-retries", type=int, default=2, help="re-runs of a cell whose worker died")
+    parser.add_argument("--cell-timeout", type=float, default=None, help="cancel a cell after this many seconds")
+    parser.add_argument("--retry-failed", dest="grid_retry_failed", action="store_true",
+                        help="recompute cells stored as failed")
+
+
+def _add_grid_parser(sub) -> None:
+    """``greenaudio grid``: train -> evaluate -> measure every configuration, on Ray or sequentially."""
+    g = sub.add_parser(
+        "grid", help="train, evaluate and measure the zoo, one Ray task per configuration (or sequentially)",
+        description="The zoo grid (greenaudio.orchestration.zoo): per configuration, train under a zoo protocol, "
+        "score the trained model and measure its inference cost. Completed cells in --store are skipped; the driver "
+        "alone writes the store. Without --ray-address the cells run one after another in this process.")
+    _add_grid_arguments(g)
+
+
+def _use_protocol_threads(protocol) -> None:
+    """Torch threads of the driver as the sequential path leaves them (``train_configuration`` sets the protocol's):
+    an export's generated samples and scores are then the same files, whichever runner trained the weights."""
+    import torch
+
+    torch.set_num_threads(protocol.threads)
+
+
+def grid_command(args, *, protocol=None, models=None, sizes=None) -> int:
+    """Run ``greenaudio grid`` (or ``train --ray-address``); exit status 0 when every cell is ok, 1 otherwise."""
+    from . import data
+    from .orchestration import zoo
+
+    shared = args.shared_dir or str(data.default_cache_dir() / "runs" / "grid")
+    runs_dir = getattr(args, "runs", None)  # ``train --runs``: the same run folders as the sequential ``train``
+    on_record = _grid_exporter(args, protocol, shared, runs_dir) if getattr(args, "export", False) else None
+    result = zoo.run_zoo_grid(models if models is not None else args.models, sizes if sizes is not None else args.sizes,
+                              protocol=protocol or args.protocol, shared_dir=shared, store=args.grid_store,
+                              ray_address=args.ray_address, num_cpus=args.num_cpus, num_gpus=args.num_gpus,
+                              memory_gb=args.memory_gb, max_retries=args.max_retries,
+                              cell_timeout_s=args.cell_timeout, retry_failed=args.grid_retry_failed,
+                              on_record=on_record, on_skipped=on_record, runs_dir=runs_dir)
+    for rec in result.records:
+        print(f"{rec.model}/{rec.size}\t{rec.status}\t{rec.training or '-'}\tsteps {rec.steps}\t{rec.scores}\t"
+              f"{rec.error or ''}")
+    print(f"{len(result.computed)} cell(s) computed ({len(result.failed)} failed), {len(result.skipped)} already in "
+          f"{result.store} ({result.runner})")
+    bad = [r for r in result.records if not r.ok]
+    if bad:
+        print(f"greenaudio grid: {len(bad)} cell(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _grid_exporter(args, protocol, shared: str, runs_dir):
+    """``train --export --ray-address``: the driver alone writes the artefacts, from the shared run folders, of every
+    ok cell (computed now, or already in the store)."""
+    from .chapters.zoo import get_protocol
+    from .orchestration import export, zoo
+    from .orchestration.executors import check_ray_address_form
+
+    if args.ray_address is not None:
+        check_ray_address_form(args.ray_address)  # before the export context's work
+    zoo_protocol = get_protocol(protocol or args.protocol)
+    ctx = export.build_context(zoo_protocol.name, args.export_root)
+    export.export_ground_truth(ctx)
+
+    def export_record(rec) -> None:
+        if rec.ok:
+            _use_protocol_threads(zoo_protocol)
+            row = export.export_configuration(zoo.cell_run_dir(shared, rec, runs_dir), ctx)
+            print(f"exported {row['config']}: D_STFT {row['d_stft']:.4f}, PESQ-WB {row['pesq_wb']:.2f}", flush=True)
+
+    return export_record
 
 
 def _canonical_models(models: Sequence[str] | None) -> list[str]:
@@ -177,40 +261,55 @@ def _canonical_models(models: Sequence[str] | None) -> list[str]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .experiments import artefacts, zoo
+    from .chapters.zoo import get_protocol
+    from .orchestration import export, zoo
 
     if args.verify:
-        table = artefacts.verify_artefacts(zoo.get_protocol(args.protocol).name, args.export_root)
+        table = export.verify_artefacts(get_protocol(args.protocol).name, args.export_root)
         print(table.to_string(index=False))
         return 0
-    protocol = zoo.get_protocol(args.protocol)
+    protocol = get_protocol(args.protocol)
     models = _canonical_models(args.models)
     sizes = args.sizes or list(protocol.budget_s)
     bad = [s for s in sizes if s not in protocol.budget_s]
     if bad:
         raise ValueError(f"unknown size(s) {bad}; choose from {sorted(protocol.budget_s)}")
-    options = artefacts.ExportOptions(n_clips=args.export_clips, digits=args.export_digits,
-                                      baseline=not args.no_export_baseline)
+    options = export.ExportOptions(n_clips=args.export_clips, digits=args.export_digits,
+                                   baseline=not args.no_export_baseline)
     if args.ray_address:
         if options.cli_flags():
             raise ValueError(f"{options.cli_flags()} apply to the sequential export only; the --ray-address "
                              "export scores every held-out clip and digit without a baseline (drop the flags or "
                              "--ray-address)")
-        from .experiments import cluster
-
-        return cluster.grid_command(args, protocol=protocol, models=models, sizes=sizes)
+        return grid_command(args, protocol=protocol, models=models, sizes=sizes)
     on_done = None
     if args.export:
-        ctx = artefacts.build_context(protocol.name, args.export_root)
-        artefacts.export_ground_truth(ctx)
+        ctx = export.build_context(protocol.name, args.export_root)
+        export.export_ground_truth(ctx)
 
         def on_done(run):
-            row = artefacts.export_run(run.run_dir, ctx, options, runs_root=args.runs)
+            baseline = _train_quick_baseline(run, ctx, args.runs) if options.baseline else None
+            row = export.export_run(run.run_dir, ctx, options, baseline=baseline)
             print(f"exported {row['config']}: D_STFT {row['d_stft']:.4f}, PESQ-WB {row['pesq_wb']:.2f} "
                   f"({row['n_clips']} held-out clips; digits {row['digit_note']})", flush=True)
 
     zoo.train_zoo(protocol, models=models, sizes=sizes, root=args.runs, on_done=on_done)
     return 0
+
+
+def _train_quick_baseline(run, ctx, runs_root):
+    """The run folder of the quick protocol's 3-step model of ``run``'s configuration, trained now (or reused: it
+    resumes) under ``runs_root`` (default: beside the run's protocol folder): exporting never trains, so the export
+    is handed it. The torch threads are left as they were."""
+    import torch
+
+    from .chapters.zoo import train_configuration
+
+    threads = torch.get_num_threads()
+    root = Path(runs_root) if runs_root is not None else Path(run.run_dir).parent.parent  # <root>/<protocol>/<run>
+    quick = train_configuration(run.model, run.size, "quick", ctx.train_set, ctx.test_set, root=root, progress=False)
+    torch.set_num_threads(threads)
+    return quick.run_dir
 
 
 def _fmt(value: Any, column: str) -> str:
@@ -261,8 +360,6 @@ def format_store_listing(records: Sequence[Any]) -> str:
 
 
 def _bench_list(path: str) -> int:
-    from pathlib import Path
-
     from greenaudio import measure
 
     if not Path(path).exists():
@@ -277,6 +374,7 @@ def _bench_list(path: str) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from greenaudio import measure
+    from greenaudio.orchestration import bench
 
     if args.list:
         return _bench_list(args.store)
@@ -297,14 +395,14 @@ def _bench(args: argparse.Namespace) -> int:
     settings = dict(energy_mode=args.energy, hardware=args.hardware, utilisation=args.utilisation,
                     cpu_cores_total=args.cpu_cores_total, procedure=dict(args.procedure) or None,
                     with_flops=not args.no_flops)
-    measure.plan_grid(args.models, args.sizes, **grid, **settings)  # configuration errors: before any store exists
+    bench.plan_grid(args.models, args.sizes, **grid, **settings)  # configuration errors: before any store exists
     if args.csv:  # an unwritable --csv path fails now, not after the measurements
         from greenaudio.measure.store import check_output_file
 
         check_output_file(args.csv, "--csv file")
     with measure.ResultStore(args.store) as store:
-        result = measure.run_grid(args.models, args.sizes, store=store, retry_failed=args.retry_failed,
-                                  progress=not args.no_progress, **grid, **settings)
+        result = bench.run_bench_grid(args.models, args.sizes, store=store, retry_failed=args.retry_failed,
+                                      progress=not args.no_progress, **grid, **settings)
         print(format_summary(result.records))
         print(
             f"\n{len(result.computed)} cell(s) computed ({len(result.failed)} failed), {len(result.skipped)} already in "
@@ -330,8 +428,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             return _train(args)
         if args.command == "grid":
-            from .experiments.cluster import grid_command
-
             return grid_command(args)
         if args.command == "waveflow-study":
             return _waveflow_study(args)

@@ -29,20 +29,8 @@ from numbers import Real
 
 import pandas as pd
 
-__all__ = [
-    "BYTES_PER_PARAMETER",
-    "BYTES_MEASURED",
-    "BYTES_COMPUTED",
-    "REAL_TIME_THRESHOLD",
-    "compute_seconds_per_audio_s",
-    "compute_model_bytes",
-    "compute_fits",
-    "compute_embedded_fit",
-    "compute_embedded_summary",
-    "compute_thesis_embedded_fit",
-    "compute_section_6_4_facts",
-    "compute_seconds_by_board",
-]
+__all__ = ["compute_embedded_fit", "compute_embedded_summary", "compute_thesis_embedded_fit",
+           "compute_section_6_4_facts", "compute_seconds_by_board"]
 
 #: Bytes per weight for each precision considered in §6.4 (float32 and the int8 of Chapter 6's quantisation).
 BYTES_PER_PARAMETER = {"fp32": 4, "int8": 1}
@@ -105,6 +93,48 @@ def _check_columns(table: pd.DataFrame, required, what: str) -> None:
         raise ValueError(f"{what} is empty")
 
 
+def _model_costs(m) -> tuple[float, int, int, str]:
+    """``(GFLOPs per second of audio, fp32 bytes, int8 bytes, how the bytes were obtained)`` of one configuration."""
+    try:
+        gflops = _positive("gflops_per_audio_s", m.gflops_per_audio_s)
+        fp32 = compute_model_bytes(m.params, "fp32")
+        int8 = compute_model_bytes(m.params, "int8")
+        bytes_method = BYTES_COMPUTED
+        measured = (getattr(m, "fp32_bytes", None), getattr(m, "int8_bytes", None))
+        if all(v is not None and not pd.isna(v) for v in measured):
+            fp32 = int(_positive("fp32_bytes", float(measured[0])))
+            int8 = int(_positive("int8_bytes", float(measured[1])))
+            bytes_method = BYTES_MEASURED
+    except ValueError as exc:
+        raise ValueError(f"configuration {m.model} {m.size}: {exc}") from None
+    return gflops, fp32, int8, bytes_method
+
+
+def _fit_row(m, b, gflops: float, fp32: int, int8: int, bytes_method: str) -> dict:
+    """The row of :func:`compute_embedded_fit` of configuration ``m`` on board ``b``."""
+    try:
+        board_gflops = _positive("flops", b.flops) / 1e9
+        ram = _positive("ram_bytes", b.ram_bytes)
+    except ValueError as exc:
+        raise ValueError(f"board {b.board!r}: {exc}") from None
+    drive = None if pd.isna(b.drive_bytes) else b.drive_bytes
+    seconds = compute_seconds_per_audio_s(gflops, board_gflops)
+    if drive is None:
+        printed = getattr(b, "drive_printed", "")
+        note = f"storage size unknown (printed {printed!r}): fit in storage not decided"
+    else:
+        note = ""
+    return {
+        "model": m.model, "size": m.size, "board": b.board, "family": getattr(b, "family", ""),
+        "params": int(round(float(m.params))), "gflops_per_audio_s": gflops, "board_gflops": board_gflops,
+        "seconds_per_audio_s": seconds, "real_time": seconds <= REAL_TIME_THRESHOLD, "fp32_bytes": fp32,
+        "int8_bytes": int8, "ram_bytes": ram, "drive_bytes": float("nan") if drive is None else float(drive),
+        "fp32_fits_ram": compute_fits(fp32, ram), "int8_fits_ram": compute_fits(int8, ram),
+        "fp32_fits_drive": compute_fits(fp32, drive), "int8_fits_drive": compute_fits(int8, drive),
+        "drive_note": note, "bytes_method": bytes_method,
+    }
+
+
 def compute_embedded_fit(models: pd.DataFrame, boards: pd.DataFrame | None = None,
                          board_names: list[str] | None = None) -> pd.DataFrame:
     """Speed and memory fit of every model configuration on every board (thesis §6.4).
@@ -139,53 +169,9 @@ def compute_embedded_fit(models: pd.DataFrame, boards: pd.DataFrame | None = Non
 
     rows = []
     for m in models.itertuples(index=False):
-        label = f"{m.model} {m.size}"
-        try:
-            gflops = _positive("gflops_per_audio_s", m.gflops_per_audio_s)
-            fp32 = compute_model_bytes(m.params, "fp32")
-            int8 = compute_model_bytes(m.params, "int8")
-            bytes_method = BYTES_COMPUTED
-            measured = (getattr(m, "fp32_bytes", None), getattr(m, "int8_bytes", None))
-            if all(v is not None and not pd.isna(v) for v in measured):
-                fp32 = int(_positive("fp32_bytes", float(measured[0])))
-                int8 = int(_positive("int8_bytes", float(measured[1])))
-                bytes_method = BYTES_MEASURED
-        except ValueError as exc:
-            raise ValueError(f"configuration {label}: {exc}") from None
+        gflops, fp32, int8, bytes_method = _model_costs(m)
         for b in boards.itertuples(index=False):
-            try:
-                board_gflops = _positive("flops", b.flops) / 1e9
-                ram = _positive("ram_bytes", b.ram_bytes)
-            except ValueError as exc:
-                raise ValueError(f"board {b.board!r}: {exc}") from None
-            drive = None if pd.isna(b.drive_bytes) else b.drive_bytes
-            seconds = compute_seconds_per_audio_s(gflops, board_gflops)
-            if drive is None:
-                printed = getattr(b, "drive_printed", "")
-                note = f"storage size unknown (printed {printed!r}): fit in storage not decided"
-            else:
-                note = ""
-            rows.append({
-                "model": m.model,
-                "size": m.size,
-                "board": b.board,
-                "family": getattr(b, "family", ""),
-                "params": int(round(float(m.params))),
-                "gflops_per_audio_s": gflops,
-                "board_gflops": board_gflops,
-                "seconds_per_audio_s": seconds,
-                "real_time": seconds <= REAL_TIME_THRESHOLD,
-                "fp32_bytes": fp32,
-                "int8_bytes": int8,
-                "ram_bytes": ram,
-                "drive_bytes": float("nan") if drive is None else float(drive),
-                "fp32_fits_ram": compute_fits(fp32, ram),
-                "int8_fits_ram": compute_fits(int8, ram),
-                "fp32_fits_drive": compute_fits(fp32, drive),
-                "int8_fits_drive": compute_fits(int8, drive),
-                "drive_note": note,
-                "bytes_method": bytes_method,
-            })
+            rows.append(_fit_row(m, b, gflops, fp32, int8, bytes_method))
     out = pd.DataFrame(rows)
     for c in ("fp32_fits_ram", "int8_fits_ram", "fp32_fits_drive", "int8_fits_drive"):
         out[c] = out[c].astype("boolean")

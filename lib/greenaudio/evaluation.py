@@ -1,19 +1,21 @@
-"""Quality evaluation of trained vocoders (thesis §5.2.1–5.2.2): validation metrics, Table 7 records, logs, correlations.
+"""Quality evaluation of trained vocoders (thesis §5.2.1–5.2.2): generation and scoring, Table 7 records, correlations.
 
-Used by: notebooks/05_2_quality.ipynb, tests.
+Used by: notebooks/05_2_quality.ipynb, the zoo's export, the WaveFlow study, the quality chapter, Chapter 6.
 
+- :func:`generate_and_score` – THE way held-out clips are generated from their mels and scored against their
+  references (:func:`resynthesize`, seeded, then :func:`score_clips`): generated audio, a per-clip table, means;
 - :class:`CroppedDataset` – the first ``frames`` mel frames (and matching audio) of every item of a speech dataset
   (quick runs train and validate on short segments);
 - :func:`make_validation_metrics` – ``{name: fn(real, generated)}`` callables for :func:`greenaudio.training.train`
   (D_STFT, PESQ, STOI, DistillMOS); a metric that cannot be computed on a clip gives NaN, never an exception;
-- :func:`compute_digit_mels` / :func:`resynthesize` – mels of arbitrary clips with a corpus's normaliser, and a
-  vocoder's reconstruction of them (how generated digits are obtained for the classifier-based scores);
+- :func:`compute_digit_mels` – mels of arbitrary clips with a corpus's normaliser (how generated digits are obtained
+  for the classifier-based scores);
 - :func:`evaluate_vocoder` – every metric of one model on a set of test clips -> one :class:`QualityRecord`;
-- :func:`collect_training_logs` – the validation logs of several run directories as one long table;
 - :func:`compute_metric_correlations` – Pearson and Spearman correlations of metrics with a reference (e.g. MOS).
 
 Generated audio is clipped to [-1, 1] before any metric (untrained flows and diffusion models are unbounded; the
-metrics and the MOS predictors need full-scale audio); the record says how many clips needed it.
+metrics and the MOS predictors need full-scale audio; ``clip=False`` scores it as it is); the record says how many
+clips needed it.
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,9 +34,11 @@ __all__ = [
     "make_validation_metrics",
     "compute_digit_mels",
     "resynthesize",
+    "ScoredClips",
+    "score_clips",
+    "generate_and_score",
     "QualityRecord",
     "evaluate_vocoder",
-    "collect_training_logs",
     "compute_metric_correlations",
 ]
 
@@ -86,8 +89,9 @@ def _clip(x: np.ndarray) -> tuple[np.ndarray, bool]:
     return np.clip(x, -1.0, 1.0), clipped
 
 
-def _per_clip(name: str, sample_rate: int) -> Callable[[np.ndarray, np.ndarray], float]:
-    """A metric of one (reference, generated) pair of 1-D arrays; NaN when it cannot be computed."""
+def _per_clip(name: str, sample_rate: int, strict: bool = False) -> Callable[[np.ndarray, np.ndarray], float]:
+    """A metric of one (reference, generated) pair of 1-D arrays; NaN when it cannot be computed (``strict``: the
+    metric's error is raised instead)."""
     from greenaudio import metrics as M
 
     def safe(fn):
@@ -95,6 +99,8 @@ def _per_clip(name: str, sample_rate: int) -> Callable[[np.ndarray, np.ndarray],
             try:
                 value = float(fn(ref, gen))
             except (ValueError, RuntimeError, IndexError):
+                if strict:
+                    raise
                 return float("nan")
             return value if math.isfinite(value) else float("nan")
 
@@ -116,8 +122,8 @@ def _per_clip(name: str, sample_rate: int) -> Callable[[np.ndarray, np.ndarray],
 def make_validation_metrics(names: Iterable[str] = ("d_stft",), sample_rate: int = 16_000) -> dict[str, Callable]:
     """Validation metrics for :func:`greenaudio.training.train`: ``{name: fn(real (B, T), generated (B, T))}``.
 
-    Each callable clips the generated audio to [-1, 1], computes the metric per clip and returns the mean over the
-    clips where it could be computed (NaN if none).
+    Each callable is :func:`score_clips` of one metric: the mean over the clips where it could be computed (NaN if
+    none), the generated audio clipped to [-1, 1].
 
     Args:
         names: keys of :data:`VALIDATION_METRICS`.
@@ -125,16 +131,10 @@ def make_validation_metrics(names: Iterable[str] = ("d_stft",), sample_rate: int
     """
     out = {}
     for name in names:
-        per_clip = _per_clip(name, sample_rate)
+        _per_clip(name, sample_rate)  # unknown names fail here, before training starts
 
-        def fn(real, generated, per_clip=per_clip):
-            ref = np.atleast_2d(np.asarray(real.detach().cpu() if hasattr(real, "detach") else real, np.float32))
-            gen = np.atleast_2d(np.asarray(generated.detach().cpu() if hasattr(generated, "detach") else generated,
-                                           np.float32))
-            n = min(ref.shape[-1], gen.shape[-1])
-            values = [per_clip(r[:n], _clip(g[:n])[0]) for r, g in zip(ref, gen)]
-            finite = [v for v in values if math.isfinite(v)]
-            return float(np.mean(finite)) if finite else float("nan")
+        def fn(real, generated, name=name):
+            return score_clips(real, generated, (name,), sample_rate=sample_rate).means[name]
 
         out[name] = fn
     return out
@@ -174,22 +174,121 @@ def compute_digit_mels(audio, normalizer, frames: int | None = None, mel_config=
     return mel.float(), x
 
 
-def resynthesize(model, mels, *, batch_size: int = 8, seed: int = 0, procedure: Mapping[str, Any] | None = None):
-    """A vocoder's audio from normalised mels ``(M, n_mels, frames)``: numpy ``(M, frames * hop)``, not clipped.
+def resynthesize(model, mels, *, batch_size: int | None = 8, seed: int = 0,
+                 procedure: Mapping[str, Any] | None = None) -> np.ndarray:
+    """A vocoder's audio from normalised mels ``(M, n_mels, frames)``: float32 numpy ``(M, frames * hop)``, not clipped.
 
-    Flows and diffusion models draw their noise from a ``torch.Generator`` seeded with ``seed``.
+    Flows and diffusion models draw their noise from one ``torch.Generator`` seeded with ``seed``, batch after batch
+    (so the audio depends on ``batch_size``; ``None``: all clips in one call). Works for any object with
+    ``generate(mel, generator=..., **procedure)`` (a torch vocoder, put in eval mode, or an ONNX runner: CPU).
     """
     import torch
 
-    device = next(model.parameters()).device
+    params = getattr(model, "parameters", None)
+    device = next(params()).device if callable(params) else torch.device("cpu")
     gen = torch.Generator(device=device).manual_seed(seed)
+    step = mels.shape[0] if batch_size is None else batch_size
     out = []
-    model.eval()
+    if hasattr(model, "eval"):
+        model.eval()
     with torch.no_grad():
-        for i in range(0, mels.shape[0], batch_size):
-            g = model.generate(mels[i : i + batch_size].to(device), generator=gen, **dict(procedure or {}))
+        for i in range(0, mels.shape[0], step):
+            g = model.generate(mels[i : i + step].to(device), generator=gen, **dict(procedure or {}))
             out.append(g.audio.detach().float().cpu().numpy())
     return np.concatenate(out)
+
+
+class ScoredClips(NamedTuple):
+    """Generated clips and their scores (:func:`generate_and_score`, :func:`score_clips`).
+
+    Attributes:
+        audio: the generated waveforms, float32 numpy ``(M, N)``, full scale 1.0, as generated (not clipped).
+        scores: one row per clip, in order: ``clip`` (0..M-1), one column per metric (NaN where it could not be
+            computed; units of :data:`VALIDATION_METRICS`), ``peak`` (largest absolute sample of the generated clip,
+            before clipping) and ``clipped`` (``peak > 1``: the clip was clipped to [-1, 1] before scoring, when
+            clipping is on).
+        means: ``{metric: mean over the clips where it is finite}`` (NaN where none is).
+    """
+
+    audio: np.ndarray
+    scores: pd.DataFrame
+    means: dict[str, float]
+
+    @property
+    def n_clipped(self) -> int:
+        """Clips whose peak exceeded 1.0."""
+        return int(self.scores["clipped"].sum())
+
+
+def _as_clips(x) -> np.ndarray:
+    x = x.detach().cpu() if hasattr(x, "detach") else x
+    return np.atleast_2d(np.asarray(x, dtype=np.float32))
+
+
+def score_clips(references, generated, metrics: Iterable[str] = ("d_stft",), *, sample_rate: int = 16_000,
+                clip: bool = True, strict: bool = False) -> ScoredClips:
+    """Per-clip scores of generated clips against their references (both ``(M, N)`` or ``(N,)``, numpy or torch).
+
+    Both are cut to the shorter length; with ``clip`` each generated clip is clipped to [-1, 1] (NaN -> 0) first.
+    A metric that cannot be computed on a clip gives NaN (``strict``: its error, e.g. a clip too short for PESQ or
+    non-finite samples, is raised).
+
+    Args:
+        references: the ground-truth waveforms (full scale 1.0).
+        generated: the vocoder's waveforms, same number of clips.
+        metrics: keys of :data:`VALIDATION_METRICS`.
+        sample_rate: in Hz.
+        clip: clip the generated audio before scoring (the scores of the book); ``False`` scores it as it is.
+        strict: raise a metric's error instead of giving NaN.
+    """
+    ref, gen = _as_clips(references), _as_clips(generated)
+    if len(ref) != len(gen):
+        raise ValueError(f"{len(gen)} generated clips for {len(ref)} references")
+    n = min(ref.shape[-1], gen.shape[-1])
+    peak = np.abs(gen).max(axis=-1, initial=0.0)
+    scored = [_clip(g[:n])[0] if clip else g[:n] for g in gen]
+    table = pd.DataFrame({"clip": np.arange(len(ref))})
+    means = {}
+    for name in metrics:
+        per_clip = _per_clip(name, sample_rate, strict)
+        values = [per_clip(r[:n], g) for r, g in zip(ref, scored)]
+        finite = [v for v in values if math.isfinite(v)]
+        table[name] = values
+        means[name] = float(np.mean(finite)) if finite else float("nan")
+    table["peak"] = peak
+    table["clipped"] = peak > 1.0
+    return ScoredClips(gen, table, means)
+
+
+def generate_and_score(model, mels, references, *, metrics: Iterable[str] = ("d_stft",), seed: int = 0,
+                       batch_size: int | None = 8, procedure: Mapping[str, Any] | None = None,
+                       sample_rate: int = 16_000, clip: bool = True, strict: bool = False) -> ScoredClips:
+    """Generate clips from their mels with a vocoder and score them against the references: the one way.
+
+    :func:`resynthesize` (seeded noise, batch after batch) followed by :func:`score_clips`.
+
+    Args:
+        model: a vocoder (``generate(mel, generator=...)``); ``None`` scores the references themselves (the
+            *Ground truth* row: ``mels`` is not read).
+        mels: normalised mels ``(M, n_mels, frames)`` (torch).
+        references: ground-truth waveforms ``(M, N)`` (numpy or torch; full scale 1.0; N = frames x hop).
+        metrics: keys of :data:`VALIDATION_METRICS` (units there).
+        seed: seed of the generator of the flows' and diffusion models' noise.
+        batch_size: clips per ``generate`` call (``None``: all at once); the noise drawn depends on it.
+        procedure: inference procedure (keyword arguments of ``generate``; default: the model's).
+        sample_rate: of the audio, in Hz.
+        clip: clip the generated audio to [-1, 1] before scoring (:func:`score_clips`).
+        strict: raise a metric's error instead of giving NaN (:func:`score_clips`).
+
+    Returns:
+        :class:`ScoredClips`: ``audio`` (float32 ``(M, frames * hop)``, not clipped), per-clip ``scores`` and
+        ``means``.
+    """
+    if model is None:
+        audio = _as_clips(references).copy()
+    else:
+        audio = resynthesize(model, mels, batch_size=batch_size, seed=seed, procedure=procedure)
+    return score_clips(references, audio, metrics, sample_rate=sample_rate, clip=clip, strict=strict)
 
 
 @dataclass(frozen=True)
@@ -273,67 +372,24 @@ def evaluate_vocoder(
     from greenaudio.metrics import compute_classifier_scores
 
     t0 = time.perf_counter()
-    ref = np.asarray(test_audio, dtype=np.float32)
-    if model is None:
-        generated, resolved = ref.copy(), {"ground_truth": True}
-    else:
-        generated = resynthesize(model, test_mels, batch_size=batch_size, seed=seed, procedure=procedure)
-        resolved = dict(model.resolve_procedure(**dict(procedure or {})))
-    n = min(ref.shape[-1], generated.shape[-1])
-    clipped = [_clip(g[:n]) for g in generated]
-    n_clipped = sum(c for _, c in clipped)
-    values: dict[str, float] = {}
-    for name in metrics:
-        per_clip = _per_clip(name, sample_rate)
-        scores = [per_clip(r[:n], g) for r, (g, _) in zip(ref, clipped)]
-        finite = [s for s in scores if math.isfinite(s)]
-        values[name] = float(np.mean(finite)) if finite else float("nan")
+    run = dict(seed=seed, batch_size=batch_size, procedure=procedure, sample_rate=sample_rate)
+    speech = generate_and_score(model, test_mels, test_audio, metrics=metrics, **run)
+    resolved = {"ground_truth": True} if model is None else dict(model.resolve_procedure(**dict(procedure or {})))
+    n_clipped = speech.n_clipped
     scores_out: dict[str, float] = {}
     n_digits = 0
     if classifier is not None and digit_mels is not None:
-        if model is None:
-            fake = np.asarray(digit_audio, dtype=np.float32)
-        else:
-            fake = resynthesize(model, digit_mels, batch_size=batch_size, seed=seed + 1, procedure=procedure)
-        fake_clipped = [_clip(f) for f in fake]
-        n_clipped += sum(c for _, c in fake_clipped)
-        fake = np.stack([f for f, _ in fake_clipped])
+        digits = generate_and_score(model, digit_mels, digit_audio, metrics=(), **dict(run, seed=seed + 1))
+        n_clipped += digits.n_clipped
+        fake = np.stack([_clip(f)[0] for f in digits.audio])
         s = compute_classifier_scores(fake, classifier, real_audio=digit_audio, train_prior=train_prior)
         scores_out = {"is": s.inception_score, "am": s.am_score, "fd": s.frechet_distance}
         n_digits = s.n_generated
     return QualityRecord(
-        model=model_name, size=size, metrics=values, classifier_scores=scores_out, n_clips=len(ref),
+        model=model_name, size=size, metrics=speech.means, classifier_scores=scores_out, n_clips=len(speech.audio),
         n_digits=n_digits, n_clipped=int(n_clipped), procedure=resolved, train_step=train_step,
         train_elapsed_s=train_elapsed_s, duration_s=time.perf_counter() - t0,
     )
-
-
-def collect_training_logs(runs: Mapping[tuple[str, str], str | Path]) -> pd.DataFrame:
-    """The validation logs (``log.jsonl``) of several runs as one long table.
-
-    Args:
-        runs: ``{(model, size): run_dir}``.
-
-    Returns:
-        Columns ``model, size, step, epoch, elapsed_s, elapsed_h, metric, value``: one row per record and logged
-        numeric quantity (``val_*`` losses and metric names; ``train_*`` running losses included).
-    """
-    from greenaudio.training import load_training_log
-
-    rows = []
-    skip = {"step", "epoch", "elapsed_s", "batch_size", "lr", "val_items"}
-    for (model, size), run_dir in runs.items():
-        for rec in load_training_log(run_dir):
-            for key, value in rec.items():
-                if key in skip or isinstance(value, bool) or not isinstance(value, (int, float)) or value is None:
-                    continue
-                rows.append({
-                    "model": model, "size": size, "step": int(rec["step"]), "epoch": float(rec["epoch"]),
-                    "elapsed_s": float(rec["elapsed_s"]), "elapsed_h": float(rec["elapsed_s"]) / 3600.0,
-                    "metric": key, "value": float(value),
-                })
-    columns = ["model", "size", "step", "epoch", "elapsed_s", "elapsed_h", "metric", "value"]
-    return pd.DataFrame(rows, columns=columns)
 
 
 def compute_metric_correlations(table: pd.DataFrame, reference: str, metrics: Sequence[str]) -> pd.DataFrame:

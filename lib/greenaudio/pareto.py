@@ -22,16 +22,8 @@ import pandas as pd
 
 from .validation import check_choice, check_finite_number
 
-__all__ = [
-    "DIRECTIONS",
-    "dominates",
-    "compute_pareto_mask",
-    "compute_pareto_ranks",
-    "compute_pareto_fronts",
-    "compute_dominators",
-    "compute_pareto_table",
-    "compute_pct_mos",
-]
+__all__ = ["dominates", "compute_pareto_mask", "compute_pareto_ranks", "compute_dominators", "compute_pareto_table",
+           "compute_pct_mos"]
 
 #: Accepted spellings of the two optimisation directions.
 DIRECTIONS = {"min": 1.0, "minimize": 1.0, "minimise": 1.0, "max": -1.0, "maximize": -1.0, "maximise": -1.0}
@@ -109,12 +101,6 @@ def compute_pareto_ranks(values, directions: Sequence[str]) -> np.ndarray:
         remaining[idx] = False
         rank += 1
     return ranks
-
-
-def compute_pareto_fronts(values, directions: Sequence[str]) -> list[np.ndarray]:
-    """Successive Pareto fronts as lists of point indices (front 0 first)."""
-    ranks = compute_pareto_ranks(values, directions)
-    return [np.flatnonzero(ranks == r) for r in range(ranks.max() + 1)]
 
 
 def compute_dominators(values, directions: Sequence[str]) -> list[np.ndarray]:

@@ -142,6 +142,6 @@ def _log_norm(values: np.ndarray):
 def energy_axis_label(records, quantity: str = "E_gen", unit: str = "J per 100 s of audio") -> str:
     """An energy axis label derived from the records' provenance (see :func:`greenaudio.measure.energy_axis_label`):
     ``"E_gen, estimated (CodeCarbon 3.3.2 CPU process rule: TDP 8 W x ...) (J per 100 s of audio)"``."""
-    from greenaudio.measure.provenance import energy_axis_label as _label
+    from greenaudio.provenance import energy_axis_label as _label
 
     return _label(records, quantity=quantity, unit=unit)

@@ -11,25 +11,10 @@ import pandas as pd
 
 from ._resources import read_resource_csv
 
-__all__ = [
-    "QUALITY_METRICS",
-    "EFFICIENCY_METRICS",
-    "METRIC_NAMES",
-    "load_publications",
-    "load_census",
-    "load_metric_occurrences",
-    "compute_metric_counts",
-    "load_training_runs",
-    "load_familiar_emissions",
-    "load_sing_check",
-    "load_inter_model_mos",
-    "load_waveflow_configs",
-    "load_vocoder_quality",
-    "load_vocoder_costs",
-    "load_quantization_sizes",
-    "load_embedded_boards",
-    "load_errata_text_values",
-]
+__all__ = ["QUALITY_METRICS", "EFFICIENCY_METRICS", "METRIC_NAMES", "load_census", "load_metric_occurrences",
+           "compute_metric_counts", "load_training_runs", "load_familiar_emissions", "load_sing_check",
+           "load_inter_model_mos", "load_waveflow_configs", "load_vocoder_quality", "load_vocoder_costs",
+           "load_quantization_sizes", "load_embedded_boards", "load_errata_text_values"]
 
 #: Quality metrics of the census (thesis §4.1), in Table 11's column order.
 QUALITY_METRICS = ("MOS", "Recon", "LL", "IS", "FID", "NDB")

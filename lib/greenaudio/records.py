@@ -1,7 +1,7 @@
 """The behaviour the grid records share: a cell's key, ``ok``, and a dict round trip (JSON, SQLite rows).
 
 Used by: :class:`greenaudio.measure.BenchmarkRecord` (the cost grid) and
-:class:`greenaudio.experiments.cluster.ZooCellRecord` (the zoo grid). Importing it loads nothing heavy.
+:class:`greenaudio.orchestration.store.ZooCellRecord` (the zoo grid). Importing it loads nothing heavy.
 """
 
 from __future__ import annotations

@@ -33,10 +33,8 @@ from typing import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["results_dir", "format_table", "show_table", "show_figure", "save_figure", "show_claims",
-           "show_provenance", "glue", "order_configurations", "configuration_name", "display_header",
-           "DisplayedArtifact", "TableLayoutError", "COLUMN_LABELS", "CHAPTER_NUMBERS", "MAX_MAIN_COLUMNS",
-           "energy_caption"]
+__all__ = ["results_dir", "format_table", "show_table", "show_figure", "show_claims", "show_provenance", "glue",
+           "order_configurations", "configuration_name", "COLUMN_LABELS", "energy_caption"]
 
 _LABEL = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -533,6 +531,6 @@ def _display(artifact: DisplayedArtifact, display: bool) -> DisplayedArtifact | 
 def energy_caption(caption: str, records) -> str:
     """``caption`` followed by how the records' energies were obtained (read from their provenance fields, see
     :func:`greenaudio.measure.energy_caption_note`), so that a figure or table of estimates says so."""
-    from greenaudio.measure.provenance import energy_caption_note
+    from greenaudio.provenance import energy_caption_note
 
     return f"{caption.rstrip()} {energy_caption_note(records)}"

@@ -14,7 +14,7 @@
 # cost more energy than a WF3 step. Which reading keeps that order?
 
 # %% tags=["hide-cell"]
-from greenaudio.experiments import waveflow_study as ws
+from greenaudio.chapters import waveflow as ws
 
 table6 = ws.thesis_table().set_index("configuration")
 r_of = {"WF1": 64, "WF2": 64, "WF3": 96, "WF4": 128, "WF5": 256}
@@ -40,7 +40,7 @@ for name, steps in ws.load_step_readings().items():
 # h/2, then predict the ratio of WF2 (h = 16) without counting it.
 
 # %% tags=["hide-cell"]
-from greenaudio.experiments import waveflow_study as ws
+from greenaudio.chapters import waveflow as ws
 
 counted = ws.compute_flops_table(["wf1"]).iloc[0]
 h = 8
@@ -65,7 +65,7 @@ print(f"WF2 (h = 16): predicted ratio {16 * 15 / 2 / 15:g}")
 # distance were a score (`sense="max"`): which configurations would a reader who forgot the direction call optimal?
 
 # %% tags=["hide-cell"]
-from greenaudio.experiments import waveflow_study as ws
+from greenaudio.chapters import waveflow as ws
 
 toy = ws.thesis_table().assign(d_stft=lambda t: 5 - t.mos)
 by_mos = ws.compute_fronts(toy, "mos")

@@ -71,8 +71,8 @@ from datetime import date
 import pandas as pd
 
 from greenaudio import report
-from greenaudio.experiments import quality
-from greenaudio.experiments import waveflow_study as ws
+from greenaudio.chapters import quality
+from greenaudio.chapters import waveflow as ws
 from greenaudio.measure import energy_method_label
 
 egen_protocol = "quick" if QUICK else "thesis"

@@ -58,7 +58,7 @@ import pandas as pd
 import torch
 
 from greenaudio import measure, published, report, vocoders
-from greenaudio.measure import inference_speed
+from greenaudio.chapters import inference_speed
 from greenaudio.vocoders import summary
 
 demo_frames = DEMO_FRAMES_QUICK if QUICK else DEMO_FRAMES_FULL

@@ -75,7 +75,8 @@ import pandas as pd
 import torch
 
 from greenaudio import measure, report
-from greenaudio.measure import cost_chapter as cost
+from greenaudio.chapters import cost
+from greenaudio.orchestration.bench import run_bench_grid
 
 torch.manual_seed(SEED)
 PROTOCOL = measure.Protocol(**(QUICK_SETTINGS if QUICK else FULL_SETTINGS), threads=THREADS, seed=SEED)
@@ -88,15 +89,15 @@ ON_GPU = measure.check_device(DEVICE).type == "cuda"
 # ## Measuring the grid
 #
 # Each of the 18 cells is measured under one protocol — here {glue:text}`n_clips` clip(s) of {glue:text}`clip_s:g` s
-# at {glue:text}`sample_rate` Hz — for its time, its FLOPs and its energy. `measure.run_grid` measures every cell that
-# is not yet in its results store and writes each record as soon as it is done, so an interrupted run resumes where
-# it stopped. A cell's key holds everything that changes its numbers (protocol, procedure, energy settings and power
+# at {glue:text}`sample_rate` Hz — for its time, its FLOPs and its energy. The grid runner (`run_bench_grid`) measures
+# every cell that is not yet in its results store and writes each record as soon as it is done, so an interrupted run
+# resumes where it stopped. A cell's key holds everything that changes its numbers (protocol, procedure, energy settings and power
 # model, machine, CPU model, torch version and threads), so the store never answers for other settings. It is called
 # twice below: the second call finds every cell and computes nothing. {glue:text}`n_failed` cell(s) failed.
 
 # %%
-grid, calls = cost.run_grid_twice(MODELS, SIZES, store=STORE, device=DEVICE, protocol=PROTOCOL,
-                                  energy_mode=ENERGY_MODE, hardware=HARDWARE, ray_address=RAY_ADDRESS)
+grid, calls = cost.run_grid_twice(MODELS, SIZES, store=STORE, device=DEVICE, protocol=PROTOCOL, energy_mode=ENERGY_MODE,
+                                  hardware=HARDWARE, ray_address=RAY_ADDRESS, grid_runner=run_bench_grid)
 report.show_table(calls, label="store-resume", chapter=CHAPTER, **cost.table_layout(calls, "store-resume"),
                   caption="The two calls of the grid on the same store: cells requested, measured in this call, "
                   "found in the store and failed, and the call's wall time.")

@@ -70,9 +70,12 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from greenaudio import carbon, data, listening, report
-from greenaudio.experiments import artefacts, quality, zoo
+from greenaudio.chapters import quality
+from greenaudio.chapters.zoo import get_protocol
+from greenaudio.orchestration import export as artefacts
+from greenaudio.orchestration import zoo
 
-protocol = zoo.get_protocol(PROTOCOL if QUICK else "full").replace(device=DEVICE)
+protocol = get_protocol(PROTOCOL if QUICK else "full").replace(device=DEVICE)
 export_root = EXPORT_ROOT or (report.results_dir(CHAPTER) / "zoo" if TRAIN or not QUICK else None)
 if TRAIN or not QUICK:
     ctx = artefacts.build_context(protocol.name, export_root)
@@ -264,7 +267,7 @@ report.show_table(dnsmos_table, label="dnsmos", chapter=CHAPTER,
 # below and are left out of every front's computation.
 
 # %%
-MIN_STEPS = zoo.get_protocol("quick").max_steps
+MIN_STEPS = get_protocol("quick").max_steps
 untrained_rows = quality.mark_untrained(scores, min_steps=MIN_STEPS)
 untrained = list(untrained_rows.config[untrained_rows.untrained])
 names_untrained = [report.configuration_name(*c.rsplit("-", 1)) for c in untrained]
@@ -285,17 +288,20 @@ report.show_table(shown, label="untrained", chapter=CHAPTER,
 # %% [markdown]
 # **Sampling as the reference implementations do it.** DiffWave's reference sampler clamps the waveform to [-1, 1]
 # after every reverse step and WaveGrad's clamps its predicted clean signal at every step; the papers' Algorithm 2
-# does neither. The zoo follows the references by default; the table compares both on the shipped diffusion models.
+# does neither. The zoo follows the references by default; the table compares both on DiffWave small with its shipped
+# trained weights and on WaveGrad small initialised from a fixed seed (its trained weights, whose output was noise, are
+# not shipped; the clamp bounds what the sampler writes whatever the weights).
 
 # %%
 clamps = quality.compare_sampler_clamps(PROTOCOL, root=EXPORT_ROOT, utterances=1 if QUICK else None)
 report.show_table(clamps, label="sampler-clamps", chapter=CHAPTER,
-                  caption="The shipped diffusion models sampled with the reference implementations' clamp (the "
-                  "default) and without it (Algorithm 2 as printed), same seed: D-STFT, PESQ-WB and the peak "
-                  "amplitude before the scores clip the waveform to [-1, 1].",
-                  columns={"clamp": "Clamp", "reference": "Reference?", "d_stft": "D-STFT", "peak": "Peak",
-                           "utterances": "Utterances"},
-                  main=["configuration", "clamp", "reference", "d_stft", "pesq_wb", "peak"],
+                  caption="Diffusion models sampled with the reference implementations' clamp (the default) and "
+                  "without it (Algorithm 2 as printed), same seed: D-STFT, PESQ-WB and the peak amplitude before the "
+                  "scores clip the waveform to [-1, 1]; DiffWave small with its shipped trained weights, WaveGrad "
+                  "small untrained (seeded initialisation, its weights are not shipped).",
+                  columns={"clamp": "Clamp", "reference": "Reference?", "weights": "Weights", "d_stft": "D-STFT",
+                           "peak": "Peak", "utterances": "Utterances"},
+                  main=["configuration", "clamp", "reference", "weights", "d_stft", "pesq_wb", "peak"],
                   formats={"clamp": lambda c: c.replace("_", " "), "d_stft": "{:.4f}", "pesq_wb": "{:.2f}",
                            "peak": "{:.2f}"})
 

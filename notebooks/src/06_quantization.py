@@ -61,8 +61,8 @@ import matplotlib
 matplotlib.use("Agg")
 import pandas as pd
 
-from greenaudio import embedded, manifests, published, quantization, report, vocoders
-from greenaudio.quantization import chapter, tables
+from greenaudio import embedded, files, published, quantization, report, vocoders
+from greenaudio.chapters import quantization as chapter
 
 S = QUICK_SETTINGS if QUICK else FULL_SETTINGS
 WORK = Path(tempfile.mkdtemp(prefix="greenaudio-quant-"))
@@ -85,9 +85,9 @@ _ = report.glue(mode="quick" if QUICK else "full", n_run=len(S["models"]) * len(
 # with torch, ONNX Runtime fp32 or ONNX Runtime int8 behind it, so the three are compared on identical noise.
 
 # %%
-report.show_table(pd.DataFrame(quantization.describe_splits()), label="graph-split", chapter=CHAPTER,
+report.show_table(pd.DataFrame(vocoders.describe_splits()), label="graph-split", chapter=CHAPTER,
                   columns={"graphs": "Exported graphs", "procedure": "Procedure in Python"},
-                  formats={"model": tables.display_model},
+                  formats={"model": chapter.display_model},
                   caption="How each family is split into exported graphs and a Python procedure (read from the "
                   "models).")
 
@@ -116,10 +116,10 @@ _ = report.glue(**inputs.facts())
 shipped = quantization.load_shipped_ptq()
 ptq = chapter.ptq_facts(shipped)
 thesis_sizes = published.load_quantization_sizes().query("model == 'wavegrad'")
-_ = report.glue(**{f"ptq_{k}": v for k, v in ptq.items()}, cpu_isa=manifests.column_values(shipped, "cpu_isa"),
+_ = report.glue(**{f"ptq_{k}": v for k, v in ptq.items()}, cpu_isa=files.column_values(shipped, "cpu_isa"),
                 thesis_wavegrad_pct=100 * (thesis_sizes.size_int8_mb / thesis_sizes.size_fp32_mb).min())
-report.show_table(quantization.compute_table9(shipped), label="table-9-shipped", chapter=CHAPTER, thesis="Table 9",
-                  columns=tables.TABLE9_LABELS, formats=tables.TABLE9_FORMATS, main=list(tables.TABLE9_MAIN),
+report.show_table(chapter.compute_table9(shipped), label="table-9-shipped", chapter=CHAPTER, thesis="Table 9",
+                  columns=chapter.TABLE9_LABELS, formats=chapter.TABLE9_FORMATS, main=list(chapter.TABLE9_MAIN),
                   caption="The thesis's fp32 and int8 sizes beside those measured from the ONNX files, with the "
                   "columns the thesis could not fill: the int8 speed-up against torch fp32, energy, and the change "
                   "of the output against the fp32 output (measured by this project, shipped, sha256-verified in "
@@ -152,8 +152,8 @@ results.to_csv(report.results_dir(CHAPTER) / "quantization-results.csv", index=F
 _ = report.glue(n_ok=int((results["status"] == "ok").sum()))
 
 # %%
-report.show_table(quantization.compute_table9(results), label="table-9", chapter=CHAPTER,
-                  columns=tables.TABLE9_LABELS, formats=tables.TABLE9_FORMATS, main=list(tables.TABLE9_LIVE_MAIN),
+report.show_table(chapter.compute_table9(results), label="table-9", chapter=CHAPTER,
+                  columns=chapter.TABLE9_LABELS, formats=chapter.TABLE9_FORMATS, main=list(chapter.TABLE9_LIVE_MAIN),
                   caption="Table 9's columns for the configurations run in this build: sizes measured from the ONNX "
                   "files and their ratio fp32 / int8, the int8 speed-up against torch fp32 and ONNX Runtime (ORT) "
                   "fp32, and the SNR of the int8 output against the torch fp32 output.")
@@ -334,17 +334,17 @@ _ = report.glue(**facts64)
 
 # %%
 report.show_table(published.load_embedded_boards(), label="table-10", chapter=CHAPTER, thesis="Table 10",
-                  columns=tables.BOARD_LABELS, formats={"flops": "{:.3g}"}, main=list(tables.BOARD_MAIN),
+                  columns=chapter.BOARD_LABELS, formats={"flops": "{:.3g}"}, main=list(chapter.BOARD_MAIN),
                   caption="Arduino and Raspberry Pi boards as printed, and the numbers used.")
 seconds = embedded.compute_seconds_by_board(thesis_fit)
 report.show_table(seconds, label="embedded-seconds-thesis", chapter=CHAPTER,
-                  formats={"model": tables.display_model, **{b: tables.format_seconds for b in seconds.columns[2:]}},
+                  formats={"model": chapter.display_model, **{b: chapter.format_seconds for b in seconds.columns[2:]}},
                   main=["model", "size", *seconds.columns[3:]],
                   caption="Seconds to generate one second of audio on each board, from the thesis's GFLOPs (Table 8) "
                   "and the boards' nominal FLOPS (an estimate, §6.4).")
 report.show_table(embedded.compute_embedded_summary(thesis_fit), label="embedded-summary-thesis", chapter=CHAPTER,
-                  columns=tables.EMBEDDED_SUMMARY_LABELS, formats=tables.EMBEDDED_SUMMARY_FORMATS,
-                  main=list(tables.EMBEDDED_SUMMARY_MAIN), caption="Per board, from the thesis's numbers: "
+                  columns=chapter.EMBEDDED_SUMMARY_LABELS, formats=chapter.EMBEDDED_SUMMARY_FORMATS,
+                  main=list(chapter.EMBEDDED_SUMMARY_MAIN), caption="Per board, from the thesis's numbers: "
                   "configurations real-time, and whose weights fit in RAM and storage in fp32 and int8 (empty: "
                   "storage size unknown).")
 
@@ -355,15 +355,15 @@ report.show_table(embedded.compute_embedded_summary(thesis_fit), label="embedded
 # sufficient.
 
 # %%
-table10 = quantization.compute_table10(results)
-report.show_table(table10[list(quantization.TABLE10_FIT_COLUMNS)], label="table-10-fit", chapter=CHAPTER,
-                  columns=tables.TABLE10_FIT_LABELS, formats=tables.TABLE10_FIT_FORMATS,
-                  main=list(tables.TABLE10_FIT_MAIN),
+table10 = chapter.compute_table10(results)
+report.show_table(table10[list(chapter.TABLE10_FIT_COLUMNS)], label="table-10-fit", chapter=CHAPTER,
+                  columns=chapter.TABLE10_FIT_LABELS, formats=chapter.TABLE10_FIT_FORMATS,
+                  main=list(chapter.TABLE10_FIT_MAIN),
                   caption="Table 10's question from the measured sizes: weights that fit in RAM and storage (empty: "
                   "storage size unknown), and the seconds needed per second of audio (an estimate).")
 report.show_table(embedded.compute_embedded_summary(table10), label="table-10-summary", chapter=CHAPTER,
-                  columns=tables.EMBEDDED_SUMMARY_LABELS, formats=tables.EMBEDDED_SUMMARY_FORMATS,
-                  main=list(tables.EMBEDDED_SUMMARY_MAIN), caption="Per board, from the measured sizes: "
+                  columns=chapter.EMBEDDED_SUMMARY_LABELS, formats=chapter.EMBEDDED_SUMMARY_FORMATS,
+                  main=list(chapter.EMBEDDED_SUMMARY_MAIN), caption="Per board, from the measured sizes: "
                   "configurations real-time (an estimate), and whose weights fit in RAM and storage in fp32 and "
                   "int8.")
 

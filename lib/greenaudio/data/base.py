@@ -49,21 +49,8 @@ from greenaudio.validation import (
     check_positive_int,
 )
 
-__all__ = [
-    "CorruptCacheError",
-    "read_cache_json",
-    "load_cache_array",
-    "PreprocessConfig",
-    "THESIS_PREPROCESS",
-    "SkipReport",
-    "PreparedCorpus",
-    "SpeechDataset",
-    "compute_test_mask",
-    "default_cache_dir",
-    "load_clip",
-    "prepare_clips",
-    "SPLITS",
-]
+__all__ = ["CorruptCacheError", "PreprocessConfig", "PreparedCorpus", "SpeechDataset", "default_cache_dir",
+           "prepare_clips", "SPLITS"]
 
 logger = logging.getLogger("greenaudio.data")
 
@@ -490,96 +477,99 @@ def prepare_clips(
     final = root / f"{name}-{key}"
     if (final / "index.json").is_file():
         return PreparedCorpus(final)
-
-    import torch
-
-    from greenaudio.vocoders.mel import MelFrontEnd
-
     with building_folder(final, "index.json") as tmp:
+        kept_rows, skipped, n_padded, lo, hi = _write_arrays(tmp, name, sources, config, progress, batch_size)
         n = len(sources)
-        is_test_all = compute_test_mask(n)
-        audio_mm = np.lib.format.open_memmap(tmp / "audio.npy", mode="w+", dtype=np.float32, shape=(n, config.n_samples))
-        mel_mm = np.lib.format.open_memmap(
-            tmp / "mel.npy", mode="w+", dtype=np.float32, shape=(n, config.mel.n_mels, config.n_frames)
-        )
-        front = MelFrontEnd(config.mel)
-        kept_rows: list[int] = []
-        skipped: list[tuple[str, str]] = []
-        n_padded = 0
-        lo, hi = np.inf, -np.inf
-        pending: list[int] = []
-
-        def flush() -> None:
-            nonlocal lo, hi
-            if not pending:
-                return
-            with torch.no_grad():
-                mel = front(torch.from_numpy(np.stack([audio_mm[r] for r in pending]))).numpy()
-            if mel.shape[-1] * config.mel.hop_length != config.n_samples:
-                raise ValueError(
-                    f"mel/waveform length mismatch: {mel.shape[-1]} frames x hop {config.mel.hop_length} != "
-                    f"{config.n_samples} samples"
-                )
-            for j, r in enumerate(pending):
-                mel_mm[r] = mel[j]
-                if not is_test_all[r]:
-                    lo, hi = min(lo, float(mel[j].min())), max(hi, float(mel[j].max()))
-            pending.clear()
-
-        iterator = enumerate(sources)
-        if progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(iterator, total=n, desc=f"preparing {name}")
-        for row, (item_id, path) in iterator:
-            audio, reason, padded = load_clip(path, config)
-            if audio is None:
-                logger.warning("%s: skipping %s (%s)", name, item_id, reason)
-                skipped.append((item_id, reason))
-                continue
-            audio_mm[row] = audio
-            kept_rows.append(row)
-            n_padded += int(padded)
-            pending.append(row)
-            if len(pending) >= batch_size:
-                flush()
-        flush()
         if not kept_rows:
             raise ValueError(f"{name}: no usable clip among {n} listed; first reasons: {skipped[:3]}")
         kept = np.asarray(kept_rows)
-        is_test = is_test_all[kept]
+        is_test = compute_test_mask(n)[kept]
         n_test = int(is_test.sum())
         n_train = len(kept) - n_test
         if n_train == 0:
             raise ValueError(f"{name}: every training clip was skipped; first reasons: {skipped[:3]}")
-        audio_mm.flush()
-        mel_mm.flush()
-        del audio_mm, mel_mm
-        report = SkipReport(
-            corpus=name,
-            n_listed=n,
-            n_kept=len(kept),
-            n_train=n_train,
-            n_test=n_test,
-            skipped=tuple(skipped),
-            n_padded=n_padded,
-            unlisted=tuple(sorted(unlisted)),
-        )
+        report = SkipReport(corpus=name, n_listed=n, n_kept=len(kept), n_train=n_train, n_test=n_test,
+                            skipped=tuple(skipped), n_padded=n_padded, unlisted=tuple(sorted(unlisted)))
         MelNormalizer(minimum=lo, maximum=hi).save(tmp / "normalizer.json")
-        index = {
-            "format": _CACHE_FORMAT,
-            "name": name,
-            "key": key,
-            "settings": settings,
-            "ids": [ids[r] for r in kept],
-            "rows": kept.tolist(),
-            "is_test": is_test.tolist(),
-            "report": {**asdict(report), "skipped": [list(s) for s in report.skipped]},
-        }
+        index = {"format": _CACHE_FORMAT, "name": name, "key": key, "settings": settings,
+                 "ids": [ids[r] for r in kept], "rows": kept.tolist(), "is_test": is_test.tolist(),
+                 "report": {**asdict(report), "skipped": [list(s) for s in report.skipped]}}
         (tmp / "index.json").write_text(json.dumps(index) + "\n")
     corpus = PreparedCorpus(final)
     (logger.warning if report.skipped else logger.info)("%s", report)
     return corpus
+
+
+def _write_arrays(folder: Path, name: str, sources: Sequence[tuple[str, Path]], config: PreprocessConfig,
+                  progress: bool, batch_size: int) -> tuple[list[int], list[tuple[str, str]], int, float, float]:
+    """Fill ``audio.npy`` and ``mel.npy`` in ``folder`` (one row per listed item; a skipped item's row stays zero).
+
+    Returns ``(kept rows, (id, reason) of the skipped items, number zero-padded, min, max)``, the last two the
+    extremes of the training split's raw log-mels (the normaliser's statistics).
+    """
+    n = len(sources)
+    is_test = compute_test_mask(n)
+    audio_mm = np.lib.format.open_memmap(folder / "audio.npy", mode="w+", dtype=np.float32,
+                                         shape=(n, config.n_samples))
+    mel_mm = np.lib.format.open_memmap(folder / "mel.npy", mode="w+", dtype=np.float32,
+                                       shape=(n, config.mel.n_mels, config.n_frames))
+    batcher = _MelBatcher(config, audio_mm, mel_mm, is_test)
+    kept_rows: list[int] = []
+    skipped: list[tuple[str, str]] = []
+    n_padded = 0
+    iterator = enumerate(sources)
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, total=n, desc=f"preparing {name}")
+    for row, (item_id, path) in iterator:
+        audio, reason, padded = load_clip(path, config)
+        if audio is None:
+            logger.warning("%s: skipping %s (%s)", name, item_id, reason)
+            skipped.append((item_id, reason))
+            continue
+        audio_mm[row] = audio
+        kept_rows.append(row)
+        n_padded += int(padded)
+        batcher.pending.append(row)
+        if len(batcher.pending) >= batch_size:
+            batcher.flush()
+    batcher.flush()
+    audio_mm.flush()
+    mel_mm.flush()
+    return kept_rows, skipped, n_padded, batcher.lo, batcher.hi
+
+
+class _MelBatcher:
+    """The log-mels of the pending rows of ``audio``, computed in one batch into ``mel``; keeps the extremes of the
+    training rows' values."""
+
+    def __init__(self, config: PreprocessConfig, audio: np.ndarray, mel: np.ndarray, is_test: np.ndarray):
+        from greenaudio.vocoders.mel import MelFrontEnd
+
+        self.config, self.audio, self.mel, self.is_test = config, audio, mel, is_test
+        self.front = MelFrontEnd(config.mel)
+        self.pending: list[int] = []
+        self.lo, self.hi = np.inf, -np.inf
+
+    def flush(self) -> None:
+        import torch
+
+        if not self.pending:
+            return
+        config = self.config
+        with torch.no_grad():
+            mel = self.front(torch.from_numpy(np.stack([self.audio[r] for r in self.pending]))).numpy()
+        if mel.shape[-1] * config.mel.hop_length != config.n_samples:
+            raise ValueError(
+                f"mel/waveform length mismatch: {mel.shape[-1]} frames x hop {config.mel.hop_length} != "
+                f"{config.n_samples} samples"
+            )
+        for j, r in enumerate(self.pending):
+            self.mel[r] = mel[j]
+            if not self.is_test[r]:
+                self.lo, self.hi = min(self.lo, float(mel[j].min())), max(self.hi, float(mel[j].max()))
+        self.pending.clear()
 
 
 class SpeechDataset(Dataset):

@@ -35,19 +35,7 @@ from .sentences import SENTENCES
 from greenaudio.vocoders.mel import MelNormalizer
 from greenaudio.validation import check_choice, check_int
 
-__all__ = [
-    "DIGIT_WORDS",
-    "DIGIT_VOICES",
-    "DIGIT_SPEEDS",
-    "DIGIT_PITCHES",
-    "DigitCorpus",
-    "build_digit_corpus",
-    "build_speech_corpus",
-    "prepare_espeak_speech",
-    "load_espeak_speech",
-    "espeak_version",
-    "synthesize_espeak",
-]
+__all__ = ["build_digit_corpus", "build_speech_corpus", "load_espeak_speech"]
 
 #: Bound on one espeak-ng call (s): a sentence takes well under a second; a hung binary is stopped.
 ESPEAK_TIMEOUT_S = 60
@@ -269,6 +257,40 @@ def _place(audio: np.ndarray, n_samples: int, top_db: float = 40.0) -> np.ndarra
     return out * (0.5 / float(np.abs(out).max()))
 
 
+def _synthesise_digits(final: Path, settings: dict, voices: Sequence[str], speeds_wpm: Sequence[int],
+                       pitches: Sequence[int], sample_rate: int, n_samples: int) -> None:
+    """Synthesise the digit corpus of :func:`build_digit_corpus` into the cache folder ``final`` (built atomically:
+    ``digits.npz`` and ``settings.json``)."""
+    import librosa
+
+    audio, labels, vs, ss, ps = [], [], [], [], []
+    for voice in voices:
+        for speed in speeds_wpm:
+            for pitch in pitches:
+                for label, word in enumerate(DIGIT_WORDS):
+                    x, sr = synthesize_espeak(word, voice=voice, speed_wpm=speed, pitch=pitch)
+                    if sr != sample_rate:
+                        x = librosa.resample(x, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
+                    audio.append(_place(np.asarray(x, dtype=np.float32), n_samples))
+                    labels.append(label)
+                    vs.append(voice)
+                    ss.append(int(speed))
+                    ps.append(int(pitch))
+    n_test_voices = len(voices) // 5
+    test_voices = set(voices[len(voices) - n_test_voices :]) if n_test_voices else set()
+    with building_folder(final, "digits.npz") as tmp:
+        np.savez(
+            tmp / "digits.npz",
+            audio=np.stack(audio).astype(np.float32),
+            labels=np.asarray(labels, dtype=np.int64),
+            voices=np.asarray(vs),
+            speeds_wpm=np.asarray(ss, dtype=np.int64),
+            pitches=np.asarray(ps, dtype=np.int64),
+            is_test=np.asarray([v in test_voices for v in vs]),
+        )
+        (tmp / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
+
+
 def build_digit_corpus(
     cache_dir: str | Path | None = None,
     *,
@@ -300,8 +322,6 @@ def build_digit_corpus(
         ValueError: empty or duplicate settings, an unknown voice.
         RuntimeError: espeak-ng missing.
     """
-    import librosa
-
     for label, values in (("voices", voices), ("speeds_wpm", speeds_wpm), ("pitches", pitches)):
         if len(values) == 0 or len(set(values)) != len(values):
             raise ValueError(f"{label} must be non-empty with no duplicates, got {list(values)}")
@@ -318,32 +338,7 @@ def build_digit_corpus(
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     final = root / f"espeak-digits-{settings_hash(settings)}"
     if not (final / "digits.npz").is_file():
-        audio, labels, vs, ss, ps = [], [], [], [], []
-        for voice in voices:
-            for speed in speeds_wpm:
-                for pitch in pitches:
-                    for label, word in enumerate(DIGIT_WORDS):
-                        x, sr = synthesize_espeak(word, voice=voice, speed_wpm=speed, pitch=pitch)
-                        if sr != sample_rate:
-                            x = librosa.resample(x, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
-                        audio.append(_place(np.asarray(x, dtype=np.float32), n_samples))
-                        labels.append(label)
-                        vs.append(voice)
-                        ss.append(int(speed))
-                        ps.append(int(pitch))
-        n_test_voices = len(voices) // 5
-        test_voices = set(voices[len(voices) - n_test_voices :]) if n_test_voices else set()
-        with building_folder(final, "digits.npz") as tmp:
-            np.savez(
-                tmp / "digits.npz",
-                audio=np.stack(audio).astype(np.float32),
-                labels=np.asarray(labels, dtype=np.int64),
-                voices=np.asarray(vs),
-                speeds_wpm=np.asarray(ss, dtype=np.int64),
-                pitches=np.asarray(ps, dtype=np.int64),
-                is_test=np.asarray([v in test_voices for v in vs]),
-            )
-            (tmp / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
+        _synthesise_digits(final, settings, voices, speeds_wpm, pitches, sample_rate, n_samples)
     fields = ("audio", "labels", "voices", "speeds_wpm", "pitches", "is_test")
     try:
         with np.load(final / "digits.npz", allow_pickle=False) as z:

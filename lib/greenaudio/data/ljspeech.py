@@ -23,7 +23,7 @@ from pathlib import Path
 from .base import PreprocessConfig, SpeechDataset, prepare_clips, PreparedCorpus
 from greenaudio.vocoders.mel import MelNormalizer
 
-__all__ = ["LJSPEECH_SAMPLE_RATE", "read_ljspeech_metadata", "prepare_ljspeech", "load_ljspeech"]
+__all__ = ["prepare_ljspeech", "load_ljspeech"]
 
 LJSPEECH_SAMPLE_RATE = 22_050
 """Sample rate of LJSpeech's WAV files (in Hz)."""

@@ -12,15 +12,10 @@ The book never shows fabricated ratings: :func:`listening_mos_table` is empty un
 ``listening-results/``.
 """
 
-from .page import (ANCHOR, REFERENCE, SCHEMA, SCHEMA_VERSION, PageBuild, build_test_page, default_samples_dir,
-                   discover_samples, make_headphone_check, make_low_anchor, trial_order)
+from .page import PageBuild, build_test_page
 from .plots import plot_metric_vs_mos, plot_mos
-from .results import (ListeningResults, PageManifest, ScreeningRule, canonical_text, compute_checksum,
-                      default_results_dir, load_manifest, load_results)
-from .stats import SOURCE, bootstrap_interval, compute_mos, listening_mos_table, quality_for_pareto, t_interval
+from .results import ListeningResults, ScreeningRule, load_manifest, load_results
+from .stats import compute_mos, listening_mos_table
 
-__all__ = ["ANCHOR", "REFERENCE", "SCHEMA", "SCHEMA_VERSION", "SOURCE", "PageBuild", "ListeningResults",
-           "ScreeningRule", "PageManifest", "build_test_page", "default_samples_dir", "discover_samples",
-           "make_headphone_check", "make_low_anchor", "trial_order", "load_results", "load_manifest", "canonical_text",
-           "compute_checksum", "default_results_dir", "compute_mos", "listening_mos_table", "quality_for_pareto",
-           "t_interval", "bootstrap_interval", "plot_mos", "plot_metric_vs_mos"]
+__all__ = ["build_test_page", "PageBuild", "load_results", "load_manifest", "ScreeningRule", "ListeningResults",
+           "compute_mos", "listening_mos_table", "plot_mos", "plot_metric_vs_mos"]

@@ -27,8 +27,8 @@ import numpy as np
 
 from . import _app
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "PageBuild", "build_test_page", "discover_samples", "make_low_anchor",
-           "make_headphone_check", "trial_order", "default_samples_dir"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "PageBuild", "build_test_page", "discover_samples", "trial_order",
+           "default_samples_dir"]
 
 #: Identifies a result file of this page (the ``schema`` field).
 SCHEMA = "greenaudio-listening-result"
@@ -322,13 +322,9 @@ def _check_replaceable(out: Path) -> None:
                          f"was replaced: give a new or empty folder, or the folder of an earlier page build")
 
 
-def _build(samples: Path, tmp: Path, out: Path, *, title, normalise_dbfs, cutoff, q_db, training_utterance, seed, sf):
-    tree = discover_samples(samples)
-    if training_utterance is not None and training_utterance not in tree:
-        raise ValueError(f"training_utterance {training_utterance!r} is not in the samples; valid: {sorted(tree)}")
-    (tmp / "audio").mkdir()
-    systems = sorted(c for c in next(iter(tree.values())) if c != REFERENCE)
-    conditions = systems + [REFERENCE, ANCHOR]
+def _write_stimuli(tree: dict, conditions: list[str], tmp: Path, *, normalise_dbfs, cutoff, q_db, seed, sf):
+    """Every (utterance, condition) stimulus written as a WAV under ``tmp/audio``; returns its trials, the durations
+    (in s) and the sample rate (Hz) they all share."""
     trials, durations, rate = [], [], None
     for u_index, (utt, files) in enumerate(tree.items()):
         for condition in conditions:
@@ -351,6 +347,18 @@ def _build(samples: Path, tmp: Path, out: Path, *, title, normalise_dbfs, cutoff
             trials.append({"stimulus": stimulus, "audio": f"audio/{stimulus}.wav", "utterance": utt,
                            "condition": condition, "model": model, "size": size, "kind": kind, "sha256": digest})
             durations.append(len(audio) / sr)
+    return trials, durations, rate
+
+
+def _build(samples: Path, tmp: Path, out: Path, *, title, normalise_dbfs, cutoff, q_db, training_utterance, seed, sf):
+    tree = discover_samples(samples)
+    if training_utterance is not None and training_utterance not in tree:
+        raise ValueError(f"training_utterance {training_utterance!r} is not in the samples; valid: {sorted(tree)}")
+    (tmp / "audio").mkdir()
+    systems = sorted(c for c in next(iter(tree.values())) if c != REFERENCE)
+    conditions = systems + [REFERENCE, ANCHOR]
+    trials, durations, rate = _write_stimuli(tree, conditions, tmp, normalise_dbfs=normalise_dbfs, cutoff=cutoff,
+                                             q_db=q_db, seed=seed, sf=sf)
     train_utt = training_utterance or next(iter(tree))
     training = []
     for condition, label in ((REFERENCE, "Example of the best quality in this test (an original recording)"),

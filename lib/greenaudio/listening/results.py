@@ -43,8 +43,8 @@ import pandas as pd
 from ..validation import check_bool, check_int, check_positive_int
 from .page import ANCHOR, REFERENCE, SCHEMA, SCHEMA_VERSION, PageBuild
 
-__all__ = ["ScreeningRule", "ListeningResults", "PageManifest", "load_results", "load_manifest", "canonical_text",
-           "compute_checksum", "default_results_dir", "RATING_COLUMNS", "MAX_FILE_BYTES", "MAX_DEPTH"]
+__all__ = ["ListeningResults", "PageManifest", "load_results", "load_manifest", "canonical_text",
+           "default_results_dir"]
 
 RATING_COLUMNS = ["rater_id", "page_version", "index", "stimulus", "utterance", "condition", "model", "size", "kind",
                   "score", "presented_ms", "first_play_ms", "ended_ms", "rated_ms", "plays", "file"]
@@ -333,6 +333,39 @@ def _check_int(name: str, value, *, min_value: int | None = None, max_value: int
 
 def _check_file(data, manifest: PageManifest | None = None) -> dict:
     """The checked content of a parsed result file (only checked fields); raise _Reject with the reason otherwise."""
+    n_trials = _check_header(data, manifest)
+    answers, passed = _check_headphones(data["headphone_check"], manifest)
+    seen: dict[str, int] = {}
+    pairs: dict[tuple[str, str], str] = {}
+    ratings = []
+    for i, r in enumerate(data["ratings"]):
+        rating = _check_rating(i, r, manifest)
+        stimulus, utterance, condition = rating["stimulus"], rating["utterance"], rating["condition"]
+        if stimulus in seen:
+            raise _Reject(f"stimulus {stimulus} is rated twice")
+        if (utterance, condition) in pairs:
+            raise _Reject(f"utterance {utterance} / condition {condition} is rated twice (stimuli "
+                          f"{pairs[(utterance, condition)]} and {stimulus})")
+        seen[stimulus] = i
+        pairs[(utterance, condition)] = stimulus
+        ratings.append(rating)
+    checksum = data["checksum"]
+    if checksum.get("algorithm") != "sha256":
+        raise _Reject(f"checksum algorithm {_short(checksum.get('algorithm'))} is not supported (valid: 'sha256')")
+    value = checksum.get("value")
+    if not isinstance(value, str) or not _SHA256.fullmatch(value):
+        raise _Reject(f"checksum value {_short(value)} is not 64 hexadecimal digits")
+    clean = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "rater_id": data["rater_id"],
+             "page_version": data["page_version"], "n_trials": n_trials, "complete": data["complete"],
+             "headphone_check": {"answers": answers, "passed": passed}, "ratings": ratings}
+    if value != compute_checksum(clean):
+        raise _Reject("checksum does not match the ratings (the file was edited after download)")
+    clean["checksum"] = value
+    return clean
+
+
+def _check_header(data, manifest: PageManifest | None) -> int:
+    """The file's fields before its headphone check and ratings, checked; returns ``n_trials``."""
     if not isinstance(data, dict):
         raise _Reject("not a JSON object")
     if data.get("schema") != SCHEMA:
@@ -364,7 +397,11 @@ def _check_file(data, manifest: PageManifest | None = None) -> dict:
         raise _Reject("no ratings: the file holds no rated trial")
     if len(data["ratings"]) > n_trials:
         raise _Reject(f"{len(data['ratings'])} ratings for {n_trials} trials")
-    headphones = data["headphone_check"]
+    return n_trials
+
+
+def _check_headphones(headphones: dict, manifest: PageManifest | None) -> tuple[list[int], bool]:
+    """The headphone answers and whether they passed (recomputed from the page's answers with a manifest)."""
     answers = headphones.get("answers")
     if not isinstance(answers, list) or len(answers) > _MAX_HEADPHONE_ANSWERS:
         raise _Reject(f"field 'headphone_check.answers' is missing or not a list of at most {_MAX_HEADPHONE_ANSWERS}")
@@ -381,67 +418,48 @@ def _check_file(data, manifest: PageManifest | None = None) -> dict:
             raise _Reject(f"headphone_check.passed is {str(passed).lower()} but {sum(map(int.__eq__, answers, right))} "
                           f"of the page's {len(right)} answers are right")
         passed = really
-    seen: dict[str, int] = {}
-    pairs: dict[tuple[str, str], str] = {}
-    ratings = []
-    for i, r in enumerate(data["ratings"]):
-        if not isinstance(r, dict):
-            raise _Reject(f"rating {i} is not an object")
-        for key in ("stimulus", "condition", "utterance", "kind"):
-            if not isinstance(r.get(key), str):
-                raise _Reject(f"rating {i}: field {key!r} is missing or not a string")
-        stimulus, utterance, condition = r["stimulus"], r["utterance"], r["condition"]
-        if manifest is not None:
-            if stimulus not in manifest.trials:
-                raise _Reject(f"rating {i}: stimulus {_short(stimulus)} is not one of the "
-                              f"{len(manifest.trials)} stimuli of page {manifest.page_version}")
-            if (utterance, condition) != manifest.trials[stimulus]:
-                raise _Reject(f"rating {i}: stimulus {stimulus} is utterance/condition "
-                              f"{'/'.join(manifest.trials[stimulus])} on the page, the file says "
-                              f"{_short(utterance)}/{_short(condition)}")
-        if not _STIMULUS.fullmatch(stimulus):
-            raise _Reject(f"rating {i}: stimulus {_short(stimulus)} is not a stimulus id ([A-Za-z0-9_.-])")
-        if not _NAME.fullmatch(utterance):
-            raise _Reject(f"rating {i}: utterance {_short(utterance)} is not an utterance id ([A-Za-z0-9_.])")
-        if not _is_condition(condition):
-            raise _Reject(f"rating {i}: condition {_short(condition)} is not a condition name (<model>-<size> of "
-                          f"[A-Za-z0-9_.], {REFERENCE!r} or {ANCHOR!r})")
-        described = (r.get("model"), r.get("size"), r["kind"])
-        if described != _describe(condition):
-            raise _Reject(f"rating {i}: model/size/kind {_short(r.get('model'))}/{_short(r.get('size'))}/"
-                          f"{_short(r['kind'])} do not match condition {condition!r}")
-        if not _is_int(r.get("score")) or not 1 <= r["score"] <= 5:
-            raise _Reject(f"rating {i}: score {_short(r.get('score'))} is not an integer 1-5")
-        if not _is_int(r.get("index")) or r["index"] != i:
-            raise _Reject(f"rating {i}: index {_short(r.get('index'))} out of sequence")
-        if r.get("ended_ms") is None:
-            raise _Reject(f"rating {i}: rated before its audio played to the end (ended_ms missing)")
-        times = {key: _check_int(f"rating {i}: field {key!r}", r.get(key), min_value=0, max_value=_MAX_MS)
-                 for key in _TIMES}
-        plays = _check_int(f"rating {i}: field 'plays'", r.get("plays"), min_value=1, max_value=MAX_TRIALS)
-        if stimulus in seen:
-            raise _Reject(f"stimulus {stimulus} is rated twice")
-        if (utterance, condition) in pairs:
-            raise _Reject(f"utterance {utterance} / condition {condition} is rated twice (stimuli "
-                          f"{pairs[(utterance, condition)]} and {stimulus})")
-        seen[stimulus] = i
-        pairs[(utterance, condition)] = stimulus
-        model, size, kind = _describe(condition)
-        ratings.append({"index": i, "stimulus": stimulus, "utterance": utterance, "condition": condition,
-                        "model": model, "size": size, "kind": kind, "score": r["score"], **times, "plays": plays})
-    checksum = data["checksum"]
-    if checksum.get("algorithm") != "sha256":
-        raise _Reject(f"checksum algorithm {_short(checksum.get('algorithm'))} is not supported (valid: 'sha256')")
-    value = checksum.get("value")
-    if not isinstance(value, str) or not _SHA256.fullmatch(value):
-        raise _Reject(f"checksum value {_short(value)} is not 64 hexadecimal digits")
-    clean = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "rater_id": data["rater_id"],
-             "page_version": data["page_version"], "n_trials": n_trials, "complete": data["complete"],
-             "headphone_check": {"answers": answers, "passed": passed}, "ratings": ratings}
-    if value != compute_checksum(clean):
-        raise _Reject("checksum does not match the ratings (the file was edited after download)")
-    clean["checksum"] = value
-    return clean
+    return answers, passed
+
+
+def _check_rating(i: int, r, manifest: PageManifest | None) -> dict:
+    """Rating ``i`` of a file, checked alone (its checked fields only)."""
+    if not isinstance(r, dict):
+        raise _Reject(f"rating {i} is not an object")
+    for key in ("stimulus", "condition", "utterance", "kind"):
+        if not isinstance(r.get(key), str):
+            raise _Reject(f"rating {i}: field {key!r} is missing or not a string")
+    stimulus, utterance, condition = r["stimulus"], r["utterance"], r["condition"]
+    if manifest is not None:
+        if stimulus not in manifest.trials:
+            raise _Reject(f"rating {i}: stimulus {_short(stimulus)} is not one of the "
+                          f"{len(manifest.trials)} stimuli of page {manifest.page_version}")
+        if (utterance, condition) != manifest.trials[stimulus]:
+            raise _Reject(f"rating {i}: stimulus {stimulus} is utterance/condition "
+                          f"{'/'.join(manifest.trials[stimulus])} on the page, the file says "
+                          f"{_short(utterance)}/{_short(condition)}")
+    if not _STIMULUS.fullmatch(stimulus):
+        raise _Reject(f"rating {i}: stimulus {_short(stimulus)} is not a stimulus id ([A-Za-z0-9_.-])")
+    if not _NAME.fullmatch(utterance):
+        raise _Reject(f"rating {i}: utterance {_short(utterance)} is not an utterance id ([A-Za-z0-9_.])")
+    if not _is_condition(condition):
+        raise _Reject(f"rating {i}: condition {_short(condition)} is not a condition name (<model>-<size> of "
+                      f"[A-Za-z0-9_.], {REFERENCE!r} or {ANCHOR!r})")
+    described = (r.get("model"), r.get("size"), r["kind"])
+    if described != _describe(condition):
+        raise _Reject(f"rating {i}: model/size/kind {_short(r.get('model'))}/{_short(r.get('size'))}/"
+                      f"{_short(r['kind'])} do not match condition {condition!r}")
+    if not _is_int(r.get("score")) or not 1 <= r["score"] <= 5:
+        raise _Reject(f"rating {i}: score {_short(r.get('score'))} is not an integer 1-5")
+    if not _is_int(r.get("index")) or r["index"] != i:
+        raise _Reject(f"rating {i}: index {_short(r.get('index'))} out of sequence")
+    if r.get("ended_ms") is None:
+        raise _Reject(f"rating {i}: rated before its audio played to the end (ended_ms missing)")
+    times = {key: _check_int(f"rating {i}: field {key!r}", r.get(key), min_value=0, max_value=_MAX_MS)
+             for key in _TIMES}
+    plays = _check_int(f"rating {i}: field 'plays'", r.get("plays"), min_value=1, max_value=MAX_TRIALS)
+    model, size, kind = _describe(condition)
+    return {"index": i, "stimulus": stimulus, "utterance": utterance, "condition": condition, "model": model,
+            "size": size, "kind": kind, "score": r["score"], **times, "plays": plays}
 
 
 def _expand(paths) -> list[Path]:
@@ -508,8 +526,26 @@ def load_results(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
             and expected_page_version != manifest.page_version):
         raise ValueError(f"expected_page_version {expected_page_version!r} is not the manifest's page version "
                          f"{manifest.page_version!r}")
+    rows, valid = _check_files(_expand(paths), manifest, expected_page_version, max_file_bytes)
+    versions = sorted({d["page_version"] for _, d in valid})
+    if len(versions) > 1 and not allow_mixed_versions:
+        raise ValueError(f"result files come from {len(versions)} page versions {versions}: different trial sets. "
+                         "Analyse one version at a time (expected_page_version=...) or pass allow_mixed_versions=True")
+    ratings = _sort_sessions(rows, valid, rule)
+    sessions = pd.DataFrame(rows, columns=["file", "rater_id", "page_version", "status", "reason", "n_ratings",
+                                           "headphones_passed"])
+    table = pd.DataFrame(ratings, columns=RATING_COLUMNS)
+    if len(table):
+        table["score"] = table["score"].astype(int)
+    return ListeningResults(ratings=table, sessions=sessions, screening=rule)
+
+
+def _check_files(files: list[Path], manifest: PageManifest | None, expected_page_version: str | None,
+                 max_file_bytes: int) -> tuple[list[dict], list[tuple[Path, dict]]]:
+    """Read and check each file: the session rows of the rejected ones, and ``(file, checked content)`` of the
+    others."""
     rows, valid = [], []
-    for f in _expand(paths):
+    for f in files:
         try:
             data = _check_file(_parse(_read(f, max_file_bytes)), manifest)
             if expected_page_version is not None and data["page_version"] != expected_page_version:
@@ -523,12 +559,15 @@ def load_results(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
             continue
         rows.append({"file": str(f), "rater_id": None, "page_version": None, "status": "rejected",
                      "reason": reason[:_REASON_CHARS] or "rejected", "n_ratings": 0, "headphones_passed": None})
-    versions = sorted({d["page_version"] for _, d in valid})
-    if len(versions) > 1 and not allow_mixed_versions:
-        raise ValueError(f"result files come from {len(versions)} page versions {versions}: different trial sets. "
-                         "Analyse one version at a time (expected_page_version=...) or pass allow_mixed_versions=True")
+    return rows, valid
+
+
+def _sort_sessions(rows: list[dict], valid: list[tuple[Path, dict]], rule: ScreeningRule) -> list[dict]:
+    """Append a session row per checked file to ``rows`` (duplicate, excluded or accepted, with the reason) and
+    return the ratings of the accepted ones."""
     seen_checksums: set[str] = set()
     by_rater: dict[tuple[str, str], list] = {}
+    data = {}
     for f, d in valid:
         row = {"file": str(f), "rater_id": d["rater_id"], "page_version": d["page_version"], "status": None,
                "reason": "", "n_ratings": len(d["ratings"]), "headphones_passed": d["headphone_check"]["passed"]}
@@ -537,12 +576,12 @@ def load_results(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
         else:
             seen_checksums.add(d["checksum"])
             by_rater.setdefault((d["page_version"], d["rater_id"]), []).append(len(rows))
+        data[len(rows)] = d
         rows.append(row)
-        row["_data"] = d
     ratings = []
     for (version, rater), indices in by_rater.items():
         for i in indices:
-            row, d = rows[i], rows[i]["_data"]
+            row, d = rows[i], data[i]
             if len(indices) > 1:
                 row.update(status="excluded", reason=f"rater id {rater} appears in {len(indices)} different files")
             elif not d["complete"] or len(d["ratings"]) < d["n_trials"]:
@@ -555,11 +594,4 @@ def load_results(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
                     row.update(status="accepted", reason="")
                     for r in d["ratings"]:  # checked fields only (see _check_file)
                         ratings.append({**r, "rater_id": rater, "page_version": version, "file": row["file"]})
-    for row in rows:
-        row.pop("_data", None)
-    sessions = pd.DataFrame(rows, columns=["file", "rater_id", "page_version", "status", "reason", "n_ratings",
-                                           "headphones_passed"])
-    table = pd.DataFrame(ratings, columns=RATING_COLUMNS)
-    if len(table):
-        table["score"] = table["score"].astype(int)
-    return ListeningResults(ratings=table, sessions=sessions, screening=rule)
+    return ratings

@@ -18,8 +18,7 @@ import pandas as pd
 from .page import ANCHOR, REFERENCE
 from .results import ListeningResults, default_results_dir, load_results
 
-__all__ = ["t_interval", "bootstrap_interval", "compute_mos", "listening_mos_table", "quality_for_pareto",
-           "MOS_COLUMNS", "SOURCE"]
+__all__ = ["compute_mos", "listening_mos_table"]
 
 #: The ``source`` written in every row of :func:`listening_mos_table`.
 SOURCE = "listening test"
@@ -131,38 +130,3 @@ def listening_mos_table(results_dir=None, *, ci: str = "t", include_references: 
     key = "t" if ci == "t" else "boot"
     out = table.rename(columns={f"ci_{key}_low": "ci_low", f"ci_{key}_high": "ci_high"})
     return out[MOS_COLUMNS].reset_index(drop=True)
-
-
-def quality_for_pareto(predicted: pd.DataFrame, heard: pd.DataFrame | None = None, *,
-                       predicted_source: str | None = None) -> pd.DataFrame:
-    """The quality axis of a Pareto figure: listening-test MOS where it exists, the other MOS elsewhere, labelled.
-
-    Args:
-        predicted: one row per configuration with ``model``, ``size``, ``mos`` (e.g. DistillMOS predictions, or the
-            thesis's published MOS) and a ``source`` column unless ``predicted_source`` is given.
-        heard: :func:`listening_mos_table` output (None reads the default folder).
-        predicted_source: label of ``predicted``'s values when it has no ``source`` column (e.g.
-            "predicted (DistillMOS)").
-
-    Returns:
-        ``predicted``'s rows and order with ``mos``, ``ci_low``, ``ci_high``, ``n_ratings`` and ``source``
-        replaced by the listening test's for the configurations it rated.
-    """
-    for column in ("model", "size", "mos"):
-        if column not in predicted:
-            raise ValueError(f"predicted has no {column!r} column; columns: {list(predicted.columns)}")
-    if "source" not in predicted and not predicted_source:
-        raise ValueError("predicted has no 'source' column: pass predicted_source= to label its MOS")
-    heard = listening_mos_table() if heard is None else heard
-    out = predicted.copy()
-    if "source" not in out:
-        out["source"] = predicted_source
-    for column, default in (("ci_low", np.nan), ("ci_high", np.nan), ("n_ratings", 0)):
-        if column not in out:
-            out[column] = default
-    lookup = {(m, s): row for m, s, row in zip(heard["model"], heard["size"], heard.to_dict("records"))}
-    for i, (m, s) in enumerate(zip(out["model"], out["size"])):
-        if (m, s) in lookup:
-            for column in ("mos", "ci_low", "ci_high", "n_ratings", "source"):
-                out.iloc[i, out.columns.get_loc(column)] = lookup[(m, s)][column]
-    return out

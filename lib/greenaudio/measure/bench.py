@@ -1,13 +1,13 @@
-"""Benchmark a vocoder (any vocoder) under a protocol, and run resumable grids of the zoo.
+"""Benchmark a vocoder (any vocoder) under a protocol: one cell of the cost grid.
 
-Used by: ``greenaudio bench``, notebooks/05_1_cost_benchmark.ipynb (Table 8, Figures 33-34).
+Used by: ``greenaudio bench`` and the grids of :mod:`greenaudio.orchestration` (which run many cells and store them),
+notebooks/05_1_cost_benchmark.ipynb (bring your own model), :mod:`greenaudio.chapters.waveflow`.
 
 :func:`benchmark_model` takes a greenaudio :class:`~greenaudio.vocoders.Vocoder`, any ``nn.Module`` or a plain
 callable mapping a mel ``(B, 80, frames)`` to a waveform ``(B, frames * hop_length)`` and measures, in one cell:
 parameters (both conventions), GFLOPs per second of audio (whole procedure), the real-time factor (warm-up, repeats,
 CUDA synchronisation, median and spread) and the energy of the protocol (measured or estimated, with provenance).
-:func:`run_grid` does it for (model, size, device, precision, repetition) cells, writing each to a
-:class:`~greenaudio.measure.ResultStore` as soon as it is done and skipping the cells already there.
+:func:`cell_key` and :func:`failed_record` key and record a cell the way the grids store it.
 """
 
 from __future__ import annotations
@@ -15,48 +15,37 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as _dt
-import itertools
 import json
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
 
-from .energy import EnergyMonitor, _fraction
-from .environment import collect_environment, read_git_commit
-from .flops import count_flops
+from .energy import EnergyMeasurement, EnergyMonitor
+from ..host import collect_environment, read_git_commit
+from .flops import FlopCount, count_flops
 from .protocol import THESIS_PROTOCOL, Protocol, torch_dtype
 from .records import BenchmarkRecord
-from .store import ResultStore
 from .timing import compute_timing, synchronize
-from ..validation import check_choice, check_non_negative_int, check_positive_int
+from ..validation import check_non_negative_int, check_positive_int
 
-__all__ = ["benchmark_model", "run_grid", "plan_grid", "GridResult", "check_device", "make_mel_batches",
-           "failed_record", "energy_settings_key", "environment_key", "procedure_key", "code_version"]
+__all__ = ["benchmark_model", "check_device", "failed_record", "cell_key", "environment_of", "code_version"]
 
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
 
 
-def procedure_key(procedure: dict[str, Any] | None) -> str:
-    """The requested inference procedure as canonical JSON (``"{}"``: the model's default)."""
-    return _canonical(_jsonable(dict(procedure or {})))
-
-
-def energy_settings_key(
-    device: str | torch.device, *, energy_mode: str = "auto", hardware: str | None = None, utilisation: float = 1.0,
-    cpu_cores_total: int | None = None,
-) -> str:
+def _energy_settings_key(device: str | torch.device, *, energy_mode: str = "auto", hardware: str | None = None,
+                         utilisation: float = 1.0, cpu_cores_total: int | None = None) -> str:
     """Canonical JSON of every energy setting that changes a number: mode, power model, hardware, utilisation and
     cores. On a CPU without explicit hardware the power model is CodeCarbon's process rule (its version named)."""
     from .power_models import codecarbon_power_model_key
 
-    dev = torch.device(device)
-    if hardware is None and dev.type == "cpu":
+    if hardware is None and torch.device(device).type == "cpu":
         model = codecarbon_power_model_key()  # CPU and RAM rules: cells stored under the CPU rule alone are not reused
     else:
         model = "catalogue-power-x-time"
@@ -66,13 +55,35 @@ def energy_settings_key(
     return _canonical(settings)
 
 
-def environment_key(environment: dict[str, Any], threads: int | None) -> str:
+def _environment_key(environment: dict[str, Any], threads: int | None) -> str:
     """The environment fingerprint of a cell: machine, CPU model, GPU, torch version and threads (canonical JSON)."""
     return _canonical({
         "machine": environment.get("hostname"), "cpu_model": environment.get("cpu_model"),
         "gpu_model": environment.get("gpu_model"), "torch": (environment.get("packages") or {}).get("torch"),
         "threads": threads if threads is not None else environment.get("torch_threads"),
     })
+
+
+def _key_fields(device: str | torch.device, protocol: Protocol, procedure: dict[str, Any] | None,
+                environment: dict[str, Any], **energy: Any) -> dict[str, str]:
+    return {"procedure_key": _canonical(_jsonable(dict(procedure or {}))),
+            "energy_key": _energy_settings_key(device, **energy),
+            "env_key": _environment_key(environment, protocol.threads)}
+
+
+def cell_key(name: str, size: str, device: str, protocol: Protocol, repetition: int, *, environment: dict[str, Any],
+             procedure: dict[str, Any] | None = None, **energy: Any) -> tuple:
+    """The key a cell's record will have (:data:`~greenaudio.measure.KEY_FIELDS`): everything that changes its
+    numbers, the machine (``environment``, :func:`environment_of`) and the energy settings (``energy_mode``,
+    ``hardware``, ``utilisation``, ``cpu_cores_total``) included."""
+    keys = _key_fields(device, protocol, procedure, environment, **energy)
+    return (name, size, device, protocol.precision, protocol.key(), keys["procedure_key"], keys["energy_key"],
+            keys["env_key"], repetition)
+
+
+def environment_of(device: str | torch.device) -> dict[str, Any]:
+    """This machine's :func:`greenaudio.host.collect_environment` for ``device``, as stored in a record."""
+    return _jsonable(collect_environment(str(device)).to_dict())
 
 
 def code_version() -> str:
@@ -108,15 +119,10 @@ def _valid_devices() -> list[str]:
     return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else ["cpu"]
 
 
-def make_mel_batches(
-    protocol: Protocol, hop_length: int, n_mels: int, sample_rate: int, *, device: torch.device, dtype: torch.dtype
-) -> list[torch.Tensor]:
-    """The protocol's conditioning: ``n_clips`` random normalised mels split into batches of ``batch_size``.
-
-    Returns:
-        list of tensors ``(b, n_mels, frames)``; random N(0, 1) values from ``protocol.seed`` (the cost of these
-        models does not depend on the mel's content).
-    """
+def _mel_batches(protocol: Protocol, hop_length: int, n_mels: int, sample_rate: int, *, device: torch.device,
+                 dtype: torch.dtype) -> list[torch.Tensor]:
+    """The protocol's conditioning: ``n_clips`` random N(0, 1) mels from ``protocol.seed``, in batches of
+    ``batch_size`` (the cost of these models does not depend on the mel's content)."""
     frames = protocol.n_frames(hop_length, sample_rate=sample_rate)
     gen = torch.Generator().manual_seed(protocol.seed)
     batches = []
@@ -249,28 +255,12 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def benchmark_model(
-    model: Any,
-    *,
-    name: str,
-    size: str = "custom",
-    protocol: Protocol = THESIS_PROTOCOL,
-    device: str | torch.device = "cpu",
-    hop_length: int | None = None,
-    sample_rate: int | None = None,
-    n_mels: int | None = None,
-    procedure: dict[str, Any] | None = None,
-    prepare: bool = True,
-    repetition: int = 0,
-    energy_mode: str = "auto",
-    hardware: str | None = None,
-    utilisation: float = 1.0,
-    cpu_cores_total: int | None = None,
-    with_flops: bool = True,
-    environment: dict[str, Any] | None = None,
-    store: ResultStore | None = None,
-    _energy_monitor: Callable[..., EnergyMonitor] = EnergyMonitor,
-) -> BenchmarkRecord:
+def benchmark_model(model: Any, *, name: str, size: str = "custom", protocol: Protocol = THESIS_PROTOCOL,
+                    device: str | torch.device = "cpu", hop_length: int | None = None, sample_rate: int | None = None,
+                    n_mels: int | None = None, procedure: dict[str, Any] | None = None, prepare: bool = True,
+                    repetition: int = 0, energy_mode: str = "auto", hardware: str | None = None,
+                    utilisation: float = 1.0, cpu_cores_total: int | None = None, with_flops: bool = True,
+                    environment: dict[str, Any] | None = None) -> BenchmarkRecord:
     """Measure one vocoder under ``protocol`` into a :class:`BenchmarkRecord`.
 
     Args:
@@ -295,8 +285,7 @@ def benchmark_model(
         utilisation: fraction of the catalogue's maximum power assumed by a catalogue estimate, in (0, 1].
         cpu_cores_total: cores of the CPU package; with the threads used, gives the share of a CPU's TDP charged.
         with_flops: count FLOPs (on one clip of ``protocol.flop_clip_s``).
-        environment: precomputed :func:`collect_environment` dict (grids pass it once); collected if ``None``.
-        store: if given, the record is also written there.
+        environment: precomputed :func:`environment_of` dict (grids pass it once); collected if ``None``.
 
     Returns:
         the :class:`BenchmarkRecord` (``status="ok"``).
@@ -308,6 +297,34 @@ def benchmark_model(
     from greenaudio.vocoders.base import count_parameters
 
     started = time.perf_counter()
+    repetition, dev, dtype = _check_cell(name, protocol, repetition, device)
+    params = params_no_gain = None
+    if isinstance(model, nn.Module):
+        params = count_parameters(model, weight_norm_gains=True)
+        params_no_gain = count_parameters(model, weight_norm_gains=False)
+    target = _as_target(model, hop_length=hop_length, sample_rate=sample_rate, n_mels=n_mels, procedure=procedure,
+                        seed=protocol.seed, prepare=prepare)
+    if target.module is not None:
+        target.module.to(device=dev, dtype=dtype)
+    energy_settings = dict(energy_mode=energy_mode, hardware=hardware, utilisation=utilisation,
+                           cpu_cores_total=cpu_cores_total)
+    run = _timed_runs(target, name, protocol, dev, dtype, energy_settings)
+    flops = _count_target_flops(target, protocol, dev, dtype) if with_flops else None
+    env = _jsonable(environment) if environment is not None else environment_of(dev)
+    key = cell_key(name, size, str(dev), protocol, repetition, environment=env, procedure=procedure, **energy_settings)
+    return BenchmarkRecord(
+        *key[:5], repetition=repetition, **dict(zip(("procedure_key", "energy_key", "env_key"), key[5:8])),
+        status="ok", family=target.family, params=params, params_without_wn_gains=params_no_gain,
+        gflops_per_audio_s=None if flops is None else flops.gflops_per_audio_s,
+        flops_method=None if flops is None else flops.method, flops_by_operator={} if flops is None else flops.by_operator,
+        sample_rate=target.sample_rate, hop_length=target.hop_length, **_run_fields(run, protocol),
+        procedure=_jsonable(run.procedure), protocol=protocol.to_dict(), environment=env, created_utc=_now(),
+        wall_s=time.perf_counter() - started, code_version=code_version(),
+    )
+
+
+def _check_cell(name: Any, protocol: Any, repetition: Any, device: Any) -> tuple[int, torch.device, torch.dtype]:
+    """The validated repetition (a plain int), device and dtype of one cell."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
     if not isinstance(protocol, Protocol):
@@ -316,23 +333,25 @@ def benchmark_model(
         repetition = check_non_negative_int("repetition", repetition)  # np.int64(0) -> 0, stored as a plain int
     except ValueError:
         raise ValueError(f"repetition must be an integer >= 0, got {repetition!r}") from None
-    dev = check_device(device)
-    dtype = torch_dtype(protocol.precision)
+    return repetition, check_device(device), torch_dtype(protocol.precision)
 
-    params = params_no_gain = None
-    if isinstance(model, nn.Module):
-        params = count_parameters(model, weight_norm_gains=True)
-        params_no_gain = count_parameters(model, weight_norm_gains=False)
-    target = _as_target(
-        model, hop_length=hop_length, sample_rate=sample_rate, n_mels=n_mels, procedure=procedure,
-        seed=protocol.seed, prepare=prepare,
-    )
-    if target.module is not None:
-        target.module.to(device=dev, dtype=dtype)
 
+@dataclass
+class _Runs:
+    """What the timed runs of one cell measured."""
+
+    audio_s_per_run: float
+    procedure: dict[str, Any]
+    times_s: list[float]
+    energy: EnergyMeasurement
+
+
+def _timed_runs(target: _Target, name: str, protocol: Protocol, dev: torch.device, dtype: torch.dtype,
+                energy_settings: dict[str, Any]) -> _Runs:
+    """The protocol's runs: a validation pass (every clip's length and finiteness), the warm-ups, then the timed
+    repeats inside the energy monitor's window (each timed run's outputs checked outside its timing)."""
     with _threads(protocol.threads), torch.inference_mode():
-        batches = make_mel_batches(protocol, target.hop_length, target.n_mels, target.sample_rate, device=dev,
-                                   dtype=dtype)
+        batches = _mel_batches(protocol, target.hop_length, target.n_mels, target.sample_rate, device=dev, dtype=dtype)
         audio_s_per_run = sum(b.shape[0] * b.shape[-1] * target.hop_length for b in batches) / target.sample_rate
 
         def run_once() -> tuple[dict[str, Any], list[torch.Tensor]]:
@@ -348,22 +367,15 @@ def benchmark_model(
             for mel, audio in zip(batches, outputs):
                 _check_audio(name, audio, mel, target.hop_length, check_values=True)
 
-        # validation (= first warm-up) pass: output length and finiteness of every clip
-        resolved_procedure, outputs = run_once()
+        resolved_procedure, outputs = run_once()  # validation (= first warm-up) pass
         check_finite(outputs)
-        resolved_procedure = resolved_procedure or target.procedure
         for _ in range(max(protocol.warmup - 1, 0)):
             check_finite(run_once()[1])
         synchronize(dev)
-
-        monitor = _energy_monitor(
-            dev,
-            mode=energy_mode,
-            hardware=hardware,
-            utilisation=utilisation,
-            cpu_cores_used=(torch.get_num_threads() if (cpu_cores_total and dev.type == "cpu") else None),
-            cpu_cores_total=(cpu_cores_total if dev.type == "cpu" else None),
-        )
+        cores = energy_settings["cpu_cores_total"] if dev.type == "cpu" else None
+        monitor = EnergyMonitor(dev, mode=energy_settings["energy_mode"], hardware=energy_settings["hardware"],
+                                utilisation=energy_settings["utilisation"], cpu_cores_total=cores,
+                                cpu_cores_used=torch.get_num_threads() if cores else None)
         times = []
         monitor.begin()
         try:
@@ -372,7 +384,7 @@ def benchmark_model(
                 _, outputs = run_once()
                 synchronize(dev)
                 times.append(time.perf_counter() - t0)
-                check_finite(outputs)  # every timed run, outside its timing
+                check_finite(outputs)
                 outputs = None
                 monitor.lap()
         except BaseException:
@@ -380,72 +392,39 @@ def benchmark_model(
                 monitor.end()
             raise
         energy = monitor.end(idle_window_s=protocol.idle_window_s)
+    return _Runs(audio_s_per_run, resolved_procedure or target.procedure, times, energy)
 
-    timing = compute_timing(times, audio_s_per_run, protocol.warmup)
 
-    flops = None
-    if with_flops:
-        frames = protocol.n_frames(target.hop_length, protocol.flop_clip_s, target.sample_rate)
-        mel1 = torch.randn(1, target.n_mels, frames, generator=torch.Generator().manual_seed(protocol.seed))
-        mel1 = mel1.to(device=dev, dtype=dtype)
-        with _threads(protocol.threads):
-            flops = count_flops(lambda: target.run(mel1), audio_s=frames * target.hop_length / target.sample_rate)
+def _count_target_flops(target: _Target, protocol: Protocol, dev: torch.device, dtype: torch.dtype) -> FlopCount:
+    """FLOPs of the whole procedure on one clip of ``protocol.flop_clip_s``, per second of audio."""
+    frames = protocol.n_frames(target.hop_length, protocol.flop_clip_s, target.sample_rate)
+    mel = torch.randn(1, target.n_mels, frames, generator=torch.Generator().manual_seed(protocol.seed))
+    mel = mel.to(device=dev, dtype=dtype)
+    with _threads(protocol.threads):
+        return count_flops(lambda: target.run(mel), audio_s=frames * target.hop_length / target.sample_rate)
 
-    e_run = energy.energy_per_repeat_j
-    env = _jsonable(environment if environment is not None else collect_environment(str(dev)).to_dict())
-    keys = _cell_keys(dev, protocol, procedure, env, energy_mode=energy_mode, hardware=hardware,
-                      utilisation=utilisation, cpu_cores_total=cpu_cores_total)
-    record = BenchmarkRecord(
-        model=name,
-        size=size,
-        device=str(dev),
-        precision=protocol.precision,
-        protocol_key=protocol.key(),
-        repetition=repetition,
-        **keys,
-        status="ok",
-        family=target.family,
-        params=params,
-        params_without_wn_gains=params_no_gain,
-        gflops_per_audio_s=None if flops is None else flops.gflops_per_audio_s,
-        flops_method=None if flops is None else flops.method,
-        flops_by_operator={} if flops is None else flops.by_operator,
-        sample_rate=target.sample_rate,
-        hop_length=target.hop_length,
-        audio_s_per_run=audio_s_per_run,
-        time_median_s=timing.median_s,
-        time_iqr_s=timing.iqr_s,
-        rtf_median=timing.rtf_median,
-        rtf_iqr=timing.rtf_iqr,
-        rtf_min=timing.rtf_min,
-        rtf_max=timing.rtf_max,
-        times_s=timing.times_s,
-        energy_j_per_run=e_run,
-        e_gen_j_per_100_audio_s=e_run / audio_s_per_run * 100.0,
-        e_gen_j_per_audio_s=e_run / audio_s_per_run,
-        energy_method=energy.method,
-        energy_domains=energy.domains,
-        energy_tool=energy.tool,
-        energy_device_model=energy.device_model,
-        energy_duration_s=energy.duration_s,
-        energy_repeats=energy.repeats,
-        energy_by_repeat_j=energy.energy_by_repeat_j,
-        energy_idle_power_w=energy.idle_power_w,
-        energy_idle_duration_s=energy.idle_duration_s,
-        energy_constants=dict(energy.constants),
-        energy_corrections=energy.corrections,
-        energy_notes=energy.notes,
-        host_type=energy.host_type,
-        procedure=_jsonable(resolved_procedure),
-        protocol=protocol.to_dict(),
-        environment=env,
-        created_utc=_now(),
-        wall_s=time.perf_counter() - started,
-        code_version=code_version(),
-    )
-    if store is not None:
-        store.put(record)
-    return record
+
+#: Record fields copied from the energy measurement (record field -> attribute).
+_ENERGY_FIELDS = {"energy_method": "method", "energy_domains": "domains", "energy_tool": "tool",
+                  "energy_device_model": "device_model", "energy_duration_s": "duration_s",
+                  "energy_repeats": "repeats", "energy_by_repeat_j": "energy_by_repeat_j",
+                  "energy_idle_power_w": "idle_power_w", "energy_idle_duration_s": "idle_duration_s",
+                  "energy_corrections": "corrections", "energy_notes": "notes", "host_type": "host_type"}
+
+
+def _run_fields(run: _Runs, protocol: Protocol) -> dict[str, Any]:
+    """The record's timing and energy fields."""
+    timing = compute_timing(run.times_s, run.audio_s_per_run, protocol.warmup)
+    e_run = run.energy.energy_per_repeat_j
+    return {
+        "audio_s_per_run": run.audio_s_per_run, "time_median_s": timing.median_s, "time_iqr_s": timing.iqr_s,
+        "rtf_median": timing.rtf_median, "rtf_iqr": timing.rtf_iqr, "rtf_min": timing.rtf_min,
+        "rtf_max": timing.rtf_max, "times_s": timing.times_s, "energy_j_per_run": e_run,
+        "e_gen_j_per_100_audio_s": e_run / run.audio_s_per_run * 100.0,
+        "e_gen_j_per_audio_s": e_run / run.audio_s_per_run,
+        "energy_constants": dict(run.energy.constants),
+        **{f: getattr(run.energy, a) for f, a in _ENERGY_FIELDS.items()},
+    }
 
 
 def _jsonable(value: Any) -> Any:
@@ -462,12 +441,6 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
-def _cell_keys(dev: torch.device, protocol: Protocol, procedure: dict[str, Any] | None, env: dict[str, Any],
-               **energy: Any) -> dict[str, str]:
-    return {"procedure_key": procedure_key(procedure), "energy_key": energy_settings_key(dev, **energy),
-            "env_key": environment_key(env, protocol.threads)}
-
-
 def failed_record(
     *, name: str, size: str, device: str, protocol: Protocol, repetition: int, error: BaseException | str,
     environment: dict[str, Any] | None = None, wall_s: float | None = None, procedure: dict[str, Any] | None = None,
@@ -477,208 +450,10 @@ def failed_record(
     """The record of a cell that failed (``status="failed"``, ``error`` = exception type and message)."""
     message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     env = _jsonable(environment or {})
-    keys = _cell_keys(torch.device(device), protocol, procedure, env, energy_mode=energy_mode, hardware=hardware,
-                      utilisation=utilisation, cpu_cores_total=cpu_cores_total)
+    key = cell_key(name, size, str(device), protocol, repetition, environment=env, procedure=procedure,
+                   energy_mode=energy_mode, hardware=hardware, utilisation=utilisation, cpu_cores_total=cpu_cores_total)
     return BenchmarkRecord(
-        model=name, size=size, device=str(device), precision=protocol.precision, protocol_key=protocol.key(),
-        repetition=repetition, **keys, status="failed", error=message, protocol=protocol.to_dict(),
-        environment=env, created_utc=_now(), wall_s=wall_s, code_version=code_version(),
-    )
-
-
-@dataclass(frozen=True)
-class GridResult:
-    """What :func:`run_grid` did.
-
-    Attributes:
-        computed: keys of the cells measured in this call (ok or failed).
-        skipped: keys already in the store, not recomputed.
-        failed: keys of this call's cells that failed.
-        records: the records of every requested cell, read back from the store.
-    """
-
-    computed: tuple[tuple, ...]
-    skipped: tuple[tuple, ...]
-    failed: tuple[tuple, ...]
-    records: tuple[BenchmarkRecord, ...]
-
-
-def plan_grid(
-    models: Iterable[str] | None = None,
-    sizes: Iterable[str] = ("small", "medium", "large"),
-    *,
-    devices: Iterable[str] = ("cpu",),
-    precisions: Iterable[str] | None = None,
-    protocol: Protocol = THESIS_PROTOCOL,
-    repetitions: int = 1,
-    factory: Callable[[str, str], Any] | None = None,
-    **benchmark_kwargs: Any,
-) -> list[tuple[str, str, str, str, int]]:
-    """Validate a grid's configuration and list its ``(model, size, device, precision, repetition)`` cells.
-
-    Everything that would make *every* cell fail is rejected here, before any cell runs and before any store is
-    opened: unknown models or sizes (with the valid lists), a size no requested model has, unknown devices or
-    precisions, energy settings (mode, hardware, utilisation, cores), and a procedure a model does not accept.
-
-    Raises:
-        ValueError: the first configuration error, naming the bad value and the valid choices.
-    """
-    if not isinstance(protocol, Protocol):
-        raise ValueError(f"protocol must be a greenaudio.measure.Protocol, got {type(protocol).__name__}")
-    _positive_int_arg("repetitions", repetitions)
-    unknown_kwargs = sorted(set(benchmark_kwargs) - _GRID_BENCHMARK_KWARGS)
-    if unknown_kwargs:
-        raise ValueError(f"unknown benchmark argument(s) {unknown_kwargs}; valid: {sorted(_GRID_BENCHMARK_KWARGS)}")
-    sizes = [sizes] if isinstance(sizes, str) else list(sizes)
-    if not sizes:
-        raise ValueError("sizes is empty; give at least one size")
-    if factory is None:
-        from greenaudio import vocoders
-
-        valid = vocoders.names()
-        models = [models] if isinstance(models, str) else (list(models) if models is not None else valid)
-        if not models:
-            raise ValueError(f"models is empty; valid models: {valid}")
-        canonical = []
-        for m in models:  # case-insensitive, as the registry: "HiFiGAN" is "hifigan" (cells and records say so)
-            try:
-                canonical.append(check_choice("model", m, valid))
-            except ValueError:
-                raise ValueError(f"unknown model {m!r}; valid models: {valid} (case-insensitive)") from None
-        models = canonical
-        for s in sizes:
-            if not any(s in vocoders.sizes(m) for m in models):
-                raise ValueError(f"unknown size {s!r} for model(s) {models}; valid sizes: "
-                                 f"{sorted({x for m in models for x in vocoders.sizes(m)})}")
-        cells_ms = [(m, s) for m in models for s in sizes if s in vocoders.sizes(m)]
-    else:
-        if models is None:
-            raise ValueError("models must be given when a factory is")
-        models = list(models)
-        cells_ms = [(m, s) for m in models for s in sizes]
-    devices = [str(check_device(d)) for d in ([devices] if isinstance(devices, str) else devices)]
-    precisions = list(precisions) if precisions is not None else [protocol.precision]
-    for p in precisions:
-        torch_dtype(p)
-    _fraction("utilisation", benchmark_kwargs.get("utilisation", 1.0))
-    for d in devices:  # energy mode, hardware and core counts are checked by building the monitor
-        cores_total = benchmark_kwargs.get("cpu_cores_total")
-        EnergyMonitor(d, mode=benchmark_kwargs.get("energy_mode", "auto"), hardware=benchmark_kwargs.get("hardware"),
-                      utilisation=benchmark_kwargs.get("utilisation", 1.0),
-                      cpu_cores_used=1 if (cores_total and torch.device(d).type == "cpu") else None,
-                      cpu_cores_total=cores_total if torch.device(d).type == "cpu" else None)
-    procedure = benchmark_kwargs.get("procedure")
-    if procedure:
-        if not isinstance(procedure, dict):
-            raise ValueError(f"procedure must be a dict of inference settings, got {procedure!r}")
-        for m, s in cells_ms:
-            model = (factory or _default_factory)(m, s)
-            if not hasattr(model, "resolve_procedure"):
-                raise ValueError(f"procedure={procedure!r} given, but model {m!r} ({type(model).__name__}) is not a "
-                                 "greenaudio Vocoder; bind the settings into your callable instead")
-            model.resolve_procedure(**procedure)
-            del model
-    return [(m, s, d, p, r) for (m, s), d, p, r in itertools.product(cells_ms, devices, precisions, range(repetitions))]
-
-
-def _default_factory(name: str, size: str) -> Any:
-    from greenaudio import vocoders
-
-    return vocoders.load(name, size)
-
-
-_GRID_BENCHMARK_KWARGS = frozenset({"hop_length", "sample_rate", "n_mels", "procedure", "prepare", "energy_mode",
-                                    "hardware", "utilisation", "cpu_cores_total", "with_flops"})
-
-
-def run_grid(
-    models: Iterable[str] | None = None,
-    sizes: Iterable[str] = ("small", "medium", "large"),
-    *,
-    store: ResultStore | str,
-    devices: Iterable[str] = ("cpu",),
-    precisions: Iterable[str] | None = None,
-    protocol: Protocol = THESIS_PROTOCOL,
-    repetitions: int = 1,
-    factory: Callable[[str, str], Any] | None = None,
-    retry_failed: bool = False,
-    progress: bool = True,
-    **benchmark_kwargs: Any,
-) -> GridResult:
-    """Measure every cell of a grid that is not yet in ``store``.
-
-    The configuration is validated first (:func:`plan_grid`): a configuration error raises ``ValueError`` before any
-    cell runs and before the store file is created, and is never stored. A cell's key holds everything that changes
-    its numbers (:data:`~greenaudio.measure.KEY_FIELDS`): another protocol, procedure, energy setting, machine, torch
-    version or thread count is another cell. Each cell is written as soon as it finishes, in its own transaction, so
-    an interrupted run resumes with only the missing cells; a cell whose model raises, returns the wrong length or
-    NaN is stored as ``failed`` with its message, and the grid goes on. A failed cell is retried when
-    ``retry_failed`` is set or when the code that computed it differs from the current code.
-
-    Args:
-        models: registry names (default: all six, in the thesis's order).
-        sizes: presets; each must belong to at least one requested model (sizes a model lacks are skipped).
-        store: a :class:`ResultStore` or the path of one.
-        devices: ``"cpu"``, ``"cuda:0"``...
-        precisions: default ``(protocol.precision,)``.
-        protocol: the measurement protocol.
-        repetitions: independent re-measurements of each cell (``repetition`` = 0 .. n-1).
-        factory: ``factory(name, size) -> model``; default :func:`greenaudio.vocoders.load`.
-        retry_failed: recompute every cell stored as failed (replacing its record).
-        progress: show a tqdm progress bar.
-        **benchmark_kwargs: passed to :func:`benchmark_model` (``energy_mode``, ``hardware``, ``procedure``...).
-
-    Returns:
-        :class:`GridResult`.
-
-    Raises:
-        ValueError: a configuration error (see :func:`plan_grid`).
-    """
-    from tqdm.auto import tqdm
-
-    cells = plan_grid(models, sizes, devices=devices, precisions=precisions, protocol=protocol,
-                      repetitions=repetitions, factory=factory, **benchmark_kwargs)
-    factory = factory or _default_factory
-    if isinstance(store, (str, bytes)) or hasattr(store, "__fspath__"):
-        store = ResultStore(store)
-    energy = {k: benchmark_kwargs[k] for k in ("energy_mode", "hardware", "utilisation", "cpu_cores_total")
-              if k in benchmark_kwargs}
-    version = code_version()
-    envs: dict[str, dict[str, Any]] = {}
-    computed, skipped, failed, keys = [], [], [], []
-    bar = tqdm(cells, disable=not progress, desc="greenaudio bench", unit="cell")
-    for m, s, d, p, r in bar:
-        prot = protocol.replace(precision=p)
-        env = envs.get(d)
-        if env is None:
-            env = envs[d] = _jsonable(collect_environment(d).to_dict())
-        cell = _cell_keys(torch.device(d), prot, benchmark_kwargs.get("procedure"), env, **energy)
-        key = (m, s, d, p, prot.key(), cell["procedure_key"], cell["energy_key"], cell["env_key"], r)
-        keys.append(key)
-        existing = store.get(key)
-        if existing is not None and (existing.ok or (not retry_failed and existing.code_version == version)):
-            skipped.append(key)
-            continue
-        bar.set_postfix_str(f"{m}/{s} {d} {p} rep {r}")
-        t0 = time.perf_counter()
-        try:
-            model = factory(m, s)
-            rec = benchmark_model(model, name=m, size=s, protocol=prot, device=d, repetition=r, environment=env,
-                                  **benchmark_kwargs)
-        except Exception as exc:  # recorded, the grid goes on (KeyboardInterrupt is not caught)
-            rec = failed_record(name=m, size=s, device=d, protocol=prot, repetition=r, error=exc, environment=env,
-                                wall_s=time.perf_counter() - t0, procedure=benchmark_kwargs.get("procedure"),
-                                **energy)
-            failed.append(key)
-        finally:
-            model = None
-        if rec.key != key:  # pragma: no cover - a bug, not a user error
-            raise RuntimeError(f"cell key mismatch: planned {key}, recorded {rec.key}")
-        store.put(rec, replace=existing is not None)
-        computed.append(key)
-    bar.close()
-    records = {rec.key: rec for rec in store.records()}
-    return GridResult(
-        computed=tuple(computed), skipped=tuple(skipped), failed=tuple(failed),
-        records=tuple(records[k] for k in keys if k in records),
+        *key[:5], repetition=repetition, **dict(zip(("procedure_key", "energy_key", "env_key"), key[5:8])),
+        status="failed", error=message, protocol=protocol.to_dict(), environment=env, created_utc=_now(),
+        wall_s=wall_s, code_version=code_version(),
     )

@@ -29,9 +29,8 @@ Every result is an :class:`EnergyMeasurement`: method (``"measured:rapl[package,
 ``"estimated:codecarbon-cpu-process-rule"`` and ``"estimated:codecarbon-ram-process-rule"``, ``"estimated:power x
 time"``), domains, tool and version, device model, host type, duration, repeats, the constants of an estimate, and
 an idle baseline measured over a comparable window, *reported and not subtracted*. Benchmark records written before
-the RAM component existed carry ``"estimated:codecarbon-cpu-process"`` (the CPU rule, children not counted):
-:func:`canonical_energy_method` maps it to ``"estimated:codecarbon-cpu-process-rule"``
-(:data:`ENERGY_METHOD_ALIASES`); their numbers are unchanged.
+the RAM component existed carry ``"estimated:codecarbon-cpu-process"`` (the CPU rule, children not counted); their
+numbers are unchanged.
 """
 
 from __future__ import annotations
@@ -46,40 +45,21 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from .environment import detect_host_type, read_cpu_model
+from ..host import detect_host_type, read_cpu_model
 from .power_models import (
-    ENERGY_METHOD_ALIASES,
     METHOD_CODECARBON,
     METHOD_CODECARBON_CPU,
     METHOD_CODECARBON_RAM,
     CodeCarbonEnergy,
     CpuPowerModel,
     RamPowerModel,
-    canonical_energy_method,
     codecarbon_cpu_power_model,
     codecarbon_ram_power_model,
 )
 from .timing import synchronize
 
-__all__ = [
-    "EnergyMeasurement",
-    "EnergyMonitor",
-    "PowerEstimate",
-    "RaplDomain",
-    "NvmlDomain",
-    "discover_energy_domains",
-    "resolve_power_estimate",
-    "merge_energy_windows",
-    "METHOD_ESTIMATED",
-    "METHOD_CODECARBON",
-    "METHOD_CODECARBON_CPU",
-    "METHOD_CODECARBON_RAM",
-    "ENERGY_METHOD_ALIASES",
-    "canonical_energy_method",
-    "process_tree_cpu_time_s",
-    "process_tree_rss_gib",
-    "RAPL_ROOT",
-]
+__all__ = ["EnergyMeasurement", "EnergyMonitor", "merge_energy_windows", "METHOD_CODECARBON", "METHOD_CODECARBON_CPU",
+           "METHOD_CODECARBON_RAM"]
 
 #: Method label of the catalogue estimate (maximum power x utilisation x core share x wall time).
 METHOD_ESTIMATED = "estimated:power x time"
@@ -685,25 +665,8 @@ class EnergyMonitor:
             if idle_window_s and idle_window_s > 0:
                 idle_power_w, idle_s = self.measure_idle_power(min(duration_s, idle_window_s), sleep=sleep)
         elif self.power_model is not None:
-            pm, ram = self.power_model, self.ram_model
-            cpu_laps = [pm.energy_j(c) for c in cpu_times]
-            ram_laps = [ram.energy_j(m, d) for m, d in zip(memories, durations)] if ram is not None else []
-            cpu_total = float(sum(cpu_times))
-            estimate = CodeCarbonEnergy(float(sum(cpu_laps)), float(sum(ram_laps)) if ram is not None else None,
-                                        cpu_total, duration_s, max(memories) if ram is not None else None, pm, ram)
-            by_repeat = tuple(c + (ram_laps[i] if ram is not None else 0.0) for i, c in enumerate(cpu_laps))
-            domains = (f"estimate:cpu ({pm.cpu_model})",)
-            by_domain = {domains[0]: estimate.cpu_energy_j}
-            tool = f"greenaudio.measure with {pm.name}"
-            if ram is not None:
-                domains += ("estimate:ram (resident memory of the process and its children)",)
-                by_domain[domains[1]] = estimate.ram_energy_j
-                tool += f" + {ram.name}"
-            constants = estimate.constants() | {
-                "mean_process_load": (cpu_total / duration_s / pm.logical_cpus) if duration_s else None,
-            }
-            components = {"cpu_energy_j": estimate.cpu_energy_j, "ram_energy_j": estimate.ram_energy_j,
-                          "component_methods": estimate.component_methods}
+            by_repeat, domains, by_domain, tool, constants, components = self._power_model_energy(
+                durations, cpu_times, memories)
             notes.append("idle baseline not available on the estimate path (no counter to read)")
         else:
             assert self.estimate is not None
@@ -733,6 +696,31 @@ class EnergyMonitor:
             notes=tuple(notes),
             **components,
         )
+
+    def _power_model_energy(self, durations: list, cpu_times: list, memories: list):
+        """The window by the power model (CPU rule, and the RAM rule when set): ``(energy by repeat, domains, energy
+        by domain, tool, constants, components)`` of :meth:`end`."""
+        pm, ram = self.power_model, self.ram_model
+        duration_s = float(sum(durations))
+        cpu_laps = [pm.energy_j(c) for c in cpu_times]
+        ram_laps = [ram.energy_j(m, d) for m, d in zip(memories, durations)] if ram is not None else []
+        cpu_total = float(sum(cpu_times))
+        estimate = CodeCarbonEnergy(float(sum(cpu_laps)), float(sum(ram_laps)) if ram is not None else None,
+                                    cpu_total, duration_s, max(memories) if ram is not None else None, pm, ram)
+        by_repeat = tuple(c + (ram_laps[i] if ram is not None else 0.0) for i, c in enumerate(cpu_laps))
+        domains = (f"estimate:cpu ({pm.cpu_model})",)
+        by_domain = {domains[0]: estimate.cpu_energy_j}
+        tool = f"greenaudio.measure with {pm.name}"
+        if ram is not None:
+            domains += ("estimate:ram (resident memory of the process and its children)",)
+            by_domain[domains[1]] = estimate.ram_energy_j
+            tool += f" + {ram.name}"
+        constants = estimate.constants() | {
+            "mean_process_load": (cpu_total / duration_s / pm.logical_cpus) if duration_s else None,
+        }
+        components = {"cpu_energy_j": estimate.cpu_energy_j, "ram_energy_j": estimate.ram_energy_j,
+                      "component_methods": estimate.component_methods}
+        return by_repeat, domains, by_domain, tool, constants, components
 
     def _measured_device_model(self) -> str:
         """The device model; for an NVML-measured GPU, the name NVML reports."""

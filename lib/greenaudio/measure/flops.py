@@ -20,8 +20,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["FLOPS_NOTE", "FlopCount", "count_flops", "compute_conv1d_flops", "compute_conv_transpose1d_flops",
-           "compute_linear_flops"]
+__all__ = ["FLOPS_NOTE", "FlopCount", "count_flops", "compute_conv1d_flops", "compute_conv_transpose1d_flops"]
 
 #: The caveat attached to every FLOP figure.
 FLOPS_NOTE = (
@@ -96,8 +95,3 @@ def compute_conv_transpose1d_flops(
     """Analytic FLOPs of a ConvTranspose1d: each input sample is scattered through the kernel once,
     ``2 x B x C_in x L_in x (C_out / groups) x K`` (bias not counted; independent of the stride)."""
     return 2 * batch * in_channels * in_length * (out_channels // groups) * kernel_size
-
-
-def compute_linear_flops(in_features: int, out_features: int, *, rows: int = 1) -> int:
-    """Analytic FLOPs of a Linear layer applied to ``rows`` vectors: ``2 x rows x in x out`` (bias not counted)."""
-    return 2 * rows * in_features * out_features

@@ -1,8 +1,8 @@
 """Power models of the energy-tracking libraries, applied offline and with every constant named.
 
 Used by: :class:`greenaudio.measure.EnergyMonitor` (the estimate path on a CPU without readable RAPL counters),
-:func:`greenaudio.training.energy.codecarbon_training_energy` (training records), :func:`decompose_energy_tools` and
-:func:`compare_energy_tools` (the cost chapter's three-tool table).
+:func:`greenaudio.training.energy.codecarbon_cpu_training_energy` (training records), :func:`decompose_energy_tools`
+and :func:`compare_energy_tools` (the cost chapter's three-tool table).
 
 * **CodeCarbon 3.3.2** (the default power model here), as its offline tracker computes it on a machine without RAPL,
   with ``tracking_mode="process"`` and no PUE (its default ``pue=1.0``, ``emissions_tracker.py``). Rules read in the
@@ -43,8 +43,7 @@ Used by: :class:`greenaudio.measure.EnergyMonitor` (the estimate path on a CPU w
   defaults).
 
 Method labels: one per rule (:data:`METHOD_CODECARBON_CPU`, :data:`METHOD_CODECARBON_RAM`, and their sum
-:data:`METHOD_CODECARBON`); labels written by earlier versions are mapped by :data:`ENERGY_METHOD_ALIASES`
-(:func:`canonical_energy_method`). Constants with their sources: ``resources/energy_models.csv``
+:data:`METHOD_CODECARBON`). Constants with their sources: ``resources/energy_models.csv``
 (:func:`energy_model_constant`).
 """
 
@@ -60,29 +59,9 @@ from typing import Any, Callable, Mapping
 
 from .._resources import read_resource_csv
 
-__all__ = [
-    "CODECARBON_VERSION",
-    "METHOD_CODECARBON",
-    "METHOD_CODECARBON_CPU",
-    "METHOD_CODECARBON_RAM",
-    "ENERGY_METHOD_ALIASES",
-    "canonical_energy_method",
-    "codecarbon_power_model_key",
-    "CpuMatch",
-    "CpuPowerModel",
-    "RamPowerModel",
-    "CodeCarbonEnergy",
-    "codecarbon_cpu_table",
-    "match_cpu_codecarbon",
-    "match_cpu_carbontracker",
-    "codecarbon_cpu_power_model",
-    "codecarbon_ram_power_model",
-    "compute_codecarbon_energy",
-    "energy_model_constant",
-    "decompose_energy_tools",
-    "compare_energy_tools",
-    "TOOL_NAMES",
-]
+__all__ = ["METHOD_CODECARBON", "METHOD_CODECARBON_CPU", "METHOD_CODECARBON_RAM", "codecarbon_power_model_key",
+           "CpuPowerModel", "RamPowerModel", "CodeCarbonEnergy", "codecarbon_cpu_power_model",
+           "codecarbon_ram_power_model", "compare_energy_tools"]
 
 CODECARBON_VERSION = "3.3.2"
 _J_PER_KWH = 3.6e6
@@ -93,20 +72,6 @@ METHOD_CODECARBON_CPU = "estimated:codecarbon-cpu-process-rule"
 METHOD_CODECARBON_RAM = "estimated:codecarbon-ram-process-rule"
 #: Method label of the two summed: what CodeCarbon's offline tracker reports as its energy on a CPU-only machine.
 METHOD_CODECARBON = "estimated:codecarbon-process-rule[cpu,ram]"
-#: Labels written by earlier versions -> the label of the same rule now. ``estimated:codecarbon-cpu-process`` is the
-#: label of benchmark records measured before RAM was counted (CPU only, process CPU time without children): their
-#: numbers are the CPU rule's.
-ENERGY_METHOD_ALIASES: Mapping[str, str] = {
-    "estimated:codecarbon-cpu-process": METHOD_CODECARBON_CPU,
-}
-
-
-def canonical_energy_method(method: str) -> str:
-    """The current label of an energy method label (old labels through :data:`ENERGY_METHOD_ALIASES`; others as
-    given): ``canonical_energy_method("estimated:codecarbon-cpu-process")`` -> ``METHOD_CODECARBON_CPU``."""
-    return ENERGY_METHOD_ALIASES.get(method, method) if isinstance(method, str) else method
-
-
 def codecarbon_power_model_key(count_ram: bool = True) -> str:
     """The power model's part of a benchmark cell's energy key: ``"codecarbon-3.3.2-process[cpu,ram]"`` (CPU and
     RAM rules), or ``"codecarbon-3.3.2-cpu-process"`` (the CPU rule alone, the key of cells stored before RAM was
@@ -248,14 +213,14 @@ def codecarbon_cpu_power_model(cpu_model: str | None = None, logical_cpus: int |
     """CodeCarbon's CPU power model of this machine (or of ``cpu_model`` with ``logical_cpus`` and ``sockets``).
 
     Args:
-        cpu_model: CPU model string (default: :func:`greenaudio.measure.environment.read_cpu_model`).
+        cpu_model: CPU model string (default: :func:`greenaudio.host.read_cpu_model`).
         logical_cpus: logical CPUs (default :func:`os.cpu_count`).
-        sockets: CPU sockets (default :func:`greenaudio.measure.environment.read_cpu_sockets`); the TDP is
+        sockets: CPU sockets (default :func:`greenaudio.host.read_cpu_sockets`); the TDP is
             multiplied by it, as CodeCarbon does.
     """
     from greenaudio.validation import check_positive_int
 
-    from .environment import read_cpu_model, read_cpu_sockets
+    from ..host import read_cpu_model, read_cpu_sockets
 
     cpu_model = read_cpu_model() if cpu_model is None else cpu_model
     logical_cpus = check_positive_int("logical_cpus", (os.cpu_count() or 1) if logical_cpus is None else logical_cpus)
@@ -403,35 +368,6 @@ class CodeCarbonEnergy:
                 "energy_constants": self.constants()}
 
 
-def compute_codecarbon_energy(cpu_time_s: float, wall_s: float, memory_gib: float | None = None, *,
-                              cpu: CpuPowerModel | None = None, ram: RamPowerModel | None = None,
-                              count_ram: bool = True) -> CodeCarbonEnergy:
-    """CodeCarbon's offline process-mode estimate of a window from its totals.
-
-    Args:
-        cpu_time_s: CPU time of the process and its children in the window (in s).
-        wall_s: wall time of the window (in s).
-        memory_gib: resident memory of the process and its children (in GiB); ``None`` when not recorded: CodeCarbon's
-            rule then gives its floor (10 W on x86), the power of any process up to 16 GiB (``<= 2 GiB`` on ARM), and
-            ``memory_gib`` is recorded as ``None``.
-        cpu: the CPU rule (default :func:`codecarbon_cpu_power_model` of this machine).
-        ram: the RAM rule (default :func:`codecarbon_ram_power_model` of this machine).
-        count_ram: ``False`` for the CPU component only (labelled :data:`METHOD_CODECARBON_CPU`).
-    """
-    from greenaudio.validation import check_bool, check_non_negative_number
-
-    cpu_time_s = check_non_negative_number("cpu_time_s", cpu_time_s)
-    wall_s = check_non_negative_number("wall_s", wall_s)
-    if memory_gib is not None:
-        memory_gib = check_non_negative_number("memory_gib", memory_gib)
-    cpu = codecarbon_cpu_power_model() if cpu is None else cpu
-    if not check_bool("count_ram", count_ram):
-        return CodeCarbonEnergy(cpu.energy_j(cpu_time_s), None, cpu_time_s, wall_s, None, cpu, None)
-    ram = codecarbon_ram_power_model() if ram is None else ram
-    ram_j = ram.energy_j(0.0 if memory_gib is None else memory_gib, wall_s)
-    return CodeCarbonEnergy(cpu.energy_j(cpu_time_s), ram_j, cpu_time_s, wall_s, memory_gib, cpu, ram)
-
-
 def _carbontracker_table() -> dict[str, float] | None:
     """carbontracker's own CPU table, if carbontracker is installed (its TDP ranges read as their midpoint)."""
     import csv
@@ -457,6 +393,60 @@ def _carbontracker_table() -> dict[str, float] | None:
 TOOL_NAMES = ("carbontracker 2.4.7 (prediction rule, no RAPL)",
               f"CodeCarbon {CODECARBON_VERSION} (offline tracker, process mode: CPU + RAM)",
               "Green Algorithms (Lannelongue et al. 2021)")
+
+
+def _carbontracker_tdp(cpu_model: str, table: Mapping[str, float] | None) -> tuple[float, str]:
+    """The TDP (in W) carbontracker 2.4.7 charges without RAPL, and where it comes from."""
+    if table is None:
+        util = energy_model_constant("carbontracker", "cpu_utilisation")
+        return (energy_model_constant("carbontracker", "generic_cpu_typical_power_w") / util,
+                "carbontracker not installed: GenericCPU, the mean TDP of its table (35.61 W / 50 %)")
+    match = match_cpu_carbontracker(cpu_model, table)
+    if match.tdp_w is None:
+        return sum(table.values()) / len(table), "GenericCPU: no row matches, the mean TDP of its table"
+    return match.tdp_w, f"{match.matched} ({match.rule} in its table)"
+
+
+def _tool_rows(name: str, workload: Mapping[str, float], cc, ct_tdp: float, ct_source: str) -> list[dict]:
+    """The three tools' rows of :func:`decompose_energy_tools` for one workload (factors not yet computed)."""
+    n = cc.logical_cpus
+    ram = codecarbon_ram_power_model()
+    ct_util = energy_model_constant("carbontracker", "cpu_utilisation")
+    ga_core_w = energy_model_constant("green-algorithms", "any_cpu_power_w_per_core")
+    ga_mem = energy_model_constant("green-algorithms", "memory_power_w_per_gb")
+    ga_u = energy_model_constant("green-algorithms", "core_usage_factor")
+    pue = {"carbontracker": (energy_model_constant("carbontracker", "pue"),
+                             "carbontracker constants.PUE_2023 (Uptime Institute survey 2023)"),
+           "CodeCarbon": (energy_model_constant("codecarbon", "pue"), "CodeCarbon's default pue=1.0 (none applied)"),
+           "Green": (energy_model_constant("green-algorithms", "pue"),
+                     "Green Algorithms 2021 default (Uptime Institute survey 2019)")}
+    wall, cpu, cores, mem = (float(workload[k]) for k in ("wall_s", "cpu_time_s", "cores", "memory_gb"))
+    base = {"workload": name, "wall_s": wall, "hours": wall / 3600.0, "cpu_time_s": cpu, "cores": cores,
+            "memory_gb": mem}
+    slots = ram.slots(mem)
+    unknown = " (memory not recorded: the same for any RSS up to 16 GiB)" if mem == 0 and not ram.arm else ""
+    per_tool = [
+        (TOOL_NAMES[0], ct_tdp, ct_source, ct_util, f"{ct_util:g} of the whole package, whatever the load",
+         0.0, "no memory component", f"E = TDP x {ct_util:g} (whole package) x wall time x PUE"),
+        (TOOL_NAMES[1], cc.tdp_w, cc.tdp_rule, cpu / (wall * n) if wall > 0 else float("nan"),
+         f"CPU time / (wall time x {n} logical CPUs)", ram.power_w(mem),
+         f"RAM rule: {mem:.3g} GiB -> {slots} slot(s) x {ram.slot_power_w:g} W, floor {ram.minimum_power_w:g} W"
+         f"{unknown}", f"{cc.formula} + RAM power x wall time (no PUE)"),
+        (TOOL_NAMES[2], ga_core_w * n, f"its 'Any' CPU: {ga_core_w:g} W per core x {n} logical CPUs",
+         cores * ga_u / n, f"{cores:g} core(s) x u_c {ga_u:g} / {n} logical CPUs", mem * ga_mem,
+         f"{mem:.3g} GB x {ga_mem:g} W/GB", f"E = t x (n_c P_c u_c + n_m P_m) x PUE, P_c = {ga_core_w:g} W"),
+    ]
+    rows = []
+    for tool, tdp, source, share, share_rule, mem_w, mem_rule, rule in per_tool:
+        factor, pue_source = pue[tool.split()[0]]
+        cpu_w = tdp * share
+        rows.append({**base, "tool": tool, "tdp_w": tdp, "tdp_source": source, "share": share,
+                     "share_rule": share_rule, "cpu_power_w": cpu_w, "memory_power_w": mem_w,
+                     "memory_rule": mem_rule, "power_w": cpu_w + mem_w, "pue": factor, "pue_source": pue_source,
+                     "cpu_energy_kwh": cpu_w * wall * factor / _J_PER_KWH,
+                     "memory_energy_kwh": mem_w * wall * factor / _J_PER_KWH,
+                     "energy_kwh": (cpu_w + mem_w) * wall * factor / _J_PER_KWH, "rule": rule})
+    return rows
 
 
 def decompose_energy_tools(
@@ -506,53 +496,8 @@ def decompose_energy_tools(
 
     reference = check_choice("reference", reference, ("CodeCarbon", "carbontracker", "Green"))
     cc = codecarbon_cpu_power_model(cpu_model, logical_cpus, sockets)
-    n = cc.logical_cpus
-    ram = codecarbon_ram_power_model()
-    ct = carbontracker_table()
-    ct_util = energy_model_constant("carbontracker", "cpu_utilisation")
-    if ct is not None:
-        ct_match = match_cpu_carbontracker(cc.cpu_model, ct)
-        ct_tdp = ct_match.tdp_w if ct_match.tdp_w is not None else sum(ct.values()) / len(ct)
-        ct_source = (f"{ct_match.matched} ({ct_match.rule} in its table)" if ct_match.tdp_w is not None
-                     else "GenericCPU: no row matches, the mean TDP of its table")
-    else:
-        ct_tdp = energy_model_constant("carbontracker", "generic_cpu_typical_power_w") / ct_util
-        ct_source = "carbontracker not installed: GenericCPU, the mean TDP of its table (35.61 W / 50 %)"
-    ga_core_w = energy_model_constant("green-algorithms", "any_cpu_power_w_per_core")
-    ga_mem = energy_model_constant("green-algorithms", "memory_power_w_per_gb")
-    ga_u = energy_model_constant("green-algorithms", "core_usage_factor")
-    pue = {"carbontracker": (energy_model_constant("carbontracker", "pue"),
-                             "carbontracker constants.PUE_2023 (Uptime Institute survey 2023)"),
-           "CodeCarbon": (energy_model_constant("codecarbon", "pue"), "CodeCarbon's default pue=1.0 (none applied)"),
-           "Green": (energy_model_constant("green-algorithms", "pue"),
-                     "Green Algorithms 2021 default (Uptime Institute survey 2019)")}
-    rows = []
-    for name, w in workloads.items():
-        wall, cpu, cores, mem = (float(w[k]) for k in ("wall_s", "cpu_time_s", "cores", "memory_gb"))
-        base = {"workload": name, "wall_s": wall, "hours": wall / 3600.0, "cpu_time_s": cpu, "cores": cores,
-                "memory_gb": mem}
-        slots = ram.slots(mem)
-        unknown = " (memory not recorded: the same for any RSS up to 16 GiB)" if mem == 0 and not ram.arm else ""
-        per_tool = [
-            (TOOL_NAMES[0], ct_tdp, ct_source, ct_util, f"{ct_util:g} of the whole package, whatever the load",
-             0.0, "no memory component", f"E = TDP x {ct_util:g} (whole package) x wall time x PUE"),
-            (TOOL_NAMES[1], cc.tdp_w, cc.tdp_rule, cpu / (wall * n) if wall > 0 else float("nan"),
-             f"CPU time / (wall time x {n} logical CPUs)", ram.power_w(mem),
-             f"RAM rule: {mem:.3g} GiB -> {slots} slot(s) x {ram.slot_power_w:g} W, floor {ram.minimum_power_w:g} W"
-             f"{unknown}", f"{cc.formula} + RAM power x wall time (no PUE)"),
-            (TOOL_NAMES[2], ga_core_w * n, f"its 'Any' CPU: {ga_core_w:g} W per core x {n} logical CPUs",
-             cores * ga_u / n, f"{cores:g} core(s) x u_c {ga_u:g} / {n} logical CPUs", mem * ga_mem,
-             f"{mem:.3g} GB x {ga_mem:g} W/GB", f"E = t x (n_c P_c u_c + n_m P_m) x PUE, P_c = {ga_core_w:g} W"),
-        ]
-        for tool, tdp, source, share, share_rule, mem_w, mem_rule, rule in per_tool:
-            factor, pue_source = pue[tool.split()[0]]
-            cpu_w = tdp * share
-            rows.append({**base, "tool": tool, "tdp_w": tdp, "tdp_source": source, "share": share,
-                         "share_rule": share_rule, "cpu_power_w": cpu_w, "memory_power_w": mem_w,
-                         "memory_rule": mem_rule, "power_w": cpu_w + mem_w, "pue": factor, "pue_source": pue_source,
-                         "cpu_energy_kwh": cpu_w * wall * factor / _J_PER_KWH,
-                         "memory_energy_kwh": mem_w * wall * factor / _J_PER_KWH,
-                         "energy_kwh": (cpu_w + mem_w) * wall * factor / _J_PER_KWH, "rule": rule})
+    ct_tdp, ct_source = _carbontracker_tdp(cc.cpu_model, carbontracker_table())
+    rows = [row for name, w in workloads.items() for row in _tool_rows(name, w, cc, ct_tdp, ct_source)]
     table = pd.DataFrame(rows)
     ref = table[table.tool.str.startswith(reference)].set_index("workload")
     for column, of in (("tdp_factor", "tdp_w"), ("share_factor", "share"), ("pue_factor", "pue"),

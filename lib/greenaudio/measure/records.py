@@ -1,8 +1,8 @@
 """The record type of the benchmark: one row per cell (model, size, device, precision, protocol, procedure, energy
 settings, environment, repetition).
 
-Used by: :mod:`greenaudio.measure.bench`, :mod:`greenaudio.measure.store`, notebooks/05_1_cost_benchmark.ipynb
-(Table 8 and the Pareto figures read these records).
+Used by: :mod:`greenaudio.measure.bench`, :mod:`greenaudio.measure.store`, :mod:`greenaudio.chapters.cost` (Table 8
+and the Pareto figures read these records), the grids of :mod:`greenaudio.orchestration`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ class BenchmarkRecord(KeyedRecord):
         model, size, device, precision, protocol_key, procedure_key, energy_key, env_key, repetition: see
         :data:`KEY_FIELDS`; ``protocol_key`` is :meth:`greenaudio.measure.Protocol.key`; ``procedure_key`` the
         requested inference procedure (canonical JSON, ``"{}"``: the model's default); ``energy_key`` the energy
-        settings (mode, power model, hardware, utilisation, cores; :func:`greenaudio.measure.energy_settings_key`);
-        ``env_key`` the environment fingerprint (machine, CPU model, GPU, torch version, threads;
-        :func:`greenaudio.measure.environment_key`); ``repetition`` the index of an independent re-measurement.
+        settings (mode, power model, hardware, utilisation, cores); ``env_key`` the environment fingerprint
+        (machine, CPU model, GPU, torch version, threads); ``repetition`` the index of an independent
+        re-measurement (:func:`greenaudio.measure.bench.cell_key` makes the key).
 
     Attributes:
         status: ``"ok"`` or ``"failed"``; ``error`` holds the message of a failure.

@@ -38,7 +38,7 @@ import torch
 
 from ..validation import check_positive_int
 
-__all__ = ["ROOF_KERNELS", "KernelRate", "ComputeRoof", "measure_compute_roof", "ROOF_METHOD"]
+__all__ = ["KernelRate", "ComputeRoof", "measure_compute_roof", "ROOF_METHOD"]
 
 #: The kernels :func:`measure_compute_roof` times: name -> (precision, runtime, what it computes).
 ROOF_KERNELS = {
@@ -120,12 +120,6 @@ class ComputeRoof:
         """The float32 roof (GFLOP/s)."""
         return self.roof("fp32")
 
-    def as_dict(self) -> dict[str, Any]:
-        """Plain-dict form: ``{kernel name: GFLOP/s, ..., "best": name, "roof_gflops_per_s": ...}``."""
-        out: dict[str, Any] = {k.name: k.gflops_per_s for k in self.kernels}
-        out.update(best=self.best().name, roof_gflops_per_s=self.roof_gflops_per_s)
-        return out
-
 
 def _time_best(fn: Callable[[], Any], repeats: int) -> float:
     fn()
@@ -144,7 +138,7 @@ def _ort_session(node: str, a_type: int, b_type: int, out_type: int, threads: in
     import onnx
     from onnx import helper
 
-    from greenaudio.quantization.runner import make_session
+    from greenaudio.vocoders.onnx import make_session
 
     graph = helper.make_graph([helper.make_node(node, ["a", "b"], ["c"])], "roof",
                               [helper.make_tensor_value_info("a", a_type, [_N, _N]),

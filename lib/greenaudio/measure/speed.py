@@ -1,12 +1,12 @@
-"""Shipped speed measurements: records of :func:`greenaudio.measure.run_grid`, one file per machine.
+"""Shipped speed measurements, read back: records of the benchmark grid, one file per machine.
 
-Used by: scripts/bench_vocoders.py (writes them), notebooks/05_0_models.ipynb (the CPU speed table) and
-notebooks/05_1_cost_benchmark.ipynb (the same records beside its live grid).
+Used by: notebooks/05_0_models.ipynb (the CPU speed table) and notebooks/05_1_cost_benchmark.ipynb (the same records
+beside its live grid). Written by :func:`greenaudio.orchestration.shipping.ship_records` (scripts/bench_vocoders.py).
 
-A shipped file is ``resources/benchmarks/vocoders_cpu_<machine>.csv``, written by :func:`save_records_csv`; the
+A shipped file is ``resources/benchmarks/vocoders_cpu_<machine>.csv``, written by ``save_records_csv``; the
 machine slug comes from the records' own environment (CPU model, logical CPUs, host name), so a file can never be
-relabelled: :func:`ship_records` refuses records of several machines, and refuses to overwrite a file with records
-whose environment differs. Each shipped file has a row in the folder's sha256 manifest (:mod:`greenaudio.manifests`:
+relabelled: ``ship_records`` refuses records of several machines, and refuses to overwrite a file with records
+whose environment differs. Each shipped file has a row in the folder's sha256 manifest (:mod:`greenaudio.files`:
 provenance and the reproducing command), checked by :func:`load_shipped_records` before the records are read.
 """
 
@@ -18,9 +18,9 @@ from typing import Iterable, Sequence
 
 from .protocol import Protocol
 from .records import BenchmarkRecord
-from .store import load_records, save_records_csv
+from .store import load_records
 
-__all__ = ["SPEED_PROTOCOL", "SHIP_COMMAND", "machine_slug", "ship_records", "shipped_record_files",
+__all__ = ["SPEED_PROTOCOL", "SHIP_COMMAND", "machine_slug", "shipped_record_files",
            "load_shipped_records", "records_provenance_facts", "speed_table", "speed_facts", "models_page_provenance",
            "protocol_text"]
 
@@ -50,7 +50,7 @@ def records_provenance_facts(records: Sequence[BenchmarkRecord], load: str | Non
     """
     import json
 
-    from ..manifests import distinct_values as joined
+    from ..files import distinct_values as joined
 
     ok = [r for r in records if r.ok]
     envs = [r.environment or {} for r in records]
@@ -70,31 +70,6 @@ def records_provenance_facts(records: Sequence[BenchmarkRecord], load: str | Non
     }
 
 
-def ship_records(records: Sequence[BenchmarkRecord], folder: str | Path, *, load: str | None = None) -> Path:
-    """Write the records of one machine to ``folder/vocoders_cpu_<machine>.csv`` (atomically) and its row of the
-    folder's sha256 manifest (``load``: how busy the machine was, recorded in the provenance).
-
-    Raises:
-        ValueError: no records, records of several machines, or an existing file holding another environment.
-    """
-    records = list(records)
-    slugs = sorted({machine_slug(r) for r in records})
-    if len(slugs) != 1:
-        raise ValueError(f"ship_records needs the records of exactly one machine, got {slugs}")
-    path = Path(folder) / f"vocoders_cpu_{slugs[0]}.csv"
-    if path.exists():
-        old = {machine_slug(r) for r in load_records(path)}
-        if old != set(slugs):
-            raise ValueError(f"{path} holds records of {sorted(old)}; refusing to relabel it as {slugs}")
-    from ..manifests import file_row, write_manifest
-
-    save_records_csv(records, path)
-    facts = records_provenance_facts(records, load)
-    text = "; ".join(v if k == "method" else f"{k}: {v}" for k, v in facts.items() if v is not None)
-    write_manifest(path.parent, [file_row(path, text, SHIP_COMMAND)])
-    return path
-
-
 def shipped_record_files(folder: str | Path | None = None) -> list[Path]:
     """The shipped per-machine record files (default: the package's ``resources/benchmarks``)."""
     if folder is None:
@@ -110,10 +85,10 @@ def load_shipped_records(path: str | Path | None = None) -> list[BenchmarkRecord
     manifest lists is read as is).
 
     Raises:
-        greenaudio.experiments.artefacts.ArtefactError: a shipped file altered after shipping, or one the package's
+        greenaudio.files.ArtefactError: a shipped file altered after shipping, or one the package's
             manifest does not list (the message names the file and both hashes).
     """
-    from ..manifests import verify_listed_file
+    from ..files import verify_listed_file
 
     if path is None:
         files = shipped_record_files()
@@ -167,13 +142,13 @@ def models_page_provenance(records: Sequence[BenchmarkRecord], threads: int) -> 
     """The models page's "How these numbers were obtained" rows (quantity, method, tool, machine, when) for what this
     build computes (parameter counts, the procedures' wall time) and the shipped CPU speed records
     (:func:`records_provenance_facts`); the prepared-inference row is
-    :func:`greenaudio.measure.inference_speed.inference_speed_provenance`."""
+    :func:`greenaudio.chapters.inference_speed.inference_speed_provenance`."""
     import datetime
     import os
 
     import torch
 
-    from .environment import read_cpu_model
+    from ..host import read_cpu_model
 
     today = f"this build, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d} (UTC)"
     here = f"{read_cpu_model()} ({os.cpu_count()} logical CPUs), {threads} thread(s)"

@@ -1,22 +1,20 @@
 """Wall-clock timing and the real-time factor (thesis §3.2.1, Eq. 43: RTF = T_proc / T_inp).
 
-Used by: notebooks/05_1_cost_benchmark.ipynb, :func:`greenaudio.measure.benchmark_model`.
+Used by: :func:`greenaudio.measure.benchmark_model`.
 
-Each timed call is bracketed by ``torch.cuda.synchronize`` on CUDA devices (kernels are asynchronous; without it the
-clock stops when the kernels are *queued*), untimed warm-up calls come first, and the result keeps every repeat so
-the median and spread can be reported rather than a single number.
+Each timed call is bracketed by :func:`synchronize` on CUDA devices (kernels are asynchronous; without it the clock
+stops when the kernels are *queued*), untimed warm-up calls come first, and :class:`Timing` keeps every repeat so the
+median and spread can be reported rather than a single number.
 """
 
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass
-from typing import Any, Callable
 
 import torch
 
-__all__ = ["Timing", "compute_timing", "measure_time", "synchronize"]
+__all__ = ["Timing", "compute_timing", "synchronize"]
 
 
 def synchronize(device: str | torch.device) -> None:
@@ -41,10 +39,6 @@ class Timing:
     times_s: tuple[float, ...]
     audio_s: float
     warmup: int
-
-    @property
-    def repeats(self) -> int:
-        return len(self.times_s)
 
     @property
     def median_s(self) -> float:
@@ -85,11 +79,6 @@ class Timing:
     def rtf_max(self) -> float:
         return self.max_s / self.audio_s
 
-    @property
-    def total_s(self) -> float:
-        """Sum of the timed repeats (in seconds)."""
-        return float(sum(self.times_s))
-
 
 def compute_timing(times_s: list[float] | tuple[float, ...], audio_s: float, warmup: int = 0) -> Timing:
     """Wrap already-measured times into a :class:`Timing` (validates them)."""
@@ -100,41 +89,3 @@ def compute_timing(times_s: list[float] | tuple[float, ...], audio_s: float, war
     if not audio_s > 0:
         raise ValueError(f"audio_s must be > 0 seconds, got {audio_s!r}")
     return Timing(times_s=tuple(float(t) for t in times_s), audio_s=float(audio_s), warmup=int(warmup))
-
-
-def measure_time(
-    fn: Callable[[], Any],
-    *,
-    audio_s: float,
-    repeats: int = 3,
-    warmup: int = 1,
-    device: str | torch.device = "cpu",
-) -> Timing:
-    """Time ``fn()`` ``repeats`` times after ``warmup`` untimed calls, under ``torch.inference_mode``.
-
-    Args:
-        fn: the workload (e.g. generating the protocol's clips); its return value is discarded.
-        audio_s: audio produced by one call (in seconds), for the real-time factor.
-        repeats: timed calls (>= 1).
-        warmup: untimed calls first (>= 0).
-        device: the device the workload runs on; CUDA is synchronised before and after each timed call.
-
-    Returns:
-        :class:`Timing` with every repeat's duration.
-    """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
-    times = []
-    with torch.inference_mode():
-        for _ in range(warmup):
-            fn()
-        synchronize(device)
-        for _ in range(repeats):
-            synchronize(device)
-            start = time.perf_counter()
-            fn()
-            synchronize(device)
-            times.append(time.perf_counter() - start)
-    return compute_timing(times, audio_s, warmup)

@@ -30,15 +30,8 @@ from greenaudio.validation import check_positive_int
 
 from .scores import compute_am_score, compute_frechet_distance, compute_inception_score
 
-__all__ = [
-    "DigitClassifier",
-    "TrainReport",
-    "ClassifierScores",
-    "train_digit_classifier",
-    "save_digit_classifier",
-    "load_digit_classifier",
-    "compute_classifier_scores",
-]
+__all__ = ["DigitClassifier", "train_digit_classifier", "save_digit_classifier", "load_digit_classifier",
+           "compute_classifier_scores"]
 
 
 class DigitClassifier(nn.Module):

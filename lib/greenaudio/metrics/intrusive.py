@@ -18,7 +18,7 @@ import numpy as np
 from ..validation import check_bool, check_choice, check_int
 from ._audio import as_float_waveform
 
-__all__ = ["compute_pesq", "compute_stoi", "PESQ_SAMPLE_RATES", "STOI_MIN_DURATION_S"]
+__all__ = ["compute_pesq", "compute_stoi"]
 
 STOI_MIN_DURATION_S = 0.4
 """Shortest clip STOI can score (in s): 30 frames of 256 samples with hop 128 at 10 kHz = 3,968 samples, 0.397 s."""

@@ -26,7 +26,7 @@ import numpy as np
 from ..validation import check_bool, check_int
 from ._audio import as_float_waveform
 
-__all__ = ["compute_dnsmos", "compute_distillmos", "MOS_SAMPLE_RATE"]
+__all__ = ["compute_dnsmos", "compute_distillmos"]
 
 MOS_SAMPLE_RATE = 16_000
 """The only sample rate (in Hz) DNSMOS and DistillMOS accept."""

@@ -17,13 +17,7 @@ import numpy as np
 
 from ..validation import check_int
 
-__all__ = [
-    "compute_inception_score",
-    "compute_am_score",
-    "compute_frechet_distance",
-    "compute_frechet_distance_from_stats",
-    "compute_embedding_stats",
-]
+__all__ = ["compute_inception_score", "compute_am_score", "compute_frechet_distance"]
 
 
 def _probs(probs, name: str = "probs", atol: float = 1e-4) -> np.ndarray:

@@ -11,12 +11,10 @@ scale of Table 7 (0.07–0.15); the raw L1 sum depends on the clip length.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..validation import check_choice, check_positive_int, check_positive_number
 from ._audio import as_float_waveform
 
-__all__ = ["compute_d_stft", "compute_log_power_stft", "D_STFT_N_FFT", "D_STFT_HOP", "D_STFT_EPS"]
+__all__ = ["compute_d_stft", "compute_log_power_stft"]
 
 D_STFT_N_FFT = 1024
 """FFT size of D_STFT (in samples), as in the thesis's code."""

@@ -1,6 +1,8 @@
-"""Post-training static int8 quantisation with ONNX Runtime: calibration data and ``quantize_static``.
+"""Post-training static int8 quantisation with ONNX Runtime: calibration data and ``quantize_static``; the ``"int8"``
+backend of :meth:`greenaudio.vocoders.Vocoder.prepare_for_inference`.
 
-Used by: :mod:`greenaudio.quantization.pipeline`, the QAT of Chapter 6.
+Used by: :mod:`greenaudio.quantization.pipeline`, the QAT of Chapter 6, ``prepare_for_inference(backend="int8")``
+(:func:`int8_runner`, registered by ``import greenaudio.quantization``).
 
 Format: QDQ (QuantizeLinear/DequantizeLinear pairs around each quantised operator), weights int8 symmetric **per
 output channel**, activations uint8 asymmetric per tensor, ranges from the min/max over the calibration data
@@ -9,6 +11,11 @@ output channel**, activations uint8 asymmetric per tensor, ranges from the min/m
 Calibration data are real mels (e.g. ``greenaudio.data.load_espeak_speech("train")``). They are run through the
 torch model's own procedure, and the inputs every graph receives on the way are recorded: the denoiser of a
 diffusion model is calibrated on the noisy waveforms of every reverse step, a flow's row network on every row.
+
+The ``"int8"`` backend: the model's ONNX graphs (:meth:`greenaudio.vocoders.onnx.OnnxVocoder.from_model`) are
+calibrated on ``calibration_mels`` and each fp32 file is quantised with :func:`quantize_graph` (the chapter's
+settings); ONNX Runtime fuses the QDQ pairs into QLinearConv, whose MLAS kernels use VNNI's ``vpdpbusd`` (four int8
+products per 32-bit lane).
 """
 
 from __future__ import annotations
@@ -22,9 +29,15 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from .graphs import VocoderGraphs
+from greenaudio.vocoders.graphs import VocoderGraphs
+from greenaudio.vocoders.onnx import OnnxVocoder
 
-__all__ = ["check_calibration_mels", "record_graph_inputs", "quantize_graph", "QUANTIZATION_SETTINGS"]
+__all__ = ["check_calibration_mels", "record_graph_inputs", "quantize_graph", "QUANTIZATION_SETTINGS",
+           "default_calibration_mels"]
+
+#: How many training mels of the offline speech corpus calibrate the ``"int8"`` backend when none are given (the
+#: default of ``scripts/bench_quantization.py``).
+DEFAULT_CALIBRATION_MELS = 8
 
 #: The settings of :func:`quantize_graph`, shown in the chapter.
 QUANTIZATION_SETTINGS = {
@@ -164,3 +177,37 @@ def quantize_graph(fp32_path: str | Path, int8_path: str | Path, inputs: list[di
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax)
     return int8_path
+
+
+# -- the "int8" backend of prepare_for_inference ---------------------------------------------------------------------
+def default_calibration_mels(count: int = DEFAULT_CALIBRATION_MELS) -> list[torch.Tensor]:
+    """The first ``count`` mels ``(1, 80, 64)`` of the offline speech corpus's training split
+    (:func:`greenaudio.data.load_espeak_speech`; built with espeak-ng and cached on first use)."""
+    from greenaudio import data
+
+    train = data.load_espeak_speech("train")
+    return [torch.as_tensor(train[i][1], dtype=torch.float32)[None] for i in range(min(count, len(train)))]
+
+
+def check_int8_calibration(mels: Any, n_mels: int) -> list[torch.Tensor]:
+    """Validate ``calibration_mels`` for ``backend="int8"`` (``None``: :func:`default_calibration_mels`).
+
+    Raises:
+        ValueError: as :func:`check_calibration_mels`, prefixed ``calibration_mels:`` (names the bad item).
+    """
+    if mels is None:
+        mels = default_calibration_mels()
+    try:
+        return check_calibration_mels(mels, n_mels)
+    except ValueError as exc:
+        raise ValueError(f"calibration_mels: {exc}") from None
+
+
+def int8_runner(model, calibration_mels: list[torch.Tensor]) -> OnnxVocoder:
+    """The ``"int8"`` backend's runner: the model's ONNX graphs quantised with ranges from the (checked) mels."""
+
+    def quantize(graphs: VocoderGraphs, paths: dict[str, Path], folder: Path) -> dict[str, Path]:
+        feeds = record_graph_inputs(graphs, calibration_mels)
+        return {name: quantize_graph(path, folder / f"{name}.onnx", feeds[name]) for name, path in paths.items()}
+
+    return OnnxVocoder.from_model(model, "int8", transform=quantize)

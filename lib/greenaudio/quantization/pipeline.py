@@ -28,14 +28,14 @@ import pandas as pd
 import torch
 
 from greenaudio import vocoders
+from greenaudio.shipped import check_listed_file, default_zoo_dir, load_manifest, load_weights
 from greenaudio.validation import check_choice, check_int, check_positive_int
 from greenaudio.vocoders.base import Vocoder, count_parameters
+from greenaudio.vocoders.graphs import VocoderGraphs, split_vocoder
+from greenaudio.vocoders.onnx import EXPORTERS, OnnxVocoder, export_graph, graph_files
 
 from .calibrate import check_calibration_mels, quantize_graph, record_graph_inputs
 from .compare import compute_output_change
-from .export import EXPORTERS, export_graph
-from .graphs import VocoderGraphs, split_vocoder
-from .runner import OnnxVocoder
 from .sizes import BYTES_PER_MB, SIZE_METHOD, measure_files_bytes
 
 __all__ = [
@@ -45,9 +45,6 @@ __all__ = [
     "run_quantization_table",
     "make_eval_clip",
     "find_trained_weights",
-    "check_workdir",
-    "require_onnx_runtime",
-    "WORKDIR_MARKER",
     "TABLE_COLUMNS",
 ]
 
@@ -153,8 +150,6 @@ def quantize_vocoder(model: Vocoder, workdir: str | Path, calibration_mels: Any,
         except Exception as exc:  # noqa: BLE001
             raise RuntimeError(f"quantisation of graph {name!r} failed: {type(exc).__name__}: {exc}") from exc
     quantize_s = time.perf_counter() - started
-    from .export import graph_files
-
     return QuantizedVocoder(
         graphs=graphs,
         fp32_paths={k: e.path for k, e in exported.items()},
@@ -269,23 +264,24 @@ def find_trained_weights(name: str, size: str, root: str | Path | None = None) -
     Args:
         root: folder with ``manifest.csv`` (default ``greenaudio/resources/zoo/mini``).
     """
-    from ..experiments.artefacts import _check_file, default_zoo_dir, load_manifest
-
     root = Path(root) if root is not None else default_zoo_dir() / "mini"
     table = load_manifest(root)
     rows = table[(table["config"] == f"{name}-{size}") & (table["kind"] == "weights")]
     if rows.empty:
         return None
-    return _check_file(root, rows.iloc[0])  # sha256 checked against the manifest
+    return check_listed_file(root, rows.iloc[0])  # sha256 checked against the manifest
 
 
 def _load_model(name: str, size: str, weights: Path | None, seed: int = 0) -> Vocoder:
-    """The configuration with ``weights`` loaded, or freshly initialised from ``seed`` (so a fresh model's row, its
-    output change included, is the same on every run; the caller's random state is left as it was)."""
+    """The configuration with ``weights`` loaded (the zoo's ``weights.safetensors``, or a torch checkpoint), or freshly
+    initialised from ``seed`` (so a fresh model's row, its output change included, is the same on every run; the
+    caller's random state is left as it was)."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = vocoders.load(name, size)
-    if weights is not None:
+    if weights is not None and Path(weights).suffix == ".safetensors":
+        model.load_state_dict(load_weights(weights))
+    elif weights is not None:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         for key in ("model", "state_dict", "generator"):
             if isinstance(state, dict) and key in state and isinstance(state[key], dict):

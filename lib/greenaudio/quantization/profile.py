@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import torch
 
+from greenaudio.vocoders.onnx import SessionCall, make_session
+
 if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import QuantizedVocoder
 
-__all__ = ["OPERATOR_GROUPS", "operator_group", "profile_operators", "summarise_by_group", "operator_facts"]
+__all__ = ["profile_operators", "summarise_by_group", "operator_facts"]
 
 #: Operator type -> the group the chapter reports (ONNX Runtime's names after graph optimisation).
 OPERATOR_GROUPS = {
@@ -87,8 +89,6 @@ def profile_operators(quantized: "QuantizedVocoder", mel: torch.Tensor, *, runs:
     Raises:
         ValueError: ``runs`` or ``threads`` not a positive integer.
     """
-    from .runner import _SessionCall, make_session
-
     for label, value in (("runs", runs), ("threads", threads)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{label} must be a positive integer, got {value!r}")
@@ -97,7 +97,7 @@ def profile_operators(quantized: "QuantizedVocoder", mel: torch.Tensor, *, runs:
         for precision, paths in (("fp32", quantized.fp32_paths), ("int8", quantized.int8_paths)):
             sessions = {name: make_session(path, threads, profile_prefix=Path(folder) / f"{precision}-{name}")
                         for name, path in paths.items()}
-            backend = {name: _SessionCall(s) for name, s in sessions.items()}
+            backend = {name: SessionCall(s) for name, s in sessions.items()}
             for _ in range(runs + 1):
                 quantized.graphs.run(backend, mel, torch.Generator().manual_seed(seed))
             totals: dict[str, float] = {}

@@ -35,10 +35,8 @@ from torch.nn.utils import parametrize
 
 from greenaudio.vocoders.base import Vocoder
 
-__all__ = ["prepare_fake_quant", "strip_fake_quant", "materialize_fake_quant", "count_fake_quant", "QATResult",
-           "run_qat_experiment",
-           "convert_qat_model", "compute_qat_stability", "FAKE_QUANT_LAYERS", "STABILITY_COLUMNS",
-           "qat_stability_table"]
+__all__ = ["prepare_fake_quant", "materialize_fake_quant", "QATResult", "run_qat_experiment", "convert_qat_model",
+           "compute_qat_stability", "qat_stability_table", "STABILITY_COLUMNS"]
 
 FAKE_QUANT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.Linear)
 
@@ -105,22 +103,6 @@ def prepare_fake_quant(model: nn.Module, momentum: float = 0.01) -> nn.Module:
             parametrize.register_parametrization(module, "weight", _WeightFakeQuant(axis))
             module.input_fake_quant = _ActFakeQuant(momentum)
             module._fake_quant_hook = module.register_forward_pre_hook(_act_hook)
-    return model
-
-
-def count_fake_quant(model: nn.Module) -> int:
-    """Number of layers carrying fake quantisers."""
-    return sum(1 for m in model.modules() if hasattr(m, "input_fake_quant"))
-
-
-def strip_fake_quant(model: nn.Module) -> nn.Module:
-    """Remove the fake quantisers (in place), keeping each weight as its fake-quantised value (on the int8 grid)."""
-    for module in list(model.modules()):
-        if hasattr(module, "input_fake_quant"):
-            module._fake_quant_hook.remove()
-            del module._fake_quant_hook
-            del module.input_fake_quant
-            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
     return model
 
 

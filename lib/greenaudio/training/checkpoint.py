@@ -28,15 +28,12 @@ closed allow-list of the numpy array types and ``TorchVersion``, and carry no di
 from __future__ import annotations
 
 import csv
-import glob
 import hashlib
 import io
 import json
 import logging
 import os
 import pickle
-import tempfile
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,23 +42,12 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from greenaudio.files import atomic_write_bytes, atomic_write_text, remove_stale_temporaries
+
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "CHECKPOINT_NAME",
-    "CONFIG_NAME",
-    "CheckpointError",
-    "LoadedCheckpoint",
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "save_checkpoint",
-    "load_checkpoint",
-    "read_checkpoint_state",
-    "remove_stale_temporaries",
-    "load_training_log",
-    "save_training_log",
-    "checkpoint_path",
-]
+__all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint_state", "load_training_log", "save_training_log",
+           "checkpoint_path"]
 
 CHECKPOINT_NAME = "last.pt"
 CONFIG_NAME = "config.json"
@@ -69,109 +55,11 @@ CONFIG_NAME = "config.json"
 FORMAT_VERSION = 2
 #: Key of the content digest inside a checkpoint (format 2).
 DIGEST_KEY = "sha256"
-#: A temporary file of an atomic write that is unlocked and at least this old (in s) belongs to a killed write.
-STALE_TEMPORARY_S = 5.0
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: unreadable (truncated, corrupt), its content not matching its stored sha256,
     or holding pickled Python objects (refused unread). The message names the file."""
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file in the same directory + ``os.replace``).
-
-    The temporary file (``.<name>.<random>.tmp``) is removed if the write fails; one left by a write that was killed
-    (SIGKILL, power loss) is removed by the next write of the same file (:func:`remove_stale_temporaries`).
-
-    Args:
-        path: destination file; its directory is created if needed.
-        data: the full content.
-
-    Returns:
-        the destination path.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        _lock(fd)  # held while writing: another process's clean-up leaves this file alone
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable (best effort; not supported everywhere)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-    return path
-
-
-def _lock(fd: int, blocking: bool = True) -> bool:
-    """An exclusive advisory lock on ``fd`` (released when it is closed, or when the process dies); ``False`` if
-    ``blocking`` is off and another process holds it. Without ``fcntl`` (Windows) nothing is locked: ``True``."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except BlockingIOError:
-        return False
-    except OSError:  # a file system without locks: age alone decides
-        return True
-    return True
-
-
-def remove_stale_temporaries(path: str | os.PathLike, min_age_s: float = STALE_TEMPORARY_S) -> list[Path]:
-    """Remove what killed atomic writes of ``path`` left behind: its ``.<name>.*.tmp`` siblings that no process is
-    writing (none holds their lock) and that are at least ``min_age_s`` seconds old. Other files are never touched.
-
-    Called before every atomic write of a file and when the trainer resumes a run.
-
-    Returns:
-        the files removed.
-    """
-    path = Path(path)
-    removed = []
-    for name in glob.glob(os.path.join(glob.escape(str(path.parent)), f".{glob.escape(path.name)}.*.tmp")):
-        tmp = Path(name)
-        try:
-            if not tmp.is_file() or tmp.is_symlink() or time.time() - tmp.stat().st_mtime < min_age_s:
-                continue
-            fd = os.open(tmp, os.O_RDWR)  # read-write: NFS emulates flock with write locks
-        except OSError:
-            continue
-        try:
-            if not _lock(fd, blocking=False):
-                continue  # being written now
-            tmp.unlink()
-            removed.append(tmp)
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-    if removed:
-        logger.info("removed %d temporary file(s) of interrupted writes of %s: %s", len(removed), path,
-                    ", ".join(p.name for p in removed))
-    return removed
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """UTF-8 text version of :func:`atomic_write_bytes`."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _json(value: Any) -> str:

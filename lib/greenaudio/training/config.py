@@ -9,14 +9,13 @@ budget and :meth:`TrainConfig.quick` gives a minutes-long smoke run for all 18 c
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..validation import check_int, check_non_negative_int, check_positive_int, check_positive_number, is_bool
 
-__all__ = ["TrainConfig", "EnergyConfig", "THESIS_TIME_BUDGET_S", "THESIS_INTENSITY_KG_PER_KWH"]
+__all__ = ["TrainConfig", "EnergyConfig"]
 
 #: Thesis §5.1.3: "a maximum time budget of 120 hours on a single NVIDIA RTX A5000 GPU" (in seconds).
 THESIS_TIME_BUDGET_S = 120 * 3600.0

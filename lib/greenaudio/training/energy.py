@@ -19,11 +19,8 @@ table's mean TDP, 35.61 W in 2.4.7). The records say so (``generic_cpu_fallback`
 
 carbontracker is optional: it is imported (about 8 s) only when a :class:`CarbonTrackerEnergy` starts.
 
-Without a tracker, a training run's energy is CodeCarbon's offline estimate from the run's totals
-(:func:`codecarbon_training_energy`): its CPU rule on the CPU time of the process and its children, plus its RAM rule
-on the wall time, each component with its own method label. Records written before the RAM component existed hold
-the CPU rule only (``energy_method`` ``"estimated:codecarbon-cpu-process-rule"``); :func:`read_training_energy`
-reads both kinds the same way, old labels mapped by :data:`greenaudio.measure.power_models.ENERGY_METHOD_ALIASES`.
+Without a tracker, a training record's energy is CodeCarbon's offline CPU rule on the run's process CPU time
+(:func:`codecarbon_cpu_training_energy`, used by the zoo's export and the WaveFlow study).
 """
 
 from __future__ import annotations
@@ -40,18 +37,8 @@ from typing import Any, Callable, ContextManager, Protocol
 
 from .config import EnergyConfig
 
-__all__ = [
-    "EnergyPrediction",
-    "EpochEnergyTracker",
-    "CarbonTrackerEnergy",
-    "PREDICTION_METHOD",
-    "compute_linear_prediction_kwh",
-    "codecarbon_training_energy",
-    "read_training_energy",
-    "detect_host_type",
-    "detect_device_model",
-    "read_energy_window",
-]
+__all__ = ["EnergyPrediction", "EpochEnergyTracker", "CarbonTrackerEnergy", "codecarbon_cpu_training_energy",
+           "detect_host_type", "read_energy_window"]
 
 #: Method label of a prediction (the k and N are in the record's fields ``epochs_measured`` and ``epochs_total``).
 PREDICTION_METHOD = "predicted:linear-from-k-of-N-epochs"
@@ -148,80 +135,29 @@ class EpochEnergyTracker(Protocol):
     def close(self) -> None: ...
 
 
-def codecarbon_training_energy(
-    cpu_time_s: float,
-    wall_s: float,
-    memory_gib: float | None = None,
-    *,
-    cpu_model: str | None = None,
-    logical_cpus: int | None = None,
-    sockets: int | None = None,
-    count_ram: bool = True,
-) -> dict[str, Any]:
-    """The energy fields of a training record, by CodeCarbon 3.3.2's offline process-mode rules
-    (:func:`greenaudio.measure.power_models.compute_codecarbon_energy`).
+def codecarbon_cpu_training_energy(cpu_time_s: float) -> dict[str, Any]:
+    """The energy fields of a mini-protocol training record, by CodeCarbon's CPU rule alone on this machine
+    (process CPU time x TDP / logical CPUs; no RAM term): ``energy_j`` (J), ``energy_method``
+    (``"estimated:codecarbon-cpu-process-rule"``) and ``energy_constants`` (the power model's constants, a dict).
 
-    Args:
-        cpu_time_s: CPU time of the training process and its children (in s), e.g.
-            :func:`greenaudio.measure.process_tree_cpu_time_s` at the end minus at the start.
-        wall_s: wall time of the run (in s).
-        memory_gib: resident memory of the process and its children (in GiB; its peak is the natural choice);
-            ``None``: not recorded, CodeCarbon's RAM floor applies (10 W on x86, the power of any process up to
-            16 GiB).
-        cpu_model, logical_cpus, sockets: the machine (default: this one).
-        count_ram: ``False`` records the CPU component only.
+    Used by the zoo's export and the WaveFlow study (their training records)."""
+    from greenaudio.measure.power_models import METHOD_CODECARBON_CPU, codecarbon_cpu_power_model
 
-    Returns:
-        ``energy_j`` (the total, in J), ``energy_method`` (``"estimated:codecarbon-process-rule[cpu,ram]"``, or the
-        CPU rule's label without RAM), ``cpu_energy_j``, ``ram_energy_j`` (J; ``None`` without RAM),
-        ``energy_component_methods`` (the label of each component) and ``energy_constants`` (every constant).
-    """
-    from greenaudio.measure.power_models import codecarbon_cpu_power_model, compute_codecarbon_energy
-
-    cpu = codecarbon_cpu_power_model(cpu_model, logical_cpus, sockets)
-    estimate = compute_codecarbon_energy(cpu_time_s, wall_s, memory_gib, cpu=cpu, count_ram=count_ram)
-    return {"energy_j": estimate.energy_j, "energy_method": estimate.method, "cpu_energy_j": estimate.cpu_energy_j,
-            "ram_energy_j": estimate.ram_energy_j, "energy_component_methods": estimate.component_methods,
-            "energy_constants": estimate.constants()}
-
-
-def read_training_energy(record: dict[str, Any]) -> dict[str, Any]:
-    """The energy of a training record (``training.json``), whichever version wrote it, by component.
-
-    Returns:
-        ``energy_j`` (the record's total, in J), ``energy_method`` (its label, old labels mapped to the current one),
-        ``recorded_method`` (the label as written), ``cpu_energy_j`` and ``ram_energy_j`` (in J; ``ram_energy_j`` is
-        ``None`` when the record counted no RAM, e.g. every record of the CPU rule alone) and
-        ``energy_component_methods``.
-
-    Raises:
-        ValueError: a record without ``energy_j`` or ``energy_method``.
-    """
-    from greenaudio.measure.power_models import METHOD_CODECARBON_CPU, canonical_energy_method
-
-    missing = [k for k in ("energy_j", "energy_method") if record.get(k) is None]
-    if missing:
-        raise ValueError(f"training record has no {missing}; it holds {sorted(record)}")
-    method = canonical_energy_method(record["energy_method"])
-    cpu, ram = record.get("cpu_energy_j"), record.get("ram_energy_j")
-    components = dict(record.get("energy_component_methods") or {})
-    if method == METHOD_CODECARBON_CPU and cpu is None:  # the CPU rule alone: the whole energy is its CPU component
-        cpu, components = float(record["energy_j"]), {"cpu": METHOD_CODECARBON_CPU}
-    return {"energy_j": float(record["energy_j"]), "energy_method": method, "recorded_method": record["energy_method"],
-            "cpu_energy_j": None if cpu is None else float(cpu), "ram_energy_j": None if ram is None else float(ram),
-            "energy_component_methods": components}
+    model = codecarbon_cpu_power_model()
+    return {"energy_j": model.energy_j(cpu_time_s), "energy_method": METHOD_CODECARBON_CPU,
+            "energy_constants": model.to_dict()}
 
 
 def detect_host_type() -> str:
     """Bare metal, virtual machine or container: the same detection and vocabulary as the measurement harness."""
-    from greenaudio.measure.environment import detect_host_type as detect
+    from greenaudio.host import detect_host_type as detect
 
     return detect().kind
 
 
 def detect_device_model(include_gpu: bool = True) -> str:
     """CPU model name (``/proc/cpuinfo``) and, if CUDA is available, the GPU's name."""
-    from greenaudio.measure.environment import read_cpu_model
+    from greenaudio.host import read_cpu_model
 
     parts = [f"CPU: {read_cpu_model() or 'unknown'} ({os.cpu_count()} logical cores)"]
     if include_gpu:
@@ -437,49 +373,45 @@ class CarbonTrackerEnergy:
             "prediction": None,
         }
         if will_predict:
-            k = self.config.epochs_before_pred
-            first_e = [float(e) for e in energies[-k:]]
-            first_t = [float(t) for t in durations[-k:]]
-            printed = self._read_printed_prediction()
-            cross = compute_linear_prediction_kwh(first_e, int(total_epochs))
-            energy_pred = printed["energy (kWh)"] if printed and printed.get("energy (kWh)") is not None else cross
-            co2 = printed["co2eq (g)"] if printed and printed.get("co2eq (g)") is not None else (
-                cross * self.config.intensity_g_per_kwh)
-            notes = []
-            if printed is None:
-                notes.append("carbontracker's printed prediction could not be parsed; value recomputed (N x mean)")
-            if generic:
-                notes.append(
-                    "no RAPL on this host: carbontracker's GenericCPU is a constant power whatever the load (half the "
-                    "TDP of the matched CPU model, else half the mean TDP of its table = 35.61 W), not a measurement"
-                )
-            if self.config.sim_gpu_name is not None or self.config.sim_cpu_name is not None:
-                notes.append("simulated constant-power component(s): " + ", ".join(
-                    n for n in (self.config.sim_gpu_name, self.config.sim_cpu_name) if n))
-            self.prediction = EnergyPrediction(
-                energy_kwh=float(energy_pred),
-                energy_j=float(energy_pred) * J_PER_KWH,
-                emissions_gco2e=float(co2),
-                duration_s=int(total_epochs) * sum(first_t) / len(first_t),
-                epochs_measured=k,
-                epochs_total=int(total_epochs),
-                epochs_total_source=total_epochs_source,
-                epoch_energies_kwh=tuple(first_e),
-                epoch_durations_s=tuple(first_t),
-                crosscheck_kwh=cross,
-                tool=self.tool,
-                tool_version=self.tool_version,
-                components=tuple(components),
-                generic_cpu_fallback=generic,
-                pue=pue,
-                intensity_g_per_kwh=float(self.config.intensity_g_per_kwh),
-                intensity_source=self.config.intensity_source,
-                host_type=detect_host_type(),
-                device_model=detect_device_model(),
-                notes="; ".join(notes),
-            )
+            self.prediction = self._prediction(energies, durations, int(total_epochs), total_epochs_source,
+                                               components, generic)
             record["prediction"] = self.prediction
         return record
+
+    def _prediction(self, energies: list, durations: list, total_epochs: int, total_epochs_source: str,
+                    components: list[dict[str, Any]], generic: bool) -> EnergyPrediction:
+        """carbontracker's prediction after the first ``epochs_before_pred`` complete epochs (its printed values
+        where they can be read, else ``N x`` the mean epoch energy), with the measured epochs and how N was
+        obtained."""
+        k = self.config.epochs_before_pred
+        first_e = [float(e) for e in energies[-k:]]
+        first_t = [float(t) for t in durations[-k:]]
+        printed = self._read_printed_prediction()
+        cross = compute_linear_prediction_kwh(first_e, total_epochs)
+        energy_pred = printed["energy (kWh)"] if printed and printed.get("energy (kWh)") is not None else cross
+        co2 = printed["co2eq (g)"] if printed and printed.get("co2eq (g)") is not None else (
+            cross * self.config.intensity_g_per_kwh)
+        notes = []
+        if printed is None:
+            notes.append("carbontracker's printed prediction could not be parsed; value recomputed (N x mean)")
+        if generic:
+            notes.append(
+                "no RAPL on this host: carbontracker's GenericCPU is a constant power whatever the load (half the "
+                "TDP of the matched CPU model, else half the mean TDP of its table = 35.61 W), not a measurement"
+            )
+        if self.config.sim_gpu_name is not None or self.config.sim_cpu_name is not None:
+            notes.append("simulated constant-power component(s): " + ", ".join(
+                n for n in (self.config.sim_gpu_name, self.config.sim_cpu_name) if n))
+        return EnergyPrediction(
+            energy_kwh=float(energy_pred), energy_j=float(energy_pred) * J_PER_KWH, emissions_gco2e=float(co2),
+            duration_s=total_epochs * sum(first_t) / len(first_t), epochs_measured=k, epochs_total=total_epochs,
+            epochs_total_source=total_epochs_source, epoch_energies_kwh=tuple(first_e),
+            epoch_durations_s=tuple(first_t), crosscheck_kwh=cross, tool=self.tool, tool_version=self.tool_version,
+            components=tuple(components), generic_cpu_fallback=generic, pue=float(self.config.pue),
+            intensity_g_per_kwh=float(self.config.intensity_g_per_kwh),
+            intensity_source=self.config.intensity_source, host_type=detect_host_type(),
+            device_model=detect_device_model(), notes="; ".join(notes),
+        )
 
     # -- helpers --------------------------------------------------------------------------------------------------
     def _components(self) -> tuple[list[dict[str, Any]], bool]:

@@ -39,15 +39,7 @@ from .energy import CarbonTrackerEnergy, EnergyPrediction, EpochEnergyTracker, r
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "NonFiniteLossError",
-    "TrainResult",
-    "train",
-    "seed_everything",
-    "build_optimizer",
-    "build_scheduler",
-    "MetricFn",
-]
+__all__ = ["TrainResult", "train", "seed_everything", "build_optimizer"]
 
 #: A validation metric: ``fn(real_audio (B, T), generated_audio (B, T)) -> float`` (mean over the batch).
 MetricFn = Callable[[torch.Tensor, torch.Tensor], Any]
@@ -584,83 +576,13 @@ class _Run:
                                           predict=self.prediction is None)
         else:
             tracker = self.energy_cfg
-        step_time = 0.0
-        steps_here = 0
+        self.step_time, self.steps_here = 0.0, 0
         reason = self.stop_reason()
         bar = tqdm(total=cfg.max_steps, initial=self.step, desc=f"train {self.model.config.model}/"
                    f"{self.model.config.size}", disable=not cfg.progress, dynamic_ncols=True)
         try:
             while reason is None:
-                started_mid_epoch = self.batch_in_epoch > 0
-                epoch_t0 = time.perf_counter()
-                window_cm = self.energy_window() if self.energy_window is not None else None
-                window = window_cm.__enter__() if window_cm is not None else None
-                track = tracker is not None and not started_mid_epoch
-                if track:
-                    tracker.epoch_start()
-                closed_epoch = False
-                seen_in_epoch = 0
-                exc_info: tuple = (None, None, None)
-                try:
-                    for audio, mel in self.batches.epoch(self.epoch, self.batch_in_epoch):
-                        t = time.perf_counter()
-                        losses = self.train_step(audio, mel)
-                        step_time += time.perf_counter() - t
-                        steps_here += 1
-                        seen_in_epoch += 1
-                        self.step += 1
-                        self.batch_in_epoch += 1
-                        for k, v in losses.items():
-                            self.running.setdefault(k, []).append(v)
-                        bar.update(1)
-                        bar.set_postfix(loss=f"{losses.get('loss', float('nan')):.4g}", epoch=self.epoch)
-                        if (cfg.validate_every_steps and self.step % cfg.validate_every_steps == 0) or (
-                                cfg.validate_every_s and self.elapsed() - self.last_val_elapsed >= cfg.validate_every_s):
-                            self.log_record()
-                        if self.steps_per_epoch is not None and self.batch_in_epoch >= self.steps_per_epoch:
-                            break  # end of epoch: closed below, before the checkpoint of this step
-                        reason = self.stop_reason()
-                        if reason is not None:
-                            break
-                        self._maybe_save(reason)
-                    else:
-                        if self.steps_per_epoch is None:  # iterable data: the epoch length is now known
-                            self.steps_per_epoch = self.batch_in_epoch
-                    if self.steps_per_epoch is not None and self.batch_in_epoch >= self.steps_per_epoch:
-                        closed_epoch = True
-                        self.epoch += 1
-                        self.batch_in_epoch = 0
-                        self.sched.step()
-                        if self.sched_d is not None:
-                            self.sched_d.step()
-                        if cfg.validate_every_steps is None and cfg.validate_every_s is None:
-                            self.log_record()
-                    elif seen_in_epoch == 0 and reason is None:
-                        raise ValueError("the training data yielded no complete batch")
-                except BaseException as err:
-                    exc_info = (type(err), err, err.__traceback__)
-                    raise
-                finally:
-                    if window_cm is not None:
-                        window_cm.__exit__(*exc_info)
-                complete = closed_epoch and not started_mid_epoch
-                if closed_epoch and not started_mid_epoch:
-                    self.epoch_durations.append(time.perf_counter() - epoch_t0)
-                energy_rec: dict[str, Any] = {"epoch": self.epoch - 1 if closed_epoch else self.epoch,
-                                              "complete": complete, "step": self.step}
-                if track:
-                    n_total, source = self.total_epochs()
-                    got = tracker.epoch_end(complete=complete, total_epochs=n_total, total_epochs_source=source)
-                    pred = got.pop("prediction", None)
-                    energy_rec.update(got)
-                    if pred is not None and self.prediction is None:
-                        self.prediction = pred.to_dict() if isinstance(pred, EnergyPrediction) else dict(pred)
-                elif tracker is not None:
-                    energy_rec["note"] = "not tracked: resumed mid-epoch (the interrupted part is lost)"
-                if window is not None or window_cm is not None:
-                    energy_rec["window"] = read_energy_window(window)
-                if tracker is not None or window_cm is not None:
-                    self.epoch_energy.append(energy_rec)
+                self._epoch(tracker, bar)
                 reason = self.stop_reason()
                 self._maybe_save(reason)
             if cfg.validate_at_end and (not self.records or self.records[-1]["step"] != self.step):
@@ -671,22 +593,94 @@ class _Run:
             if isinstance(tracker, CarbonTrackerEnergy):
                 tracker.close()
         return TrainResult(
-            run_dir=str(self.run_dir),
-            checkpoint=str(self.ckpt_file),
-            model=self.model.config.model,
-            size=self.model.config.size,
-            family=self.family,
-            step=self.step,
-            epoch=self.epoch,
-            elapsed_s=self.elapsed(),
-            stop_reason=reason or "",
-            batch_size=cfg.batch_size,
-            seconds_per_step=step_time / steps_here if steps_here else None,
-            resumed_from_step=self.resumed_from,
-            records=tuple(self.records),
-            epoch_energy=tuple(self.epoch_energy),
+            run_dir=str(self.run_dir), checkpoint=str(self.ckpt_file), model=self.model.config.model,
+            size=self.model.config.size, family=self.family, step=self.step, epoch=self.epoch,
+            elapsed_s=self.elapsed(), stop_reason=reason or "", batch_size=cfg.batch_size,
+            seconds_per_step=self.step_time / self.steps_here if self.steps_here else None,
+            resumed_from_step=self.resumed_from, records=tuple(self.records), epoch_energy=tuple(self.epoch_energy),
             energy_prediction=self.prediction,
         )
+
+    def _epoch(self, tracker: EpochEnergyTracker | None, bar) -> None:
+        """Train to the end of the current epoch (or until a budget stops it), inside the energy window and the
+        tracker's epoch, and append the epoch's energy record."""
+        started_mid_epoch = self.batch_in_epoch > 0
+        epoch_t0 = time.perf_counter()
+        window_cm = self.energy_window() if self.energy_window is not None else None
+        window = window_cm.__enter__() if window_cm is not None else None
+        track = tracker is not None and not started_mid_epoch
+        if track:
+            tracker.epoch_start()
+        exc_info: tuple = (None, None, None)
+        try:
+            closed_epoch = self._epoch_steps(bar)
+        except BaseException as err:
+            exc_info = (type(err), err, err.__traceback__)
+            raise
+        finally:
+            if window_cm is not None:
+                window_cm.__exit__(*exc_info)
+        complete = closed_epoch and not started_mid_epoch
+        if complete:
+            self.epoch_durations.append(time.perf_counter() - epoch_t0)
+        energy_rec: dict[str, Any] = {"epoch": self.epoch - 1 if closed_epoch else self.epoch,
+                                      "complete": complete, "step": self.step}
+        if track:
+            n_total, source = self.total_epochs()
+            got = tracker.epoch_end(complete=complete, total_epochs=n_total, total_epochs_source=source)
+            pred = got.pop("prediction", None)
+            energy_rec.update(got)
+            if pred is not None and self.prediction is None:
+                self.prediction = pred.to_dict() if isinstance(pred, EnergyPrediction) else dict(pred)
+        elif tracker is not None:
+            energy_rec["note"] = "not tracked: resumed mid-epoch (the interrupted part is lost)"
+        if window is not None or window_cm is not None:
+            energy_rec["window"] = read_energy_window(window)
+        if tracker is not None or window_cm is not None:
+            self.epoch_energy.append(energy_rec)
+
+    def _epoch_steps(self, bar) -> bool:
+        """The steps of the current epoch until its end or a budget; returns whether the epoch was closed (its
+        schedulers stepped, validated when no other validation interval is set)."""
+        cfg = self.cfg
+        reason = None
+        seen_in_epoch = 0
+        for audio, mel in self.batches.epoch(self.epoch, self.batch_in_epoch):
+            t = time.perf_counter()
+            losses = self.train_step(audio, mel)
+            self.step_time += time.perf_counter() - t
+            self.steps_here += 1
+            seen_in_epoch += 1
+            self.step += 1
+            self.batch_in_epoch += 1
+            for k, v in losses.items():
+                self.running.setdefault(k, []).append(v)
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses.get('loss', float('nan')):.4g}", epoch=self.epoch)
+            if (cfg.validate_every_steps and self.step % cfg.validate_every_steps == 0) or (
+                    cfg.validate_every_s and self.elapsed() - self.last_val_elapsed >= cfg.validate_every_s):
+                self.log_record()
+            if self.steps_per_epoch is not None and self.batch_in_epoch >= self.steps_per_epoch:
+                break  # end of epoch: closed below, before the checkpoint of this step
+            reason = self.stop_reason()
+            if reason is not None:
+                break
+            self._maybe_save(reason)
+        else:
+            if self.steps_per_epoch is None:  # iterable data: the epoch length is now known
+                self.steps_per_epoch = self.batch_in_epoch
+        if self.steps_per_epoch is not None and self.batch_in_epoch >= self.steps_per_epoch:
+            self.epoch += 1
+            self.batch_in_epoch = 0
+            self.sched.step()
+            if self.sched_d is not None:
+                self.sched_d.step()
+            if cfg.validate_every_steps is None and cfg.validate_every_s is None:
+                self.log_record()
+            return True
+        if seen_in_epoch == 0 and reason is None:
+            raise ValueError("the training data yielded no complete batch")
+        return False
 
     def _maybe_save(self, reason: str | None) -> None:
         c = self.cfg

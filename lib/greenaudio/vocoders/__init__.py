@@ -7,33 +7,28 @@ Used by: notebooks/05_0_models.ipynb and every later chapter.
 ['melgan', 'hifigan', 'wavegrad', 'diffwave', 'waveflow', 'waveglow']
 >>> model = vocoders.load("hifigan", "small")
 >>> audio = model.prepare_for_inference().generate(mel).audio  # mel: (B, 80, frames) -> (B, frames * 256)
+
+Each model owns its graphs: :func:`split_vocoder` cuts it into loop-free networks and a Python procedure
+(:mod:`~greenaudio.vocoders.graphs`), :func:`export_graph` writes them to ONNX and :class:`OnnxVocoder` runs them in
+ONNX Runtime, fp32 or int8 (:mod:`~greenaudio.vocoders.onnx`). The package imports nothing of the rest of
+greenaudio but its ground floor (validation, host, _resources) and the printed numbers of :mod:`greenaudio.published`
+(read by :mod:`~greenaudio.vocoders.summary`); int8 files come from :mod:`greenaudio.quantization`.
 """
 
 from . import diffwave, hifigan, melgan, waveflow, waveglow, wavegrad  # noqa: F401  (explicit registration)
-from .base import (
-    Generation,
-    OptimizerConfig,
-    Vocoder,
-    VocoderConfig,
-    count_parameters,
-    remove_all_weight_norms,
-    validate_mel,
-)
+from .base import Generation, OptimizerConfig, Vocoder, VocoderConfig, count_parameters
+from .graphs import describe_splits, split_vocoder
 from .mel import THESIS_MEL, MelConfig, MelFrontEnd, MelNormalizer
+from .onnx import OnnxVocoder, export_graph  # registers the "onnxruntime" backend
 from .registry import THESIS_SIZES, build, config_for, entry, iter_presets, load, names, sizes
-from .summary import (DEMO_PROCEDURES, compute_convention_match, compute_parameter_table, demonstrate_procedures,
-                      describe_blocks)
+from .summary import compute_convention_match, compute_parameter_table, demonstrate_procedures, describe_blocks
 
 __all__ = [
-    "DEMO_PROCEDURES",
-    "demonstrate_procedures",
     "Generation",
     "OptimizerConfig",
     "Vocoder",
     "VocoderConfig",
     "count_parameters",
-    "remove_all_weight_norms",
-    "validate_mel",
     "THESIS_MEL",
     "MelConfig",
     "MelFrontEnd",
@@ -48,5 +43,10 @@ __all__ = [
     "sizes",
     "compute_convention_match",
     "compute_parameter_table",
+    "demonstrate_procedures",
     "describe_blocks",
+    "split_vocoder",
+    "describe_splits",
+    "export_graph",
+    "OnnxVocoder",
 ]

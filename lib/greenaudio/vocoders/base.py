@@ -15,12 +15,13 @@ import importlib.util
 import os
 import shutil
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..host import cpu_flags
 from ..validation import (
     check_bool,
     check_choice,
@@ -36,25 +37,15 @@ __all__ = [
     "Vocoder",
     "VocoderConfig",
     "validate_mel",
-    "model_dtype",
-    "check_positive_int",
-    "check_non_negative_float",
-    "check_choice",
     "remove_all_weight_norms",
     "count_parameters",
     "INFERENCE_BACKENDS",
+    "REDUCED_PRECISION_BACKENDS",
+    "BACKEND_ISA",
     "PreparedModelError",
     "available_backends",
     "check_backend",
-    "cpu_flags",
-    "REDUCED_PRECISION_BACKENDS",
-    "BACKEND_ISA",
-    "check_config_int",
-    "check_config_ints",
-    "check_int_tuple",
-    "check_config_number",
-    "check_config_choice",
-    "check_config_bool",
+    "register_backend",
 ]
 
 #: Backends of :meth:`Vocoder.prepare_for_inference`: ``"torch"`` (eager PyTorch with the family's inference-only
@@ -78,25 +69,45 @@ BACKEND_ISA = {
     "int8": ("VNNI (AVX512_VNNI or AVX_VNNI)", ("avx512_vnni", "avx_vnni", "amx_int8")),
 }
 
-_CPU_FLAGS: frozenset[str] | None = None
+#: The backends run by a runner outside the torch model, and the module that registers each when it is imported
+#: (:func:`register_backend`), with what it brings. ``greenaudio.vocoders`` imports its own ONNX runner; int8 needs
+#: calibration and QDQ quantisation, which sit above the vocoders in :mod:`greenaudio.quantization`.
+RUNNER_BACKENDS = {
+    "onnxruntime": ("greenaudio.vocoders.onnx", "the ONNX export and runner"),
+    "int8": ("greenaudio.quantization", "calibration on real mels and int8 QDQ quantisation"),
+}
+_RUNNERS: dict[str, tuple[Callable[[Any, int], Any] | None, Callable[[Any, Any], Any]]] = {}
 
 
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (the ``flags`` line of ``/proc/cpuinfo``), read once per process; empty where the file
-    cannot be read (not Linux). Tests replace this function to simulate another CPU."""
-    global _CPU_FLAGS
-    if _CPU_FLAGS is None:
-        flags: set[str] = set()
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    if line.startswith(("flags", "Features")):
-                        flags.update(line.split(":", 1)[1].split())
-                        break
-        except OSError:
-            pass
-        _CPU_FLAGS = frozenset(flags)
-    return _CPU_FLAGS
+def register_backend(name: str, build: Callable[[Any, Any], Any],
+                     check: Callable[[Any, int], Any] | None = None) -> None:
+    """Register the runner of a backend of :data:`RUNNER_BACKENDS` (done by the module named there, on import).
+
+    Args:
+        name: ``"onnxruntime"`` or ``"int8"``.
+        build: ``(model, checked calibration_mels) -> runner``, called by :meth:`Vocoder.prepare_for_inference` after
+            the torch preparation; the runner's ``run(mel, generator, procedure)`` gives the audio.
+        check: ``(calibration_mels, n_mels) -> checked calibration_mels``, called before any work (raises
+            ``ValueError``); ``None``: the backend takes no ``calibration_mels``.
+    """
+    if name not in RUNNER_BACKENDS:
+        raise ValueError(f"backend={name!r} is not valid here; choose one of {list(RUNNER_BACKENDS)}")
+    _RUNNERS[name] = (check, build)
+
+
+def _runner(backend: str) -> tuple[Callable[[Any, int], Any] | None, Callable[[Any, Any], Any]] | None:
+    """The registered ``(check, build)`` of a runner backend, ``None`` for the torch backends.
+
+    Raises:
+        ValueError: a runner backend whose module was not imported (named, with the import to run).
+    """
+    if backend not in RUNNER_BACKENDS:
+        return None
+    if backend not in _RUNNERS:
+        module, what = RUNNER_BACKENDS[backend]
+        raise ValueError(f"backend={backend!r} needs {module} ({what}), which registers it when imported: run "
+                         f"`import {module}` first")
+    return _RUNNERS[backend]
 
 
 class PreparedModelError(RuntimeError):
@@ -535,11 +546,13 @@ class Vocoder(nn.Module):
             backend: one of :data:`INFERENCE_BACKENDS`: ``"torch"`` (default), ``"compile"`` (``torch.compile`` of
                 the network called in the loop; compiled on the first call for each input shape, which takes
                 minutes on a small CPU), ``"onnxruntime"`` (that network exported to fp32 ONNX graphs with
-                :mod:`greenaudio.quantization.graphs`, or the family's own export graph, run by ONNX Runtime with
-                as many intra-op threads as :func:`torch.get_num_threads` gives at preparation; loops in Python),
-                ``"bf16"`` (the prepared torch path with bfloat16 weights and activations, float32 output) or
-                ``"int8"`` (the ONNX graphs quantised statically to int8: QDQ, per-channel int8 weights, uint8
-                activations, ranges from ``calibration_mels``). The family must implement it
+                :mod:`greenaudio.vocoders.graphs`, or the family's own export graph, run by ONNX Runtime with
+                as many intra-op threads as :func:`torch.get_num_threads` gives at preparation; loops in Python:
+                :class:`greenaudio.vocoders.onnx.OnnxVocoder`), ``"bf16"`` (the prepared torch path with bfloat16
+                weights and activations, float32 output) or ``"int8"`` (the ONNX graphs quantised statically to
+                int8: QDQ, per-channel int8 weights, uint8 activations, ranges from ``calibration_mels``; registered
+                by ``import greenaudio.quantization``, where calibration and quantisation live). The family must
+                implement it
                 (:attr:`supported_backends`) and the machine run it (:func:`available_backends`: the reduced-precision
                 ones need the instruction set named in :data:`BACKEND_ISA`).
             calibration_mels: ``"int8"`` only: real normalised log-mels the quantisation ranges are taken from,
@@ -556,17 +569,17 @@ class Vocoder(nn.Module):
 
         Raises:
             ValueError: unknown backend, one unavailable on this machine (the message names the missing package or
-                instruction set and the available backends), one this family does not implement, or bad
-                ``calibration_mels``; all before the model is changed.
+                instruction set and the available backends), one this family does not implement, ``"int8"`` before
+                ``import greenaudio.quantization`` (named), or bad ``calibration_mels``; all before the model is
+                changed.
         """
         backend = check_backend(backend)
         if backend not in self.supported_backends:
             raise ValueError(f"backend={backend!r} is not implemented for {type(self).__name__}; its backends: "
                              f"{list(self.supported_backends)}")
-        if backend == "int8":
-            from ._inference_backends import check_int8_calibration
-
-            calibration_mels = check_int8_calibration(calibration_mels, self.n_mels)
+        runner = _runner(backend)
+        if runner is not None and runner[0] is not None:
+            calibration_mels = runner[0](calibration_mels, self.n_mels)
         elif calibration_mels is not None:
             raise ValueError(f"calibration_mels is only used by backend='int8', got it with backend={backend!r}")
         self.__dict__.pop("_inference", None)  # re-preparing: allowed, starts from the torch state
@@ -577,12 +590,8 @@ class Vocoder(nn.Module):
             self._prepare_precision(backend)
         state: dict[str, Any] = {"backend": backend, "runner": None, "compiled": {}}
         self.__dict__["_inference"] = state  # a plain dict: compiled modules and sessions stay out of state_dict
-        if backend in ("onnxruntime", "int8"):
-            from ._inference_backends import OnnxRunner
-
-            runner = OnnxRunner(self, precision="int8" if backend == "int8" else "fp32",
-                                calibration_mels=calibration_mels)
-            state["runner"] = runner
+        if runner is not None:
+            state["runner"] = runner[1](self, calibration_mels)
             self.__dict__["_inference"] = state  # the graph split re-prepares the torch model: restore
         return self
 
@@ -591,9 +600,9 @@ class Vocoder(nn.Module):
         computes in another precision (``"bf16"``); runs under ``torch.no_grad``."""
 
     def _export_graphs(self, example_frames: int, **procedure: Any) -> Any:
-        """Family hook of the ONNX Runtime backends: the :class:`greenaudio.quantization.graphs.VocoderGraphs` to
-        export (graphs faster in ONNX Runtime than the quantisation chapter's split), or ``None`` for
-        :func:`greenaudio.quantization.graphs.split_vocoder`'s."""
+        """Family hook of the ONNX Runtime backends: the :class:`greenaudio.vocoders.graphs.VocoderGraphs` to
+        export (graphs faster in ONNX Runtime than the portable split), or ``None`` for
+        :func:`greenaudio.vocoders.graphs.split_vocoder`'s."""
         return None
 
     def _prepare_family(self) -> None:

@@ -45,6 +45,7 @@ from .gan_common import (
     sn,
     wn,
 )
+from .graphs import GraphSpec, VocoderGraphs
 from .mel import MelConfig, MelFrontEnd
 from .registry import ModelEntry, register
 
@@ -423,8 +424,6 @@ class HiFiGAN(GanVocoder):
 
     def _export_graphs(self, example_frames: int, **procedure):
         """One graph, ``generator``: :class:`Generator2d` (2-D convolutions: ONNX Runtime's NCHWc kernels)."""
-        from greenaudio.quantization.graphs import GraphSpec, VocoderGraphs
-
         self.resolve_procedure(**procedure)  # no procedure arguments: unknown keys raise
         mel = torch.rand(1, self.n_mels, example_frames)
         spec = GraphSpec("generator", Generator2d(self.net).eval(), ("mel",), ("audio",),

@@ -1,4 +1,4 @@
-"""The shipped plain-vs-prepared speed file (``greenaudio.measure.inference_speed``): its sha256 manifest, the models
+"""The shipped plain-vs-prepared speed file (``greenaudio.chapters.inference_speed``): its sha256 manifest, the models
 page's tables and roofline facts, and ``scripts/bench_inference.py``'s resumable merge and never-silent rows.
 
 Expected values are independent of the code under test: sha256 and sizes from ``hashlib`` on the files' bytes,
@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from greenaudio.measure import inference_speed
+from greenaudio.chapters import inference_speed
+from greenaudio.orchestration import shipping
 
 SPEED_DIR = Path(inference_speed.__file__).resolve().parents[1] / "resources" / "speed"
 SHIPPED = SPEED_DIR / "inference_prepared_cpu.csv"
@@ -81,7 +82,7 @@ def test_write_speed_manifest_hashes_each_file_atomically(tmp_path):
             "date_utc,command\nmelgan,small,1.0,plain,0.5,Test CPU (2 logical CPUs),1,0,9.9,1.0,2026-01-01T00:00:00Z,"
             "x\n")
     (tmp_path / "a.csv").write_text(text)
-    path = inference_speed.write_speed_manifest(tmp_path, {"a.csv": "python scripts/bench_inference.py --replay"})
+    path = shipping.write_speed_manifest(tmp_path, {"a.csv": "python scripts/bench_inference.py --replay"})
     row = pd.read_csv(path, keep_default_na=False).iloc[0]
     assert row["path"] == "a.csv" and int(row["bytes"]) == len(text.encode())
     assert row["sha256"] == hashlib.sha256(text.encode()).hexdigest()

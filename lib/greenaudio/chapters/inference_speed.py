@@ -1,6 +1,8 @@
-"""Shipped measurement of ``prepare_for_inference`` backends against the plain path (issue #10).
+"""The models page's prepared-inference facts: the shipped measurement of ``prepare_for_inference`` backends against
+the plain path (issue #10), read back sha256-verified, and its tables.
 
-Used by: notebooks/05_0_models.ipynb (the "Prepared inference" table). Written by scripts/bench_inference.py.
+Used by: notebooks/05_0_models.ipynb (the "Prepared inference" table), scripts/bench_inference.py (prints the same
+tables). Written by scripts/bench_inference.py (:func:`greenaudio.orchestration.shipping.write_speed_manifest`).
 
 The file ``resources/speed/inference_prepared_cpu.csv`` holds one row per (model, size, seconds of audio, variant):
 wall-clock time of ``generate`` (min of interleaved repeats in one process), real-time factor, speed-up over the
@@ -13,8 +15,8 @@ measured (``torch.compile`` unavailable, failed or too slow to compile here) say
 call (compilation) at the timed input shape.
 
 ``resources/speed/manifest.csv`` lists every shipped speed file with its size (bytes), sha256, provenance (what was
-measured, on which device, with which tool versions) and the one command that reproduces it, like the trained zoo's
-manifest (:mod:`greenaudio.experiments.artefacts`); :func:`load_inference_speed` verifies the sha256 before reading.
+measured, on which device, with which tool versions) and the one command that reproduces it (the one manifest schema
+of :mod:`greenaudio.files`); :func:`load_inference_speed` verifies the sha256 before reading.
 """
 
 from __future__ import annotations
@@ -24,20 +26,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..experiments.artefacts import ArtefactError
-from ..manifests import column_values, file_row, write_manifest
+from ..files import ArtefactError, column_values, verify_listed_file
 
-__all__ = ["INFERENCE_SPEED_FILE", "SPEED_MANIFEST_FILE", "ROOFLINE_NEAR_FRACTION", "ROOF_METHOD", "SpeedManifestError",
-           "load_inference_speed", "inference_speed_table", "inference_speed_formats", "roofline_facts",
-           "speedup_table", "SPEEDUP_LABELS", "SPEEDUP_FORMATS", "SPEEDUP_MAIN", "inference_speed_provenance",
-           "speed_manifest_row", "write_speed_manifest", "verify_speed_file", "default_speed_dir", "with_status",
-           "SPEED_TARGETS", "speed_target_table", "speed_target_counts", "SPEED_TARGET_FORMATS", "SPEED_TARGET_MAIN",
-           "VERDICT_MET", "VERDICT_OUT_OF_REACH", "VERDICT_WITHIN_REACH"]
+__all__ = ["INFERENCE_SPEED_FILE", "SpeedManifestError", "default_speed_dir", "load_inference_speed", "with_status",
+           "inference_speed_table", "inference_speed_formats", "roofline_facts", "speedup_table", "SPEEDUP_LABELS",
+           "SPEEDUP_FORMATS", "SPEEDUP_MAIN", "speed_target_table", "speed_target_counts", "SPEED_TARGET_FORMATS",
+           "SPEED_TARGET_MAIN", "inference_speed_provenance"]
 
 #: Path of the shipped file inside the package's resources.
 INFERENCE_SPEED_FILE = "speed/inference_prepared_cpu.csv"
-#: The sha256 manifest of the shipped speed files (columns path, bytes, sha256, provenance, reproduce).
-SPEED_MANIFEST_FILE = "speed/manifest.csv"
 #: "Within 2x of the roof": achieved GFLOP/s at least this fraction of the measured compute roof.
 ROOFLINE_NEAR_FRACTION = 0.5
 #: Issue #10's targets: the best prepared variant at least this many times faster than the plain path (fp32).
@@ -72,7 +69,7 @@ def default_speed_dir() -> Path:
 
 
 def verify_speed_file(path: str | os.PathLike, *, required: bool = True) -> str:
-    """Check ``path`` against the ``manifest.csv`` of its folder (:func:`greenaudio.manifests.verify_listed_file`);
+    """Check ``path`` against the ``manifest.csv`` of its folder (:func:`greenaudio.files.verify_listed_file`);
     returns the file's sha256.
 
     Args:
@@ -84,8 +81,6 @@ def verify_speed_file(path: str | os.PathLike, *, required: bool = True) -> str:
         SpeedManifestError: the file's sha256 differs from the manifest's (names the file and both hashes), or the
             manifest does not list it while ``required``.
     """
-    from ..manifests import verify_listed_file
-
     return verify_listed_file(path, required=required, error=SpeedManifestError,
                               how_to_ship="python scripts/bench_inference.py --ship")
 
@@ -256,8 +251,6 @@ def inference_speed_provenance(frame: pd.DataFrame, quantity: str = "Prepared-in
                                ) -> dict[str, str]:
     """How the rows were measured, as a row of :func:`greenaudio.report.show_provenance` (quantity, method, tool,
     machine, when), read from the rows' own provenance columns."""
-    from ..manifests import column_values
-
     def values(col: str, sep: str = ", ") -> str:
         return column_values(frame, col, sep) if col in frame else "unknown"
 
@@ -271,36 +264,6 @@ def inference_speed_provenance(frame: pd.DataFrame, quantity: str = "Prepared-in
             "tool": f"torch {values('torch_version')}, ONNX Runtime {values('onnxruntime_version')}",
             "machine": f"{values('device')}, core(s) {values('cpu_affinity')}, {values('threads')} thread(s)",
             "when": when}
-
-
-def speed_manifest_row(path: str | os.PathLike, reproduce: str) -> dict[str, object]:
-    """The manifest row of one speed CSV: name, bytes, sha256, a provenance sentence built from the file's own
-    columns (what was measured, how many rows of which configurations, device, threads, tool versions, dates)."""
-    path = Path(path)
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
-
-    def values(col: str) -> str:
-        return column_values(frame, col, ", ")
-
-    timed = frame.dropna(subset=["time_s"]) if "time_s" in frame else frame.iloc[:0]
-    configs = sorted({f"{m} {s} {d:.2f} s" for m, s, d in zip(frame.model, frame["size"], frame.duration_s)})
-    dates = sorted(str(d) for d in frame["date_utc"].dropna())
-    provenance = (
-        f"measured: wall-clock time of generate(), plain vs prepare_for_inference variants ({values('variant')}), "
-        f"FLOPs counted by torch FlopCounterMode, peak RSS (VmHWM of a fresh process); {len(frame)} rows "
-        f"({len(timed)} timed) over {len(configs)} configurations ({'; '.join(configs)}); device {values('device')}, "
-        f"core(s) {values('cpu_affinity')}, {values('threads')} thread(s); torch {values('torch_version')}, "
-        f"onnxruntime {values('onnxruntime_version')}; {dates[0] if dates else '?'} to {dates[-1] if dates else '?'} "
-        "(UTC)")
-    return file_row(path, provenance, reproduce)
-
-
-def write_speed_manifest(folder: str | os.PathLike, reproduce: dict[str, str]) -> Path:
-    """(Re)write ``folder/manifest.csv`` atomically: one row per CSV named in ``reproduce`` (file name -> the one
-    command that reproduces it). Returns the manifest's path."""
-    folder = Path(folder)
-    rows = [speed_manifest_row(folder / name, command) for name, command in sorted(reproduce.items())]
-    return write_manifest(folder, rows, replace=True)
 
 
 def speed_target_table(frame: pd.DataFrame, targets: dict[str, float] | None = None) -> pd.DataFrame:

@@ -1,6 +1,7 @@
-"""Which networks of each vocoder are exported and quantised, and the Python procedure that calls them.
+"""Which networks of each vocoder are exported (ONNX, fp32 or int8), and the Python procedure that calls them.
 
-Used by: :mod:`greenaudio.quantization.pipeline`, :mod:`greenaudio.quantization.runner`, the QAT of Chapter 6.
+Used by: :mod:`greenaudio.vocoders.onnx` (the ``"onnxruntime"`` and ``"int8"`` backends, :class:`OnnxVocoder`),
+:mod:`greenaudio.quantization` (calibration, int8 files, QAT conversion), notebooks/06_quantization.ipynb.
 
 A vocoder's ``generate(mel)`` cannot be exported whole: its ``forward`` validates the mel with data-dependent checks,
 and flows and diffusion models loop (reverse steps, rows, flows) around a network. Each family is therefore split into
@@ -18,7 +19,9 @@ and a *procedure*, plain Python that calls the graphs through a backend (torch, 
   reached) and ``row_k`` (one row of the fast reverse, its convolution queues passed in and out), the row loop in
   Python.
 
-Every parameter of the model is inside some graph, so the serialised graphs' sizes are the model's size.
+Every parameter of the model is inside some graph, so the serialised graphs' sizes are the model's size. A family may
+export other graphs for its own ONNX Runtime backends (:meth:`~greenaudio.vocoders.base.Vocoder._export_graphs`:
+HiFi-GAN's 2-D convolutions); :func:`split_vocoder` is the portable split every family has.
 """
 
 from __future__ import annotations
@@ -31,11 +34,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from greenaudio.vocoders.base import Vocoder
-from greenaudio.vocoders.diffusion_common import NoiseSchedule, ancestral_sample
-from greenaudio.vocoders.flow_common import draw_latent, gated_tanh
+from .base import Vocoder
+from .diffusion_common import NoiseSchedule, ancestral_sample
+from .diffwave import step_encoding
+from .flow_common import draw_latent, gated_tanh
+from .registry import load, names
+from .wavegrad import INFERENCE_SCHEDULES
 
-__all__ = ["GraphSpec", "VocoderGraphs", "split_vocoder", "describe_splits", "SUPPORTED_MODELS", "Backend"]
+__all__ = ["GraphSpec", "VocoderGraphs", "split_vocoder", "describe_splits", "SUPPORTED_MODELS"]
 
 #: A backend maps a graph name to a callable ``(*tensors) -> tensor or tuple of tensors``.
 Backend = Mapping[str, Callable[..., Any]]
@@ -103,13 +109,6 @@ def _gan(model: Vocoder, example_frames: int, **procedure: Any) -> VocoderGraphs
     return VocoderGraphs(model, [spec], procedure, "one forward pass of the generator network, as generate(mel)")
 
 
-def _clamp_kw(clamp: str) -> dict[str, str]:
-    """``clamp=`` for :func:`ancestral_sample` when the sampler has that argument (it follows the model's default)."""
-    import inspect
-
-    return {"clamp": clamp} if "clamp" in inspect.signature(ancestral_sample).parameters else {}
-
-
 # -- DiffWave --------------------------------------------------------------------------------------------------------
 class _DiffWaveConditioner(nn.Module):
     def __init__(self, model):
@@ -142,8 +141,6 @@ class _DiffWaveDenoiser(nn.Module):
 
 
 def _diffwave(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
-    from greenaudio.vocoders.diffwave import step_encoding
-
     resolved = model.resolve_procedure(**procedure)
     schedule, clamp = resolved["schedule"], resolved.get("clamp", "none")
 
@@ -170,7 +167,7 @@ def _diffwave(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
         cond = backend["conditioner"](mel)
         shape = (mel.shape[0], mel.shape[-1] * hop)
         return ancestral_sample(lambda x, n: backend["denoiser"](x, cond, embeddings[n:n + 1]),
-                                betas, shape, mel, generator, **_clamp_kw(clamp))
+                                betas, shape, mel, generator, clamp=clamp)
 
     return VocoderGraphs(model, graphs, procedure,
                          f"{betas.steps}-step '{schedule}' ancestral sampler in Python; conditioner and step "
@@ -188,8 +185,6 @@ class _WaveGradDenoiser(nn.Module):
 
 
 def _wavegrad(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
-    from greenaudio.vocoders.wavegrad import INFERENCE_SCHEDULES
-
     resolved = model.resolve_procedure(**procedure)
     schedule, clamp = resolved["schedule"], resolved.get("clamp", "none")
 
@@ -206,7 +201,7 @@ def _wavegrad(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
         per_step = [e.to(mel.dtype) for e in encodings]
         shape = (mel.shape[0], mel.shape[-1] * hop)
         return ancestral_sample(lambda y, n: backend["denoiser"](y, mel, *[e[n:n + 1] for e in per_step]),
-                                betas, shape, mel, generator, **_clamp_kw(clamp))
+                                betas, shape, mel, generator, clamp=clamp)
 
     return VocoderGraphs(model, graphs, procedure,
                          f"{betas.steps}-step '{schedule}' ancestral sampler in Python; the whole network once per "
@@ -427,12 +422,10 @@ def describe_splits(size: str = "small") -> list[dict[str, str]]:
     The models are built with narrow channels (:data:`_NARROW`) to save time: graphs, layer counts, flows, rows and
     steps are those of the ``size`` preset.
     """
-    from greenaudio import vocoders
-
     rows = []
-    for name in vocoders.names():
-        g = split_vocoder(vocoders.load(name, size, **_NARROW.get(name, {})))
-        names = [s.name for s in g.graphs]
-        shown = ", ".join(names[:4]) + (f", ... ({len(names)} in all)" if len(names) > 4 else "")
+    for name in names():
+        g = split_vocoder(load(name, size, **_NARROW.get(name, {})))
+        graph_names = [s.name for s in g.graphs]
+        shown = ", ".join(graph_names[:4]) + (f", ... ({len(graph_names)} in all)" if len(graph_names) > 4 else "")
         rows.append({"model": name, "graphs": shown, "procedure": g.notes})
     return rows

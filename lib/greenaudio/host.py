@@ -1,6 +1,8 @@
-"""Where a measurement ran: host type, CPU/GPU model, package versions, git commit, date.
+"""The ground floor for host facts: where a measurement ran (host type, CPU model, sockets and instruction-set flags,
+GPU, package versions, git commit, date). Imports nothing of greenaudio.
 
-Used by: notebooks/05_1_cost_benchmark.ipynb, :mod:`greenaudio.measure.store` (stored with every record).
+Used by: the energy estimators and benchmark records (:mod:`greenaudio.measure`), the training energy
+(:mod:`greenaudio.training.energy`), the reduced-precision backends (:mod:`greenaudio.vocoders.base`).
 
 The host type matters for energy: inside a virtual machine the RAPL counters are usually absent (or cover the whole
 physical package, other tenants included); inside a container they cover the whole host. Detection reads, in order,
@@ -20,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HostType", "Environment", "detect_host_type", "collect_environment", "read_cpu_model", "read_cpu_sockets",
+__all__ = ["cpu_flags", "HostType", "Environment", "detect_host_type", "collect_environment", "read_cpu_model", "read_cpu_sockets",
            "read_git_commit"]
 
 _VM_VENDORS = (
@@ -160,6 +162,28 @@ def read_cpu_sockets(root: str | os.PathLike = "/", *, use_lscpu: bool = True) -
     return 1
 
 
+_CPU_FLAGS: frozenset[str] | None = None
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (the ``flags`` line of ``/proc/cpuinfo``), read once per process; empty where the file
+    cannot be read (not Linux). Tests replace it where it is used (e.g.
+    ``greenaudio.vocoders.base.cpu_flags``) to simulate another CPU."""
+    global _CPU_FLAGS
+    if _CPU_FLAGS is None:
+        flags: set[str] = set()
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith(("flags", "Features")):
+                        flags.update(line.split(":", 1)[1].split())
+                        break
+        except OSError:
+            pass
+        _CPU_FLAGS = frozenset(flags)
+    return _CPU_FLAGS
+
+
 #: CPU instruction-set extensions that decide how fast int8 and fp32 kernels can be (x86 flag names of /proc/cpuinfo).
 INT8_ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 
@@ -177,9 +201,9 @@ def read_cpu_isa(root: str | os.PathLike = "/") -> str:
     return "unknown"
 
 
-def read_git_commit(path: str | os.PathLike | None = None) -> str | None:
-    """The git commit (with ``+dirty`` if the work tree has changes) of the checkout holding ``path``; ``None``
-    outside a repository or before the first commit."""
+def read_git_commit(path: str | os.PathLike | None = None, *, dirty: bool = True) -> str | None:
+    """The git commit (with ``+dirty`` if the work tree has changes, unless ``dirty`` is off) of the checkout holding
+    ``path``; ``None`` outside a repository or before the first commit."""
     path = Path(path) if path is not None else Path(__file__).resolve().parent
     if not shutil.which("git"):
         return None
@@ -187,6 +211,8 @@ def read_git_commit(path: str | os.PathLike | None = None) -> str | None:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=5)
         if head.returncode != 0:
             return None
+        if not dirty:
+            return head.stdout.strip()
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"], cwd=path, capture_output=True, text=True, timeout=10
         )

@@ -1,10 +1,11 @@
 """The quality side of Chapter 5 from the trained zoo: Table 7 analogue, convergence, samples, quality–cost fronts.
 
-Used by: notebooks/05_2_quality.
+Used by: notebooks/05_2_quality, notebooks/04_3_waveflow_study.
 
-Every function reads a protocol folder written by :mod:`greenaudio.experiments.artefacts` (``scores.csv``,
-``<config>/curves.csv``, ``samples/``) or the thesis's published tables and returns numbers, a table or a figure;
-the chapter writes the sentences around them. Nothing here trains or scores a model.
+Every function reads a protocol folder written by :mod:`greenaudio.orchestration.export` (``scores.csv``,
+``<config>/curves.csv``, ``samples/``; through :mod:`greenaudio.shipped`) or the thesis's published tables and
+returns numbers, a table or a figure; the chapter writes the sentences around them. Nothing here trains a model; only
+:func:`compare_sampler_clamps` generates audio (with :func:`greenaudio.evaluation.generate_and_score`).
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..shipped import load_dnsmos, load_scores, protocol_folder
+from ..validation import check_choice, check_finite_number, check_positive_int
+
 __all__ = [
     "QUALITY_METRICS",
     "protocol_dir",
     "load_zoo_scores",
-    "add_dnsmos",
     "configurations_without",
     "mark_untrained",
     "family_levels",
-    "first_reaching",
     "energy_to_quality",
     "table7_analogue",
     "training_runs",
@@ -80,16 +82,12 @@ def _display_names() -> dict[str, str]:
 
 def protocol_dir(protocol: str = "mini", root: str | Path | None = None) -> Path:
     """The folder of a shipped protocol (default: the package's ``resources/zoo/<protocol>``)."""
-    from .artefacts import default_zoo_dir
-
-    return (Path(root) if root else default_zoo_dir()) / protocol
+    return protocol_folder(protocol, root)
 
 
 def load_zoo_scores(protocol: str = "mini", root: str | Path | None = None) -> pd.DataFrame:
     """``scores.csv`` of a protocol folder with a display name per configuration and the shipped DNSMOS
     (:func:`add_dnsmos`; empty values where a configuration has none); empty if nothing is shipped."""
-    from .artefacts import load_dnsmos, load_scores
-
     folder = protocol_dir(protocol, root)
     table = load_scores(folder)
     if table.empty:
@@ -104,7 +102,7 @@ def add_dnsmos(scores: pd.DataFrame, dnsmos: pd.DataFrame | None) -> pd.DataFram
     """``scores`` with the DNSMOS columns of :data:`DNSMOS_SCORES` and ``dnsmos_on`` (``"held-out clips (64)"`` or
     ``"shipped samples (4)"``): each configuration's held-out score where one is shipped, else its samples' score.
 
-    ``dnsmos`` is the shipped table (:func:`greenaudio.experiments.artefacts.load_dnsmos`; columns ``config``,
+    ``dnsmos`` is the shipped table (:func:`greenaudio.shipped.load_dnsmos`; columns ``config``,
     ``clips``, ``n_clips`` and ``ovrl_mos`` ... ``p808_mos``). A configuration it does not score, or an empty or None
     table, leaves the values empty (NaN, never 0): :func:`configurations_without` names them.
     """
@@ -143,8 +141,6 @@ def mark_untrained(scores: pd.DataFrame, *, min_steps: int = 3, tolerance: float
         min_steps), ``near_baseline`` (|change| <= tolerance) and ``untrained`` (either). A missing step count or
         baseline counts as not shown to be untrained on that ground.
     """
-    from ..validation import check_finite_number, check_positive_int
-
     min_steps = check_positive_int("min_steps", min_steps)
     tolerance = check_finite_number("tolerance", tolerance, min_value=0.0)
     for column in ("steps", "d_stft", "baseline_d_stft"):
@@ -191,8 +187,6 @@ def first_reaching(curve: pd.DataFrame, level: float, *, direction: str = "min")
     """The first validation of ``curve`` (columns ``step``, ``elapsed_s``, ``value``; in time order) at or better
     than ``level`` (``<=`` for ``direction="min"``, ``>=`` for ``"max"``): ``{"step", "elapsed_s"}``, both NaN when
     it never does."""
-    from ..validation import check_choice
-
     direction = check_choice("direction", direction, ("max", "min"))
     ordered = curve.sort_values(["elapsed_s", "step"], kind="stable")
     hit = ordered[ordered.value <= level] if direction == "min" else ordered[ordered.value >= level]
@@ -285,7 +279,7 @@ def training_runs(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def verification_table(verified: pd.DataFrame) -> pd.DataFrame:
-    """:func:`greenaudio.experiments.artefacts.verify_artefacts`'s wide result as one row per (configuration,
+    """:func:`greenaudio.orchestration.export.verify_artefacts`'s wide result as one row per (configuration,
     score): ``configuration`` (display name), ``metric``, ``manifest``, ``recomputed``, ``difference`` (absolute),
     ``tolerance`` and ``within`` (bool)."""
     from ..report import configuration_name
@@ -317,7 +311,7 @@ def zoo_provenance(costs: pd.DataFrame | None = None, protocol: str = "mini",
     import torch
 
     from .. import __version__
-    from ..manifests import distinct_values
+    from ..files import distinct_values
 
     records = [json.loads(p.read_text()) for p in sorted(protocol_dir(protocol, root).glob("*/training.json"))]
     constants = [r.get("energy_constants") or {} for r in records]
@@ -340,7 +334,7 @@ def zoo_provenance(costs: pd.DataFrame | None = None, protocol: str = "mini",
         {"quantity": "energy to reach a quality",
          "method": "CPU time of the first validation at the level x the run's training energy / CPU time "
                    f"({distinct_values(r.get('energy_method') for r in records)})",
-         "tool": "greenaudio.experiments.quality", "machine": machine, "when": when},
+         "tool": "greenaudio.chapters.quality", "machine": machine, "when": when},
         {"quantity": "re-verification, sampler clamps, GFLOPs", "method": "computed in this build",
          "tool": f"greenaudio {__version__}, torch {torch.__version__}", "machine": here, "when": today},
     ]
@@ -352,8 +346,6 @@ def zoo_provenance(costs: pd.DataFrame | None = None, protocol: str = "mini",
                      "tool": distinct_values(c.get("power_model") for c in speed),
                      "machine": f"{distinct_values(c.get('cpu_model') for c in speed)}, 1 thread",
                      "when": distinct_values(str(v)[:10] for v in shipped.get("created_utc", pd.Series(dtype=str)))})
-    from .artefacts import load_dnsmos
-
     dnsmos = load_dnsmos(protocol_dir(protocol, root))
     if len(dnsmos):
         clips = dnsmos.groupby("clips").config.nunique()
@@ -548,7 +540,7 @@ def cost_axes(table: pd.DataFrame) -> dict[str, str]:
     ``rtf_median`` (the shipped CPU speed records: wall-clock time), ``e_gen_j_per_100_audio_s`` (with
     ``energy_method``), ``train_energy_j`` (with ``train_energy_method``).
     """
-    from ..manifests import distinct_values
+    from ..files import distinct_values
 
     def has(column: str) -> bool:
         return column in table and table[column].notna().any()
@@ -642,8 +634,6 @@ def pareto_front(table: pd.DataFrame, cost: str, quality: str, *, direction: str
     front" of one model's configurations (§5.2.4).
     """
     from ..pareto import compute_pareto_mask
-    from ..validation import check_choice
-
     direction = check_choice("direction", direction, ("max", "min"))
     for column in (cost, quality) + (("model",) if within_family else ()):
         if column not in table.columns:
@@ -682,8 +672,6 @@ def size_trend(table: pd.DataFrame, metric: str, *, direction: str = "max") -> p
     """For each family of ``table`` (rows with ``model``, ``size`` and ``metric``), its small, medium and large values
     and whether quality strictly improves with size (``improves``: small < medium < large for ``direction="max"``,
     > for ``"min"``; False where a size is missing). Families in the registry's order; the ground truth left out."""
-    from ..validation import check_choice
-
     direction = check_choice("direction", direction, ("max", "min"))
     models = table[(table.model != "ground_truth") & table["size"].isin(_SIZES)]
     wide = models.pivot_table(index="model", columns="size", values=metric, aggfunc="first")
@@ -702,8 +690,6 @@ def compare_with_baseline(scores: pd.DataFrame, metric: str = "d_stft", *, direc
     """Each trained configuration's ``metric`` against the same configuration after 3 optimisation steps
     (``baseline_<metric>``): ``change`` (relative: value / baseline - 1) and ``verdict``: ``"better"`` or ``"worse"``
     when the change exceeds ``tolerance`` (relative) in that sense, else ``"within"``. Registry order."""
-    from ..validation import check_choice, check_finite_number
-
     direction = check_choice("direction", direction, ("max", "min"))
     tolerance = check_finite_number("tolerance", tolerance, min_value=0.0)
     models = scores[scores.model != "ground_truth"]
@@ -809,46 +795,60 @@ def plot_thesis_figure32(seed: int = 0):
     return fig, found
 
 
+def _clamp_model(config: str, shipped: set, protocol: str, root, seed: int):
+    """The shipped trained model of ``config``, or (weights not shipped) its architecture initialised with ``seed``."""
+    import torch
+
+    from .. import vocoders
+    from ..shipped import load_shipped_model
+
+    if config in shipped:
+        return load_shipped_model(config, protocol, root), "trained (shipped)"
+    with torch.random.fork_rng():  # the caller's global generator is left as it was
+        torch.manual_seed(seed)
+        model = vocoders.load(*config.rsplit("-", 1))
+    return model.eval(), f"untrained (seed {seed})"
+
+
+#: Columns of :func:`compare_sampler_clamps`.
+SAMPLER_CLAMP_COLUMNS = ["configuration", "clamp", "reference", "weights", "d_stft", "pesq_wb", "peak", "utterances"]
+
+
 def compare_sampler_clamps(protocol: str = "mini", configs: Sequence[str] = ("diffwave-small", "wavegrad-small"),
                            root: str | Path | None = None, seed: int = 1234,
                            utterances: int | None = None) -> pd.DataFrame:
-    """Scores of shipped diffusion models' samples under each ``clamp`` option of their sampler (the reference
+    """Scores of diffusion models' samples under each ``clamp`` option of their sampler (the reference
     implementations' clamp is the default; ``"none"`` is Algorithm 2 as printed), on the shipped ground truth.
 
-    Configurations without shipped weights are left out. ``utterances`` keeps the first N shipped utterances (None:
-    all; quick builds use 1). Returns one row per (configuration, clamp): ``configuration`` (display name),
-    ``clamp``, ``reference`` (True for the reference implementation's clamp, the default), ``d_stft``, ``pesq_wb``,
-    ``peak`` (the largest absolute amplitude before the scores' clipping to [-1, 1]) and ``utterances`` scored.
+    A configuration with shipped weights is sampled with them; one without (WaveGrad small: its trained output was
+    noise, so its weights are not shipped) with its architecture initialised from ``seed`` (the clamp acts on any
+    weights: it bounds what the sampler writes). ``utterances`` keeps the first N shipped utterances (None: all;
+    quick builds use 1). Returns one row per (configuration, clamp) (:data:`SAMPLER_CLAMP_COLUMNS`):
+    ``configuration`` (display name), ``clamp``, ``reference`` (True for the reference implementation's clamp, the
+    default), ``weights`` (``"trained (shipped)"`` or ``"untrained (seed N)"``), ``d_stft``, ``pesq_wb``, ``peak``
+    (the largest absolute amplitude before the scores' clipping to [-1, 1]) and ``utterances`` scored. All clips are
+    generated in one call with one generator seeded with ``seed`` (:func:`greenaudio.evaluation.generate_and_score`).
     """
+    from ..evaluation import generate_and_score
     from ..report import configuration_name
+    from ..shipped import load_manifest, shipped_ground_truth
     from ..vocoders.diffusion_common import CLAMP_CHOICES
-    from .artefacts import _score_clips, load_manifest, load_shipped_model, shipped_ground_truth
 
     folder = protocol_dir(protocol, root)
     manifest = load_manifest(folder)
     gt, mels = shipped_ground_truth(folder)
     if utterances is not None:
-        from ..validation import check_positive_int
-
         n = check_positive_int("utterances", utterances)
         gt, mels = gt[:n], mels[:n]
+    shipped = set(manifest.config[manifest.kind == "weights"])
     rows = []
     for config in configs:
-        if manifest[(manifest.config == config) & (manifest.kind == "weights")].empty:
-            continue
-        model = load_shipped_model(config, protocol, root)
+        model, weights = _clamp_model(config, shipped, protocol, root, seed)
         default = model.resolve_procedure()["clamp"]
-        for clamp in CLAMP_CHOICES:
-            if clamp not in ("none", default):
-                continue
-            import torch
-
-            g = torch.Generator().manual_seed(seed)
-            with torch.no_grad():
-                gen = model.generate(mels, generator=g, clamp=clamp).audio.numpy()[:, : gt.shape[1]]
-            s = _score_clips(gt, gen, ("d_stft", "pesq_wb"))
-            model_name, size = config.rsplit("-", 1)
-            rows.append({"configuration": configuration_name(model_name, size), "clamp": clamp,
-                         "reference": clamp == default, "d_stft": s["d_stft"], "pesq_wb": s["pesq_wb"],
-                         "peak": float(np.abs(gen).max()), "utterances": int(len(gt))})
-    return pd.DataFrame(rows, columns=["configuration", "clamp", "reference", "d_stft", "pesq_wb", "peak", "utterances"])
+        for clamp in [c for c in CLAMP_CHOICES if c in ("none", default)]:
+            run = generate_and_score(model, mels, gt, metrics=("d_stft", "pesq_wb"), seed=seed, batch_size=None,
+                                     procedure={"clamp": clamp})
+            rows.append({"configuration": configuration_name(*config.rsplit("-", 1)), "clamp": clamp,
+                         "reference": clamp == default, "weights": weights, **run.means,
+                         "peak": float(np.max(run.scores["peak"].to_numpy())), "utterances": int(len(gt))})
+    return pd.DataFrame(rows, columns=SAMPLER_CLAMP_COLUMNS)

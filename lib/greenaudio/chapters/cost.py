@@ -1,8 +1,9 @@
 """The computations of the cost chapter (Table 8, Figures 33–34, Table 10, the three-tool table), as functions.
 
-Used by: notebooks/05_1_cost_benchmark.ipynb, which holds only narrative, parameters and calls to these.
+Used by: notebooks/05_1_cost_benchmark.ipynb, which holds only narrative, parameters and calls to these, and passes
+the grid runner of the orchestration floor (:func:`run_grid_twice`).
 
-Every energy label here is read from the records' provenance (:mod:`greenaudio.measure.provenance`): where all the
+Every energy label here is read from the records' provenance (:mod:`greenaudio.provenance`): where all the
 energies are estimates proportional to a time, the figures, their titles and the correlation table say so.
 """
 
@@ -14,25 +15,24 @@ import resource
 import textwrap
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from .bench import run_grid
-from .flops import count_flops
-from .power_models import compare_energy_tools
-from .protocol import Protocol
-from .provenance import energy_axis_label, energy_is_time_proxy, energy_kind, energy_method_facts, energy_method_label
-from .records import BenchmarkRecord
-from .speed import machine_slug, protocol_text, speed_table
-from .store import ResultStore, load_records
+from ..measure.flops import count_flops
+from ..measure.power_models import compare_energy_tools
+from ..measure.protocol import Protocol
+from ..measure.records import BenchmarkRecord
+from ..measure.speed import protocol_text
+from ..measure.store import load_records
+from ..provenance import energy_axis_label, energy_is_time_proxy, energy_kind, energy_method_facts, energy_method_label
 
 __all__ = ["run_grid_twice", "provenance_rows", "build_table8", "table8_facts", "figure33", "procedure_flops",
            "figure34", "energy_tools_table", "TinyVocoder", "byo_table", "figure_byo", "gpu_records_table",
-           "speed_summary", "cost_facts", "check_claims", "FAMILIES", "CLAIM_READINGS"]
+           "table_layout", "cost_facts", "check_claims"]
 
 #: The families of §5.2.3's statements ("GANs tend to be highly efficient, while diffusion models ...").
 FAMILIES = {"GAN": ("melgan", "hifigan"), "diffusion": ("wavegrad", "diffwave"), "flow": ("waveflow", "waveglow")}
@@ -55,33 +55,27 @@ def _unique(values) -> list:
     return list(dict.fromkeys(v for v in values if v not in (None, "")))
 
 
-def run_grid_twice(models: Sequence[str], sizes: Sequence[str], *, store: str | Path, device: str,
-                   protocol: Protocol, ray_address: str | None = None, **settings: Any) -> tuple[Any, pd.DataFrame]:
-    """Run the grid twice on one store (the second call must compute nothing); returns the first call's
-    :class:`~greenaudio.measure.GridResult` and a table of both calls (cells, computed, skipped, failed, wall_s).
+def run_grid_twice(models: Sequence[str], sizes: Sequence[str], *, grid_runner: Callable[..., Any], store: Any,
+                   device: str, protocol: Protocol, **settings: Any) -> tuple[Any, pd.DataFrame]:
+    """Run the grid twice on one store (the second call must compute nothing); returns the first call's grid result
+    (``records``, ``computed``, ``skipped``, ``failed``) and a table of both calls (cells, computed, skipped, failed,
+    wall_s).
 
-    ``ray_address`` (``"auto"``, ``"ray://host:port"`` or ``"host:port"``) measures the cells as Ray tasks on that
-    cluster (:func:`greenaudio.experiments.cluster.run_bench_grid`; this process alone writes the store); ``None``
-    measures them here with :func:`~greenaudio.measure.run_grid`, and never imports Ray.
+    ``grid_runner`` measures the grid, called as ``grid_runner(models, sizes, store=store, devices=[device],
+    protocol=protocol, progress=False, **settings)``: the notebook passes the orchestration floor's
+    :func:`greenaudio.orchestration.bench.run_bench_grid`, whose ``ray_address`` setting chooses where the cells are
+    measured (here, or as Ray tasks on a cluster, this process alone writing the store). This function opens
+    nothing itself, so a bad setting stops the runner before the store exists.
     """
-    grid_fn = run_grid
-    if ray_address is not None:
-        import functools
-
-        from greenaudio.experiments import cluster
-
-        ray_address = cluster.check_ray_address_form(ray_address)  # before any store or cell
-        grid_fn = functools.partial(cluster.run_bench_grid, ray_address=ray_address)
-
     rows, first = [], None
-    with ResultStore(store) as st:
-        for call in ("first call", "second call (same store)"):
-            started = time.perf_counter()
-            grid = grid_fn(models, sizes, store=st, devices=[device], protocol=protocol, progress=False, **settings)
-            rows.append({"call": call, "cells": len(grid.records), "computed": len(grid.computed),
-                         "skipped": len(grid.skipped), "failed": len(grid.failed),
-                         "wall_s": time.perf_counter() - started})
-            first = first or grid
+    for call in ("first call", "second call (same store)"):
+        started = time.perf_counter()
+        grid = grid_runner(models, sizes, store=store, devices=[device], protocol=protocol, progress=False,
+                           **settings)
+        rows.append({"call": call, "cells": len(grid.records), "computed": len(grid.computed),
+                     "skipped": len(grid.skipped), "failed": len(grid.failed),
+                     "wall_s": time.perf_counter() - started})
+        first = first or grid
     return first, pd.DataFrame(rows)
 
 
@@ -344,7 +338,7 @@ def energy_tools_table(record: BenchmarkRecord, training_run: dict[str, float] |
     and the Green Algorithms formula (:func:`greenaudio.measure.compare_energy_tools`).
 
     ``training_run`` is a workload dict ``{"name", "wall_s", "cpu_time_s", "cores", "memory_gb"}`` or a shipped
-    training record ``"mini/<configuration>"`` (:func:`greenaudio.experiments.artefacts.shipped_training_workload`).
+    training record ``"mini/<configuration>"`` (:func:`greenaudio.shipped.shipped_training_workload`).
 
     The cell's wall time is its energy window; its CPU time is the process CPU time the record measured (or wall
     time x threads); memory is this process's peak resident set (measured, in GB).
@@ -357,7 +351,7 @@ def energy_tools_table(record: BenchmarkRecord, training_run: dict[str, float] |
                  {"wall_s": wall, "cpu_time_s": float(cpu) if cpu is not None else wall * cores, "cores": cores,
                   "memory_gb": rss_gb}}
     if isinstance(training_run, str):
-        from greenaudio.experiments.artefacts import shipped_training_workload
+        from greenaudio.shipped import shipped_training_workload
 
         training_run = shipped_training_workload(training_run)
     if training_run:
@@ -437,12 +431,6 @@ def gpu_records_table(path: str | Path | None) -> pd.DataFrame | None:
                          for r in recs])
     ours.insert(2, "configuration", _names(ours.model, ours["size"]))
     return ours.merge(thesis, on=["model", "size"], how="left", suffixes=("", "_thesis_rtx_a5000"))
-
-
-def speed_summary(records: Sequence[BenchmarkRecord]) -> pd.DataFrame:
-    """The CPU speed table of the models page (:func:`greenaudio.measure.speed_table`) of these records."""
-    return speed_table(records)
-
 
 
 # -- the page's tables: headers in words, formats, main columns ------------------------------------------------------

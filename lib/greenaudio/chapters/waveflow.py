@@ -1,6 +1,7 @@
 """The WaveFlow intra-model study of thesis §4.3.2 (Table 6, Figure 28), live: cost measured, quality trained.
 
-Used by: notebooks/04_3_waveflow_study (the chapter), ``greenaudio waveflow-study`` (the mini training study).
+Used by: notebooks/04_3_waveflow_study (the chapter); :mod:`greenaudio.orchestration.waveflow_study` (the mini
+training study behind ``greenaudio waveflow-study``) reads its protocols and writes the folder read here.
 
 The thesis takes five WaveFlow configurations (Ping et al. 2020), prints their parameters and MOS (from the paper),
 the training energy ``E_train`` it *predicted* with Carbontracker (one epoch x number of epochs, 4 TITAN V, batch 8,
@@ -16,8 +17,9 @@ WaveFlow (``greenaudio.vocoders.load("waveflow", "wf3")``):
    training steps are timed, extrapolated linearly to the paper's step counts (as Carbontracker extrapolates its
    first epoch), and converted to the thesis's setting (TITAN V board power and FP32 peak, Carbontracker's PUE);
    :func:`resolve_step_reading` decides the §4.3.2 step-count erratum from the measured per-step costs;
-4. quality after an equal mini budget (:data:`STUDY_PROTOCOLS`, :func:`run_study`), shipped under
-   ``resources/waveflow_study/<protocol>/`` with a sha256 manifest (:func:`load_study_results`);
+4. quality after an equal mini budget (:data:`STUDY_PROTOCOLS`; trained, scored and shipped by
+   :func:`greenaudio.orchestration.waveflow_study.run_study`) under ``resources/waveflow_study/<protocol>/`` with a
+   sha256 manifest (:func:`load_study_results`, :func:`verify_study_manifest`);
 5. Figure 28 live (:func:`compute_fronts`, :func:`plot_figure28`; a quality is maximised or, like D_STFT,
    minimised: :data:`QUALITY_SENSE`) and the thesis's three statements computed (:func:`compute_statements`);
 6. the chapter's panels and facts, computed from the tables above (:func:`figure28_panels`,
@@ -48,7 +50,11 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .. import carbon, errata, pareto, published
+from .._resources import read_resource_csv
+from ..files import CONFIG_MANIFEST_COLUMNS, verify_folder
 from ..validation import check_choice, check_finite_number, check_non_negative_int, check_positive_int
+from .zoo import PROTOCOLS
 
 __all__ = [
     "CONFIGURATIONS",
@@ -60,10 +66,7 @@ __all__ = [
     "TrainingStepTiming",
     "StudyProtocol",
     "STUDY_PROTOCOLS",
-    "check_configuration",
     "check_configurations",
-    "configuration_for",
-    "configuration_config",
     "load_configuration",
     "load_step_readings",
     "load_gpu_peak",
@@ -77,23 +80,21 @@ __all__ = [
     "resolve_step_reading",
     "get_study_protocol",
     "default_study_dir",
-    "run_study",
+    "STUDY_MANIFEST_COLUMNS",
+    "read_scores",
     "load_study_results",
     "verify_study_manifest",
     "thesis_table",
     "compute_study_table",
     "FRONTS",
     "compute_fronts",
-    "compute_gap_comparison",
     "compute_statements",
     "plot_figure28",
     "QUALITY_SENSE",
-    "quality_sense",
     "PANEL_THESIS",
     "PANEL_LIVE",
     "PANEL_TRAINED",
     "choose_step_reading",
-    "compute_mini_study_ranking",
     "load_mini_study",
     "figure28_panels",
     "compute_statement_tables",
@@ -120,8 +121,6 @@ WAVEFLOW_PAPER_MEL = _paper_mel()
 
 # -- configurations and bad input ---------------------------------------------------------------------------------
 def _table6() -> pd.DataFrame:
-    from .. import published
-
     wf = published.load_waveflow_configs()
     wf["config"] = wf["label"].str.lower()
     return wf
@@ -156,21 +155,6 @@ def check_configurations(configs: Iterable[Any] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def configuration_for(h: Any, r: Any) -> str:
-    """The configuration with squeezed height ``h`` and residual channels ``r`` (``configuration_for(16, 96)`` ->
-    ``"wf3"``).
-
-    Raises:
-        ValueError: ``h`` or ``r`` not a positive integer, or a pair that is not one of Table 6's five.
-    """
-    h, r = check_positive_int("h", h), check_positive_int("r", r)
-    for row in _table6().itertuples(index=False):
-        if int(row.h) == h and int(row.r) == r:
-            return row.config
-    raise ValueError(f"(h, r) = ({h}, {r}) is not one of the five WaveFlow configurations of Table 6; valid: "
-                     f"{_valid_pairs()}")
-
-
 def configuration_config(config: str, sample_rate: int = PAPER_SAMPLE_RATE, n_flows: int | None = None):
     """The model config of a Table 6 configuration at ``sample_rate`` Hz (hop 256, 80 mels), optionally with
     ``n_flows`` flows instead of its 8 (a copy with the same layers per flow, for counts and timings), unbuilt."""
@@ -197,8 +181,6 @@ def load_configuration(config: str, sample_rate: int = PAPER_SAMPLE_RATE, n_flow
 def load_step_readings() -> dict[str, dict[int, float]]:
     """The two readings of §4.3.2's step counts, ``{reading: {r: million steps}}`` (data: the errata's running-text
     values, ``errata_text_values.csv``, check ``waveflow-steps``)."""
-    from .. import published
-
     text = published.load_errata_text_values()
     text = text[text["check"] == "waveflow-steps"]
     return {reading: {int(q.split("=")[1]): float(v) for q, v in zip(rows["quantity"], rows["value"])}
@@ -207,8 +189,6 @@ def load_step_readings() -> dict[str, dict[int, float]]:
 
 def load_gpu_peak(name: str = "TITAN V") -> dict[str, Any]:
     """FP32 peak throughput of a GPU (``resources/waveflow_study_hardware.csv``, with its source)."""
-    from .._resources import read_resource_csv
-
     table = read_resource_csv("waveflow_study_hardware.csv")
     name = check_choice("gpu", name, table["name"].tolist())
     row = table.set_index("name").loc[name]
@@ -223,7 +203,6 @@ def compute_parameter_table(configs: Iterable[str] | None = None) -> pd.DataFram
     as printed in Table 6 of the thesis); ``thesis_table8_millions`` (Table 8 prints WF1, WF3 and WF4 as WaveFlow
     small/medium/large; empty otherwise); ``matches_paper`` says which convention rounds to the paper's figure.
     """
-    from .. import published
     from ..vocoders import count_parameters
 
     configs = check_configurations(configs)
@@ -350,14 +329,13 @@ def measure_generation_energy(configs: Iterable[str] | None = None, protocol: An
 def compute_generation_table(records: Sequence[Any]) -> pd.DataFrame:
     """E_gen per 100 s of audio of each record (J and Wh) beside Table 6's TITAN V value (Wh, data), with the ratio
     and the method of each number (``energy_method``; the printed values are the thesis's NVML measurements)."""
-    from ..carbon import J_PER_KWH
     from ..measure import energy_method_label
 
     wf = _table6().set_index("config")
     rows = []
     for rec in records:
         c = check_configuration(rec.size)
-        wh = rec.e_gen_j_per_100_audio_s / J_PER_KWH * 1000.0
+        wh = rec.e_gen_j_per_100_audio_s / carbon.J_PER_KWH * 1000.0
         printed = float(wf.loc[c, "e_gen_wh"])
         rows.append({"configuration": c.upper(), "device": rec.device, "audio_s_per_run": rec.audio_s_per_run,
                      "rtf_median": rec.rtf_median, "e_gen_j_per_100_audio_s": rec.e_gen_j_per_100_audio_s,
@@ -391,8 +369,6 @@ class TrainingSetting:
     efficiency: float = 1.0
 
     def __post_init__(self) -> None:
-        from .. import carbon
-
         carbon.get_hardware(self.gpu)
         check_positive_int("n_gpus", self.n_gpus)
         check_positive_int("batch_size", self.batch_size)
@@ -459,16 +435,15 @@ def _count_step_flops(model, audio, mel) -> float:
     return float(counter.get_total_flops())
 
 
-def _training_step_flops(model, audio, mel, direct: bool = False) -> float:
-    """FLOPs of one training step's forward and backward (``torch.utils.flop_counter``; the optimiser's element-wise
-    update is not counted), on 1- and 2-flow copies extrapolated to the model's flows unless ``direct``."""
+def _flow_flops(model, audio, mel) -> tuple[float, float]:
+    """FLOPs of one training step (forward and backward, ``torch.utils.flop_counter``; the optimiser's element-wise
+    update is not counted) of a 1-flow copy of ``model`` (``model`` itself when it has one flow) and of a 2-flow copy:
+    every flow has the same layers, so ``FLOPs(n) = f1 + (n - 1) x (f2 - f1)`` exactly."""
     from .. import vocoders
 
-    if direct:
-        return _count_step_flops(model, audio, mel)
-    one, two = (_count_step_flops(vocoders.build(model.config.replace(size="custom", n_flows=k)), audio, mel)
-                for k in (1, 2))
-    return one + (model.config.n_flows - 1) * (two - one)
+    one = model if model.config.n_flows == 1 else vocoders.build(model.config.replace(size="custom", n_flows=1))
+    f1 = _count_step_flops(one, audio, mel)
+    return f1, _count_step_flops(vocoders.build(model.config.replace(size="custom", n_flows=2)), audio, mel)
 
 
 def time_training_steps(config: str, *, batch_size: int = 1, crop_frames: int = 1, steps: int = 1, warmup: int = 1,
@@ -486,8 +461,7 @@ def time_training_steps(config: str, *, batch_size: int = 1, crop_frames: int = 
     """
     import torch
 
-    from .. import vocoders
-    from ..measure import read_cpu_model
+    from ..host import read_cpu_model
     from ..training import build_optimizer
 
     config = check_configuration(config)
@@ -517,9 +491,7 @@ def time_training_steps(config: str, *, batch_size: int = 1, crop_frames: int = 
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
 
-        one = model if flows == 1 else vocoders.build(model.config.replace(size="custom", n_flows=1))
-        f1, f2 = _count_step_flops(one, audio, mel), _count_step_flops(
-            vocoders.build(model.config.replace(size="custom", n_flows=2)), audio, mel)
+        f1, f2 = _flow_flops(model, audio, mel)
         flops = f1 + (n_flows - 1) * (f2 - f1)  # FLOPs(n) = FLOPs(rest) + n x FLOPs(one flow), exact
         scale = 1.0 if flows is None else flops / (f1 + (flows - 1) * (f2 - f1))
         for _ in range(warmup):
@@ -541,6 +513,30 @@ def time_training_grid(configs: Iterable[str] | None = None, **kwargs: Any) -> l
     """:func:`time_training_steps` for several configurations (all checked before the first is timed)."""
     configs = check_configurations(configs)
     return [time_training_steps(c, **kwargs) for c in configs]
+
+
+def _checked_prediction(timings: Sequence[TrainingStepTiming], reading: str,
+                        setting: TrainingSetting) -> tuple[list[TrainingStepTiming], dict, str]:
+    """``(timings, step readings, reading)``, every argument of :func:`predict_training_energy` checked."""
+    timings = list(timings)
+    if not timings:
+        raise ValueError("timings is empty; time at least one configuration with time_training_steps")
+    readings = load_step_readings()
+    reading = check_choice("reading", reading, list(readings))
+    if not isinstance(setting, TrainingSetting):
+        raise ValueError(f"setting must be a TrainingSetting, got {type(setting).__name__}")
+    for t in timings:
+        check_configuration(t.config)
+        check_finite_number("cpu_s_per_step", t.cpu_s_per_step, min_value=0.0, min_inclusive=False)
+        check_finite_number("flops_per_step", t.flops_per_step, min_value=0.0, min_inclusive=False)
+    return timings, readings, reading
+
+
+def _prediction_method(t: TrainingStepTiming, reading: str, thesis_setting: str) -> str:
+    """The ``energy_method`` of a predicted ``E_train``: how the steps were timed and both conversions."""
+    return (f"predicted:linear-from-{t.steps_timed}-timed-steps"
+            + (f" of a {t.flows_timed}-flow copy scaled by counted FLOPs" if t.flows_timed else "")
+            + f" (x N steps, {reading}); thesis setting: {thesis_setting}; here: estimated CodeCarbon CPU process rule")
 
 
 def predict_training_energy(timings: Sequence[TrainingStepTiming], reading: str = "reading A (r=96 -> 3M)",
@@ -570,20 +566,9 @@ def predict_training_energy(timings: Sequence[TrainingStepTiming], reading: str 
     Raises:
         ValueError: no timings, an unknown reading (lists the valid ones), a bad setting.
     """
-    from .. import carbon
     from ..measure import codecarbon_cpu_power_model
 
-    timings = list(timings)
-    if not timings:
-        raise ValueError("timings is empty; time at least one configuration with time_training_steps")
-    readings = load_step_readings()
-    reading = check_choice("reading", reading, list(readings))
-    if not isinstance(setting, TrainingSetting):
-        raise ValueError(f"setting must be a TrainingSetting, got {type(setting).__name__}")
-    for t in timings:
-        check_configuration(t.config)
-        check_finite_number("cpu_s_per_step", t.cpu_s_per_step, min_value=0.0, min_inclusive=False)
-        check_finite_number("flops_per_step", t.flops_per_step, min_value=0.0, min_inclusive=False)
+    timings, readings, reading = _checked_prediction(timings, reading, setting)
     power = cpu_power_model or codecarbon_cpu_power_model()
     gpu = carbon.get_hardware(setting.gpu)
     peak = load_gpu_peak(gpu.name)
@@ -615,11 +600,8 @@ def predict_training_energy(timings: Sequence[TrainingStepTiming], reading: str 
             "e_train_here_kwh": here_kwh, "e_train_thesis_kwh": thesis_kwh, "table6_kwh": printed,
             "ratio_to_table6": thesis_kwh / printed,
             "implied_efficiency": setting.efficiency * thesis_kwh / printed,
-            "energy_method": (f"predicted:linear-from-{t.steps_timed}-timed-steps"
-                              + (f" of a {t.flows_timed}-flow copy scaled by counted FLOPs" if t.flows_timed else "")
-                              + f" (x N steps, {reading}); "
-                              f"thesis setting: {gpu.name} {gpu.max_power_w:g} W x PUE {pue.pue:g} at "
-                              f"{setting.efficiency:g} x FP32 peak; here: estimated CodeCarbon CPU process rule"),
+            "energy_method": _prediction_method(t, reading, f"{gpu.name} {gpu.max_power_w:g} W x PUE {pue.pue:g} "
+                                                f"at {setting.efficiency:g} x FP32 peak"),
             "constants": json.dumps(constants, sort_keys=True, default=str),
         })
     return pd.DataFrame(rows)
@@ -654,8 +636,6 @@ def resolve_step_reading(timings: Sequence[TrainingStepTiming], tolerance: float
         ``{"table": DataFrame (per reading: printed energy per million steps, pairs agreeing, WF3/WF4 ratios),
         "supported": [readings], "errata": DataFrame of the errata check}``.
     """
-    from .. import errata
-
     tolerance = check_finite_number("tolerance", tolerance, min_value=0.0, max_value=1.0)
     by = {check_configuration(t.config): t for t in timings}
     configs = [c for c in CONFIGURATIONS if c in by]
@@ -711,8 +691,6 @@ class StudyProtocol:
 
 
 def _study_protocols() -> dict[str, StudyProtocol]:
-    from .zoo import PROTOCOLS
-
     mini = PROTOCOLS["mini"].replace(name="waveflow-mini", budget_s={c: 300.0 for c in CONFIGURATIONS})
     quick = PROTOCOLS["quick"].replace(name="waveflow-quick", budget_s={c: 60.0 for c in CONFIGURATIONS},
                                        threads=1, max_steps=2, batch_size=1, crop_frames=2,
@@ -739,184 +717,31 @@ def default_study_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "resources" / "waveflow_study"
 
 
-_MANIFEST_COLUMNS = ["config", "kind", "path", "bytes", "sha256", "provenance", "reproduce"]
+#: Columns of the study's ``manifest.csv`` (:data:`greenaudio.files.CONFIG_MANIFEST_COLUMNS`).
+STUDY_MANIFEST_COLUMNS = CONFIG_MANIFEST_COLUMNS
 
 
-def _reproduce(protocol: StudyProtocol, config: str) -> str:
-    budget = protocol.training.budget_for(config)
-    return f"greenaudio waveflow-study --protocol {protocol.name} --configs {config} --budget-s {budget:g}"
-
-
-def _score_held_out(model, test_set, protocol: StudyProtocol) -> dict[str, Any]:
-    import torch
-
-    from .. import evaluation
-
-    audio = test_set.audio_array()
-    n = min(protocol.score_clips, len(audio))
-    mels = torch.stack([test_set[i][1] for i in range(n)])
-    generated = evaluation.resynthesize(model, mels, batch_size=8, seed=protocol.sample_seed)
-    fns = evaluation.make_validation_metrics(list(protocol.score_metrics), sample_rate=int(test_set.sample_rate))
-    ref = torch.as_tensor(audio[:n])
-    gen = torch.as_tensor(np.clip(generated[:, : audio.shape[1]], -1.0, 1.0), dtype=torch.float32)
-    scores: dict[str, Any] = {name: float(fn(ref, gen)) for name, fn in fns.items()}
-    scores["n_clips"] = n
-    scores["n_clipped"] = int((np.abs(generated) > 1.0).any(axis=1).sum())
-    return scores
-
-
-def _training_energy(cpu_time_s: float) -> dict[str, Any]:
-    from ..measure import codecarbon_cpu_power_model
-
-    model = codecarbon_cpu_power_model()
-    return {"train_energy_j": model.energy_j(cpu_time_s), "train_energy_method": "estimated:codecarbon-cpu-process-rule",
-            "train_energy_constants": json.dumps(model.to_dict(), sort_keys=True)}
-
-
-def _git_commit() -> str | None:
-    from ..measure import read_git_commit
-
-    return read_git_commit()
-
-
-def run_study(protocol: str | StudyProtocol = "mini", configs: Iterable[str] | None = None, *,
-              budget_s: float | None = None, out_root: str | os.PathLike | None = None,
-              runs_root: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-              train_set=None, test_set=None, progress: bool = True, commit: str | None = None) -> pd.DataFrame:
-    """Train the configurations one after another at one equal budget, score them, ship the results. Resumable.
-
-    A configuration whose row in ``<out_root>/<protocol>/scores.csv`` was made under the same settings (protocol
-    key and corpus) is skipped; an interrupted training resumes from its checkpoint (the zoo's run folders).
-
-    Args:
-        protocol: ``"mini"`` (300 process-CPU-seconds each, 1 thread, the zoo's mini corpus, crops and seed),
-            ``"quick"``, or a :class:`StudyProtocol`.
-        configs: subset of WF1–WF5 (default: all five).
-        budget_s: replace the per-configuration budget (seconds on the protocol's clock; the key changes with it).
-        out_root: parent of the shipped folder (default: the package's ``resources/waveflow_study``).
-        runs_root: parent of the training run folders (default: ``<cache>/runs/waveflow_study``).
-        cache_dir: the corpus cache (default: greenaudio's).
-        train_set, test_set: datasets to use instead of the espeak corpus (tests).
-        commit: code commit recorded (default: ``git rev-parse HEAD``).
-
-    Writes ``scores.csv`` (one row per configuration), ``<config>/training.json`` and ``<config>/curves.csv``, and
-    ``manifest.csv`` (path, bytes, sha256, provenance, reproduce command), each atomically.
-
-    Returns:
-        the scores table of the requested configurations.
-
-    Raises:
-        ValueError: unknown protocol or configuration, bad budget (before any work).
-    """
-    import torch
-
-    from .. import data
-    from ..training import atomic_write_text, load_checkpoint, load_training_log
-    from . import zoo
-    from .artefacts import config_file_row, upsert_rows
-
-    protocol = get_study_protocol(protocol)
-    configs = check_configurations(configs)
-    if budget_s is not None:
-        budget = check_finite_number("budget_s", budget_s, min_value=0.0, min_inclusive=False)
-        protocol = dataclasses.replace(protocol, training=protocol.training.replace(
-            budget_s={c: budget for c in CONFIGURATIONS}))
-    out = (Path(out_root) if out_root else default_study_dir()) / protocol.name
-    cache = Path(cache_dir) if cache_dir else data.default_cache_dir()
-    runs = Path(runs_root) if runs_root else cache / "runs" / "waveflow_study"
-    if train_set is None:
-        train_set = data.load_espeak_speech("train", cache_dir=cache)
-    if test_set is None:
-        test_set = data.load_espeak_speech("test", cache_dir=cache)
-    corpus = zoo._corpus_fingerprint(train_set)
-    key = protocol.key() + "-" + hashlib.sha256(json.dumps(corpus, sort_keys=True).encode()).hexdigest()[:8]
-    done = _read_scores(out)
-    done_keys = dict(zip(done["config"], done["study_key"])) if not done.empty else {}
-    commit = commit or _git_commit()
-    for k, c in enumerate(configs, 1):
-        if done_keys.get(c) == key:
-            print(f"[{k}/{len(configs)}] {c}: done under these settings, skipped", flush=True)
-            continue
-        print(f"[{k}/{len(configs)}] {c}: training, budget {protocol.training.budget_for(c):g} s "
-              f"({protocol.training.clock})", flush=True)
-        run = zoo.train_configuration("waveflow", c, protocol.training, train_set, test_set, root=runs,
-                                      progress=progress)
-        summary = json.loads((run.run_dir / "zoo_run.json").read_text())
-        torch.set_num_threads(protocol.training.threads)
-        model = load_checkpoint(run.run_dir).model.eval()
-        scores = _score_held_out(model, test_set, protocol)
-        cpu_s = float(summary["budget_elapsed_s"]) if summary["clock"] == "process" else None
-        reproduce = _reproduce(protocol, c)
-        record = {"config": c, "study_key": key, "protocol": protocol.to_dict(), "corpus": corpus,
-                  "steps": summary["step"], "clock": summary["clock"], "budget_s": protocol.training.budget_for(c),
-                  "budget_elapsed_s": summary["budget_elapsed_s"], "cpu_time_s": cpu_s,
-                  "wall_s": summary.get("wall_s_total"), "threads": summary["threads"],
-                  "device": protocol.training.device, "torch": summary.get("torch"), "commit": commit,
-                  "code_fingerprint": summary.get("code_fingerprint"), "stop_reason": summary.get("stop_reason"),
-                  "reproduce": reproduce}
-        if cpu_s is not None:
-            record.update(_training_energy(cpu_s))
-        folder = out / c
-        atomic_write_text(folder / "training.json", json.dumps(record, indent=1, sort_keys=True, default=str) + "\n")
-        atomic_write_text(folder / "curves.csv", pd.DataFrame(load_training_log(run.run_dir)).to_csv(index=False))
-        manifest = [
-            config_file_row(out, c, "training-record", folder / "training.json",
-                            "the trainer's zoo_run.json + energy estimate (CodeCarbon CPU process rule)", reproduce),
-            config_file_row(out, c, "curves", folder / "curves.csv", "validation log of the run", reproduce),
-        ]
-        row = {"config": c, "study_key": key, "steps": summary["step"], "budget_s": record["budget_s"],
-               "clock": summary["clock"], "cpu_time_s": cpu_s, "wall_s": record["wall_s"], "threads": record["threads"],
-               "device": record["device"], "commit": commit, "sample_seed": protocol.sample_seed}
-        row.update({k2: record[k2] for k2 in ("train_energy_j", "train_energy_method", "train_energy_constants")
-                    if k2 in record})
-        row.update(scores)
-        row["reproduce"] = reproduce
-        upsert_rows(out / "scores.csv", "config", [row])
-        manifest.append(config_file_row(out, c, "scores", out / "scores.csv",
-                                        "held-out scores (all configurations)", reproduce))
-        upsert_rows(out / "manifest.csv", "path", manifest)
-        _refresh_scores_hash(out)
-    table = _read_scores(out)
-    return table[table["config"].isin(configs)].reset_index(drop=True)
-
-
-def _refresh_scores_hash(out: Path) -> None:
-    """``scores.csv`` changes with every configuration: its single manifest row carries its current hash."""
-    from .artefacts import sha256_file
-    from ..training import atomic_write_text
-
-    path = out / "manifest.csv"
-    manifest = pd.read_csv(path, keep_default_na=False)
-    scores = manifest["path"] == "scores.csv"
-    manifest.loc[scores, "config"] = "all"
-    manifest.loc[scores, "bytes"] = (out / "scores.csv").stat().st_size
-    manifest.loc[scores, "sha256"] = sha256_file(out / "scores.csv")
-    manifest.loc[scores, "reproduce"] = "greenaudio waveflow-study --protocol " + out.name
-    atomic_write_text(path, manifest[_MANIFEST_COLUMNS].to_csv(index=False))
-
-
-def _read_scores(folder: Path) -> pd.DataFrame:
-    path = folder / "scores.csv"
+def read_scores(folder: str | os.PathLike) -> pd.DataFrame:
+    """``<folder>/scores.csv`` of a study protocol folder (empty DataFrame when it does not exist)."""
+    path = Path(folder) / "scores.csv"
     return pd.read_csv(path) if path.is_file() else pd.DataFrame()
 
 
 def load_study_results(protocol: str = "mini", root: str | os.PathLike | None = None) -> pd.DataFrame:
     """The shipped scores of a study protocol (empty DataFrame when nothing is shipped yet)."""
-    return _read_scores((Path(root) if root else default_study_dir()) / get_study_protocol(protocol).name)
+    return read_scores((Path(root) if root else default_study_dir()) / get_study_protocol(protocol).name)
 
 
 def verify_study_manifest(protocol: str = "mini", root: str | os.PathLike | None = None) -> pd.DataFrame:
     """Check every shipped file of a study protocol against its sha256 in ``manifest.csv``.
 
     Raises:
-        greenaudio.experiments.artefacts.ArtefactError: no or a malformed ``manifest.csv``, a row whose path leaves
+        greenaudio.files.ArtefactError: no or a malformed ``manifest.csv``, a row whose path leaves
             the folder, a missing or altered file, or a file the manifest does not list (naming them:
-            :func:`greenaudio.manifests.verify_folder`).
+            :func:`greenaudio.files.verify_folder`).
     """
-    from ..manifests import verify_folder
-
     folder = (Path(root) if root else default_study_dir()) / get_study_protocol(protocol).name
-    return verify_folder(folder, columns=_MANIFEST_COLUMNS, how_to_ship=f"greenaudio waveflow-study --protocol "
+    return verify_folder(folder, columns=STUDY_MANIFEST_COLUMNS, how_to_ship=f"greenaudio waveflow-study --protocol "
                          f"{folder.name}")
 
 
@@ -949,8 +774,6 @@ def compute_fronts(table: pd.DataFrame, quality: str = "mos", costs: Mapping[str
         ``label`` plus, per front, ``optimal_<front>`` and ``dominated_by_<front>``
         (:func:`greenaudio.pareto.compute_pareto_table`).
     """
-    from .. import pareto
-
     costs = dict(costs or FRONTS)
     direction = quality_sense(quality, sense)
     out = pd.DataFrame({label: table[label].to_numpy()})
@@ -1121,7 +944,7 @@ def _concordant(values: Sequence[float], quality: Sequence[float], sense: str) -
 def compute_mini_study_ranking(scores: pd.DataFrame, qualities: Sequence[str] = ("d_stft", "pesq_wb")) -> pd.DataFrame:
     """What orders the configurations of a shipped equal-budget study: their size or the steps each made.
 
-    For each quality column of ``scores`` (:func:`run_study`'s columns) with a value for every configuration, counted
+    For each quality column of ``scores`` (the shipped study's columns) with a value for every configuration, counted
     over the pairs of configurations that both separate: ``larger_better`` of ``size_pairs`` pairs in which the
     configuration with more parameters (the paper's, Table 6) scores better (as the paper's MOS does), and
     ``more_steps_better`` of ``steps_pairs`` in which the one that made more steps scores better. ``ranks_by`` is
@@ -1171,7 +994,7 @@ def figure28_panels(printed: pd.DataFrame, live: pd.DataFrame, generation: pd.Da
     """Figure 28's columns for the chapter: the thesis's (Table 6), this book's costs against the paper's MOS, and,
     when the equal-budget study is shipped for at least three configurations, this book's costs against the D_STFT of
     the mini-trained models (minimised; DistillMOS does not rank this corpus, see
-    :func:`greenaudio.experiments.quality.distillmos_against_ground_truth`).
+    :func:`greenaudio.chapters.quality.distillmos_against_ground_truth`).
 
     Returns:
         ``{"panels": {title: table}, "quality": {title: column}, "labels": {title: axis labels},

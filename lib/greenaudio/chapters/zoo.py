@@ -1,6 +1,8 @@
-"""Training the vocoder zoo under a named protocol (quick, mini, full), resumable configuration by configuration.
+"""The zoo's training protocols (quick, mini, full) and the training of one configuration under one, resumable.
 
-Used by: ``greenaudio train``, notebooks/05_2_quality, :mod:`greenaudio.experiments.artefacts`.
+Used by: ``greenaudio train`` and the zoo grid (:mod:`greenaudio.orchestration.zoo`, which trains every configuration,
+here or on Ray), notebooks/05_2_quality, :mod:`greenaudio.orchestration.export` (the run folders it exports),
+:mod:`greenaudio.chapters.waveflow`; book/running-full-protocol.md (:func:`format_full_protocol_cost`).
 
 The thesis (§5.1.3) gives every configuration of a comparison the same wall-clock budget (120 h on one RTX A5000).
 The protocols below keep that rule and change only its scale:
@@ -12,8 +14,10 @@ The protocols below keep that rule and change only its scale:
   discriminator never joins (:data:`MINI_DISCRIMINATOR_START_STEP`): a stated deviation from the papers;
 - ``full``: the thesis's protocol, 120 h of wall-clock time per model on a GPU.
 
->>> from greenaudio.experiments import zoo
->>> zoo.train_zoo("mini", sizes=["small"])          # resumable: re-run to continue
+>>> from greenaudio import data
+>>> from greenaudio.chapters import zoo
+>>> train, test = data.load_espeak_speech("train"), data.load_espeak_speech("test")
+>>> zoo.train_configuration("melgan", "small", "mini", train, test, root="runs")   # resumable: re-run to continue
 """
 
 from __future__ import annotations
@@ -24,21 +28,12 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 
-__all__ = [
-    "ZooProtocol",
-    "PROTOCOLS",
-    "MINI_DISCRIMINATOR_START_STEP",
-    "RandomCropDataset",
-    "get_protocol",
-    "run_directory",
-    "train_configuration",
-    "train_zoo",
-    "ZooRun",
-]
+__all__ = ["ZooProtocol", "PROTOCOLS", "get_protocol", "run_directory", "train_configuration", "ZooRun",
+           "compute_full_protocol_cost", "format_full_protocol_cost"]
 
 #: ParallelWaveGAN's recipe starts its discriminator after 100k generator steps; the mini protocol keeps that
 #: step count, which a 15-CPU-minute budget never reaches (the mini GANs are trained on reconstruction alone).
@@ -177,7 +172,7 @@ class ZooRun:
     model: str
     size: str
     run_dir: Path
-    result: Any = field(repr=False)  # a TrainResult; on a Ray cluster the cell's cluster.ZooCellRecord
+    result: Any = field(repr=False)  # a TrainResult; from the zoo grid, the cell's ZooCellRecord
     wall_s: float = 0.0
 
 
@@ -226,103 +221,66 @@ def train_configuration(name: str, size: str, protocol: str | ZooProtocol, train
     return ZooRun(name, size, run_dir, result, wall)
 
 
-def train_zoo(protocol: str | ZooProtocol = "mini", *, models: Sequence[str] | None = None,
-              sizes: Sequence[str] | None = None, root: str | Path | None = None, corpus: str = "espeak",
-              cache_dir: str | Path | None = None, progress: bool = True,
-              on_done: Callable[[ZooRun], None] | None = None, ray_address: str | None = None,
-              cluster_options: Mapping[str, Any] | None = None) -> list[ZooRun]:
-    """Train the zoo (or a subset), one configuration after another, skipping those already done.
+# -- the cost of the full protocol (book/running-full-protocol.md) ---------------------------------------------
+#: GPUs of the cost table (names of :func:`greenaudio.carbon.list_hardware`): the thesis's and two current ones.
+COST_GPUS = ("RTX A5000", "A100 SXM4 80GB", "H100 SXM5")
+#: Grids of the cost table (names of :func:`greenaudio.carbon.list_grids`).
+COST_GRIDS = ("france", "thesis-world-2018", "india")
 
-    With ``ray_address`` the configurations run on that Ray cluster instead, one task per configuration, through
-    :func:`greenaudio.experiments.cluster.run_zoo_grid` (train, then evaluate and measure): the run folders are the
-    same (``root`` must then be a folder every node sees, and the driver too), finished ones are reused, and
-    ``on_done`` is called on this process for every configuration, with the cell's
-    :class:`~greenaudio.experiments.cluster.ZooCellRecord` as the run's ``result``. Without it Ray is never imported.
 
-    Args:
-        protocol: a name of :data:`PROTOCOLS` or a :class:`ZooProtocol`.
-        models, sizes: subsets (default: all six families, the protocol's sizes).
-        root: parent of the run folders (default: ``<cache>/runs/zoo``).
-        corpus: ``"espeak"`` (the offline corpus).
-        progress: progress bars (with the remaining budget as an ETA).
-        on_done: called with each finished :class:`ZooRun` (e.g. to export its artefacts at once).
-        ray_address: ``None`` (here, one after another), ``"auto"``, ``"ray://host:port"`` or ``"host:port"``.
-        cluster_options: with ``ray_address``, more arguments of ``run_zoo_grid`` (``store``, default
-            ``results/zoo_grid.sqlite`` on this machine; ``num_gpus``, ``num_cpus``, ``memory_gb``, ``max_retries``,
-            ``cell_timeout_s``...).
+def compute_full_protocol_cost(gpus: Sequence[str] = COST_GPUS, grids: Sequence[str] = COST_GRIDS, *,
+                               n_configurations: int = 18, hours_per_configuration: float | None = None,
+                               pue: str | float = "none"):
+    """Energy and emissions of the full protocol: training every configuration on one GPU, plus the benchmark.
 
-    Raises:
-        ValueError: unknown protocol, model or size, or a malformed ``ray_address`` (before anything is trained).
-        RuntimeError: on the cluster, a configuration failed (after the others ran; the store says why).
+    Training: ``n_configurations`` x the ``full`` protocol's budget (120 h, thesis §5.1.3) on one GPU each.
+    Benchmark: the thesis protocol (10 clips x 10 s, one warm-up and three timed runs) for the 18 configurations at
+    the GPU real-time factors printed in Table 8 (RTX A5000), applied to every GPU (an upper bound for faster ones).
+    Energy is the thesis's worst case (Eq. 48: one GPU at its catalogue maximum power for the whole time, times the
+    PUE); emissions are energy x grid intensity (:mod:`greenaudio.carbon`).
+
+    Returns:
+        DataFrame ``gpu, power_w, grid, kgco2e_per_kwh, pue, training_gpu_h, benchmark_gpu_h, energy_kwh,
+        emissions_kgco2e, method``.
     """
-    from .. import data, vocoders
+    import pandas as pd
 
-    if ray_address is not None:
-        from . import cluster
+    from .. import carbon, published
+    from ..measure.protocol import THESIS_PROTOCOL
+    from ..validation import check_positive_int, check_positive_number
 
-        ray_address = cluster.check_ray_address_form(ray_address)
-    elif cluster_options:
-        raise ValueError(f"cluster_options {sorted(cluster_options)} given without a ray_address; give both or neither")
-    protocol = get_protocol(protocol)
-    models = list(models) if models else vocoders.names()
-    unknown = [m for m in models if m not in vocoders.names()]
-    if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; choose from {vocoders.names()}")
-    sizes = list(sizes) if sizes else list(protocol.budget_s)
-    bad = [s for s in sizes if s not in protocol.budget_s]
-    if bad:
-        raise ValueError(f"unknown size(s) {bad}; choose from {sorted(protocol.budget_s)}")
-    if corpus != "espeak":
-        raise ValueError(f"corpus {corpus!r} is not valid; choose one of ['espeak']")
-    cache = Path(cache_dir) if cache_dir else data.default_cache_dir()
-    root = Path(root) if root else cache / "runs" / "zoo"
-    if ray_address is not None:
-        return _train_zoo_on_ray(protocol, models, sizes, root, cache_dir, progress, on_done, ray_address,
-                                 dict(cluster_options or {}))
-    train_set = data.load_espeak_speech("train", cache_dir=cache)
-    test_set = data.load_espeak_speech("test", cache_dir=cache)
-    todo = [(n, s) for s in sizes for n in models]
-    total = sum(protocol.budget_for(s) for _, s in todo)
-    runs: list[ZooRun] = []
-    spent = 0.0
-    for k, (name, size) in enumerate(todo, 1):
-        print(f"[{k}/{len(todo)}] {name}/{size}: budget {protocol.budget_for(size):.0f} s ({protocol.clock}); "
-              f"about {(total - spent) / 60:.0f} min of budget left in this grid", flush=True)
-        run = train_configuration(name, size, protocol, train_set, test_set, root=root, progress=progress)
-        spent += protocol.budget_for(size)
-        runs.append(run)
-        if on_done is not None:
-            on_done(run)
-    return runs
+    n_configurations = check_positive_int("n_configurations", n_configurations)
+    hours = (PROTOCOLS["full"].budget_for("small") / 3600.0 if hours_per_configuration is None
+             else check_positive_number("hours_per_configuration", hours_per_configuration))
+    table8 = published.load_vocoder_costs()
+    runs = THESIS_PROTOCOL.warmup + THESIS_PROTOCOL.repeats
+    audio_s = THESIS_PROTOCOL.n_clips * THESIS_PROTOCOL.clip_duration_s
+    benchmark_h = float(table8["rtf_gpu"].astype(float).sum()) * audio_s * runs / 3600.0
+    training_h = n_configurations * hours
+    pue_value = carbon._pue(pue)
+    rows = []
+    for gpu in gpus:
+        spec = carbon.get_hardware(gpu)
+        if spec.kind != "gpu":
+            raise ValueError(f"{gpu!r} is a {spec.kind}, not a GPU; GPUs: {carbon.list_hardware('gpu')}")
+        energy = pue_value * carbon.compute_worst_case_energy_kwh(spec, 1, training_h + benchmark_h)
+        for grid in grids:
+            g = carbon.get_grid(grid)
+            rows.append({"gpu": spec.name, "power_w": spec.max_power_w, "grid": g.name,
+                         "kgco2e_per_kwh": g.kgco2e_per_kwh, "pue": pue_value, "training_gpu_h": training_h,
+                         "benchmark_gpu_h": benchmark_h, "energy_kwh": energy,
+                         "emissions_kgco2e": carbon.compute_emissions_kgco2e(energy, g),
+                         "method": "estimated: catalogue max power x time (thesis Eq. 48) x PUE x grid intensity"})
+    return pd.DataFrame(rows)
 
 
-#: The arguments of ``cluster.run_zoo_grid`` that ``train_zoo(cluster_options=...)`` passes on (it sets the others).
-CLUSTER_OPTIONS = ("store", "bench_protocol", "device", "eval_clips", "eval_frames", "eval_metrics", "energy_mode",
-                   "num_cpus", "num_gpus", "memory_gb", "max_retries", "cell_timeout_s", "connect_timeout_s",
-                   "retry_failed")
-
-
-def _train_zoo_on_ray(protocol: ZooProtocol, models: list[str], sizes: list[str], root: Path, cache_dir,
-                      progress: bool, on_done, ray_address: str, options: dict[str, Any]) -> list[ZooRun]:
-    from . import cluster
-
-    bad = sorted(set(options) - set(CLUSTER_OPTIONS))
-    if bad:
-        raise ValueError(f"cluster_options {bad} are not valid; valid: {sorted(CLUSTER_OPTIONS)}")
-    runs: dict[tuple, ZooRun] = {}
-
-    def done(rec) -> None:
-        if rec.ok and rec.key not in runs:
-            runs[rec.key] = ZooRun(rec.model, rec.size, cluster.cell_run_dir(root, rec, root), rec, rec.wall_s or 0.0)
-            if on_done is not None:
-                torch.set_num_threads(protocol.threads)  # as train_configuration leaves them on the sequential path
-                on_done(runs[rec.key])
-
-    result = cluster.run_zoo_grid(models, sizes, protocol=protocol, shared_dir=root, runs_dir=root,
-                                  ray_address=ray_address, cache_dir=cache_dir, on_record=done, on_skipped=done,
-                                  progress=progress, **options)
-    bad_cells = [f"{r.model}/{r.size}: {r.error}" for r in result.records if not r.ok]
-    if bad_cells:
-        raise RuntimeError(f"{len(bad_cells)} configuration(s) failed on the cluster at {ray_address!r} (records in "
-                           f"{result.store}): " + "; ".join(bad_cells))
-    return [runs[r.key] for r in result.records if r.key in runs]
+def format_full_protocol_cost(table=None) -> str:
+    """The cost table as Markdown (the book page's table is this text; a test compares them)."""
+    table = compute_full_protocol_cost() if table is None else table
+    # The GPU hours (training and benchmark) are the same on every row: the page states them once, above the table.
+    lines = ["| GPU | Maximum power (W) | Grid | Intensity (kgCO2e/kWh) | Energy (kWh) | Emissions (kgCO2e) |",
+             "|---|---:|---|---:|---:|---:|"]
+    for r in table.itertuples(index=False):
+        lines.append(f"| {r.gpu} | {r.power_w:.0f} | {r.grid} | {r.kgco2e_per_kwh:.3f} | {r.energy_kwh:.1f} | "
+                     f"{r.emissions_kgco2e:.1f} |")
+    return "\n".join(lines)

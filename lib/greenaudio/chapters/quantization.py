@@ -1,14 +1,20 @@
 """Chapter 6 as library calls: what notebooks/06_quantization runs between its narrative cells.
 
+Used by: notebooks/06_quantization.ipynb, scripts/bench_quantization.py.
+
 The notebook holds parameters and prose; the loops over configurations and QAT sizes, the scoring against ground
 truth, the facts its prose quotes (numbers, dicts of numbers, tables: never sentences), the checks of the thesis's
-claims, the provenance rows and the figures live here so a reader (or a test) can call them alone.
+claims, the provenance rows and the figures live here so a reader (or a test) can call them alone; and the chapter's
+tables from the measured rows: Table 9 beside the thesis's (:func:`compute_table9`), Table 10 from measured sizes
+(:func:`compute_table10`), the benchmark script's table (:func:`compute_bench_table`), with their display headers and
+formats.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -17,12 +23,152 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import metrics, vocoders
-from . import qat
-from .compare import compute_output_change
-from .sizes import measure_files_bytes
-from .tables import SPEED_TARGET, SPEED_TARGET_FAMILIES, display_model
+from .. import embedded, metrics, published, vocoders
+from ..evaluation import generate_and_score, resynthesize, score_clips
+from ..files import column_values
+from ..quantization import qat
+from ..quantization.calibrate import QUANTIZATION_SETTINGS
+from ..quantization.compare import compute_output_change
+from ..quantization.shipped import load_shipped_qat, ptq_provenance, qat_provenance
+from ..quantization.sizes import measure_files_bytes
+from ..report import configuration_name
+from ..validation import check_positive_int
 
+__all__ = ["start_chapter", "load_chapter_inputs", "ptq_facts", "speed_target_table", "trained_snr_table",
+           "operator_profiles", "score_trained_against_ground_truth", "run_qat_sizes", "plot_qat_history",
+           "convert_and_reconstruct", "plot_reconstruction_spectrograms", "score_reconstructions", "qat_stability",
+           "stability_with_shipped", "stability_facts", "plot_qat_families", "converted_sizes", "check_claims",
+           "CLAIM_RULES", "provenance_rows", "compute_table9", "compute_table10", "compute_bench_table",
+           "display_model", "format_seconds", "RTF_ESTIMATE_METHOD", "TABLE9_FORMATS", "TABLE9_LABELS", "TABLE9_MAIN",
+           "TABLE9_LIVE_MAIN", "TABLE10_FIT_COLUMNS", "TABLE10_FIT_LABELS", "TABLE10_FIT_FORMATS", "TABLE10_FIT_MAIN",
+           "BOARD_LABELS", "BOARD_MAIN", "EMBEDDED_SUMMARY_LABELS", "EMBEDDED_SUMMARY_FORMATS",
+           "EMBEDDED_SUMMARY_MAIN", "GROUND_TRUTH_CAPTION", "GROUND_TRUTH_LABELS", "GROUND_TRUTH_FORMATS",
+           "OPERATOR_TIME_CAPTION", "OPERATOR_TIME_LABELS", "OPERATOR_TIME_FORMATS", "SPEED_TARGET_COLUMNS",
+           "SPEED_TARGET_LABELS", "SPEED_TARGET_FORMATS", "TRAINED_SNR_LABELS", "TRAINED_SNR_FORMATS",
+           "RECONSTRUCTION_LABELS", "RECONSTRUCTION_FORMATS", "STABILITY_LABELS", "STABILITY_FORMATS",
+           "STABILITY_MAIN", "STABILITY_CAPTION"]
+
+# -- tables from the measured rows (Tables 9 and 10, the benchmark script's) ----------------------------------------
+RTF_ESTIMATE_METHOD = ("estimated: GFLOPs per second of audio (counted on the torch model) / the board's nominal "
+                       "FLOPS (Table 10); assumes the peak rate is sustained, so a lower bound on the time")
+
+
+def display_model(model: str) -> str:
+    """A model's display name (``"hifigan"`` -> ``"HiFi-GAN"``), the format of a shown table's ``model`` column."""
+    return configuration_name(model)
+
+
+def format_seconds(value: float) -> str:
+    """Seconds for a table: whole seconds with thousands separators from 100 s up (``"10,859"``), 3 significant
+    digits below (``"0.708"``)."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+#: Families whose int8 speed is held to the target, and the target: int8 at least this many times faster than torch
+#: fp32 (thesis §6.3's question, Chapter 6's issue).
+SPEED_TARGET_FAMILIES = ("melgan", "hifigan")
+SPEED_TARGET = 2.0
+
+#: The columns of :func:`compute_table10` the chapter shows (fits in RAM / storage, time per second of audio).
+TABLE10_FIT_COLUMNS = ("model", "size", "board", "fp32_bytes", "int8_bytes", "fp32_fits_ram", "int8_fits_ram",
+                       "fp32_fits_drive", "int8_fits_drive", "seconds_per_audio_s", "real_time", "bytes_method")
+
+
+#: Display formats of :func:`compute_table9`'s numeric columns (3 significant digits).
+TABLE9_FORMATS = {c: "{:.3g}" for c in ["audio_s", "thesis_fp32_mb", "thesis_int8_mb", "fp32_mb", "int8_mb",
+                                        "size_ratio", "rtf_int8", "speedup_vs_torch_fp32", "speedup_vs_ort_fp32",
+                                        "energy_int8_j_per_100_audio_s", "int8_d_stft", "int8_snr_db"]}
+#: Display headers (words and units) of :func:`compute_table9`'s columns ("ORT": ONNX Runtime; speed-ups of int8
+#: against torch fp32 and ORT fp32, size ratio fp32 / int8, SNR and STFT distance of the int8 output to the fp32 one).
+TABLE9_LABELS = {"printed_label": "Configuration", "status": "Status", "weights": "Weights",
+                 "thesis_fp32_mb": "fp32, thesis (MB)", "thesis_int8_mb": "int8, thesis (MB)", "fp32_mb": "fp32 (MB)",
+                 "int8_mb": "int8 (MB)", "size_ratio": "Size ratio", "rtf_int8": "int8 real-time factor",
+                 "speedup_vs_torch_fp32": "Speed-up vs torch", "speedup_vs_ort_fp32": "Speed-up vs ORT",
+                 "energy_int8_j_per_100_audio_s": "int8 energy (J per 100 s of audio)",
+                 "int8_d_stft": "STFT distance", "int8_snr_db": "SNR (dB)"}
+#: The columns of :func:`compute_table9` shown in the main flow: for every configuration (thesis's sizes beside the
+#: measured ones) and for a live run (measured sizes, speed and output change).
+TABLE9_MAIN = ("printed_label", "audio_s", "thesis_fp32_mb", "thesis_int8_mb", "fp32_mb", "int8_mb",
+               "speedup_vs_torch_fp32")
+TABLE9_LIVE_MAIN = ("printed_label", "fp32_mb", "int8_mb", "size_ratio", "speedup_vs_torch_fp32", "speedup_vs_ort_fp32",
+                    "int8_snr_db")
+#: Display headers and main columns of Table 10's boards (:func:`greenaudio.published.load_embedded_boards`).
+BOARD_LABELS = {"board": "Board", "family": "Family", "cpu_clock_printed": "CPU", "flops_printed": "FLOPS",
+                "flops": "FLOPS used", "ram_printed": "RAM", "ram_bytes": "RAM used (bytes)", "drive_printed": "Drive",
+                "drive_bytes": "Drive used (bytes)"}
+BOARD_MAIN = ("board", "family", "cpu_clock_printed", "flops_printed", "ram_printed", "drive_printed")
+_FITS = {"fp32_fits_ram": "fp32 fits RAM", "int8_fits_ram": "int8 fits RAM", "fp32_fits_drive": "fp32 fits storage",
+         "int8_fits_drive": "int8 fits storage", "real_time": "Real-time", "board": "Board"}
+#: Display headers of :data:`TABLE10_FIT_COLUMNS` (sizes shown in MB by :data:`TABLE10_FIT_FORMATS`).
+TABLE10_FIT_LABELS = {**_FITS, "fp32_bytes": "fp32 (MB)", "int8_bytes": "int8 (MB)",
+                      "seconds_per_audio_s": "Seconds per s of audio", "bytes_method": "Sizes"}
+#: Display formats of :data:`TABLE10_FIT_COLUMNS`: bytes as MB (10^6 bytes), 3 significant digits.
+TABLE10_FIT_FORMATS = {"model": display_model, "fp32_bytes": lambda v: f"{v / 1e6:.3g}",
+                       "int8_bytes": lambda v: f"{v / 1e6:.3g}", "seconds_per_audio_s": format_seconds}
+TABLE10_FIT_MAIN = ("model", "size", "board", "fp32_fits_ram", "int8_fits_ram", "seconds_per_audio_s", "real_time")
+#: Display headers, formats and main columns of :func:`greenaudio.embedded.compute_embedded_summary`'s table.
+EMBEDDED_SUMMARY_LABELS = {**_FITS, "configurations": "Configurations",
+                           "fastest": "Fastest", "fastest_seconds_per_audio_s": "Fastest (s per s of audio)"}
+EMBEDDED_SUMMARY_FORMATS = {"fastest_seconds_per_audio_s": format_seconds}
+EMBEDDED_SUMMARY_MAIN = ("board", "real_time", "fp32_fits_ram", "int8_fits_ram", "fp32_fits_drive", "int8_fits_drive",
+                         "fastest_seconds_per_audio_s")
+
+
+def compute_table9(results: pd.DataFrame) -> pd.DataFrame:
+    """Table 9 regenerated: the thesis's printed sizes beside the measured ones, with the columns it could not fill.
+
+    Args:
+        results: rows of :func:`~greenaudio.quantization.pipeline.run_quantization_table` (failed rows kept).
+
+    Returns:
+        one row per measured configuration and clip: ``printed_label, model, size, audio_s, status, weights,
+        thesis_fp32_mb, thesis_int8_mb, fp32_mb, int8_mb, size_ratio, rtf_int8, speedup_vs_torch_fp32,
+        speedup_vs_ort_fp32, energy_int8_j_per_100_audio_s, energy_method, int8_d_stft, int8_snr_db`` (MB = 1e6
+        bytes; thesis columns are data from ``quantization_sizes_table9.csv``, the others measured here).
+    """
+    thesis = published.load_quantization_sizes().rename(
+        columns={"size_fp32_mb": "thesis_fp32_mb", "size_int8_mb": "thesis_int8_mb"})
+    merged = results.merge(thesis[["printed_label", "model", "size", "thesis_fp32_mb", "thesis_int8_mb"]],
+                           on=["model", "size"], how="left")
+    merged["printed_label"] = merged["printed_label"].fillna(merged["model"] + " " + merged["size"])
+    columns = ["printed_label", "model", "size", "audio_s", "status", "weights", "thesis_fp32_mb", "thesis_int8_mb",
+               "fp32_mb", "int8_mb", "size_ratio", "rtf_int8", "speedup_vs_torch_fp32", "speedup_vs_ort_fp32",
+               "energy_int8_j_per_100_audio_s", "energy_method", "int8_d_stft", "int8_snr_db"]
+    return merged.reindex(columns=columns)
+
+
+def compute_table10(results: pd.DataFrame, boards: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Table 10's question from the measured rows: fits in each board's RAM / storage in fp32 and int8, and the
+    seconds per second of audio each board would need (an estimate, :data:`RTF_ESTIMATE_METHOD`).
+
+    Failed rows (no measured size) are left out of this table; they stay in Table 9 with their reason.
+
+    Returns:
+        :func:`greenaudio.embedded.compute_embedded_fit` on the measured sizes, with ``rtf_method``.
+    """
+    ok = results[results["status"] == "ok"]
+    if ok.empty:
+        raise ValueError("no successfully quantised configuration to place on the boards")
+    models = ok[["model", "size", "params", "gflops_per_audio_s", "fp32_bytes", "int8_bytes"]]
+    fit = embedded.compute_embedded_fit(models, boards)
+    return fit.assign(rtf_method=RTF_ESTIMATE_METHOD)
+
+
+def compute_bench_table(results: pd.DataFrame) -> pd.DataFrame:
+    """The benchmark script's table: latency of torch fp32, ORT fp32 and ORT int8 (in ms), speed-ups, error."""
+    out = results[["model", "size", "status", "audio_s"]].copy()
+    for column, source in (("torch_fp32_ms", "torch_fp32_s"), ("ort_fp32_ms", "ort_fp32_s"),
+                           ("ort_int8_ms", "ort_int8_s")):
+        out[column] = results[source] * 1e3
+    for column in ("speedup_vs_torch_fp32", "speedup_vs_ort_fp32", "int8_rel_l2", "export_rel_l2"):
+        out[column] = results[column]
+    out["meets_2x_target"] = [
+        (bool(s >= SPEED_TARGET) if m in SPEED_TARGET_FAMILIES and st == "ok" else pd.NA)
+        for m, st, s in zip(results["model"], results["status"], results["speedup_vs_torch_fp32"])]
+    return out
+
+
+# -- the chapter's steps ------------------------------------------------------------------------------------------
 #: Caption, headers and number formats of the int8-against-ground-truth table
 #: (:func:`score_trained_against_ground_truth`).
 GROUND_TRUTH_CAPTION = ("PESQ (wide band) and DistillMOS of the fp32 and int8 outputs of the trained models against "
@@ -76,8 +222,7 @@ def start_chapter(seed: int, threads: int) -> None:
 def load_chapter_inputs(n_calibration: int, clip_s: float) -> ChapterInputs:
     """The espeak corpus splits, the first ``n_calibration`` training mels and a ``clip_s``-second test clip."""
     from .. import data
-    from ..validation import check_positive_int
-    from .pipeline import make_eval_clip
+    from ..quantization.pipeline import make_eval_clip
 
     n_calibration = check_positive_int("n_calibration", n_calibration)
     train_set = data.load_espeak_speech("train")
@@ -97,8 +242,8 @@ def ptq_facts(rows: pd.DataFrame) -> dict[str, float | int]:
         ``rows`` and ``configurations`` (model and size pairs); ``size_ratio_median/min/max`` (fp32 / int8 file size,
         one value per configuration); ``speedup_torch_median/min/max`` and ``speedup_ort_median/min/max`` (int8
         against torch fp32 and against ONNX Runtime fp32, every row); ``target_rows`` (rows of the families held to
-        the speed target, :data:`~greenaudio.quantization.tables.SPEED_TARGET_FAMILIES`), ``target_met`` (those at
-        least :data:`~greenaudio.quantization.tables.SPEED_TARGET` times faster than torch fp32) and ``target``.
+        the speed target, :data:`SPEED_TARGET_FAMILIES`), ``target_met`` (those at
+        least :data:`SPEED_TARGET` times faster than torch fp32) and ``target``.
         Statistics of no row are NaN.
     """
     ok = rows[rows["status"] == "ok"] if len(rows) else rows
@@ -132,7 +277,7 @@ SPEED_TARGET_FORMATS = {"model": display_model, "audio_s": "{:.3g}", "speedup_vs
 def speed_target_table(rows: pd.DataFrame) -> pd.DataFrame:
     """The speed target on int8 rows (e.g. the shipped ones): each ``ok`` row of the target families (MelGAN and
     HiFi-GAN) with its clip length, its speed-ups against torch fp32 and ONNX Runtime fp32, and ``meets_target``
-    (at least :data:`~greenaudio.quantization.tables.SPEED_TARGET` times faster than torch fp32)."""
+    (at least :data:`SPEED_TARGET` times faster than torch fp32)."""
     if rows.empty:
         return pd.DataFrame(columns=list(SPEED_TARGET_COLUMNS))
     ok = rows[(rows["status"] == "ok") & rows["model"].isin(SPEED_TARGET_FAMILIES)]
@@ -170,7 +315,7 @@ def operator_profiles(kept: Mapping[tuple[str, str], Mapping[str, Any]], mel: to
         and ``size`` columns), and one row of :func:`~greenaudio.quantization.profile.operator_facts` per
         configuration (``model``, ``size``, then the facts); two empty tables when no configuration was kept.
     """
-    from . import profile
+    from ..quantization import profile
 
     blocks, facts = [], []
     for (name, size), slot in kept.items():
@@ -208,9 +353,9 @@ def score_trained_against_ground_truth(results: pd.DataFrame, kept: Mapping[tupl
             continue
         for variant in ("torch_fp32", "ort_int8"):
             audio = np.asarray(kept[key]["outputs"][variant], dtype=np.float32).reshape(-1)
-            rows.append({"model": key[0], "size": key[1], "variant": variant,
-                         "pesq_wb": metrics.compute_pesq(truth, audio, sample_rate),
-                         "distillmos": float(np.asarray(metrics.compute_distillmos(audio, sample_rate)).ravel()[0])})
+            scored = score_clips(truth, audio, ("pesq_wb", "distillmos"), sample_rate=sample_rate, clip=False,
+                                 strict=True)
+            rows.append({"model": key[0], "size": key[1], "variant": variant, **scored.means})
     return pd.DataFrame(rows, columns=["model", "size", "variant", "pesq_wb", "distillmos"])
 
 
@@ -225,9 +370,9 @@ def run_qat_sizes(sizes: Sequence[str], train_set, test_set, *, clip_mel: torch.
         ``({size: QATResult}, history)`` with the history's rows tagged by ``size``.
     """
     def reconstruction_distance(model) -> dict[str, float]:
-        with torch.no_grad():
-            audio = model.generate(clip_mel, generator=torch.Generator().manual_seed(seed)).audio
-        return {"d_stft": metrics.compute_d_stft(clip_audio, audio)}
+        scored = generate_and_score(model, clip_mel, clip_audio, metrics=("d_stft",), seed=seed, batch_size=None,
+                                    clip=False, strict=True)
+        return {"d_stft": scored.means["d_stft"]}
 
     runs = {}
     for size in sizes:
@@ -271,8 +416,7 @@ def qat_reconstructions(run: qat.QATResult, int8_model, clip_mel: torch.Tensor, 
     """The original and the fp32, fake-quant and converted-int8 reconstructions of one clip, same seed."""
     outputs = {"original": clip_audio}
     for label, model in (("fp32", run.fp32), ("fake-quant", run.fake_quant), ("int8 (converted)", int8_model)):
-        with torch.no_grad():
-            outputs[label] = model.generate(clip_mel, generator=torch.Generator().manual_seed(seed)).audio
+        outputs[label] = torch.from_numpy(resynthesize(model, clip_mel, batch_size=None, seed=seed))
     return outputs
 
 
@@ -357,8 +501,6 @@ def stability_with_shipped(live: pd.DataFrame, shipped_history: pd.DataFrame | N
     followed by this run's rows (source ``this run``, from :func:`qat_stability`): each row says where it was
     measured. Columns: ``source``, ``model``, ``size``, ``status``, then those of
     :func:`~greenaudio.quantization.qat.qat_stability_table`."""
-    from .shipped import load_shipped_qat
-
     shipped_history = load_shipped_qat() if shipped_history is None else shipped_history
     columns = ["source", "model", "size", "status", *qat.STABILITY_COLUMNS[2:]]
     parts = []
@@ -389,8 +531,6 @@ def plot_qat_families(live_history: pd.DataFrame, shipped_history: pd.DataFrame 
     and this run's (rows with ``model``), fp32 solid, fake-quant dotted, one panel per family (their losses are on
     different scales); with no rows, a figure that says so."""
     import matplotlib.pyplot as plt
-
-    from .shipped import load_shipped_qat
 
     shipped_history = load_shipped_qat() if shipped_history is None else shipped_history
     given = [h.assign(source=source) for h, source in ((shipped_history, "shipped"), (live_history, "this run"))
@@ -452,8 +592,6 @@ def check_claims(ptq: Mapping[str, Any], stability: Mapping[str, Any],
     Returns:
         one row per claim: ``key``, ``this_build`` (a number) and ``holds`` (bool; False when the value is missing).
     """
-    import math
-
     def known(value) -> bool:
         return value is not None and not (isinstance(value, float) and math.isnan(value))
 
@@ -487,11 +625,6 @@ def provenance_rows(results: pd.DataFrame, shipped_ptq: pd.DataFrame, shipped_qa
     timing, energy and its power model), the shipped int8 rows and QAT histories
     (:func:`~greenaudio.quantization.shipped.ptq_provenance`, :func:`~greenaudio.quantization.shipped.qat_provenance`),
     this build's QAT run, and the boards' estimate."""
-    from ..manifests import column_values
-    from .calibrate import QUANTIZATION_SETTINGS
-    from .shipped import ptq_provenance, qat_provenance
-    from .tables import RTF_ESTIMATE_METHOD
-
     today = f"this build, {_today()} (UTC)"
     ok = results[results["status"] == "ok"] if len(results) else results
     rows = []
