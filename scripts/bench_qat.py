@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from greenaudio import data
-    from greenaudio.measure import read_cpu_model
+    from greenaudio.host import read_cpu_model
     from greenaudio.files import upsert_rows
     from greenaudio.orchestration import shipping
     from greenaudio.quantization import qat, shipped

@@ -554,3 +554,11 @@ def test_cost_chapter_grid_on_ray_gives_the_sequential_records(ray_cluster, tmp_
         assert r.ok and r.key == s.key  # same machine, same settings: the same cell
         for k in _BENCH_SAME:
             assert getattr(s, k) == getattr(r, k), (s.model, k)
+
+
+def test_grid_model_names_are_case_insensitive(tmp_path):
+    """`greenaudio grid --models HiFiGAN` plans the hifigan cells, as `greenaudio bench --models HiFiGAN` does."""
+    from greenaudio.orchestration import zoo as grid
+
+    cells = grid.plan_cells(["HiFiGAN", "melgan"], ["small"], "quick", shared_dir=tmp_path)
+    assert sorted(c.model for c in cells) == ["hifigan", "melgan"]

@@ -8,7 +8,7 @@ from torch import nn
 
 torch.set_num_threads(1)
 
-from greenaudio import measure  # noqa: E402
+from greenaudio import host, measure  # noqa: E402
 from greenaudio.measure import Protocol, benchmark_model  # noqa: E402
 from greenaudio.vocoders.base import Vocoder, VocoderConfig  # noqa: E402
 
@@ -150,21 +150,21 @@ def test_detect_host_type_from_fake_trees(tmp_path):
     (bare / "proc/cpuinfo").write_text("model name\t: Intel(R) Xeon(R) Gold 5220R CPU @ 2.20GHz\nflags\t\t: fpu sse\n")
     (bare / "proc/1").mkdir()
     (bare / "proc/1/cgroup").write_text("0::/init.scope\n")
-    assert measure.detect_host_type(bare).kind == "bare metal"
-    assert measure.read_cpu_model(bare) == "Intel(R) Xeon(R) Gold 5220R CPU @ 2.20GHz"
+    assert host.detect_host_type(bare).kind == "bare metal"
+    assert host.read_cpu_model(bare) == "Intel(R) Xeon(R) Gold 5220R CPU @ 2.20GHz"
 
     vm = tmp_path / "vm"
     (vm / "sys/class/dmi/id").mkdir(parents=True)
     (vm / "sys/class/dmi/id/sys_vendor").write_text("QEMU\n")
-    assert measure.detect_host_type(vm).kind == "virtual machine"
+    assert host.detect_host_type(vm).kind == "virtual machine"
 
     box = tmp_path / "box"
     (box / "proc/1").mkdir(parents=True)
     (box / "proc/1/cgroup").write_text("12:pids:/docker/abc\n")
     (box / "proc/cpuinfo").write_text("flags\t: fpu hypervisor\n")
-    host = measure.detect_host_type(box)
-    assert host.kind == "container in virtual machine" and host.containerised and host.virtualised
-    assert measure.detect_host_type(tmp_path / "empty").kind == "unknown"
+    found = host.detect_host_type(box)
+    assert found.kind == "container in virtual machine" and found.containerised and found.virtualised
+    assert host.detect_host_type(tmp_path / "empty").kind == "unknown"
 
 
 def test_cli_bench_with_a_registered_model(tmp_path, capsys, monkeypatch):

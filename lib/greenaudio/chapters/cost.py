@@ -44,11 +44,9 @@ CLAIM_READINGS = {"around_100_low": 10 ** 1.5, "around_100_high": 10 ** 2.5, "po
                   "no_correlation_r": 0.5, "few_share": 0.25, "consistent_share": 0.5}
 
 #: Procedures whose FLOPs are compared with Table 8 (diffusion schedules, WaveFlow's reverse).
-PROCEDURE_VARIANTS = {
-    "wavegrad": [{"schedule": "fast"}, {"schedule": "full"}],
-    "diffwave": [{"schedule": "fast"}, {"schedule": "full"}],
-    "waveflow": [{"reverse": "fast"}, {"reverse": "plain"}],
-}
+PROCEDURE_VARIANTS = {"wavegrad": [{"schedule": "fast"}, {"schedule": "full"}],
+                      "diffwave": [{"schedule": "fast"}, {"schedule": "full"}],
+                      "waveflow": [{"reverse": "fast"}, {"reverse": "plain"}]}
 
 
 def _unique(values) -> list:
@@ -115,7 +113,8 @@ def provenance_rows(records: Sequence[BenchmarkRecord], *, procedure_clip_s: flo
                     for f in facts)
     rows = [
         {"quantity": "Time and real-time factor (Table 8, this build)",
-         "method": f"measured: greenaudio.measure.run_grid, perf_counter of generate(), median run; {protocols}",
+         "method": ("measured: greenaudio.measure.benchmark_model per grid cell, perf_counter of generate(), "
+                    f"median run; {protocols}"),
          "tool": software, "machine": machine, "when": when},
         {"quantity": "Energy E_gen (Table 8, this build)",
          "method": "; ".join(_unique(energy_method_label(r) for r in records) + energy_notes),
@@ -435,30 +434,27 @@ def gpu_records_table(path: str | Path | None) -> pd.DataFrame | None:
 
 # -- the page's tables: headers in words, formats, main columns ------------------------------------------------------
 #: Display headers (words and units) of the chapter's columns (the others are in greenaudio.report.COLUMN_LABELS).
-LABELS = {
-    "configuration": "Configuration", "call": "Call", "cells": "Cells", "computed": "Computed",
-    "skipped": "Found in the store", "failed": "Failed", "params": "Parameters",
-    "thesis_params": "Parameters, thesis", "params_ratio": "Parameters, ratio",
-    "gflops_per_audio_s": "GFLOPs per s of audio", "thesis_gflops_per_audio_s": "GFLOPs, thesis",
-    "gflops_ratio": "GFLOPs, ratio", "e_gen_j": "Energy (J / 100 s)",
-    "thesis_e_gen_printed_mj": "Energy, thesis ('mJ')",
-    "e_gen_ratio_printed_as_j": "Energy ratio (printed value read as J)", "rtf_cpu": "RTF (CPU)",
-    "thesis_rtf_cpu": "RTF, thesis (CPU)", "rtf_cpu_ratio": "RTF, ratio (CPU)", "rtf_gpu": "RTF (GPU)",
-    "thesis_rtf_gpu": "RTF, thesis (GPU)", "rtf_gpu_ratio": "RTF, ratio (GPU)", "data": "Data", "pair": "Pair",
-    "n": "Points",
-    "pearson_r": "Pearson r", "pearson_r_log10": "Pearson r (log10)", "spearman_rho": "Spearman ρ",
-    "procedure": "Procedure", "mel_frames": "Mel frames", "ratio": "Ratio", "closest_to_thesis": "Closest to thesis",
-    "mos": "MOS (thesis)", "optimal_energy_ours": "Energy front, ours",
-    "optimal_energy_thesis": "Energy front, thesis", "optimal_gflops_ours": "GFLOPs front, ours",
-    "optimal_gflops_thesis": "GFLOPs front, thesis", "workload": "Workload", "cores": "Cores",
-    "memory_gb": "Memory (GB)", "rule": "Rule", "tdp_w": "TDP (W)", "tdp_source": "TDP from", "gpu": "GPU",
-    "e_gen_printed": "Energy, thesis ('mJ')", "rtf_gpu_thesis_rtx_a5000": "RTF, thesis (GPU)",
-    "share": "Share of the TDP", "share_rule": "Share rule", "cpu_power_w": "CPU power (W)",
-    "memory_power_w": "Memory power (W)", "memory_rule": "Memory rule", "pue_source": "PUE from",
-    "cpu_energy_kwh": "CPU energy (kWh)", "memory_energy_kwh": "Memory energy (kWh)", "tdp_factor": "TDP factor",
-    "share_factor": "Share factor", "pue_factor": "PUE factor", "cpu_energy_factor": "CPU energy factor",
-    "energy_factor": "Energy factor", "error": "Error",
-}
+LABELS = {"configuration": "Configuration", "call": "Call", "cells": "Cells", "computed": "Computed",
+          "skipped": "Found in the store", "failed": "Failed", "params": "Parameters",
+          "thesis_params": "Parameters, thesis", "params_ratio": "Parameters, ratio",
+          "gflops_per_audio_s": "GFLOPs per s of audio", "thesis_gflops_per_audio_s": "GFLOPs, thesis",
+          "gflops_ratio": "GFLOPs, ratio", "e_gen_j": "Energy (J / 100 s)",
+          "thesis_e_gen_printed_mj": "Energy, thesis ('mJ')",
+          "e_gen_ratio_printed_as_j": "Energy ratio (printed value read as J)", "rtf_cpu": "RTF (CPU)",
+          "thesis_rtf_cpu": "RTF, thesis (CPU)", "rtf_cpu_ratio": "RTF, ratio (CPU)", "rtf_gpu": "RTF (GPU)",
+          "thesis_rtf_gpu": "RTF, thesis (GPU)", "rtf_gpu_ratio": "RTF, ratio (GPU)", "data": "Data", "pair": "Pair",
+          "n": "Points", "pearson_r": "Pearson r", "pearson_r_log10": "Pearson r (log10)", "spearman_rho": "Spearman ρ",
+          "procedure": "Procedure", "mel_frames": "Mel frames", "ratio": "Ratio",
+          "closest_to_thesis": "Closest to thesis", "mos": "MOS (thesis)", "optimal_energy_ours": "Energy front, ours",
+          "optimal_energy_thesis": "Energy front, thesis", "optimal_gflops_ours": "GFLOPs front, ours",
+          "optimal_gflops_thesis": "GFLOPs front, thesis", "workload": "Workload", "cores": "Cores",
+          "memory_gb": "Memory (GB)", "rule": "Rule", "tdp_w": "TDP (W)", "tdp_source": "TDP from", "gpu": "GPU",
+          "e_gen_printed": "Energy, thesis ('mJ')", "rtf_gpu_thesis_rtx_a5000": "RTF, thesis (GPU)",
+          "share": "Share of the TDP", "share_rule": "Share rule", "cpu_power_w": "CPU power (W)",
+          "memory_power_w": "Memory power (W)", "memory_rule": "Memory rule", "pue_source": "PUE from",
+          "cpu_energy_kwh": "CPU energy (kWh)", "memory_energy_kwh": "Memory energy (kWh)", "tdp_factor": "TDP factor",
+          "share_factor": "Share factor", "pue_factor": "PUE factor", "cpu_energy_factor": "CPU energy factor",
+          "energy_factor": "Energy factor", "error": "Error"}
 def sig3(value: float) -> str:
     """Three significant digits without an exponent, thousands separated (``20432.1`` -> ``"20,432"``,
     ``52.17`` -> ``"52.2"``, ``0.008261`` -> ``"0.00826"``)."""
@@ -471,10 +467,9 @@ def sig3(value: float) -> str:
 #: Number formats of the chapter's columns (the CSV files keep full precision).
 FORMATS = {"wall_s": "{:.1f}", "share": "{:.3g}", "cpu_power_w": "{:.3g}", "memory_power_w": "{:.3g}",
            "cpu_energy_kwh": "{:.3g}", "memory_energy_kwh": "{:.3g}", "hours": "{:.3g}", "tdp_factor": "{:.3g}",
-           "share_factor": "{:.3g}", "pue_factor": "{:.3g}", "cpu_energy_factor": "{:.3g}",
-           "energy_factor": "{:.3g}", "params": "{:,}", "thesis_params": "{:,}",
-           "workload": lambda w: str(w).split(" (")[0], "tool": lambda t: str(t).split(" (")[0],
-           "params_ratio": "{:.3f}", "gflops_per_audio_s": sig3,
+           "share_factor": "{:.3g}", "pue_factor": "{:.3g}", "cpu_energy_factor": "{:.3g}", "energy_factor": "{:.3g}",
+           "params": "{:,}", "thesis_params": "{:,}", "workload": lambda w: str(w).split(" (")[0],
+           "tool": lambda t: str(t).split(" (")[0], "params_ratio": "{:.3f}", "gflops_per_audio_s": sig3,
            "thesis_gflops_per_audio_s": "{:.6g}", "gflops_ratio": "{:.3g}", "e_gen_j": sig3,
            "thesis_e_gen_printed_mj": "{:.6g}", "e_gen_ratio_printed_as_j": "{:.3g}", "rtf_cpu": "{:.3g}",
            "thesis_rtf_cpu": "{:.3g}", "rtf_cpu_ratio": "{:.3g}", "rtf_gpu": "{:.3g}", "thesis_rtf_gpu": "{:.3g}",
@@ -526,32 +521,19 @@ def _optimal_names(front: pd.DataFrame, column: str) -> set[str]:
     return set(front.loc[front[column].astype(bool), "configuration"])
 
 
-def cost_facts(table8: pd.DataFrame, corr: pd.DataFrame, front: pd.DataFrame, tools: pd.DataFrame,
-               records: Sequence[BenchmarkRecord]) -> dict[str, Any]:
-    """The numbers the chapter's prose quotes: ranges of GFLOPs, energy and RTF with the configurations at their
-    ends, the energy kind (``energy_kind``: "estimated", "measured" or "mixed"), the family ratio of §5.2.3 (ours
-    and the thesis's), correlations, the Pareto fronts' sizes, and the spread of the three tools' energies."""
+def _claim_numbers(table8: pd.DataFrame, corr: pd.DataFrame, front: pd.DataFrame) -> dict[str, Any]:
+    """The numbers behind §5.2.3–5.2.4's claims, ours and the thesis's (keys of :func:`cost_facts`)."""
     from greenaudio import published
 
     thesis = published.load_vocoder_costs()
     rtf = next(c for c in table8.columns if c in ("rtf_gpu", "rtf_cpu"))
-    kinds = _unique(energy_kind(r.energy_method) for r in records)
     c = corr.set_index(["data", "pair"])
     energy_pair = next(p for d, p in c.index if d == "ours" and p.startswith("GFLOPs vs E_gen"))
-    cell = tools[tools.workload.str.startswith("benchmark cell")]
-    lo, hi = table8.gflops_per_audio_s.idxmin(), table8.gflops_per_audio_s.idxmax()
-    elo, ehi = table8.e_gen_j.idxmin(), table8.e_gen_j.idxmax()
-    gan = table8[table8.model.isin(FAMILIES["GAN"])]
-    diffusion = table8[table8.model.isin(FAMILIES["diffusion"])]
     return {
-        "configurations": len(table8), "energy_kind": kinds[0] if len(kinds) == 1 else "mixed",
-        "gflops_min": float(table8.gflops_per_audio_s[lo]), "gflops_min_name": table8.configuration[lo],
-        "gflops_max": float(table8.gflops_per_audio_s[hi]), "gflops_max_name": table8.configuration[hi],
-        "e_gen_min": float(table8.e_gen_j[elo]), "e_gen_min_name": table8.configuration[elo],
-        "e_gen_max": float(table8.e_gen_j[ehi]), "e_gen_max_name": table8.configuration[ehi],
         "ratio_diffusion_gan": _family_ratio(table8.model, table8.e_gen_j),
         "ratio_diffusion_gan_thesis": _family_ratio(thesis.model, thesis.e_gen_printed),
-        "gan_rtf_max": float(gan[rtf].max()), "diffusion_rtf_min": float(diffusion[rtf].min()),
+        "gan_rtf_max": float(table8.loc[table8.model.isin(FAMILIES["GAN"]), rtf].max()),
+        "diffusion_rtf_min": float(table8.loc[table8.model.isin(FAMILIES["diffusion"]), rtf].min()),
         "n_real_time": int((table8[rtf] < 1).sum()),
         "rho_energy": float(c.loc[("ours", energy_pair), "spearman_rho"]),
         "rho_energy_thesis": float(c.loc[("thesis", "GFLOPs vs E_gen"), "spearman_rho"]),
@@ -562,6 +544,25 @@ def cost_facts(table8: pd.DataFrame, corr: pd.DataFrame, front: pd.DataFrame, to
         "optimal_energy_thesis": int(front.optimal_energy_thesis.sum()),
         "optimal_gflops": int(front.optimal_gflops_ours.sum()),
         "optimal_gflops_thesis": int(front.optimal_gflops_thesis.sum()),
+    }
+
+
+def cost_facts(table8: pd.DataFrame, corr: pd.DataFrame, front: pd.DataFrame, tools: pd.DataFrame,
+               records: Sequence[BenchmarkRecord]) -> dict[str, Any]:
+    """The numbers the chapter's prose quotes: ranges of GFLOPs, energy and RTF with the configurations at their
+    ends, the energy kind (``energy_kind``: "estimated", "measured" or "mixed"), the family ratio of §5.2.3 (ours
+    and the thesis's), correlations, the Pareto fronts' sizes, and the spread of the three tools' energies."""
+    kinds = _unique(energy_kind(r.energy_method) for r in records)
+    cell = tools[tools.workload.str.startswith("benchmark cell")]
+    lo, hi = table8.gflops_per_audio_s.idxmin(), table8.gflops_per_audio_s.idxmax()
+    elo, ehi = table8.e_gen_j.idxmin(), table8.e_gen_j.idxmax()
+    return {
+        "configurations": len(table8), "energy_kind": kinds[0] if len(kinds) == 1 else "mixed",
+        "gflops_min": float(table8.gflops_per_audio_s[lo]), "gflops_min_name": table8.configuration[lo],
+        "gflops_max": float(table8.gflops_per_audio_s[hi]), "gflops_max_name": table8.configuration[hi],
+        "e_gen_min": float(table8.e_gen_j[elo]), "e_gen_min_name": table8.configuration[elo],
+        "e_gen_max": float(table8.e_gen_j[ehi]), "e_gen_max_name": table8.configuration[ehi],
+        **_claim_numbers(table8, corr, front),
         "optimal_energy_names": ", ".join(front.configuration[front.optimal_energy_ours.astype(bool)]),
         "tools_spread": float(cell.energy_j.max() / cell.energy_j.min()) if len(cell) else float("nan"),
     }
@@ -571,41 +572,24 @@ def check_claims(table8: pd.DataFrame, corr: pd.DataFrame, front: pd.DataFrame) 
     """This build's value and verdict for each claim of §5.2.3–5.2.4 the chapter checks, by key (``key``,
     ``this_build``, ``holds``), the words read as numbers by :data:`CLAIM_READINGS`. Keys ending in ``_thesis`` apply
     the same test to Table 8's own numbers. The claims' wording is the notebook's."""
-    from greenaudio import published
-
-    thesis = published.load_vocoder_costs()
-    r = CLAIM_READINGS
-    rtf = next(c for c in table8.columns if c in ("rtf_gpu", "rtf_cpu"))
-    c = corr.set_index(["data", "pair"])
-    energy_pair = next(p for d, p in c.index if d == "ours" and p.startswith("GFLOPs vs E_gen"))
-    ours_ratio = _family_ratio(table8.model, table8.e_gen_j)
-    thesis_ratio = _family_ratio(thesis.model, thesis.e_gen_printed)
-    gan_rtf = float(table8.loc[table8.model.isin(FAMILIES["GAN"]), rtf].max())
-    diffusion_rtf = float(table8.loc[table8.model.isin(FAMILIES["diffusion"]), rtf].min())
-    rho = float(c.loc[("ours", energy_pair), "spearman_rho"])
-    rho_thesis = float(c.loc[("thesis", "GFLOPs vs E_gen"), "spearman_rho"])
-    r_params = float(c.loc[("ours", "GFLOPs vs parameters"), "pearson_r"])
-    r_params_thesis = float(c.loc[("thesis", "GFLOPs vs parameters"), "pearson_r"])
+    r, n = CLAIM_READINGS, _claim_numbers(table8, corr, front)
     few = r["few_share"] * len(front)
 
     def overlap(a: str, b: str) -> float:
         one, two = _optimal_names(front, a), _optimal_names(front, b)
         return len(one & two) / len(one | two) if one | two else float("nan")
 
-    rows = [
-        ("diffusion_100x", ours_ratio, r["around_100_low"] <= ours_ratio <= r["around_100_high"]),
-        ("diffusion_100x_thesis", thesis_ratio, r["around_100_low"] <= thesis_ratio <= r["around_100_high"]),
-        ("gan_real_time", gan_rtf, gan_rtf < 1),
-        ("diffusion_not_real_time", diffusion_rtf, diffusion_rtf > 1),
-        ("gflops_energy", rho, rho >= r["positive_rho"]),
-        ("gflops_energy_thesis", rho_thesis, rho_thesis >= r["positive_rho"]),
-        ("params_no_correlation", r_params, abs(r_params) < r["no_correlation_r"]),
-        ("params_no_correlation_thesis", r_params_thesis, abs(r_params_thesis) < r["no_correlation_r"]),
-        ("few_optimal", int(front.optimal_energy_ours.sum()), front.optimal_energy_ours.sum() <= few),
-        ("few_optimal_thesis", int(front.optimal_energy_thesis.sum()), front.optimal_energy_thesis.sum() <= few),
-        ("fronts_consistent", overlap("optimal_energy_ours", "optimal_gflops_ours"),
-         overlap("optimal_energy_ours", "optimal_gflops_ours") >= r["consistent_share"]),
-        ("fronts_consistent_thesis", overlap("optimal_energy_thesis", "optimal_gflops_thesis"),
-         overlap("optimal_energy_thesis", "optimal_gflops_thesis") >= r["consistent_share"]),
-    ]
+    rows = [(k + t, n[f"ratio_diffusion_gan{t}"], r["around_100_low"] <= n[f"ratio_diffusion_gan{t}"]
+             <= r["around_100_high"]) for k, t in (("diffusion_100x", ""), ("diffusion_100x", "_thesis"))]
+    rows += [("gan_real_time", n["gan_rtf_max"], n["gan_rtf_max"] < 1),
+             ("diffusion_not_real_time", n["diffusion_rtf_min"], n["diffusion_rtf_min"] > 1)]
+    for t in ("", "_thesis"):
+        rows.append(("gflops_energy" + t, n["rho_energy" + t], n["rho_energy" + t] >= r["positive_rho"]))
+    for t in ("", "_thesis"):
+        rows.append(("params_no_correlation" + t, n["r_params" + t], abs(n["r_params" + t]) < r["no_correlation_r"]))
+    for t in ("", "_thesis"):
+        rows.append(("few_optimal" + t, n["optimal_energy" + t], n["optimal_energy" + t] <= few))
+    for t in ("ours", "thesis"):
+        share = overlap(f"optimal_energy_{t}", f"optimal_gflops_{t}")
+        rows.append(("fronts_consistent" + ("" if t == "ours" else "_thesis"), share, share >= r["consistent_share"]))
     return pd.DataFrame([{"key": k, "this_build": v, "holds": bool(h)} for k, v, h in rows])

@@ -188,20 +188,18 @@ def roofline_facts(frame: pd.DataFrame, near: float = ROOFLINE_NEAR_FRACTION) ->
 #: Variants of :func:`speedup_table`, in its column order (name in the file -> column suffix).
 _SPEEDUP_VARIANTS = {"prepared-torch": "torch", "prepared-compile": "compile", "prepared-onnxruntime": "onnxruntime"}
 #: Display headers, number formats and main columns of :func:`speedup_table`.
-SPEEDUP_LABELS = {
-    "configuration": "Configuration", "duration_s": "Audio (s)", "rtf_plain": "Plain RTF",
-    "speedup_torch": "Speed-up, torch", "speedup_compile": "Speed-up, compile",
-    "speedup_onnxruntime": "Speed-up, ONNX Runtime", "best_variant": "Fastest variant",
-    "best_fraction_of_peak": "Roof fraction", "gflops_plain": "GFLOPs, plain",
-    "gflops_prepared": "GFLOPs, prepared (fewest)", "peak_rss_plain_mb": "Peak memory, plain (MB)",
-    "peak_rss_torch_mb": "Peak memory, prepared (MB)", "peak_rss_compile_mb": "Peak memory, compiled (MB)",
-    "peak_rss_onnxruntime_mb": "Peak memory, ONNX Runtime (MB)", "untimed": "Variants not timed",
-}
+SPEEDUP_LABELS = {"configuration": "Configuration", "duration_s": "Audio (s)", "rtf_plain": "Plain RTF",
+                  "speedup_torch": "Speed-up, torch", "speedup_compile": "Speed-up, compile",
+                  "speedup_onnxruntime": "Speed-up, ONNX Runtime", "best_variant": "Fastest variant",
+                  "best_fraction_of_peak": "Roof fraction", "gflops_plain": "GFLOPs, plain",
+                  "gflops_prepared": "GFLOPs, prepared (fewest)", "peak_rss_plain_mb": "Peak memory, plain (MB)",
+                  "peak_rss_torch_mb": "Peak memory, prepared (MB)",
+                  "peak_rss_compile_mb": "Peak memory, compiled (MB)",
+                  "peak_rss_onnxruntime_mb": "Peak memory, ONNX Runtime (MB)", "untimed": "Variants not timed"}
 SPEEDUP_FORMATS = {"duration_s": "{:.2f}", "rtf_plain": "{:.3g}", "speedup_torch": "{:.2f}",
                    "speedup_compile": "{:.2f}", "speedup_onnxruntime": "{:.2f}", "best_fraction_of_peak": "{:.2f}",
                    "gflops_plain": "{:.3g}", "gflops_prepared": "{:.3g}", "peak_rss_plain_mb": "{:.0f}",
-                   "peak_rss_torch_mb": "{:.0f}", "peak_rss_compile_mb": "{:.0f}",
-                   "peak_rss_onnxruntime_mb": "{:.0f}"}
+                   "peak_rss_torch_mb": "{:.0f}", "peak_rss_compile_mb": "{:.0f}", "peak_rss_onnxruntime_mb": "{:.0f}"}
 SPEEDUP_MAIN = ("configuration", "duration_s", "rtf_plain", "speedup_torch", "speedup_compile", "speedup_onnxruntime",
                 "best_fraction_of_peak")
 

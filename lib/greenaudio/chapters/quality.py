@@ -22,38 +22,13 @@ import pandas as pd
 from ..shipped import load_dnsmos, load_scores, protocol_folder
 from ..validation import check_choice, check_finite_number, check_positive_int
 
-__all__ = [
-    "QUALITY_METRICS",
-    "protocol_dir",
-    "load_zoo_scores",
-    "configurations_without",
-    "mark_untrained",
-    "family_levels",
-    "energy_to_quality",
-    "table7_analogue",
-    "training_runs",
-    "verification_table",
-    "zoo_provenance",
-    "load_curves",
-    "plot_convergence",
-    "plot_spectrograms",
-    "audio_grid_html",
-    "compute_inference_costs",
-    "quality_cost_table",
-    "cost_axes",
-    "add_listening_mos",
-    "plot_quality_cost_fronts",
-    "pareto_front",
-    "zoo_fronts",
-    "size_trend",
-    "compare_with_baseline",
-    "best_per_family",
-    "step_spread",
-    "distillmos_against_ground_truth",
-    "thesis_quality_cost",
-    "compare_sampler_clamps",
-    "thesis_metric_correlations",
-]
+__all__ = ["QUALITY_METRICS", "protocol_dir", "load_zoo_scores", "configurations_without", "mark_untrained",
+           "family_levels", "energy_to_quality", "table7_analogue", "training_runs", "verification_table",
+           "zoo_provenance", "load_curves", "plot_convergence", "plot_spectrograms", "audio_grid_html",
+           "compute_inference_costs", "quality_cost_table", "cost_axes", "add_listening_mos",
+           "plot_quality_cost_fronts", "pareto_front", "zoo_fronts", "size_trend", "compare_with_baseline",
+           "best_per_family", "step_spread", "distillmos_against_ground_truth", "thesis_quality_cost",
+           "compare_sampler_clamps", "thesis_metric_correlations"]
 
 _THESIS_METRICS = {"d_stft": "D_STFT (thesis)", "inception_score": "IS (thesis, VGGish)", "am_score": "AM (thesis, VGGish)",
                    "fid": "FID (thesis, VGGish)"}
@@ -61,12 +36,9 @@ _THESIS_METRICS = {"d_stft": "D_STFT (thesis)", "inception_score": "IS (thesis, 
 #: Quality axes of the quality–cost fronts: (label, direction). The listening test's MOS where readers have rated;
 #: DNSMOS OVRL as the predicted MOS (DistillMOS rates most trained models above the recordings of this corpus, so it
 #: stays in the quality table, off the fronts).
-QUALITY_METRICS = {
-    "listening_mos": ("MOS (listening test)", "max"),
-    "dnsmos_ovrl": ("DNSMOS OVRL (predicted MOS)", "max"),
-    "pesq_wb": ("PESQ-WB", "max"),
-    "d_stft": ("D-STFT (lower is better)", "min"),
-}
+QUALITY_METRICS = {"listening_mos": ("MOS (listening test)", "max"),
+                   "dnsmos_ovrl": ("DNSMOS OVRL (predicted MOS)", "max"), "pesq_wb": ("PESQ-WB", "max"),
+                   "d_stft": ("D-STFT (lower is better)", "min")}
 #: The DNSMOS columns :func:`add_dnsmos` adds, from the shipped file's ``ovrl_mos`` ... ``p808_mos``.
 DNSMOS_SCORES = {"dnsmos_ovrl": "ovrl_mos", "dnsmos_sig": "sig_mos", "dnsmos_bak": "bak_mos", "dnsmos_p808": "p808_mos"}
 _CLIP_WORDS = {"held-out": "held-out clips", "samples": "shipped samples"}

@@ -41,12 +41,11 @@ __all__ = ["start_chapter", "load_chapter_inputs", "ptq_facts", "speed_target_ta
            "CLAIM_RULES", "provenance_rows", "compute_table9", "compute_table10", "compute_bench_table",
            "display_model", "format_seconds", "RTF_ESTIMATE_METHOD", "TABLE9_FORMATS", "TABLE9_LABELS", "TABLE9_MAIN",
            "TABLE9_LIVE_MAIN", "TABLE10_FIT_COLUMNS", "TABLE10_FIT_LABELS", "TABLE10_FIT_FORMATS", "TABLE10_FIT_MAIN",
-           "BOARD_LABELS", "BOARD_MAIN", "EMBEDDED_SUMMARY_LABELS", "EMBEDDED_SUMMARY_FORMATS",
-           "EMBEDDED_SUMMARY_MAIN", "GROUND_TRUTH_CAPTION", "GROUND_TRUTH_LABELS", "GROUND_TRUTH_FORMATS",
-           "OPERATOR_TIME_CAPTION", "OPERATOR_TIME_LABELS", "OPERATOR_TIME_FORMATS", "SPEED_TARGET_COLUMNS",
-           "SPEED_TARGET_LABELS", "SPEED_TARGET_FORMATS", "TRAINED_SNR_LABELS", "TRAINED_SNR_FORMATS",
-           "RECONSTRUCTION_LABELS", "RECONSTRUCTION_FORMATS", "STABILITY_LABELS", "STABILITY_FORMATS",
-           "STABILITY_MAIN", "STABILITY_CAPTION"]
+           "BOARD_LABELS", "BOARD_MAIN", "EMBEDDED_SUMMARY_LABELS", "EMBEDDED_SUMMARY_FORMATS", "EMBEDDED_SUMMARY_MAIN",
+           "GROUND_TRUTH_CAPTION", "GROUND_TRUTH_LABELS", "GROUND_TRUTH_FORMATS", "OPERATOR_TIME_CAPTION",
+           "OPERATOR_TIME_LABELS", "OPERATOR_TIME_FORMATS", "SPEED_TARGET_COLUMNS", "SPEED_TARGET_LABELS",
+           "SPEED_TARGET_FORMATS", "TRAINED_SNR_LABELS", "TRAINED_SNR_FORMATS", "RECONSTRUCTION_LABELS",
+           "RECONSTRUCTION_FORMATS", "STABILITY_LABELS", "STABILITY_FORMATS", "STABILITY_MAIN", "STABILITY_CAPTION"]
 
 # -- tables from the measured rows (Tables 9 and 10, the benchmark script's) ----------------------------------------
 RTF_ESTIMATE_METHOD = ("estimated: GFLOPs per second of audio (counted on the torch model) / the board's nominal "
@@ -250,9 +249,7 @@ def ptq_facts(rows: pd.DataFrame) -> dict[str, float | int]:
     per_config = ok.drop_duplicates(["model", "size"]) if len(ok) else ok
 
     def stats(prefix: str, values) -> dict[str, float]:
-        values = pd.to_numeric(pd.Series(values, dtype=float), errors="coerce").dropna()
-        if values.empty:
-            return {f"{prefix}_median": float("nan"), f"{prefix}_min": float("nan"), f"{prefix}_max": float("nan")}
+        values = pd.to_numeric(pd.Series(values, dtype=float), errors="coerce").dropna()  # empty: NaN statistics
         return {f"{prefix}_median": float(values.median()), f"{prefix}_min": float(values.min()),
                 f"{prefix}_max": float(values.max())}
 
@@ -567,17 +564,15 @@ def converted_sizes(converted) -> dict[str, float]:
 
 #: The claims :func:`check_claims` checks, by key (the notebook gives their words, section and printed value), and
 #: the rule of each verdict.
-CLAIM_RULES = {
-    "size_4x": "median fp32 / int8 size ratio between 3.5 and 4.5",
-    "speed_2_4x": "median int8 speed-up against torch fp32 at least 2",
-    "speed_2_3x": "median int8 speed-up against torch fp32 at least 2",
-    "qat_only_diffwave": "the families stable under fake quantization are DiffWave alone",
-    "qat_loss_higher": "every DiffWave row's last fake-quant validation loss above the fp32 one",
-    "melgan_rpi4": "seconds per second of audio, rounded to 0.1, equal to 0.7",
-    "hifigan_rpi4": "seconds per second of audio, rounded to the unit, equal to 4",
-    "arduino": "no (configuration, Arduino) pair fits in RAM, even in int8, and none is real-time",
-    "rpi_fit": "every configuration's fp32 weights fit in RAM and storage of every Raspberry Pi",
-}
+CLAIM_RULES = {"size_4x": "median fp32 / int8 size ratio between 3.5 and 4.5",
+               "speed_2_4x": "median int8 speed-up against torch fp32 at least 2",
+               "speed_2_3x": "median int8 speed-up against torch fp32 at least 2",
+               "qat_only_diffwave": "the families stable under fake quantization are DiffWave alone",
+               "qat_loss_higher": "every DiffWave row's last fake-quant validation loss above the fp32 one",
+               "melgan_rpi4": "seconds per second of audio, rounded to 0.1, equal to 0.7",
+               "hifigan_rpi4": "seconds per second of audio, rounded to the unit, equal to 4",
+               "arduino": "no (configuration, Arduino) pair fits in RAM, even in int8, and none is real-time",
+               "rpi_fit": "every configuration's fp32 weights fit in RAM and storage of every Raspberry Pi"}
 
 
 def check_claims(ptq: Mapping[str, Any], stability: Mapping[str, Any],

@@ -56,50 +56,15 @@ from ..files import CONFIG_MANIFEST_COLUMNS, verify_folder
 from ..validation import check_choice, check_finite_number, check_non_negative_int, check_positive_int
 from .zoo import PROTOCOLS
 
-__all__ = [
-    "CONFIGURATIONS",
-    "PAPER_SAMPLE_RATE",
-    "WAVEFLOW_PAPER_MEL",
-    "EGEN_PROTOCOLS",
-    "TrainingSetting",
-    "THESIS_TRAINING_SETTING",
-    "TrainingStepTiming",
-    "StudyProtocol",
-    "STUDY_PROTOCOLS",
-    "check_configurations",
-    "load_configuration",
-    "load_step_readings",
-    "load_gpu_peak",
-    "compute_parameter_table",
-    "compute_flops_table",
-    "measure_generation_energy",
-    "compute_generation_table",
-    "time_training_steps",
-    "time_training_grid",
-    "predict_training_energy",
-    "resolve_step_reading",
-    "get_study_protocol",
-    "default_study_dir",
-    "STUDY_MANIFEST_COLUMNS",
-    "read_scores",
-    "load_study_results",
-    "verify_study_manifest",
-    "thesis_table",
-    "compute_study_table",
-    "FRONTS",
-    "compute_fronts",
-    "compute_statements",
-    "plot_figure28",
-    "QUALITY_SENSE",
-    "PANEL_THESIS",
-    "PANEL_LIVE",
-    "PANEL_TRAINED",
-    "choose_step_reading",
-    "load_mini_study",
-    "figure28_panels",
-    "compute_statement_tables",
-    "compute_fronts_overview",
-]
+__all__ = ["CONFIGURATIONS", "PAPER_SAMPLE_RATE", "WAVEFLOW_PAPER_MEL", "EGEN_PROTOCOLS", "TrainingSetting",
+           "THESIS_TRAINING_SETTING", "TrainingStepTiming", "StudyProtocol", "STUDY_PROTOCOLS", "check_configurations",
+           "load_configuration", "load_step_readings", "load_gpu_peak", "compute_parameter_table",
+           "compute_flops_table", "measure_generation_energy", "compute_generation_table", "time_training_steps",
+           "time_training_grid", "predict_training_energy", "resolve_step_reading", "get_study_protocol",
+           "default_study_dir", "STUDY_MANIFEST_COLUMNS", "read_scores", "load_study_results", "verify_study_manifest",
+           "thesis_table", "compute_study_table", "FRONTS", "compute_fronts", "compute_statements", "plot_figure28",
+           "QUALITY_SENSE", "PANEL_THESIS", "PANEL_LIVE", "PANEL_TRAINED", "choose_step_reading", "load_mini_study",
+           "figure28_panels", "compute_statement_tables", "compute_fronts_overview"]
 
 #: The five configurations of Table 6 (``greenaudio.vocoders`` presets), in the thesis's order.
 CONFIGURATIONS = ("wf1", "wf2", "wf3", "wf4", "wf5")
@@ -607,20 +572,11 @@ def predict_training_energy(timings: Sequence[TrainingStepTiming], reading: str 
     return pd.DataFrame(rows)
 
 
-def _pairwise_agreement(a: Sequence[float], b: Sequence[float], tolerance: float) -> tuple[int, int, list[str]]:
+def _pairwise_agreement(a: Sequence[float], b: Sequence[float], tolerance: float) -> tuple[int, int]:
     """Pairs ordered the same way by ``a`` and ``b`` among those ``a`` separates by more than ``tolerance``."""
-    agree = total = 0
-    disagreements = []
-    for i in range(len(a)):
-        for j in range(i + 1, len(a)):
-            if abs(a[i] - a[j]) <= tolerance * max(abs(a[i]), abs(a[j])):
-                continue
-            total += 1
-            if (a[i] < a[j]) == (b[i] < b[j]):
-                agree += 1
-            else:
-                disagreements.append(f"{i}-{j}")
-    return agree, total, disagreements
+    pairs = [(i, j) for i in range(len(a)) for j in range(i + 1, len(a))
+             if abs(a[i] - a[j]) > tolerance * max(abs(a[i]), abs(a[j]))]
+    return sum((a[i] < a[j]) == (b[i] < b[j]) for i, j in pairs), len(pairs)
 
 
 def resolve_step_reading(timings: Sequence[TrainingStepTiming], tolerance: float = 0.05) -> dict[str, Any]:
@@ -646,7 +602,7 @@ def resolve_step_reading(timings: Sequence[TrainingStepTiming], tolerance: float
     rows, supported = [], []
     for reading, steps in load_step_readings().items():
         per_m = [float(wf.loc[c, "e_train_kwh"]) / steps[int(wf.loc[c, "r"])] for c in configs]
-        agree, total, _ = _pairwise_agreement(measured, per_m, tolerance)
+        agree, total = _pairwise_agreement(measured, per_m, tolerance)
         row = {"reading": reading, "printed_kwh_per_million_steps": ", ".join(f"{v:.1f}" for v in per_m),
                "pairs_ordered_as_measured": f"{agree} of {total}", "consistent": agree == total}
         if "wf3" in by and "wf4" in by:
@@ -930,15 +886,10 @@ def choose_step_reading(resolution: Mapping[str, Any], default: str = "reading A
 
 def _concordant(values: Sequence[float], quality: Sequence[float], sense: str) -> tuple[int, int]:
     """Pairs in which the larger ``values`` has the better ``quality``, among pairs separated by both."""
-    agree = total = 0
-    for i in range(len(values)):
-        for j in range(i + 1, len(values)):
-            if values[i] == values[j] or quality[i] == quality[j]:
-                continue
-            total += 1
-            better = quality[i] > quality[j] if sense == "max" else quality[i] < quality[j]
-            agree += (values[i] > values[j]) == better
-    return agree, total
+    pairs = [(i, j) for i in range(len(values)) for j in range(i + 1, len(values))
+             if values[i] != values[j] and quality[i] != quality[j]]
+    sign = 1 if sense == "max" else -1
+    return sum((values[i] > values[j]) == (sign * quality[i] > sign * quality[j]) for i, j in pairs), len(pairs)
 
 
 def compute_mini_study_ranking(scores: pd.DataFrame, qualities: Sequence[str] = ("d_stft", "pesq_wb")) -> pd.DataFrame:

@@ -15,7 +15,6 @@ Energy is *measured* (RAPL package + DRAM read from sysfs, the NVML energy count
 :mod:`greenaudio.provenance` derives every label from the record, so each figure says which.
 """
 
-from ..host import Environment, detect_host_type, read_cpu_isa, read_cpu_model, read_git_commit
 from ..provenance import (energy_axis_label, energy_caption_note, energy_is_time_proxy, energy_kind,
                           energy_method_facts, energy_method_label)
 from .bench import benchmark_model, check_device
@@ -45,6 +44,4 @@ __all__ = [
     "codecarbon_cpu_power_model", "match_cpu_codecarbon", "match_cpu_carbontracker", "compare_energy_tools",
     # FLOPs
     "FLOPS_NOTE", "count_flops", "compute_conv1d_flops", "compute_conv_transpose1d_flops",
-    # the host (greenaudio.host)
-    "Environment", "detect_host_type", "read_cpu_isa", "read_cpu_model", "read_git_commit",
 ]

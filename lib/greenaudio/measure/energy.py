@@ -46,16 +46,8 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from ..host import detect_host_type, read_cpu_model
-from .power_models import (
-    METHOD_CODECARBON,
-    METHOD_CODECARBON_CPU,
-    METHOD_CODECARBON_RAM,
-    CodeCarbonEnergy,
-    CpuPowerModel,
-    RamPowerModel,
-    codecarbon_cpu_power_model,
-    codecarbon_ram_power_model,
-)
+from .power_models import (METHOD_CODECARBON, METHOD_CODECARBON_CPU, METHOD_CODECARBON_RAM, CodeCarbonEnergy,
+                           CpuPowerModel, RamPowerModel, codecarbon_cpu_power_model, codecarbon_ram_power_model)
 from .timing import synchronize
 
 __all__ = ["EnergyMeasurement", "EnergyMonitor", "merge_energy_windows", "METHOD_CODECARBON", "METHOD_CODECARBON_CPU",
@@ -129,7 +121,7 @@ def _descendants_cpu_rss() -> tuple[float, int]:
     try:
         children = psutil.Process().children(recursive=True)
     except psutil.Error:  # pragma: no cover
-        return 0.0, 0
+        children = []
     for child in children:
         try:
             t = child.cpu_times()
@@ -280,15 +272,9 @@ class PowerEstimate:
         return self.max_power_w * self.utilisation * self.core_share
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "hardware": self.hardware,
-            "kind": self.kind,
-            "max_power_w": self.max_power_w,
-            "utilisation": self.utilisation,
-            "core_share": self.core_share,
-            "power_w": self.power_w,
-            "source": self.source,
-        }
+        return {"hardware": self.hardware, "kind": self.kind, "max_power_w": self.max_power_w,
+                "utilisation": self.utilisation, "core_share": self.core_share, "power_w": self.power_w,
+                "source": self.source}
 
 
 def _fraction(name: str, value: Any) -> float:
@@ -305,14 +291,8 @@ def _device_model(device: torch.device) -> str:
     return read_cpu_model()
 
 
-def resolve_power_estimate(
-    device: str | torch.device = "cpu",
-    hardware: str | None = None,
-    *,
-    utilisation: float = 1.0,
-    cpu_cores_used: int | None = None,
-    cpu_cores_total: int | None = None,
-) -> PowerEstimate:
+def resolve_power_estimate(device: str | torch.device = "cpu", hardware: str | None = None, *, utilisation: float = 1.0,
+                           cpu_cores_used: int | None = None, cpu_cores_total: int | None = None) -> PowerEstimate:
     """The catalogue constants of an estimate: ``power_w = max_power_w x utilisation x core_share``.
 
     Args:
@@ -342,10 +322,8 @@ def resolve_power_estimate(
         try:
             spec = carbon.get_hardware(model)
         except ValueError:
-            raise ValueError(
-                f"{kind.upper()} {model!r} is not in the hardware catalogue; pass hardware= one of "
-                f"{carbon.list_hardware(kind)}"
-            ) from None
+            raise ValueError(f"{kind.upper()} {model!r} is not in the hardware catalogue; pass hardware= one of "
+                             f"{carbon.list_hardware(kind)}") from None
         notes.append(f"hardware auto-detected: {model!r} -> catalogue entry {spec.name!r}")
     else:
         spec = carbon.get_hardware(hardware)
@@ -365,15 +343,8 @@ def resolve_power_estimate(
         share = cpu_cores_used / cpu_cores_total
     elif spec.kind == "cpu":
         notes.append("no cpu_cores_total given: the whole package's power is charged")
-    return PowerEstimate(
-        hardware=spec.name,
-        kind=spec.kind,
-        max_power_w=float(spec.max_power_w),
-        utilisation=utilisation,
-        core_share=share,
-        source=spec.source,
-        notes=tuple(notes),
-    )
+    return PowerEstimate(hardware=spec.name, kind=spec.kind, max_power_w=float(spec.max_power_w),
+                         utilisation=utilisation, core_share=share, source=spec.source, notes=tuple(notes))
 
 
 # -- counters -----------------------------------------------------------------------------------------------------
@@ -521,24 +492,12 @@ class EnergyMonitor:
 
     MODES = ("auto", "measured", "estimated")
 
-    def __init__(
-        self,
-        device: str | torch.device = "cpu",
-        *,
-        mode: str = "auto",
-        hardware: str | None = None,
-        utilisation: float = 1.0,
-        cpu_cores_used: int | None = None,
-        cpu_cores_total: int | None = None,
-        rapl_root: str | os.PathLike | None = None,
-        clock: Callable[[], float] = time.perf_counter,
-        cpu_clock: Callable[[], float] = process_tree_cpu_time_s,
-        memory_gib: Callable[[], float] = process_tree_rss_gib,
-        cpu_model: str | None = None,
-        logical_cpus: int | None = None,
-        sockets: int | None = None,
-        count_ram: bool = True,
-    ):
+    def __init__(self, device: str | torch.device = "cpu", *, mode: str = "auto", hardware: str | None = None,
+                 utilisation: float = 1.0, cpu_cores_used: int | None = None, cpu_cores_total: int | None = None,
+                 rapl_root: str | os.PathLike | None = None, clock: Callable[[], float] = time.perf_counter,
+                 cpu_clock: Callable[[], float] = process_tree_cpu_time_s,
+                 memory_gib: Callable[[], float] = process_tree_rss_gib, cpu_model: str | None = None,
+                 logical_cpus: int | None = None, sockets: int | None = None, count_ram: bool = True):
         if mode not in self.MODES:
             raise ValueError(f"mode={mode!r} is not valid; choose one of {list(self.MODES)}")
         self.device = torch.device(device)
@@ -572,10 +531,8 @@ class EnergyMonitor:
                 else:
                     self.notes.append("RAM not counted (count_ram=False): the CPU component of CodeCarbon's estimate")
             else:
-                self.estimate = resolve_power_estimate(
-                    self.device, hardware, utilisation=utilisation, cpu_cores_used=cpu_cores_used,
-                    cpu_cores_total=cpu_cores_total,
-                )
+                self.estimate = resolve_power_estimate(self.device, hardware, utilisation=utilisation,
+                                                       cpu_cores_used=cpu_cores_used, cpu_cores_total=cpu_cores_total)
                 self.notes.extend(self.estimate.notes)
             if mode == "auto":
                 self.notes.insert(0, "no readable energy counter (RAPL/NVML) on this machine: energy is estimated")
@@ -667,35 +624,23 @@ class EnergyMonitor:
         elif self.power_model is not None:
             by_repeat, domains, by_domain, tool, constants, components = self._power_model_energy(
                 durations, cpu_times, memories)
-            notes.append("idle baseline not available on the estimate path (no counter to read)")
         else:
             assert self.estimate is not None
             by_repeat = tuple(self.estimate.power_w * d for d in durations)
             domains = (f"estimate:{self.estimate.hardware}",)
             tool = "greenaudio.measure (catalogue power x time)"
             constants = self.estimate.to_dict()
+        if not self.domains:
             notes.append("idle baseline not available on the estimate path (no counter to read)")
         energy_j = float(sum(by_repeat))
         if not self.domains and self.power_model is None:
             by_domain = {domains[0]: energy_j}
         return EnergyMeasurement(
-            energy_j=energy_j,
-            duration_s=duration_s,
-            repeats=len(durations),
-            energy_by_repeat_j=tuple(float(e) for e in by_repeat),
-            energy_by_domain_j=by_domain,
-            method=self.method,
-            domains=domains,
-            tool=tool,
-            device_model=self._measured_device_model(),
-            host_type=detect_host_type().kind,
-            idle_power_w=idle_power_w,
-            idle_duration_s=idle_s,
-            constants=constants,
-            corrections=tuple(corrections),
-            notes=tuple(notes),
-            **components,
-        )
+            energy_j=energy_j, duration_s=duration_s, repeats=len(durations),
+            energy_by_repeat_j=tuple(float(e) for e in by_repeat), energy_by_domain_j=by_domain, method=self.method,
+            domains=domains, tool=tool, device_model=self._measured_device_model(),
+            host_type=detect_host_type().kind, idle_power_w=idle_power_w, idle_duration_s=idle_s,
+            constants=constants, corrections=tuple(corrections), notes=tuple(notes), **components)
 
     def _power_model_energy(self, durations: list, cpu_times: list, memories: list):
         """The window by the power model (CPU rule, and the RAM rule when set): ``(energy by repeat, domains, energy

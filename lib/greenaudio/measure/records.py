@@ -47,7 +47,7 @@ class BenchmarkRecord(KeyedRecord):
         e_gen_j_per_audio_s: energy per second of audio (in J).
         energy_*: provenance of the energy (see :class:`greenaudio.measure.EnergyMeasurement`).
         procedure: the resolved inference procedure (diffusion steps, flow sigma, ...) that ran.
-        protocol: the protocol's fields; environment: :class:`greenaudio.measure.Environment` as a dict.
+        protocol: the protocol's fields; environment: :class:`greenaudio.host.Environment` as a dict.
         created_utc: when the record was written (ISO-8601, UTC); wall_s: time the whole cell took (in s).
         code_version: greenaudio version and git commit that computed the cell (a failed cell is retried when the
             code changes).

@@ -57,8 +57,8 @@ def records_provenance_facts(records: Sequence[BenchmarkRecord], load: str | Non
     loads = [l[0] for e in envs if isinstance(l := e.get("load_average"), (list, tuple)) and l]
     dates = sorted(str(r.created_utc) for r in records if r.created_utc)
     return {
-        "method": (f"measured: greenaudio.measure.run_grid; time: perf_counter of generate(); FLOPs: "
-                   f"{joined(r.flops_method.split(':')[0] for r in ok if r.flops_method)}"),
+        "method": ("measured: greenaudio.measure.benchmark_model per grid cell; time: perf_counter of generate(); "
+                   f"FLOPs: {joined(r.flops_method.split(':')[0] for r in ok if r.flops_method)}"),
         "tool": joined(f"torch {(e.get('packages') or {}).get('torch')}, greenaudio {str(e.get('git_commit'))[:12]}"
                        for e in envs),
         "machine": joined(f"{e.get('cpu_model')} ({e.get('cpu_count')} logical CPUs, {e.get('host_type')}), "

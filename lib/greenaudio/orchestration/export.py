@@ -34,20 +34,9 @@ from ..shipped import (DNSMOS_COLUMNS, DNSMOS_FILE, DNSMOS_KEYS, DNSMOS_REPRODUC
                        load_manifest, load_scores, load_shipped_model, mels_from_audio, protocol_folder, read_flac,
                        shipped_ground_truth)
 
-__all__ = [
-    "WEIGHTS_LIMIT_BYTES",
-    "WEIGHTS_BUDGET_BYTES",
-    "DIGIT_CHOICES",
-    "ExportOptions",
-    "ExportContext",
-    "build_context",
-    "export_ground_truth",
-    "export_configuration",
-    "export_run",
-    "verify_artefacts",
-    "score_dnsmos",
-    "ship_dnsmos",
-]
+__all__ = ["WEIGHTS_LIMIT_BYTES", "WEIGHTS_BUDGET_BYTES", "DIGIT_CHOICES", "ExportOptions", "ExportContext",
+           "build_context", "export_ground_truth", "export_configuration", "export_run", "verify_artefacts",
+           "score_dnsmos", "ship_dnsmos"]
 
 #: Weights are shipped for configurations whose fp32 weights are at most this large (issue #25: the repository's
 #: tracked files stay <= 40 MiB, so WaveFlow small (24 MB) and WaveGrad small (17 MB) ship no weights).

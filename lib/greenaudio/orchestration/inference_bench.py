@@ -135,7 +135,7 @@ def rss_cell(name: str, size: str, seconds: float, variant: str, rows: int) -> d
     model = build(name, size, variant, os.environ.get("BENCH_WEIGHTS", "fresh"))
     frames = int(round(seconds * FRAMES_PER_S))
     mel = _speech_mel(frames) if os.environ.get("BENCH_MEL") == "speech" else _mel(frames)
-    method = "VmHWM of a fresh process: build + prepare + one generate"
+    method = _rss_method(rows if name == "waveflow" else 0)
     if rows and name == "waveflow":
         original, count = torch.exp, [0]
 
@@ -146,12 +146,17 @@ def rss_cell(name: str, size: str, seconds: float, variant: str, rows: int) -> d
             return original(*args, **kwargs)
 
         torch.exp = counting_exp
-        method += f", stopped after {rows} rows of the first reversed flow (memory is per-row steady afterwards)"
     try:
         generate(model, mel)
     except _Stop:
         pass
     return {"peak_rss_mb": _vm_hwm_mb(), "rss_method": method}
+
+
+def _rss_method(rows: int) -> str:
+    """The ``rss_method`` of a peak-RSS cell stopped after ``rows`` reversed rows (0: run to the end)."""
+    return "VmHWM of a fresh process: build + prepare + one generate" + (
+        f", stopped after {rows} rows of the first reversed flow (memory is per-row steady afterwards)" if rows else "")
 
 
 def _vm_hwm_mb() -> float:
@@ -193,10 +198,6 @@ STATUS_MEASURED, STATUS_UNAVAILABLE, STATUS_FAILED, STATUS_TIMEOUT = (
 
 def _key(r: dict) -> tuple:
     return r["model"], r["size"], f"{float(r['duration_s']):.3f}", r["variant"]
-
-
-def _read_csv(path: Path | None) -> dict[tuple, dict]:
-    return read_keyed_csv(path, _key)
 
 
 def _status(row: dict) -> str:
@@ -422,10 +423,8 @@ class _InferenceBench:
                               "{warmup}, one process (time_median_s / cpu_time_median_s: median wall / process CPU "
                               "time)")
         self.flops_method = f"greenaudio.measure.flops.count_flops on a {FLOP_FRAMES}-frame clip, scaled linearly"
-        self.rss_method = "VmHWM of a fresh process: build + prepare + one generate" + (
-            f", stopped after {args.rss_rows} rows of the first reversed flow (memory is per-row steady afterwards)"
-            if args.rss_rows else "")
-        self.existing = {} if args.force else _read_csv(args.csv)
+        self.rss_method = _rss_method(args.rss_rows)
+        self.existing = {} if args.force else read_keyed_csv(args.csv, _key)
         self.roof = self.peak = self.roof_kernels = None
         self.rows: list[dict] = []
         self.configs: set[tuple] = set()
@@ -483,7 +482,7 @@ class _InferenceBench:
                 problems.setdefault(b, f"not implemented for {family.__name__} (its backends: "
                                        f"{list(family.supported_backends)})")
         self.settings = {**self.settings, "weights": base["weights"]}
-        on_disk = _read_csv(args.csv)
+        on_disk = read_keyed_csv(args.csv, _key)
         on_file = {k[3] for k in on_disk if k[:3] == _key({**base, "variant": ""})[:3]}
         variants = [VARIANT_PLAIN] + [f"prepared-{b}" for b in args.backends if b not in problems]
         if not args.rss_only:  # a configuration is re-measured whole: its variants share one plain timing

@@ -46,11 +46,9 @@ from .store import ZooCellRecord, ZooGridStore
 __all__ = ["run_zoo_grid", "train_zoo", "ZooGridResult", "cell_run_dir", "DEFAULT_RESOURCES", "CLUSTER_OPTIONS"]
 
 #: Resources a cell's task asks for, per zoo protocol (``memory_gb`` in GB; ``None``: no memory reservation).
-DEFAULT_RESOURCES: dict[str, dict[str, Any]] = {
-    "quick": {"num_cpus": 2, "num_gpus": 0, "memory_gb": 2.0},
-    "mini": {"num_cpus": 1, "num_gpus": 0, "memory_gb": 2.0},
-    "full": {"num_cpus": 8, "num_gpus": 1, "memory_gb": 32.0},
-}
+DEFAULT_RESOURCES: dict[str, dict[str, Any]] = {"quick": {"num_cpus": 2, "num_gpus": 0, "memory_gb": 2.0},
+                                                "mini": {"num_cpus": 1, "num_gpus": 0, "memory_gb": 2.0},
+                                                "full": {"num_cpus": 8, "num_gpus": 1, "memory_gb": 32.0}}
 #: Metrics of the evaluation step per zoo protocol (keys of :data:`greenaudio.evaluation.VALIDATION_METRICS`).
 DEFAULT_EVAL = {
     "quick": {"clips": 2, "frames": 32, "metrics": ("d_stft",)},
@@ -218,6 +216,7 @@ def _selection(models: Iterable[str] | None, sizes: Iterable[str] | None, protoc
 
     valid_models = vocoders.names()
     models = [models] if isinstance(models, str) else (list(models) if models else list(valid_models))
+    models = [m.lower() if isinstance(m, str) and m.lower() in valid_models else m for m in models]  # "HiFiGAN"
     bad = [m for m in models if m not in valid_models]
     if bad:
         raise ValueError(f"unknown model(s) {bad}; valid models: {valid_models}")
@@ -492,21 +491,14 @@ def train_zoo(protocol: str | ZooProtocol = "mini", *, models: Sequence[str] | N
         ValueError: unknown protocol, model or size, or a malformed ``ray_address`` (before anything is trained).
         RuntimeError: on the cluster, a configuration failed (after the others ran; the store says why).
     """
-    from .. import data, vocoders
+    from .. import data
 
     if ray_address is not None:
         ray_address = check_ray_address_form(ray_address)
     elif cluster_options:
         raise ValueError(f"cluster_options {sorted(cluster_options)} given without a ray_address; give both or neither")
     protocol = get_protocol(protocol)
-    models = list(models) if models else vocoders.names()
-    unknown = [m for m in models if m not in vocoders.names()]
-    if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; choose from {vocoders.names()}")
-    sizes = list(sizes) if sizes else list(protocol.budget_s)
-    bad = [s for s in sizes if s not in protocol.budget_s]
-    if bad:
-        raise ValueError(f"unknown size(s) {bad}; choose from {sorted(protocol.budget_s)}")
+    models, sizes = _selection(models, sizes, protocol)
     if corpus != "espeak":
         raise ValueError(f"corpus {corpus!r} is not valid; choose one of ['espeak']")
     cache = Path(cache_dir) if cache_dir else data.default_cache_dir()

@@ -446,7 +446,7 @@ def load_average_1min() -> float | None:
 
 def _cpu_model() -> str:
     try:
-        from greenaudio.measure import read_cpu_model
+        from greenaudio.host import read_cpu_model
 
         return read_cpu_model()
     except Exception:  # noqa: BLE001
@@ -454,7 +454,7 @@ def _cpu_model() -> str:
 
 
 def _cpu_isa() -> str:
-    from greenaudio.measure import read_cpu_isa
+    from greenaudio.host import read_cpu_isa
 
     return read_cpu_isa()
 

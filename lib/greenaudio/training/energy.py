@@ -85,7 +85,7 @@ class EnergyPrediction:
         pue: power usage effectiveness applied.
         intensity_g_per_kwh: carbon intensity used (in gCO2eq/kWh).
         intensity_source: where that intensity comes from.
-        host_type: as :func:`greenaudio.measure.detect_host_type`: ``"bare metal"``, ``"virtual machine"``,
+        host_type: as :func:`greenaudio.host.detect_host_type`: ``"bare metal"``, ``"virtual machine"``,
             ``"container"``, ``"container in virtual machine"`` or ``"unknown"``.
         device_model: CPU model and, when used, GPU model.
         notes: anything a reader must know (simulated components, constant-power fallback).

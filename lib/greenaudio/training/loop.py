@@ -26,14 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import (
-    checkpoint_path,
-    read_checkpoint_state,
-    remove_stale_temporaries,
-    save_checkpoint,
-    save_training_log,
-    write_json,
-)
+from .checkpoint import (checkpoint_path, read_checkpoint_state, remove_stale_temporaries, save_checkpoint,
+                         save_training_log, write_json)
 from .config import EnergyConfig, TrainConfig
 from .energy import CarbonTrackerEnergy, EnergyPrediction, EpochEnergyTracker, read_energy_window
 
@@ -187,10 +181,8 @@ def _collate(items: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _is_map_style(data: Any) -> bool:
-    return (
-        hasattr(data, "__len__") and hasattr(data, "__getitem__")
-        and not isinstance(data, torch.utils.data.IterableDataset)
-    )
+    return (hasattr(data, "__len__") and hasattr(data, "__getitem__")
+            and not isinstance(data, torch.utils.data.IterableDataset))
 
 
 class _TrainBatches:
@@ -220,46 +212,38 @@ class _TrainBatches:
             )
             yield from loader
             return
-        buffer: list[Any] = []
-        index = 0
-        for item in self.data:
-            buffer.append(item)
-            if len(buffer) == bs:
-                if index >= skip:
-                    yield _collate(buffer)
-                index += 1
-                buffer = []
+        yield from _batches(self.data, bs, skip=skip, keep_last=False)
 
 
-def _val_batches(data: Any, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _batches(items: Any, batch_size: int, *, skip: int = 0, keep_last: bool = True) -> Iterator[tuple[torch.Tensor,
+                                                                                                      torch.Tensor]]:
+    """Collated batches of ``items`` in order after the first ``skip``; the incomplete last one if ``keep_last``."""
     buffer: list[Any] = []
-    items = (data[i] for i in range(len(data))) if _is_map_style(data) else iter(data)
+    index = 0
     for item in items:
         buffer.append(item)
         if len(buffer) == batch_size:
-            yield _collate(buffer)
+            if index >= skip:
+                yield _collate(buffer)
+            index += 1
             buffer = []
-    if buffer:
+    if buffer and keep_last:
         yield _collate(buffer)
 
 
 def _fit_audio(audio: torch.Tensor, mel: torch.Tensor, hop: int) -> torch.Tensor:
     expected = mel.shape[-1] * hop
     if audio.shape[-1] < expected:
-        raise ValueError(
-            f"audio has {audio.shape[-1]} samples but mel has {mel.shape[-1]} frames x hop {hop} = {expected}; "
-            "items must be (audio (N,), mel (n_mels, N // hop))"
-        )
+        raise ValueError(f"audio has {audio.shape[-1]} samples but mel has {mel.shape[-1]} frames x hop {hop} = "
+                         f"{expected}; items must be (audio (N,), mel (n_mels, N // hop))")
     return audio[..., :expected]
 
 
 # -- the trainer -----------------------------------------------------------------------------------------------------
 def _finite_or_raise(terms: Mapping[str, torch.Tensor], prefix: str, step: int, epoch: int, ckpt: str | None) -> None:
-    for name, value in terms.items():
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            v = float(value.detach())
-            if not math.isfinite(v):
-                raise NonFiniteLossError(f"{prefix}{name}" if prefix else name, v, step, epoch, ckpt)
+    for name, v in _scalars(terms, prefix).items():
+        if not math.isfinite(v):
+            raise NonFiniteLossError(name, v, step, epoch, ckpt)
 
 
 def _scalars(terms: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
@@ -270,6 +254,12 @@ def _scalars(terms: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
         elif isinstance(value, (int, float)):
             out[f"{prefix}{name}"] = float(value)
     return out
+
+
+def _generated(model, mel: torch.Tensor) -> torch.Tensor:
+    """A GAN generator's audio for ``mel``, ``(B, T)`` (its channel axis dropped)."""
+    fake = model(mel)
+    return fake.squeeze(1) if fake.dim() == 3 and fake.shape[1] == 1 else fake
 
 
 class _Run:
@@ -399,49 +389,34 @@ class _Run:
         return min(candidates)
 
     # -- steps ----------------------------------------------------------------------------------------------------
-    def _clip(self, module: nn.Module, which: str) -> None:
+    def _update(self, terms: Mapping[str, torch.Tensor], prefix: str, opt, module: nn.Module, which: str) -> None:
+        """Check ``terms`` are finite, then one optimiser step on ``terms["loss"]`` with ``module``'s gradient clip."""
+        _finite_or_raise(terms, prefix, self.step + 1, self.epoch, self.last_good_ckpt)
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
         clip = self.model.config.optimizer.grad_clip_norm
-        if clip is None:
-            return
-        norm = float(torch.nn.utils.clip_grad_norm_(module.parameters(), float(clip)))
-        if not math.isfinite(norm):
-            raise NonFiniteLossError(f"grad_norm({which})", norm, self.step + 1, self.epoch, self.last_good_ckpt)
+        if clip is not None:
+            norm = float(torch.nn.utils.clip_grad_norm_(module.parameters(), float(clip)))
+            if not math.isfinite(norm):
+                raise NonFiniteLossError(f"grad_norm({which})", norm, self.step + 1, self.epoch, self.last_good_ckpt)
+        opt.step()
 
     def train_step(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, float]:
         audio = _fit_audio(audio.to(self.device), mel, self.model.hop_length)
         mel = mel.to(self.device)
-        n, e, ck = self.step + 1, self.epoch, self.last_good_ckpt
         if not self.is_gan:
             terms = self.model.training_loss(audio, mel)
-            _finite_or_raise(terms, "", n, e, ck)
-            self.opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            self._clip(self.model, "model")
-            self.opt.step()
+            self._update(terms, "", self.opt, self.model, "model")
             return _scalars(terms)
-        fake = self.model(mel)
-        if fake.dim() == 3 and fake.shape[1] == 1:
-            fake = fake.squeeze(1)
+        fake = _generated(self.model, mel)
         if not self.adversarial():  # warm-up: the generator alone on its reconstruction loss
             terms = self.model.reconstruction_loss(audio, fake)
-            _finite_or_raise(terms, "generator/", n, e, ck)
-            self.opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            self._clip(self.model, "generator")
-            self.opt.step()
+            self._update(terms, "generator/", self.opt, self.model, "generator")
             return _scalars(terms)
         d_terms = self.model.discriminator_loss(audio, fake.detach(), self.disc)
-        _finite_or_raise(d_terms, "discriminator/", n, e, ck)
-        self.opt_d.zero_grad(set_to_none=True)
-        d_terms["loss"].backward()
-        self._clip(self.disc, "discriminator")
-        self.opt_d.step()
+        self._update(d_terms, "discriminator/", self.opt_d, self.disc, "discriminator")
         g_terms = self.model.generator_loss(audio, fake, mel, self.disc)
-        _finite_or_raise(g_terms, "generator/", n, e, ck)
-        self.opt.zero_grad(set_to_none=True)
-        g_terms["loss"].backward()
-        self._clip(self.model, "generator")
-        self.opt.step()
+        self._update(g_terms, "generator/", self.opt, self.model, "generator")
         out = _scalars(g_terms)  # "loss" is the generator's
         out.update(_scalars(d_terms, "d_"))
         return out
@@ -467,16 +442,16 @@ class _Run:
                 torch.manual_seed(self.cfg.seed + 7919)
                 random.seed(self.cfg.seed + 7919)
                 np.random.seed((self.cfg.seed + 7919) % 2**32)
-                batches = _val_batches(self.val_data, self.cfg.batch_size)
+                data = self.val_data
+                batches = _batches((data[i] for i in range(len(data))) if _is_map_style(data) else iter(data),
+                                   self.cfg.batch_size)
                 for i, (audio, mel) in enumerate(tqdm(batches, desc="validate", leave=False,
                                                       disable=not self.cfg.progress)):
                     mel = mel.to(self.device)
                     audio = _fit_audio(audio.to(self.device), mel, model.hop_length)
                     b = audio.shape[0]
                     if self.is_gan:
-                        fake = model(mel)
-                        if fake.dim() == 3 and fake.shape[1] == 1:
-                            fake = fake.squeeze(1)
+                        fake = _generated(model, mel)
                         terms = _scalars(model.generator_loss(audio, fake, mel, disc) if self.adversarial()
                                          else model.reconstruction_loss(audio, fake))
                     else:
@@ -509,12 +484,9 @@ class _Run:
         rec: dict[str, Any] = {
             "step": self.step,
             "epoch": self.epoch + (self.batch_in_epoch / self.steps_per_epoch if self.steps_per_epoch else 0.0),
-            "elapsed_s": self.elapsed(),
-            "batch_size": self.cfg.batch_size,
-            "lr": self.opt.param_groups[0]["lr"],
+            "elapsed_s": self.elapsed(), "batch_size": self.cfg.batch_size, "lr": self.opt.param_groups[0]["lr"],
             "clock": self.cfg.clock,
-            "adversarial": self.adversarial() if self.is_gan else None,
-        }
+            "adversarial": self.adversarial() if self.is_gan else None}
         rec.update({f"train_{k}": sum(v) / len(v) for k, v in self.running.items() if v})
         rec.update(self.validate())
         self.running = {}
@@ -532,30 +504,17 @@ class _Run:
                                              self.last_good_ckpt)
         full = self.cfg.checkpoint_state == "full"
         state = {
-            "model_config": self.model.config.to_dict(),
-            "model": self.model.state_dict(),
-            "family": self.family,
-            "checkpoint_state": self.cfg.checkpoint_state,
-            "optimizer": self.opt.state_dict() if full else None,
+            "model_config": self.model.config.to_dict(), "model": self.model.state_dict(), "family": self.family,
+            "checkpoint_state": self.cfg.checkpoint_state, "optimizer": self.opt.state_dict() if full else None,
             "scheduler": self.sched.state_dict() if full else None,
             "discriminator": self.disc.state_dict() if self.disc is not None and full else None,
             "optimizer_d": self.opt_d.state_dict() if self.opt_d is not None and full else None,
             "scheduler_d": self.sched_d.state_dict() if self.sched_d is not None and full else None,
-            "rng": _rng_state(),
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "steps_per_epoch": self.steps_per_epoch,
-            "elapsed_s": self.elapsed(),
-            "records": self.records,
-            "running": self.running,
-            "epoch_energy": self.epoch_energy,
-            "epoch_durations": self.epoch_durations,
-            "energy_prediction": self.prediction,
-            "resumes": self.resumes,
-            "train_config": self.cfg.to_dict(),
-            "torch_version": torch.__version__,
-        }
+            "rng": _rng_state(), "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "steps_per_epoch": self.steps_per_epoch, "elapsed_s": self.elapsed(), "records": self.records,
+            "running": self.running, "epoch_energy": self.epoch_energy, "epoch_durations": self.epoch_durations,
+            "energy_prediction": self.prediction, "resumes": self.resumes, "train_config": self.cfg.to_dict(),
+            "torch_version": torch.__version__}
         save_training_log(self.run_dir, self.records)
         write_json(self.run_dir / "energy.json", {"epochs": self.epoch_energy, "prediction": self.prediction})
         save_checkpoint(self.run_dir, state)  # last: the checkpoint is never newer than its logs
@@ -696,16 +655,9 @@ class _Run:
     last_saved_step = -1
 
 
-def train(
-    model: Any,
-    train_data: Any,
-    val_data: Any,
-    config: TrainConfig,
-    *,
-    metrics: Mapping[str, MetricFn] | None = None,
-    energy: EnergyConfig | EpochEnergyTracker | None = None,
-    energy_window: Callable[[], contextlib.AbstractContextManager] | None = None,
-) -> TrainResult:
+def train(model: Any, train_data: Any, val_data: Any, config: TrainConfig, *,
+          metrics: Mapping[str, MetricFn] | None = None, energy: EnergyConfig | EpochEnergyTracker | None = None,
+          energy_window: Callable[[], contextlib.AbstractContextManager] | None = None) -> TrainResult:
     """Train a vocoder of any family until a budget is spent, resuming from ``run_dir`` if it holds a checkpoint.
 
     Args:

@@ -23,30 +23,7 @@ from .onnx import OnnxVocoder, export_graph  # registers the "onnxruntime" backe
 from .registry import THESIS_SIZES, build, config_for, entry, iter_presets, load, names, sizes
 from .summary import compute_convention_match, compute_parameter_table, demonstrate_procedures, describe_blocks
 
-__all__ = [
-    "Generation",
-    "OptimizerConfig",
-    "Vocoder",
-    "VocoderConfig",
-    "count_parameters",
-    "THESIS_MEL",
-    "MelConfig",
-    "MelFrontEnd",
-    "MelNormalizer",
-    "THESIS_SIZES",
-    "build",
-    "config_for",
-    "entry",
-    "iter_presets",
-    "load",
-    "names",
-    "sizes",
-    "compute_convention_match",
-    "compute_parameter_table",
-    "demonstrate_procedures",
-    "describe_blocks",
-    "split_vocoder",
-    "describe_splits",
-    "export_graph",
-    "OnnxVocoder",
-]
+__all__ = ["Generation", "OptimizerConfig", "Vocoder", "VocoderConfig", "count_parameters", "THESIS_MEL", "MelConfig",
+           "MelFrontEnd", "MelNormalizer", "THESIS_SIZES", "build", "config_for", "entry", "iter_presets", "load",
+           "names", "sizes", "compute_convention_match", "compute_parameter_table", "demonstrate_procedures",
+           "describe_blocks", "split_vocoder", "describe_splits", "export_graph", "OnnxVocoder"]

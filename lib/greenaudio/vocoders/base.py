@@ -22,31 +22,12 @@ import torch
 from torch import nn
 
 from ..host import cpu_flags
-from ..validation import (
-    check_bool,
-    check_choice,
-    check_finite_number,
-    check_int,
-    check_non_negative_number,
-    check_positive_int,
-)
+from ..validation import (check_bool, check_choice, check_finite_number, check_int, check_non_negative_number,
+                          check_positive_int)
 
-__all__ = [
-    "Generation",
-    "OptimizerConfig",
-    "Vocoder",
-    "VocoderConfig",
-    "validate_mel",
-    "remove_all_weight_norms",
-    "count_parameters",
-    "INFERENCE_BACKENDS",
-    "REDUCED_PRECISION_BACKENDS",
-    "BACKEND_ISA",
-    "PreparedModelError",
-    "available_backends",
-    "check_backend",
-    "register_backend",
-]
+__all__ = ["Generation", "OptimizerConfig", "Vocoder", "VocoderConfig", "validate_mel", "remove_all_weight_norms",
+           "count_parameters", "INFERENCE_BACKENDS", "REDUCED_PRECISION_BACKENDS", "BACKEND_ISA", "PreparedModelError",
+           "available_backends", "check_backend", "register_backend"]
 
 #: Backends of :meth:`Vocoder.prepare_for_inference`: ``"torch"`` (eager PyTorch with the family's inference-only
 #: rewrites, the default), ``"compile"`` (the same, with the network called in the loop compiled by
@@ -66,16 +47,14 @@ REDUCED_PRECISION_BACKENDS = ("bf16", "int8")
 #: int8 at 1.12-1.73x torch fp32 on an AVX2 CPU without VNNI, against 2.2-3.5x with AVX512_VNNI).
 BACKEND_ISA = {
     "bf16": ("AVX512_BF16", ("avx512_bf16", "amx_bf16")),
-    "int8": ("VNNI (AVX512_VNNI or AVX_VNNI)", ("avx512_vnni", "avx_vnni", "amx_int8")),
-}
+    "int8": ("VNNI (AVX512_VNNI or AVX_VNNI)", ("avx512_vnni", "avx_vnni", "amx_int8"))}
 
 #: The backends run by a runner outside the torch model, and the module that registers each when it is imported
 #: (:func:`register_backend`), with what it brings. ``greenaudio.vocoders`` imports its own ONNX runner; int8 needs
 #: calibration and QDQ quantisation, which sit above the vocoders in :mod:`greenaudio.quantization`.
 RUNNER_BACKENDS = {
     "onnxruntime": ("greenaudio.vocoders.onnx", "the ONNX export and runner"),
-    "int8": ("greenaudio.quantization", "calibration on real mels and int8 QDQ quantisation"),
-}
+    "int8": ("greenaudio.quantization", "calibration on real mels and int8 QDQ quantisation")}
 _RUNNERS: dict[str, tuple[Callable[[Any, int], Any] | None, Callable[[Any, Any], Any]]] = {}
 
 
@@ -198,8 +177,7 @@ class OptimizerConfig:
             raise ValueError(f"OptimizerConfig.betas must be a pair of numbers in [0, 1), got {betas!r}")
         object.__setattr__(self, "betas", tuple(
             check_finite_number(f"OptimizerConfig.betas[{i}]", b, min_value=0.0, max_value=1.0, max_inclusive=False)
-            for i, b in enumerate(betas)
-        ))
+            for i, b in enumerate(betas)))
         check_config_number(self, "weight_decay", min_value=0.0)
         check_config_number(self, "lr_decay_per_epoch", min_value=0.0, max_value=1.0, min_inclusive=False)
         if self.grad_clip_norm is not None:
@@ -282,8 +260,7 @@ def check_int_tuple(
     length: int | None = None,
     min_length: int = 1,
     odd: bool = False,
-    even: bool = False,
-) -> tuple[int, ...]:
+    even: bool = False) -> tuple[int, ...]:
     """Validate a tuple (or list) of integers >= ``min_value``: exactly ``length`` items (or at least
     ``min_length``), optionally all odd or all even; returns a tuple of ``int``.
 
@@ -398,28 +375,22 @@ def validate_mel(mel: Any, n_mels: int, dtype: torch.dtype | None = None) -> tor
     n_mels = check_positive_int("n_mels", n_mels)
     if isinstance(mel, np.ndarray):
         if not np.issubdtype(mel.dtype, np.floating):
-            raise ValueError(
-                f"mel must be a floating-point array (a normalised log-mel), got numpy dtype {mel.dtype}"
-            )
+            raise ValueError(f"mel must be a floating-point array (a normalised log-mel), got numpy dtype {mel.dtype}")
         mel = torch.as_tensor(np.ascontiguousarray(mel))
     if not isinstance(mel, torch.Tensor):
         raise ValueError(
-            f"mel must be a torch.Tensor or numpy array of shape (B, {n_mels}, frames), got {type(mel).__name__}"
-        )
+            f"mel must be a torch.Tensor or numpy array of shape (B, {n_mels}, frames), got {type(mel).__name__}")
     if mel.dim() == 2:
         mel = mel.unsqueeze(0)
     if mel.dim() != 3:
-        raise ValueError(
-            f"mel must have shape (B, {n_mels}, frames) or ({n_mels}, frames), got {tuple(mel.shape)}"
-        )
+        raise ValueError(f"mel must have shape (B, {n_mels}, frames) or ({n_mels}, frames), got {tuple(mel.shape)}")
     if mel.shape[1] != n_mels:
         raise ValueError(f"mel has {mel.shape[1]} bands, this model expects {n_mels} (shape {tuple(mel.shape)})")
     if mel.shape[2] < 1:
         raise ValueError(f"mel has no frames (shape {tuple(mel.shape)}); frames must be >= 1")
     if not torch.is_floating_point(mel):
         raise ValueError(
-            f"mel must be a floating-point tensor (float32, float64, float16 or bfloat16), got dtype {mel.dtype}"
-        )
+            f"mel must be a floating-point tensor (float32, float64, float16 or bfloat16), got dtype {mel.dtype}")
     if not torch.isfinite(mel).all():
         bad = int((~torch.isfinite(mel)).sum())
         raise ValueError(f"mel contains {bad} NaN or inf value(s)")
@@ -483,8 +454,7 @@ class Vocoder(nn.Module):
         unknown = sorted(set(procedure) - set(resolved))
         if unknown:
             raise ValueError(
-                f"unknown procedure argument(s) {unknown} for {type(self).__name__}; valid: {sorted(resolved)}"
-            )
+                f"unknown procedure argument(s) {unknown} for {type(self).__name__}; valid: {sorted(resolved)}")
         resolved.update(procedure)
         return self._validate_procedure(resolved)
 
@@ -522,8 +492,7 @@ class Vocoder(nn.Module):
                 audio = self._generate(mel, generator=generator, **resolved)
         if audio.dim() != 2 or audio.shape[-1] != expected:
             raise RuntimeError(
-                f"{type(self).__name__} produced audio of shape {tuple(audio.shape)}, expected (B, {expected})"
-            )
+                f"{type(self).__name__} produced audio of shape {tuple(audio.shape)}, expected (B, {expected})")
         return Generation(audio=audio, procedure=resolved, sample_rate=self.sample_rate)
 
     def _generate(self, mel: torch.Tensor, *, generator: torch.Generator | None, **procedure: Any) -> torch.Tensor:
@@ -656,8 +625,7 @@ class Vocoder(nn.Module):
             raise PreparedModelError(
                 f"{type(self).__name__} was prepared for inference (backend {self.inference_backend!r}: weight norm "
                 f"folded, inference-only caches derived from the weights); {what} is not allowed. To train, rebuild "
-                f"it: vocoders.build(model.config) and load the trained state_dict before prepare_for_inference()."
-            )
+                f"it: vocoders.build(model.config) and load the trained state_dict before prepare_for_inference().")
 
     def train(self, mode: bool = True) -> "Vocoder":
         """``nn.Module.train``; a prepared model refuses ``mode=True`` (:class:`PreparedModelError`)."""
@@ -698,8 +666,7 @@ class Vocoder(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} is not a GAN")
 
     def discriminator_loss(
-        self, real_audio: torch.Tensor, fake_audio: torch.Tensor, discriminator: nn.Module
-    ) -> dict[str, torch.Tensor]:
+        self, real_audio: torch.Tensor, fake_audio: torch.Tensor, discriminator: nn.Module) -> dict[str, torch.Tensor]:
         """Discriminator objective (``fake_audio`` already detached by the caller); key ``"loss"``."""
         raise NotImplementedError(f"{type(self).__name__} is not a GAN")
 

@@ -24,16 +24,10 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-__all__ = [
-    "NoiseSchedule",
-    "linear_schedule",
-    "align_steps",
-    "resolve_schedule_choice",
-    "draw_noise",
-    "RowNoise",
-    "CLAMP_CHOICES",
-    "ancestral_sample",
-]
+from .base import Vocoder
+
+__all__ = ["NoiseSchedule", "linear_schedule", "align_steps", "resolve_schedule_choice", "draw_noise", "RowNoise",
+           "CLAMP_CHOICES", "ancestral_sample", "DiffusionVocoder"]
 
 #: How the sampler keeps the waveform in range (the reference implementations differ):
 #: ``"waveform"`` clamps ``x_{n-1}`` to [-1, 1] after every reverse step (lmnt-com/diffwave's sampler);
@@ -124,9 +118,7 @@ def align_steps(train: NoiseSchedule, inference: NoiseSchedule) -> torch.Tensor:
     return torch.tensor(steps, dtype=torch.float64)
 
 
-def resolve_schedule_choice(
-    steps: Any, schedule: Any, available: Mapping[str, int]
-) -> tuple[int, str]:
+def resolve_schedule_choice(steps: Any, schedule: Any, available: Mapping[str, int]) -> tuple[int, str]:
     """Resolve the ``steps`` / ``schedule`` procedure arguments of a diffusion vocoder.
 
     Either may be ``None`` (the first entry of ``available`` is the default); given both, they must agree.
@@ -161,9 +153,7 @@ def resolve_schedule_choice(
     return available[schedule], schedule
 
 
-def draw_noise(
-    shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator | None
-) -> torch.Tensor:
+def draw_noise(shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Standard normal noise of ``shape`` on ``like``'s device and dtype, drawn with ``generator`` if given.
 
     A generator living on another device than ``like`` (e.g. a CPU generator with a CUDA mel) draws on its own device;
@@ -205,8 +195,7 @@ def ancestral_sample(
     shape: tuple[int, ...],
     like: torch.Tensor,
     generator: torch.Generator | None,
-    clamp: str = "none",
-) -> torch.Tensor:
+    clamp: str = "none") -> torch.Tensor:
     """DDPM ancestral sampling (Algorithm 2 of both papers), keeping only the current waveform in memory.
 
     Starts from ``x_N ~ N(0, I)`` (as both papers do, whatever ``alpha-bar_N`` of the schedule), then for
@@ -250,3 +239,43 @@ def ancestral_sample(
         if clamp == "waveform":
             x = x.clamp(-1.0, 1.0)
     return x
+
+
+class DiffusionVocoder(Vocoder):
+    """A diffusion vocoder (DiffWave, WaveGrad): the ``steps``/``schedule``/``clamp`` procedure, the caches of
+    ``prepare_for_inference`` dropped on ``train()``, and the training pair's check.
+
+    Subclasses give :meth:`_schedule_steps` and name their step-dependent cache in ``_cache_attribute``.
+    """
+
+    family = "diffusion"
+    _cache_attribute = ""
+
+    def _schedule_steps(self) -> dict[str, int]:
+        """Schedule name -> its number of reverse steps, the default first."""
+        raise NotImplementedError
+
+    def _validate_procedure(self, procedure: dict[str, Any]) -> dict[str, Any]:
+        steps, schedule = resolve_schedule_choice(procedure["steps"], procedure["schedule"], self._schedule_steps())
+        if procedure["clamp"] not in CLAMP_CHOICES:
+            raise ValueError(f"clamp={procedure['clamp']!r} is not valid; choose one of {list(CLAMP_CHOICES)}")
+        resolved = {"schedule": schedule, "steps": steps, "clamp": procedure["clamp"]}
+        return {key: resolved[key] for key in procedure}  # in the order of default_procedure()
+
+    def train(self, mode: bool = True) -> "DiffusionVocoder":
+        if mode:
+            self._reject_training("model.train()")
+            setattr(self, self._cache_attribute, {})  # weights will change: cached embeddings would go stale
+        return super().train(mode)
+
+    def _check_pair(self, audio: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        """Validate a training pair: audio ``(B, frames * hop)`` (or ``(B, 1, T)``) against mel ``(B, n_mels,
+        frames)``; returns the audio ``(B, T)``."""
+        if audio.dim() == 3 and audio.shape[1] == 1:
+            audio = audio.squeeze(1)
+        if mel.dim() != 3 or mel.shape[1] != self.n_mels:
+            raise ValueError(f"mel must have shape (B, {self.n_mels}, frames), got {tuple(mel.shape)}")
+        expected = (mel.shape[0], mel.shape[-1] * self.hop_length)
+        if tuple(audio.shape) != expected:
+            raise ValueError(f"audio must have shape {expected} for mel {tuple(mel.shape)}, got {tuple(audio.shape)}")
+        return audio

@@ -37,23 +37,9 @@ from torch import nn
 from . import registry
 from ..validation import check_finite_number
 from ._fast import fast_gate, pointwise, scale_rows
-from .base import (
-    OptimizerConfig,
-    Vocoder,
-    VocoderConfig,
-    check_config_int,
-    check_config_ints,
-    check_config_number,
-    positive_int_or_none,
-)
-from .diffusion_common import (
-    CLAMP_CHOICES,
-    NoiseSchedule,
-    align_steps,
-    ancestral_sample,
-    linear_schedule,
-    resolve_schedule_choice,
-)
+from .base import (OptimizerConfig, VocoderConfig, check_config_int, check_config_ints, check_config_number,
+                   positive_int_or_none)
+from .diffusion_common import DiffusionVocoder, NoiseSchedule, align_steps, ancestral_sample, linear_schedule
 
 __all__ = ["DiffWaveConfig", "DiffWave", "FAST_BETAS"]
 
@@ -114,13 +100,11 @@ class DiffWaveConfig(VocoderConfig):
         object.__setattr__(self, "fast_betas", tuple(
             check_finite_number(f"DiffWaveConfig.fast_betas[{i}]", b, min_value=0.0, max_value=1.0,
                                 min_inclusive=False, max_inclusive=False)
-            for i, b in enumerate(betas)
-        ))
+            for i, b in enumerate(betas)))
         hop = positive_int_or_none(self.hop_length)
         if hop is not None and math.prod(strides) != hop:
             raise ValueError(
-                f"product of upsample_strides {self.upsample_strides} must equal hop_length {self.hop_length}"
-            )
+                f"product of upsample_strides {self.upsample_strides} must equal hop_length {self.hop_length}")
 
 
 def step_encoding(steps: torch.Tensor, dim: int) -> torch.Tensor:
@@ -161,7 +145,7 @@ class _ResidualLayer(nn.Module):
         return (x + residual) / math.sqrt(2.0), skip
 
 
-class DiffWave(Vocoder):
+class DiffWave(DiffusionVocoder):
     """DiffWave vocoder: ``eps_theta(x_t, mel, t)`` and its ancestral sampler.
 
     Procedures (``generate(mel, schedule=..., steps=...)``; either key alone is enough):
@@ -173,25 +157,22 @@ class DiffWave(Vocoder):
     Sampling starts from ``x_N ~ N(0, I)`` (paper Algorithm 2).
     """
 
-    family = "diffusion"
+    _cache_attribute = "_step_cache"
 
     def __init__(self, config: DiffWaveConfig):
         super().__init__(config)
         c = config
         self.upsampler = nn.ModuleList(
-            nn.ConvTranspose2d(1, 1, (3, 2 * s), stride=(1, s), padding=(1, s // 2)) for s in c.upsample_strides
-        )
+            nn.ConvTranspose2d(1, 1, (3, 2 * s), stride=(1, s), padding=(1, s // 2)) for s in c.upsample_strides)
         self.input_projection = nn.Conv1d(1, c.residual_channels, 1)
         self.step_mlp = nn.Sequential(
             nn.Linear(c.step_embedding_dim, c.step_hidden_dim),
             nn.SiLU(),
             nn.Linear(c.step_hidden_dim, c.step_hidden_dim),
-            nn.SiLU(),
-        )
+            nn.SiLU())
         self.layers = nn.ModuleList(
             _ResidualLayer(c.residual_channels, c.n_mels, c.step_hidden_dim, 2 ** (i % c.dilation_cycle))
-            for i in range(c.residual_layers)
-        )
+            for i in range(c.residual_layers))
         self.skip_projection = nn.Conv1d(c.residual_channels, c.residual_channels, 1)
         self.output_projection = nn.Conv1d(c.residual_channels, 1, 1)
         nn.init.zeros_(self.output_projection.weight)  # as the paper: the untrained model predicts zero noise
@@ -205,20 +186,15 @@ class DiffWave(Vocoder):
         full = self.train_schedule
         return {
             "fast": (fast, align_steps(self.train_schedule, fast)),
-            "full": (full, torch.arange(full.steps, dtype=torch.float64)),
-        }
+            "full": (full, torch.arange(full.steps, dtype=torch.float64))}
 
     def default_procedure(self) -> dict[str, Any]:
         """``schedule``/``steps`` (default: the 6-step fast schedule); ``clamp`` (default ``"waveform"``: the
         reference sampler clamps the waveform to [-1, 1] after every step; see ``CLAMP_CHOICES``)."""
         return {"schedule": None, "steps": None, "clamp": "waveform"}
 
-    def _validate_procedure(self, procedure: dict[str, Any]) -> dict[str, Any]:
-        available = {"fast": len(self.config.fast_betas), "full": self.config.train_steps}
-        steps, schedule = resolve_schedule_choice(procedure["steps"], procedure["schedule"], available)
-        if procedure["clamp"] not in CLAMP_CHOICES:
-            raise ValueError(f"clamp={procedure['clamp']!r} is not valid; choose one of {list(CLAMP_CHOICES)}")
-        return {"schedule": schedule, "steps": steps, "clamp": procedure["clamp"]}
+    def _schedule_steps(self) -> dict[str, int]:
+        return {"fast": len(self.config.fast_betas), "full": self.config.train_steps}
 
     # -- network ----------------------------------------------------------------------------------------------
     def upsample_mel(self, mel: torch.Tensor) -> torch.Tensor:
@@ -234,8 +210,7 @@ class DiffWave(Vocoder):
         return self.step_mlp(step_encoding(steps.to(device=w.device, dtype=w.dtype), self.config.step_embedding_dim))
 
     def predict_noise(
-        self, x_t: torch.Tensor, upsampled_mel: torch.Tensor, step_embedding: torch.Tensor
-    ) -> torch.Tensor:
+        self, x_t: torch.Tensor, upsampled_mel: torch.Tensor, step_embedding: torch.Tensor) -> torch.Tensor:
         """``eps_theta``.
 
         Args:
@@ -247,10 +222,10 @@ class DiffWave(Vocoder):
             predicted noise ``(B, T)``.
         """
         x = F.relu(self.input_projection(x_t.unsqueeze(1)))
-        skip = torch.zeros_like(x)
+        skip = None
         for layer in self.layers:
             x, s = layer(x, upsampled_mel, step_embedding)
-            skip = skip + s
+            skip = s if skip is None else skip + s
         x = F.relu(self.skip_projection(skip / math.sqrt(len(self.layers))))
         return self.output_projection(x).squeeze(1)
 
@@ -270,8 +245,7 @@ class DiffWave(Vocoder):
             shape = (mel.shape[0], mel.shape[-1] * self.hop_length)
             return ancestral_sample(
                 lambda x, n: self.predict_noise(x, cond, embeddings[n : n + 1]), betas, shape, mel, generator,
-                clamp=clamp,
-            )
+                clamp=clamp)
 
     #: Most bytes the prepared path spends on the precomputed mel projections of one ``generate`` call; layers
     #: beyond it recompute theirs at every step (1 GiB: all 30 layers of every size at 1 s of audio, and of the
@@ -279,15 +253,21 @@ class DiffWave(Vocoder):
     CONDITIONER_CACHE_BYTES = 1 << 30
 
     def _prepare_family(self) -> None:
-        """Step embeddings and every layer's step projection of both schedules; the 30 mel projections stacked into
+        """Inference-only DiffWave (see :meth:`Vocoder.prepare_for_inference`; no weight norm to remove).
+
+        Precomputes, once: the step embeddings and every layer's step projection of both schedules, and the 30 mel
+        projections stacked into one 1x1 convolution; once per ``generate`` call: the mel projections themselves
+        (they do not depend on the diffusion step; the plain path recomputes them at every step, ~38 % of a layer's
+        FLOPs at 32 channels). Gating, residual and skip sums run in place.
+
+        Step embeddings and every layer's step projection of both schedules; the 30 mel projections stacked into
         one weight; gate-friendly weight copies (:mod:`._fast`: the ``tanh`` half doubled, the output projection
         doubled); 1x1 convolutions as matrices."""
         c = self.config.residual_channels
         self._step_cache = {name: self.embed_steps(t) for name, (_, t) in self.schedules().items()}
         self._step_projection_cache = {  # schedule -> (layers, steps, C)
             name: torch.stack([layer.step_projection(emb) for layer in self.layers])
-            for name, emb in self._step_cache.items()
-        }
+            for name, emb in self._step_cache.items()}
         # DiffWave gates sigmoid(first half) * tanh(second half): double the second half of what produces it
         self._mel_weight = torch.cat([scale_rows(l.mel_projection.weight[:, :, 0], c, 2 * c, 2.0) for l in self.layers])
         self._mel_bias = torch.cat([scale_rows(l.mel_projection.bias, c, 2 * c, 2.0) for l in self.layers])
@@ -296,17 +276,14 @@ class DiffWave(Vocoder):
             (torch.cat([w[:, :, j] for j in range(3)], dim=1).contiguous(), l.dilated_conv.dilation[0],
              2.0 * l.output_projection.weight[:, :, 0], l.output_projection.bias.clone())
             for l in self.layers
-            for w in (scale_rows(l.dilated_conv.weight, c, 2 * c, 2.0),)
-        ]
+            for w in (scale_rows(l.dilated_conv.weight, c, 2 * c, 2.0),)]
         self._mel_bias = self._mel_bias + torch.cat([scale_rows(l.dilated_conv.bias, c, 2 * c, 2.0)
                                                      for l in self.layers])
         self._fast_io = tuple(
             t.detach().clone() for t in (
                 self.input_projection.weight[:, :, 0], self.input_projection.bias,
                 self.skip_projection.weight[:, :, 0], self.skip_projection.bias,
-                self.output_projection.weight[:, :, 0], self.output_projection.bias,
-            )
-        )
+                self.output_projection.weight[:, :, 0], self.output_projection.bias))
 
     def _generate_prepared(self, mel, generator, betas, schedule: str, clamp: str) -> torch.Tensor:
         """The prepared sampler: the mel projections of every layer (step-independent) computed once per call with
@@ -322,8 +299,7 @@ class DiffWave(Vocoder):
         step_proj = self._step_projection_cache[schedule].to(device=mel.device, dtype=mel.dtype)
         denoise = self._compiled("denoise", self._predict_noise_prepared)
         return ancestral_sample(
-            lambda x, n: denoise(x, cond, mel_proj, step_proj[:, n]), betas, (b, t), mel, generator, clamp=clamp
-        )
+            lambda x, n: denoise(x, cond, mel_proj, step_proj[:, n]), betas, (b, t), mel, generator, clamp=clamp)
 
     def _predict_noise_prepared(
         self, x_t: torch.Tensor, cond: torch.Tensor, mel_proj: torch.Tensor | None, step_proj: torch.Tensor
@@ -369,22 +345,6 @@ class DiffWave(Vocoder):
         x = F.relu_(pointwise(skip.div_(math.sqrt(len(self.layers))), w_skip, b_skip))
         return pointwise(x, w_out, b_out).squeeze(1)
 
-    def prepare_for_inference(self, backend: str = "torch") -> "DiffWave":
-        """Inference-only DiffWave (see :meth:`Vocoder.prepare_for_inference`; no weight norm to remove).
-
-        Precomputes, once: the step embeddings and every layer's step projection of both schedules, and the 30 mel
-        projections stacked into one 1x1 convolution; once per ``generate`` call: the mel projections themselves
-        (they do not depend on the diffusion step; the plain path recomputes them at every step, ~38 % of a layer's
-        FLOPs at 32 channels). Gating, residual and skip sums run in place.
-        """
-        return super().prepare_for_inference(backend)
-
-    def train(self, mode: bool = True) -> "DiffWave":
-        if mode:
-            self._reject_training("model.train()")
-            self._step_cache = {}  # weights will change: cached embeddings would go stale
-        return super().train(mode)
-
     # -- training ---------------------------------------------------------------------------------------------
     def training_loss(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
         """L1 noise-prediction loss at a uniformly drawn training step (paper Algorithm 1).
@@ -398,7 +358,7 @@ class DiffWave(Vocoder):
             mean sqrt(alpha-bar_t)}``.
         """
         self._reject_training("training_loss()")
-        audio = _check_pair(audio, mel, self)
+        audio = self._check_pair(audio, mel)
         b = audio.shape[0]
         t = torch.randint(0, self.config.train_steps, (b,), device=audio.device)
         alpha_bar = self.train_schedule.alpha_bars.to(device=audio.device, dtype=audio.dtype)[t][:, None]
@@ -406,23 +366,7 @@ class DiffWave(Vocoder):
         x_t = alpha_bar.sqrt() * audio + (1.0 - alpha_bar).sqrt() * eps  # q(x_t | x_0)
         pred = self.predict_noise(x_t, self.upsample_mel(mel), self.embed_steps(t.to(audio.dtype)))
         loss = F.l1_loss(pred, eps)
-        return {
-            "loss": loss,
-            "mean_step": t.to(audio.dtype).mean(),
-            "mean_noise_level": alpha_bar.sqrt().mean(),
-        }
-
-
-def _check_pair(audio: torch.Tensor, mel: torch.Tensor, model: Vocoder) -> torch.Tensor:
-    """Validate a training pair: audio ``(B, frames * hop)`` (or ``(B, 1, T)``) against mel ``(B, n_mels, frames)``."""
-    if audio.dim() == 3 and audio.shape[1] == 1:
-        audio = audio.squeeze(1)
-    if mel.dim() != 3 or mel.shape[1] != model.n_mels:
-        raise ValueError(f"mel must have shape (B, {model.n_mels}, frames), got {tuple(mel.shape)}")
-    expected = (mel.shape[0], mel.shape[-1] * model.hop_length)
-    if tuple(audio.shape) != expected:
-        raise ValueError(f"audio must have shape {expected} for mel {tuple(mel.shape)}, got {tuple(audio.shape)}")
-    return audio
+        return {"loss": loss, "mean_step": t.to(audio.dtype).mean(), "mean_noise_level": alpha_bar.sqrt().mean()}
 
 
 def _preset(size: str, **fields: Any) -> DiffWaveConfig:
@@ -434,8 +378,7 @@ PRESETS = {
     "medium": _preset("medium", residual_channels=64),  # = paper's BASE
     "large": _preset("large", residual_channels=128),  # paper's LARGE channels, T = 50 as the thesis's code
     "base": _preset("base", residual_channels=64),
-    "paper_large": _preset("paper_large", residual_channels=128, train_steps=200, beta_end=0.02),
-}
+    "paper_large": _preset("paper_large", residual_channels=128, train_steps=200, beta_end=0.02)}
 
 registry.register(
     registry.ModelEntry(
@@ -448,7 +391,4 @@ registry.register(
         notes=(
             "Kong et al. 2020. 30 residual layers, C = 32/64/128 (1,227,651 / 2,619,971 / 6,885,315 params). "
             "Training: T = 50, betas linspace(1e-4, 0.05), L1, Adam 2e-4. Inference: 'fast' 6 steps (default) "
-            "or 'full' T steps, starting from N(0, I)."
-        ),
-    )
-)
+            "or 'full' T steps, starting from N(0, I).")))

@@ -33,8 +33,7 @@ def gated_tanh(acts: torch.Tensor, n_channels: int) -> torch.Tensor:
 
 
 def draw_latent(
-    shape: tuple[int, ...], like: torch.Tensor, sigma: float, generator: torch.Generator | None
-) -> torch.Tensor:
+    shape: tuple[int, ...], like: torch.Tensor, sigma: float, generator: torch.Generator | None) -> torch.Tensor:
     """``sigma * N(0, I)`` of ``shape`` on ``like``'s device and dtype.
 
     The noise is drawn on the generator's own device (so a CPU generator also seeds CUDA runs) and then moved.
@@ -64,8 +63,7 @@ def gaussian_nll(z: torch.Tensor, log_det: torch.Tensor, sigma: float) -> dict[s
 
 
 def check_audio_and_mel(
-    audio: torch.Tensor, mel: torch.Tensor, n_mels: int, hop_length: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+    audio: torch.Tensor, mel: torch.Tensor, n_mels: int, hop_length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate a training pair; returns ``(audio (B, T), mel (B, n_mels, frames))`` with ``T = frames * hop_length``.
 
     Raises:
@@ -82,8 +80,7 @@ def check_audio_and_mel(
         audio = audio.unsqueeze(0)
     if audio.dim() != 2 or audio.shape[0] != mel.shape[0]:
         raise ValueError(
-            f"audio must have shape ({mel.shape[0]}, T) to match mel {tuple(mel.shape)}, got {tuple(audio.shape)}"
-        )
+            f"audio must have shape ({mel.shape[0]}, T) to match mel {tuple(mel.shape)}, got {tuple(audio.shape)}")
     expected = mel.shape[-1] * hop_length
     if audio.shape[-1] != expected:
         raise ValueError(f"audio has {audio.shape[-1]} samples, expected frames * hop_length = {expected}")
@@ -91,7 +88,8 @@ def check_audio_and_mel(
 
 
 class InferenceCacheMixin:
-    """Caches built by ``prepare_for_inference`` (inverse matrices, fused conditioning weights).
+    """Caches built by ``prepare_for_inference`` (inverse matrices, fused conditioning weights), and the flows'
+    training NLL (:meth:`training_loss`, through the family's ``flow_forward``).
 
     They are derived from the weights, so they are dropped whenever the model is switched back to training mode.
     Subclasses list the owning submodules' cache-clearing callables in :meth:`_cache_clearers`.
@@ -99,6 +97,13 @@ class InferenceCacheMixin:
 
     def _cache_clearers(self) -> list[Callable[[], None]]:  # pragma: no cover - overridden
         return []
+
+    def training_loss(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """NLL (nats per audio sample) of ``audio`` ``(B, frames * hop)`` given ``mel`` ``(B, n_mels, frames)``."""
+        self._reject_training("training_loss()")  # type: ignore[attr-defined]
+        audio, mel = check_audio_and_mel(audio, mel, self.n_mels, self.hop_length)  # type: ignore[attr-defined]
+        z, log_det = self.flow_forward(audio, mel)  # type: ignore[attr-defined]
+        return gaussian_nll(z, log_det, self.config.train_sigma)  # type: ignore[attr-defined]
 
     def train(self, mode: bool = True):  # type: ignore[override]
         if mode:

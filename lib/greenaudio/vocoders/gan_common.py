@@ -17,28 +17,16 @@ from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 from .base import Vocoder, validate_mel
 
-__all__ = [
-    "GanVocoder",
-    "wn",
-    "sn",
-    "feature_matching_loss",
-    "hinge_discriminator_loss",
-    "hinge_generator_loss",
-    "lsgan_discriminator_loss",
-    "lsgan_generator_loss",
-    "check_audio_pair",
-    "ReflectionPad1d",
-    "multi_resolution_stft_loss",
-    "STFT_LOSS_RESOLUTIONS",
-]
+__all__ = ["GanVocoder", "wn", "sn", "feature_matching_loss", "hinge_discriminator_loss", "hinge_generator_loss",
+           "lsgan_discriminator_loss", "lsgan_generator_loss", "check_audio_pair", "ReflectionPad1d",
+           "multi_resolution_stft_loss", "STFT_LOSS_RESOLUTIONS"]
 
 #: (n_fft, hop, window) of the multi-resolution STFT loss (ParallelWaveGAN, Yamamoto et al. 2020, §2.3).
 STFT_LOSS_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
 
 
 def multi_resolution_stft_loss(
-    real_audio: torch.Tensor, fake_audio: torch.Tensor, resolutions=STFT_LOSS_RESOLUTIONS
-) -> dict[str, torch.Tensor]:
+    real_audio: torch.Tensor, fake_audio: torch.Tensor, resolutions=STFT_LOSS_RESOLUTIONS) -> dict[str, torch.Tensor]:
     """Multi-resolution STFT loss (ParallelWaveGAN Eq. 4-6): mean over resolutions of spectral convergence
     ``||S - S^||_F / ||S||_F`` plus log-magnitude L1 ``mean|log S - log S^|``. Resolutions whose FFT is longer than
     twice the audio are skipped (clips of a few frames).
@@ -135,8 +123,7 @@ def feature_matching_loss(
 def hinge_discriminator_loss(real_logits: list[torch.Tensor], fake_logits: list[torch.Tensor]) -> torch.Tensor:
     """``sum_k E[relu(1 - D_k(x))] + E[relu(1 + D_k(G(s)))]`` (MelGAN, Kumar et al. 2019, Eq. 1)."""
     return sum(
-        torch.relu(1 - r).mean() + torch.relu(1 + f).mean() for r, f in zip(real_logits, fake_logits, strict=True)
-    )
+        torch.relu(1 - r).mean() + torch.relu(1 + f).mean() for r, f in zip(real_logits, fake_logits, strict=True))
 
 
 def hinge_generator_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
@@ -190,9 +177,27 @@ class GanVocoder(Vocoder):
         self._reject_training("reconstruction_loss()")
         return multi_resolution_stft_loss(real_audio, fake_audio)
 
+    def _check_losses(self, what: str, real_audio: torch.Tensor, fake_audio: torch.Tensor) -> None:
+        """The checks every loss starts with: a prepared model refuses (:class:`PreparedModelError`), the audio pair
+        must be ``(B, T)`` tensors of one shape (``ValueError``)."""
+        self._reject_training(what)
+        check_audio_pair(real_audio, fake_audio)
+
+    def _generator_features(self, real_audio, fake_audio, discriminator) -> tuple[list, list, list]:
+        """``(fake_logits, fake_features, real_features)`` for a generator loss (real features without gradient)."""
+        self._check_losses("generator_loss()", real_audio, fake_audio)
+        fake_logits, fake_features = discriminator(fake_audio)
+        with torch.no_grad():
+            _, real_features = discriminator(real_audio)
+        return fake_logits, fake_features, real_features
+
+    def _discriminator_logits(self, real_audio, fake_audio, discriminator) -> tuple[list, list]:
+        """``(real_logits, fake_logits)`` for a discriminator loss."""
+        self._check_losses("discriminator_loss()", real_audio, fake_audio)
+        return discriminator(real_audio)[0], discriminator(fake_audio)[0]
+
     def _generate(
-        self, mel: torch.Tensor, *, generator: torch.Generator | None = None, **procedure: Any
-    ) -> torch.Tensor:
+        self, mel: torch.Tensor, *, generator: torch.Generator | None = None, **procedure: Any) -> torch.Tensor:
         if self.is_prepared:
             return self._compiled("net", self._forward_prepared)(mel).squeeze(1)
         return self.net(mel).squeeze(1)  # mel already validated by generate(); runs under the caller's grad mode

@@ -26,7 +26,6 @@ HiFi-GAN's 2-D convolutions); :func:`split_vocoder` is the portable split every 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -37,7 +36,7 @@ from torch import nn
 from .base import Vocoder
 from .diffusion_common import NoiseSchedule, ancestral_sample
 from .diffwave import step_encoding
-from .flow_common import draw_latent, gated_tanh
+from .flow_common import draw_latent
 from .registry import load, names
 from .wavegrad import INFERENCE_SCHEDULES
 
@@ -97,47 +96,31 @@ class VocoderGraphs:
 
 
 # -- GANs ------------------------------------------------------------------------------------------------------------
-def _gan(model: Vocoder, example_frames: int, **procedure: Any) -> VocoderGraphs:
+def split_gan(model: Vocoder, example_frames: int, module: nn.Module | None = None,
+              notes: str = "one forward pass of the generator network, as generate(mel)",
+              **procedure: Any) -> VocoderGraphs:
+    """A GAN as one graph, ``generator`` (``module``, default ``model.net``), called once by the procedure."""
     model.resolve_procedure(**procedure)  # GANs take no procedure arguments: unknown keys raise
     mel = torch.rand(1, model.n_mels, example_frames)
-    spec = GraphSpec("generator", model.net, ("mel",), ("audio",),
+    spec = GraphSpec("generator", model.net if module is None else module, ("mel",), ("audio",),
                      {"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 2: "samples"}}, (mel,))
 
     def procedure(backend: Backend, mel: torch.Tensor, generator) -> torch.Tensor:
         return backend["generator"](mel).squeeze(1)
 
-    return VocoderGraphs(model, [spec], procedure, "one forward pass of the generator network, as generate(mel)")
+    return VocoderGraphs(model, [spec], procedure, notes)
 
 
 # -- DiffWave --------------------------------------------------------------------------------------------------------
-class _DiffWaveConditioner(nn.Module):
-    def __init__(self, model):
+class _Method(nn.Module):
+    """``model.<method>(*inputs)`` as a module to export (the whole model is held; the graph has what it uses)."""
+
+    def __init__(self, model, method: str):
         super().__init__()
-        self.upsampler = model.upsampler
+        self.model, self.method = model, method
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = mel.unsqueeze(1)
-        for conv in self.upsampler:
-            x = F.leaky_relu(conv(x), 0.4)
-        return x.squeeze(1)
-
-
-class _DiffWaveDenoiser(nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.input_projection = model.input_projection
-        self.layers = model.layers
-        self.skip_projection = model.skip_projection
-        self.output_projection = model.output_projection
-
-    def forward(self, x_t: torch.Tensor, cond: torch.Tensor, step_embedding: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.input_projection(x_t.unsqueeze(1)))
-        skip = None
-        for layer in self.layers:
-            x, s = layer(x, cond, step_embedding)
-            skip = s if skip is None else skip + s
-        x = F.relu(self.skip_projection(skip / math.sqrt(len(self.layers))))
-        return self.output_projection(x).squeeze(1)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return getattr(self.model, self.method)(*inputs)
 
 
 def _diffwave(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
@@ -149,16 +132,15 @@ def _diffwave(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
     mel = torch.rand(1, model.n_mels, example_frames)
     t = example_frames * hop
     graphs = [
-        GraphSpec("conditioner", _DiffWaveConditioner(model), ("mel",), ("cond",),
+        GraphSpec("conditioner", _Method(model, "upsample_mel"), ("mel",), ("cond",),
                   {"mel": {0: "batch", 2: "frames"}, "cond": {0: "batch", 2: "samples"}}, (mel,)),
         GraphSpec("embedding", model.step_mlp, ("encoding",), ("embedding",),
                   {"encoding": {0: "steps"}, "embedding": {0: "steps"}},
                   (torch.rand(6, cfg.step_embedding_dim),)),
-        GraphSpec("denoiser", _DiffWaveDenoiser(model), ("x_t", "cond", "step_embedding"), ("eps",),
+        GraphSpec("denoiser", _Method(model, "predict_noise"), ("x_t", "cond", "step_embedding"), ("eps",),
                   {"x_t": {0: "batch", 1: "samples"}, "cond": {0: "batch", 2: "samples"},
                    "eps": {0: "batch", 1: "samples"}},
-                  (torch.randn(1, t), torch.rand(1, model.n_mels, t), torch.randn(1, cfg.step_hidden_dim))),
-    ]
+                  (torch.randn(1, t), torch.rand(1, model.n_mels, t), torch.randn(1, cfg.step_hidden_dim)))]
     betas, train_steps = model.schedules()[schedule]
 
     def procedure(backend: Backend, mel: torch.Tensor, generator) -> torch.Tensor:
@@ -305,30 +287,6 @@ class _WaveFlowCond(nn.Module):
         return self.conv(c)
 
 
-class _WaveFlowRow(nn.Module):
-    """One row of the fast reverse of one flow: ``(previous row, its conditioning, queues) -> (log s, t), queues``."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.front, self.in_layers, self.res_skip_layers, self.proj = (net.front, net.in_layers,
-                                                                       net.res_skip_layers, net.proj)
-        self.channels = net.channels
-
-    def forward(self, row: torch.Tensor, cond: torch.Tensor, *queues: torch.Tensor):
-        r = self.channels
-        h = self.front(row)
-        skip = None
-        new_queues = []
-        for l, (conv, res_skip) in enumerate(zip(self.in_layers, self.res_skip_layers)):
-            window = torch.cat([queues[l], h], 2)
-            new_queues.append(window[:, :, 1:])
-            acts = conv(window)
-            out = res_skip(gated_tanh(acts + cond[:, 2 * r * l: 2 * r * (l + 1)], r))
-            h = h + out[:, :r]
-            skip = out[:, r:] if skip is None else skip + out[:, r:]
-        return (self.proj(skip),) + tuple(new_queues)
-
-
 def _waveflow(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
     cfg = model.config
     hop, h = model.hop_length, cfg.n_height
@@ -351,7 +309,7 @@ def _waveflow(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
                                 (torch.rand(1, model.n_mels, h - 1, w),)))
         axes = {n: {0: "batch", 3: "width"} for n in ("row", "cond", "log_s_t") + qnames}
         axes.update({f"new_{n}": {0: "batch", 3: "width"} for n in qnames})
-        graphs.append(GraphSpec(f"row_{f}", _WaveFlowRow(net), ("row", "cond") + qnames,
+        graphs.append(GraphSpec(f"row_{f}", _Method(net, "row_step"), ("row", "cond") + qnames,
                                 ("log_s_t",) + tuple(f"new_{n}" for n in qnames), axes,
                                 (torch.randn(1, 1, 1, w), torch.randn(1, 2 * r * len(queue_shapes), 1, w))
                                 + tuple(torch.randn(1, c, rows, w) for c, rows in queue_shapes)))
@@ -382,7 +340,7 @@ def _waveflow(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
                          f"{sigma:g})", resolved)
 
 
-_SPLITTERS = {"melgan": _gan, "hifigan": _gan, "diffwave": _diffwave, "wavegrad": _wavegrad,
+_SPLITTERS = {"melgan": split_gan, "hifigan": split_gan, "diffwave": _diffwave, "wavegrad": _wavegrad,
               "waveglow": _waveglow, "waveflow": _waveflow}
 
 
@@ -412,8 +370,7 @@ _NARROW = {
                  "downsample_preconv_channels": 4, "downsample_channels": (4, 4, 8, 8)},
     "diffwave": {"residual_channels": 4},
     "waveflow": {"res_channels": 4},
-    "waveglow": {"wn_channels": 4},
-}
+    "waveglow": {"wn_channels": 4}}
 
 
 def describe_splits(size: str = "small") -> list[dict[str, str]]:

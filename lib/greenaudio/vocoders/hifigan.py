@@ -20,32 +20,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import (
-    OptimizerConfig,
-    VocoderConfig,
-    check_config_choice,
-    check_config_int,
-    check_config_ints,
-    check_config_number,
-    check_int_tuple,
-    positive_int_or_none,
-)
-from .gan_common import (
-    DiscriminatorOutput,
-    GanVocoder,
-    check_audio_pair,
-    feature_matching_loss,
-    lsgan_discriminator_loss,
-    lsgan_generator_loss,
-    sn,
-    wn,
-)
-from .graphs import GraphSpec, VocoderGraphs
+from .base import (OptimizerConfig, VocoderConfig, check_config_choice, check_config_int, check_config_ints,
+                   check_config_number, check_int_tuple, positive_int_or_none)
+from .gan_common import (DiscriminatorOutput, GanVocoder, feature_matching_loss, lsgan_discriminator_loss,
+                         lsgan_generator_loss, sn, wn)
+from .graphs import split_gan
 from .mel import MelConfig, MelFrontEnd
 from .registry import ModelEntry, register
 
@@ -89,9 +74,7 @@ class HiFiGANConfig(VocoderConfig):
     # torch.optim.AdamW's default weight decay 0.01 is what the reference trains with (it passes no weight_decay)
     optimizer: OptimizerConfig = field(
         default_factory=lambda: OptimizerConfig(
-            name="adamw", lr=2e-4, betas=(0.8, 0.99), weight_decay=0.01, lr_decay_per_epoch=0.999
-        )
-    )
+            name="adamw", lr=2e-4, betas=(0.8, 0.99), weight_decay=0.01, lr_decay_per_epoch=0.999))
 
     def __post_init__(self) -> None:
         """Validate the fields (``ValueError`` naming ``HiFiGANConfig.<field>`` and the value) before any layer is
@@ -107,25 +90,21 @@ class HiFiGANConfig(VocoderConfig):
             if k < r or (k - r) % 2:
                 raise ValueError(
                     f"HiFiGANConfig.upsample_kernel_sizes[{i}]={k} must be >= upsample_rates[{i}]={r} with an even "
-                    f"difference (padding (k - r) / 2 makes each stage exactly r times longer), got {kernels}"
-                )
+                    f"difference (padding (k - r) / 2 makes each stage exactly r times longer), got {kernels}")
         ch = check_config_int(self, "upsample_initial_channel")
         if ch < 2 ** len(rates):
             raise ValueError(
                 f"HiFiGANConfig.upsample_initial_channel must be an integer >= {2 ** len(rates)} (it is halved at each "
-                f"of the {len(rates)} upsampling stages), got {ch}"
-            )
+                f"of the {len(rates)} upsampling stages), got {ch}")
         mrf = check_config_ints(self, "resblock_kernel_sizes", odd=True)
         dilations = self.resblock_dilation_sizes
         if isinstance(dilations, (str, bytes)) or not isinstance(dilations, (tuple, list)) \
                 or len(dilations) != len(mrf):
             raise ValueError(
                 f"HiFiGANConfig.resblock_dilation_sizes must be a tuple of {len(mrf)} dilation tuple(s), one per "
-                f"resblock_kernel_sizes item {mrf}, got {dilations!r}"
-            )
+                f"resblock_kernel_sizes item {mrf}, got {dilations!r}")
         object.__setattr__(self, "resblock_dilation_sizes", tuple(
-            check_int_tuple(f"HiFiGANConfig.resblock_dilation_sizes[{i}]", d) for i, d in enumerate(dilations)
-        ))
+            check_int_tuple(f"HiFiGANConfig.resblock_dilation_sizes[{i}]", d) for i, d in enumerate(dilations)))
         periods = check_config_ints(self, "mpd_periods", min_length=0)
         scales = check_config_int(self, "msd_scales", min_value=0)
         if not periods and not scales:
@@ -138,26 +117,26 @@ class HiFiGANConfig(VocoderConfig):
                              f"(HiFiGANConfig.upsample_rates={rates})")
 
 
-def conv_2d(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def conv_2d(conv: nn.Module, x: torch.Tensor, weight: torch.Tensor | None = None, bias: Any = "conv") -> torch.Tensor:
     """A ``Conv1d`` / ``ConvTranspose1d`` (stride, padding and dilation along time; one group) applied as the
-    equivalent 2-D convolution to ``x`` ``(B, C_in, 1, T)``: its weight viewed as a ``(1, K)`` kernel."""
+    equivalent 2-D convolution to ``x`` ``(B, C_in, 1, T)``: its weight viewed as a ``(1, K)`` kernel (or
+    ``weight``, ``bias`` when given: the cached ones of :func:`conv_prepared`)."""
+    weight = conv.weight.unsqueeze(2) if weight is None else weight
+    bias = conv.bias if isinstance(bias, str) else bias
+    kw = dict(stride=(1, conv.stride[0]), padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
     if isinstance(conv, nn.ConvTranspose1d):
-        return F.conv_transpose2d(x, conv.weight.unsqueeze(2), conv.bias, stride=(1, conv.stride[0]),
-                                  padding=(0, conv.padding[0]), output_padding=(0, conv.output_padding[0]),
-                                  dilation=(1, conv.dilation[0]))
-    return F.conv2d(x, conv.weight.unsqueeze(2), conv.bias, stride=(1, conv.stride[0]), padding=(0, conv.padding[0]),
-                    dilation=(1, conv.dilation[0]))
+        return F.conv_transpose2d(x, weight, bias, output_padding=(0, conv.output_padding[0]), **kw)
+    return F.conv2d(x, weight, bias, **kw)
 
 
 def conv_prepared(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """:func:`conv_2d` with the weight and bias cached by :meth:`HiFiGANGenerator.prepare_convolutions`
     (channels-last, in the prepared path's compute dtype)."""
-    if isinstance(conv, nn.ConvTranspose1d):
-        return F.conv_transpose2d(x, conv.prepared_weight, conv.prepared_bias, stride=(1, conv.stride[0]),
-                                  padding=(0, conv.padding[0]), output_padding=(0, conv.output_padding[0]),
-                                  dilation=(1, conv.dilation[0]))
-    return F.conv2d(x, conv.prepared_weight, conv.prepared_bias, stride=(1, conv.stride[0]),
-                    padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
+    return conv_2d(conv, x, conv.prepared_weight, conv.prepared_bias)
+
+
+def _call(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return module(x)
 
 
 class ResBlock1(nn.Module):
@@ -167,15 +146,16 @@ class ResBlock1(nn.Module):
         super().__init__()
         self.convs1 = nn.ModuleList(
             wn(nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=_same_padding(kernel_size, d)))
-            for d in dilations
-        )
+            for d in dilations)
         self.convs2 = nn.ModuleList(
-            wn(nn.Conv1d(channels, channels, kernel_size, padding=_same_padding(kernel_size))) for _ in dilations
-        )
+            wn(nn.Conv1d(channels, channels, kernel_size, padding=_same_padding(kernel_size))) for _ in dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward(x, _call)
+
+    def _forward(self, x: torch.Tensor, conv) -> torch.Tensor:
         for c1, c2 in zip(self.convs1, self.convs2):
-            x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
+            x = x + conv(c2, F.leaky_relu(conv(c1, F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
         return x
 
     def forward_inference(self, x: torch.Tensor) -> torch.Tensor:
@@ -188,9 +168,7 @@ class ResBlock1(nn.Module):
 
     def forward_2d(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` on ``(B, C, 1, T)`` with 2-D convolutions (the ONNX export of :class:`Generator2d`)."""
-        for c1, c2 in zip(self.convs1, self.convs2):
-            x = x + conv_2d(c2, F.leaky_relu(conv_2d(c1, F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
-        return x
+        return self._forward(x, conv_2d)
 
 
 class ResBlock2(nn.Module):
@@ -200,12 +178,14 @@ class ResBlock2(nn.Module):
         super().__init__()
         self.convs = nn.ModuleList(
             wn(nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=_same_padding(kernel_size, d)))
-            for d in dilations
-        )
+            for d in dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._forward(x, _call)
+
+    def _forward(self, x: torch.Tensor, conv) -> torch.Tensor:
         for c in self.convs:
-            x = x + c(F.leaky_relu(x, LRELU_SLOPE))
+            x = x + conv(c, F.leaky_relu(x, LRELU_SLOPE))
         return x
 
     def forward_inference(self, x: torch.Tensor) -> torch.Tensor:
@@ -217,9 +197,7 @@ class ResBlock2(nn.Module):
 
     def forward_2d(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` on ``(B, C, 1, T)`` with 2-D convolutions (the ONNX export of :class:`Generator2d`)."""
-        for c in self.convs:
-            x = x + conv_2d(c, F.leaky_relu(x, LRELU_SLOPE))
-        return x
+        return self._forward(x, conv_2d)
 
 
 class HiFiGANGenerator(nn.Module):
@@ -237,8 +215,7 @@ class HiFiGANGenerator(nn.Module):
             self.ups.append(wn(nn.ConvTranspose1d(ch, ch // 2, k, stride=r, padding=(k - r) // 2)))
             ch //= 2
             self.mrfs.append(nn.ModuleList(
-                block(ch, kr, dr) for kr, dr in zip(c.resblock_kernel_sizes, c.resblock_dilation_sizes, strict=True)
-            ))
+                block(ch, kr, dr) for kr, dr in zip(c.resblock_kernel_sizes, c.resblock_dilation_sizes, strict=True)))
         self.conv_post = wn(nn.Conv1d(ch, 1, 7, padding=3))
 
     def prepare_convolutions(self, dtype: torch.dtype = torch.float32) -> None:
@@ -277,23 +254,23 @@ class HiFiGANGenerator(nn.Module):
     def forward_2d(self, mel: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` with every convolution a 2-D one over ``(B, C, 1, T)`` (no in-place arithmetic: traced for
         ONNX export by :class:`Generator2d`)."""
-        x = conv_2d(self.conv_pre, mel.unsqueeze(2))
-        for up, mrf in zip(self.ups, self.mrfs):
-            x = conv_2d(up, F.leaky_relu(x, LRELU_SLOPE))
-            acc = None
-            for block in mrf:
-                y = block.forward_2d(x)
-                acc = y if acc is None else acc + y
-            x = acc / len(mrf)
-        return torch.tanh(conv_2d(self.conv_post, F.leaky_relu(x))).squeeze(2)
+        return self._forward(mel.unsqueeze(2), conv_2d, "forward_2d").squeeze(2)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = self.conv_pre(mel)
+        return self._forward(mel, _call, "__call__")
+
+    def _forward(self, mel: torch.Tensor, conv, block_method: str) -> torch.Tensor:
+        """:meth:`forward` (``conv`` calls each layer) or :meth:`forward_2d` (``conv`` is :func:`conv_2d`)."""
+        x = conv(self.conv_pre, mel)
         for up, mrf in zip(self.ups, self.mrfs):
-            x = up(F.leaky_relu(x, LRELU_SLOPE))
-            x = sum(block(x) for block in mrf) / len(mrf)  # MRF: mean of the |k_r| residual blocks
-        x = F.leaky_relu(x)  # slope 0.01 (torch default) here, as in the reference, not 0.1
-        return torch.tanh(self.conv_post(x))
+            x = conv(up, F.leaky_relu(x, LRELU_SLOPE))
+            acc = None
+            for block in mrf:  # MRF: mean of the |k_r| residual blocks
+                y = getattr(block, block_method)(x)
+                acc = y if acc is None else acc + y
+            x = acc / len(mrf)
+        # slope 0.01 (torch default) here, as in the reference, not 0.1
+        return torch.tanh(conv(self.conv_post, F.leaky_relu(x)))
 
 
 class Generator2d(nn.Module):
@@ -320,8 +297,7 @@ class PeriodDiscriminator(nn.Module):
         pad = (_same_padding(kernel_size), 0)
         chans = [1, 32, 128, 512, 1024]
         self.convs = nn.ModuleList(
-            wn(nn.Conv2d(i, o, (kernel_size, 1), (stride, 1), padding=pad)) for i, o in zip(chans[:-1], chans[1:])
-        )
+            wn(nn.Conv2d(i, o, (kernel_size, 1), (stride, 1), padding=pad)) for i, o in zip(chans[:-1], chans[1:]))
         self.convs.append(wn(nn.Conv2d(1024, 1024, (kernel_size, 1), 1, padding=pad)))
         self.conv_post = wn(nn.Conv2d(1024, 1, (3, 1), 1, padding=(1, 0)))
 
@@ -351,8 +327,7 @@ class ScaleDiscriminator(nn.Module):
         spec = [(1, 128, 15, 1, 1), (128, 128, 41, 2, 4), (128, 256, 41, 2, 16), (256, 512, 41, 4, 16),
                 (512, 1024, 41, 4, 16), (1024, 1024, 41, 1, 16), (1024, 1024, 5, 1, 1)]
         self.convs = nn.ModuleList(
-            norm(nn.Conv1d(i, o, k, s, groups=g, padding=_same_padding(k))) for i, o, k, s, g in spec
-        )
+            norm(nn.Conv1d(i, o, k, s, groups=g, padding=_same_padding(k))) for i, o, k, s, g in spec)
         self.conv_post = norm(nn.Conv1d(1024, 1, 3, 1, padding=1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -393,21 +368,17 @@ class HiFiGAN(GanVocoder):
 
     def __init__(self, config: HiFiGANConfig):
         super().__init__(config)
-        if math.prod(config.upsample_rates) != config.hop_length:
-            raise ValueError(
-                f"prod(upsample_rates)={math.prod(config.upsample_rates)} must equal hop_length={config.hop_length}"
-            )
-        if config.resblock not in ("1", "2"):
-            raise ValueError(f"resblock={config.resblock!r} is not valid; choose one of ['1', '2']")
         self.net = HiFiGANGenerator(config)
         self._mel: MelFrontEnd | None = None  # loss front-end, built on first use; buffers only, no parameters
 
-    def _mel_frontend(self, device: torch.device) -> MelFrontEnd:
+    def _mel_l1(self, real_audio: torch.Tensor, fake_audio: torch.Tensor) -> torch.Tensor:
+        """L1 distance of the mels of ``fake_audio`` and ``real_audio`` (the latter without gradient)."""
         if self._mel is None:
             c = self.config
             # the thesis's front-end (n_fft 2048, 0-8 kHz, log(1+S)), not the reference's 22.05 kHz full-band log-mel
             self._mel = MelFrontEnd(MelConfig(sample_rate=c.sample_rate, hop_length=c.hop_length, n_mels=c.n_mels))
-        return self._mel.to(device)
+        frontend = self._mel.to(fake_audio.device)
+        return F.l1_loss(frontend(fake_audio), frontend(real_audio).detach())
 
     #: Every backend, the reduced-precision ones included (see :meth:`prepare_for_inference`).
     supported_backends = ("torch", "compile", "onnxruntime", "bf16", "int8")
@@ -416,26 +387,6 @@ class HiFiGAN(GanVocoder):
         return self.net.forward_inference(mel)
 
     def _prepare_family(self) -> None:
-        self.net.prepare_convolutions(torch.float32)
-
-    def _prepare_precision(self, backend: str) -> None:
-        if backend == "bf16":
-            self.net.prepare_convolutions(torch.bfloat16)
-
-    def _export_graphs(self, example_frames: int, **procedure):
-        """One graph, ``generator``: :class:`Generator2d` (2-D convolutions: ONNX Runtime's NCHWc kernels)."""
-        self.resolve_procedure(**procedure)  # no procedure arguments: unknown keys raise
-        mel = torch.rand(1, self.n_mels, example_frames)
-        spec = GraphSpec("generator", Generator2d(self.net).eval(), ("mel",), ("audio",),
-                         {"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 2: "samples"}}, (mel,))
-
-        def run(backend, mel: torch.Tensor, generator) -> torch.Tensor:
-            return backend["generator"](mel).squeeze(1)
-
-        return VocoderGraphs(self, [spec], run, "one forward pass of the generator (2-D convolutions), as "
-                             "generate(mel)")
-
-    def prepare_for_inference(self, backend: str = "torch", *, calibration_mels=None) -> "HiFiGAN":
         """Inference-only HiFi-GAN (see :meth:`Vocoder.prepare_for_inference`); every backend is implemented.
 
         * ``"torch"`` / ``"compile"``: weight norm folded; the generator runs
@@ -452,7 +403,16 @@ class HiFiGAN(GanVocoder):
         The float32 backends equal the plain path within 1e-4 x max(1, peak); the reduced-precision ones change the
         output by the SNR and D_STFT stated in the README (measured on the trained zoo's weights).
         """
-        return super().prepare_for_inference(backend, calibration_mels=calibration_mels)
+        self.net.prepare_convolutions(torch.float32)
+
+    def _prepare_precision(self, backend: str) -> None:
+        if backend == "bf16":
+            self.net.prepare_convolutions(torch.bfloat16)
+
+    def _export_graphs(self, example_frames: int, **procedure):
+        """One graph, ``generator``: :class:`Generator2d` (2-D convolutions: ONNX Runtime's NCHWc kernels)."""
+        return split_gan(self, example_frames, Generator2d(self.net).eval(), "one forward pass of the generator "
+                         "(2-D convolutions), as generate(mel)", **procedure)
 
     def build_discriminator(self) -> HiFiGANDiscriminator:
         return HiFiGANDiscriminator(self.config.mpd_periods, self.config.msd_scales)
@@ -470,13 +430,8 @@ class HiFiGAN(GanVocoder):
         Returns:
             ``{"loss", "adversarial", "feature_matching", "mel"}`` scalar tensors (unweighted terms).
         """
-        self._reject_training("generator_loss()")
-        check_audio_pair(real_audio, fake_audio)
-        fake_logits, fake_features = discriminator(fake_audio)
-        with torch.no_grad():
-            _, real_features = discriminator(real_audio)
-        frontend = self._mel_frontend(fake_audio.device)
-        mel_l1 = F.l1_loss(frontend(fake_audio), frontend(real_audio).detach())
+        fake_logits, fake_features, real_features = self._generator_features(real_audio, fake_audio, discriminator)
+        mel_l1 = self._mel_l1(real_audio, fake_audio)
         adversarial = lsgan_generator_loss(fake_logits)
         fm = feature_matching_loss(real_features, fake_features)
         loss = adversarial + self.config.lambda_fm * fm + self.config.lambda_mel * mel_l1
@@ -484,18 +439,13 @@ class HiFiGAN(GanVocoder):
 
     def reconstruction_loss(self, real_audio, fake_audio) -> dict[str, torch.Tensor]:
         """The paper's own reconstruction term alone: ``lambda_mel`` x mel L1 (``{"loss", "mel"}``, mel unweighted)."""
-        self._reject_training("reconstruction_loss()")
-        check_audio_pair(real_audio, fake_audio)
-        frontend = self._mel_frontend(fake_audio.device)
-        mel_l1 = F.l1_loss(frontend(fake_audio), frontend(real_audio).detach())
+        self._check_losses("reconstruction_loss()", real_audio, fake_audio)
+        mel_l1 = self._mel_l1(real_audio, fake_audio)
         return {"loss": self.config.lambda_mel * mel_l1, "mel": mel_l1}
 
     def discriminator_loss(self, real_audio, fake_audio, discriminator) -> dict[str, torch.Tensor]:
         """LSGAN ``sum_k E[(D_k(x) - 1)^2] + E[D_k(G(s))^2]`` over MPD and MSD; ``{"loss", "mpd", "msd"}``."""
-        self._reject_training("discriminator_loss()")
-        check_audio_pair(real_audio, fake_audio)
-        real_logits, _ = discriminator(real_audio)
-        fake_logits, _ = discriminator(fake_audio)
+        real_logits, fake_logits = self._discriminator_logits(real_audio, fake_audio, discriminator)
         n = len(self.config.mpd_periods)
         mpd = lsgan_discriminator_loss(real_logits[:n], fake_logits[:n])
         msd = lsgan_discriminator_loss(real_logits[n:], fake_logits[n:])
@@ -521,8 +471,6 @@ register(ModelEntry(
         "large": HiFiGANConfig(size="large", **V1),  # 13.92M
         "v1": HiFiGANConfig(size="v1", **V1),
         "v2": HiFiGANConfig(size="v2", **V2),
-        "v3": HiFiGANConfig(size="v3", **V3),
-    },
+        "v3": HiFiGANConfig(size="v3", **V3)},
     notes="Kong et al. 2020; thesis sizes small = V2, medium = V3, large = V1. The paper's counts exclude "
-    "weight-norm gains (count_parameters(model, weight_norm_gains=False)).",
-))
+    "weight-norm gains (count_parameters(model, weight_norm_gains=False))."))

@@ -56,8 +56,7 @@ class MelConfig:
         if not 0 <= self.f_min < f_max <= self.sample_rate / 2:
             raise ValueError(
                 f"need 0 <= f_min < f_max <= sample_rate/2, got f_min={self.f_min}, f_max={self.f_max}, "
-                f"sample_rate={self.sample_rate}"
-            )
+                f"sample_rate={self.sample_rate}")
 
 
 THESIS_MEL = MelConfig()
@@ -78,12 +77,9 @@ class MelFrontEnd(nn.Module):
             fmin=config.f_min,
             fmax=config.f_max,
             htk=False,
-            norm="slaney",
-        )
+            norm="slaney")
         self.register_buffer("mel_basis", torch.from_numpy(fb).float(), persistent=False)
-        self.register_buffer(
-            "window", torch.hann_window(config.win_length or config.n_fft), persistent=False
-        )
+        self.register_buffer("window", torch.hann_window(config.win_length or config.n_fft), persistent=False)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         if audio.dim() == 1:
@@ -103,8 +99,7 @@ class MelFrontEnd(nn.Module):
             window=self.window,
             center=True,
             pad_mode="reflect" if audio.shape[-1] > self.config.n_fft // 2 else "constant",
-            return_complex=True,
-        )
+            return_complex=True)
         power = spec.abs().pow(self.config.power)[..., :frames]
         mel = torch.matmul(self.mel_basis, power)
         return torch.log1p(mel)

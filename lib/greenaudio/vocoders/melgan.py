@@ -27,24 +27,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .base import (
-    OptimizerConfig,
-    VocoderConfig,
-    check_config_int,
-    check_config_ints,
-    check_config_number,
-    positive_int_or_none,
-)
-from .gan_common import (
-    DiscriminatorOutput,
-    GanVocoder,
-    ReflectionPad1d,
-    check_audio_pair,
-    feature_matching_loss,
-    hinge_discriminator_loss,
-    hinge_generator_loss,
-    wn,
-)
+from .base import (OptimizerConfig, VocoderConfig, check_config_int, check_config_ints, check_config_number,
+                   positive_int_or_none)
+from .gan_common import (DiscriminatorOutput, GanVocoder, ReflectionPad1d, feature_matching_loss,
+                         hinge_discriminator_loss, hinge_generator_loss, wn)
 from .registry import ModelEntry, register
 
 __all__ = ["MelGANConfig", "MelGAN", "MelGANGenerator", "MelGANDiscriminator", "min_reflection_frames"]
@@ -102,8 +88,7 @@ class MelGANConfig(VocoderConfig):
                 raise ValueError(
                     f"MelGANConfig.disc_ndf={ndf} with disc_downsampling_factor={factor} gives discriminator layer "
                     f"{i + 1} of {channels} -> {out} channels in {groups} groups (channels // 4); both channel counts "
-                    f"must be multiples of a group count >= 1 (e.g. disc_ndf=16, the paper's)"
-                )
+                    f"must be multiples of a group count >= 1 (e.g. disc_ndf=16, the paper's)")
             channels = out
 
 
@@ -135,8 +120,7 @@ class ResidualStack(nn.Module):
             ReflectionPad1d(dilation),
             wn(nn.Conv1d(channels, channels, kernel_size=3, dilation=dilation)),
             nn.LeakyReLU(LRELU_SLOPE),
-            wn(nn.Conv1d(channels, channels, kernel_size=1)),
-        )
+            wn(nn.Conv1d(channels, channels, kernel_size=1)))
         self.shortcut = wn(nn.Conv1d(channels, channels, kernel_size=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -160,8 +144,7 @@ class MelGANGenerator(nn.Sequential):
             layers += [
                 nn.LeakyReLU(LRELU_SLOPE),
                 wn(nn.ConvTranspose1d(channels, channels // 2, 2 * r, stride=r, padding=r // 2 + r % 2,
-                                      output_padding=r % 2)),
-            ]
+                                      output_padding=r % 2))]
             channels //= 2
             layers += [ResidualStack(channels, dilation=3**j) for j in range(n_residual_layers)]
         layers += [nn.LeakyReLU(LRELU_SLOPE), ReflectionPad1d(3), wn(nn.Conv1d(channels, 1, kernel_size=7)), nn.Tanh()]
@@ -180,8 +163,7 @@ class ScaleDiscriminator(nn.Module):
             layers.append(nn.Sequential(
                 wn(nn.Conv1d(channels, out, kernel_size=10 * factor + 1, stride=factor, padding=5 * factor,
                              groups=channels // 4)),
-                nn.LeakyReLU(LRELU_SLOPE),
-            ))
+                nn.LeakyReLU(LRELU_SLOPE)))
             channels = out
         out = min(channels * 2, 1024)
         layers.append(nn.Sequential(wn(nn.Conv1d(channels, out, kernel_size=5, padding=2)), nn.LeakyReLU(LRELU_SLOPE)))
@@ -221,14 +203,17 @@ class MelGANDiscriminator(nn.Module):
 
 
 class MelGAN(GanVocoder):
-    """MelGAN vocoder: ``generate(mel)`` is one forward pass, no procedure arguments."""
+    """MelGAN vocoder: ``generate(mel)`` is one forward pass, no procedure arguments.
+
+    Inference-only MelGAN (see :meth:`Vocoder.prepare_for_inference`): weight norm folded, activations and residual
+    sums in place (:meth:`_forward_prepared`).
+    """
 
     def __init__(self, config: MelGANConfig):
         super().__init__(config)
         if math.prod(config.upsample_ratios) != config.hop_length:
             raise ValueError(
-                f"prod(upsample_ratios)={math.prod(config.upsample_ratios)} must equal hop_length={config.hop_length}"
-            )
+                f"prod(upsample_ratios)={math.prod(config.upsample_ratios)} must equal hop_length={config.hop_length}")
         self.net = MelGANGenerator(config.n_mels, config.ngf, config.n_residual_layers, config.upsample_ratios)
 
     def _forward_prepared(self, mel: torch.Tensor) -> torch.Tensor:
@@ -244,11 +229,6 @@ class MelGAN(GanVocoder):
             else:
                 x = layer(x)
         return x
-
-    def prepare_for_inference(self, backend: str = "torch") -> "MelGAN":
-        """Inference-only MelGAN (see :meth:`Vocoder.prepare_for_inference`): weight norm folded, activations and
-        residual sums in place."""
-        return super().prepare_for_inference(backend)
 
     def build_discriminator(self) -> MelGANDiscriminator:
         c = self.config
@@ -270,22 +250,14 @@ class MelGAN(GanVocoder):
         Returns:
             ``{"loss", "adversarial", "feature_matching"}`` scalar tensors.
         """
-        self._reject_training("generator_loss()")
-        check_audio_pair(real_audio, fake_audio)
-        fake_logits, fake_features = discriminator(fake_audio)
-        with torch.no_grad():
-            _, real_features = discriminator(real_audio)
+        fake_logits, fake_features, real_features = self._generator_features(real_audio, fake_audio, discriminator)
         adversarial = hinge_generator_loss(fake_logits)
         fm = feature_matching_loss(real_features, fake_features, self._feature_weight())
         return {"loss": adversarial + self.config.lambda_feat * fm, "adversarial": adversarial, "feature_matching": fm}
 
     def discriminator_loss(self, real_audio, fake_audio, discriminator) -> dict[str, torch.Tensor]:
         """Hinge loss ``sum_k E[relu(1 - D_k(x))] + E[relu(1 + D_k(G(s)))]`` (paper Eq. 1); ``{"loss"}``."""
-        self._reject_training("discriminator_loss()")
-        check_audio_pair(real_audio, fake_audio)
-        real_logits, _ = discriminator(real_audio)
-        fake_logits, _ = discriminator(fake_audio)
-        return {"loss": hinge_discriminator_loss(real_logits, fake_logits)}
+        return {"loss": hinge_discriminator_loss(*self._discriminator_logits(real_audio, fake_audio, discriminator))}
 
 
 def _preset(size: str, ngf: int, n_residual_layers: int) -> MelGANConfig:
@@ -303,5 +275,4 @@ register(ModelEntry(
         "medium": _preset("medium", 32, 3),  # paper default, 4.27M
         "large": _preset("large", 64, 4),  # thesis's proposal, 18.21M
     },
-    notes="Kumar et al. 2019; parameter counts include weight-norm gains (thesis convention for MelGAN).",
-))
+    notes="Kumar et al. 2019; parameter counts include weight-norm gains (thesis convention for MelGAN)."))

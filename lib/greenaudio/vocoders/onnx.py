@@ -210,8 +210,7 @@ class OnnxVocoder:
                     f"the MelGAN graphs were traced on {traced} mel frame(s), fewer than the "
                     f"{self.min_frames} its reflection pads need (shorter inputs replicate instead, and the graph "
                     f"would keep that for every input); split again with split_vocoder(model, "
-                    f"example_frames={self.min_frames}) and re-export"
-                )
+                    f"example_frames={self.min_frames}) and re-export")
         self.model, self.graphs, self.precision, self.threads = model, graphs, precision, threads
         self.paths = {k: Path(v) for k, v in paths.items()}
         self.backend = {name: SessionCall(make_session(p, threads)) for name, p in self.paths.items()}
@@ -289,8 +288,7 @@ class OnnxVocoder:
             raise ValueError(
                 f"mel has {mel.shape[-1]} frame(s); this {self.precision} MelGAN graph needs at least "
                 f"{self.min_frames} (its reflection pads need inputs longer than the pad; the torch model "
-                f"replicates instead, which the exported graph cannot)"
-            )
+                f"replicates instead, which the exported graph cannot)")
         audio = self.model.generate(mel.to(next(self.model.parameters()).dtype), generator=generator, **fixed).audio
         return Generation(audio=audio.float(), procedure={**fixed, "runtime": f"torch fp32 (fewer than "
                           f"{self.min_frames} mel frames: the ONNX graph's reflection pads cannot run)"},

@@ -15,9 +15,8 @@ from typing import Any, Callable, Mapping
 from ..validation import check_choice, check_positive_int
 from .base import Vocoder, VocoderConfig
 
-__all__ = [
-    "ModelEntry", "register", "check_common_fields", "names", "sizes", "config_for", "build", "load", "THESIS_SIZES",
-]
+__all__ = ["ModelEntry", "register", "check_common_fields", "names", "sizes", "config_for", "build", "load",
+           "THESIS_SIZES"]
 
 THESIS_SIZES = ("small", "medium", "large")
 
@@ -120,8 +119,7 @@ def build(config: VocoderConfig | Mapping[str, Any]) -> Vocoder:
     if not isinstance(config, VocoderConfig):
         raise ValueError(
             f"config must be a VocoderConfig (from config_for(name, size)) or its to_dict() mapping, got "
-            f"{type(config).__name__}; valid models: {names()}"
-        )
+            f"{type(config).__name__}; valid models: {names()}")
     e = _entry(config.model)
     if not isinstance(config, e.config_class):
         raise ValueError(f"config of type {type(config).__name__} does not belong to model {config.model!r}")

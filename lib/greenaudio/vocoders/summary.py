@@ -38,9 +38,7 @@ def compute_parameter_table(presets: list[tuple[str, str]] | None = None) -> pd.
                 "display_name": entry(name).display_name,
                 "family": entry(name).family,
                 "params_with_gains": count_parameters(model, weight_norm_gains=True),
-                "params_without_gains": count_parameters(model, weight_norm_gains=False),
-            }
-        )
+                "params_without_gains": count_parameters(model, weight_norm_gains=False)})
         del model
     return pd.DataFrame(rows)
 
@@ -217,8 +215,7 @@ DEMO_PROCEDURES: dict[str, list[dict]] = {
     "wavegrad": [{"schedule": "fast"}, {"schedule": "full"}],
     "diffwave": [{"schedule": "fast"}, {"schedule": "full"}],
     "waveflow": [{"reverse": "fast"}, {"reverse": "plain"}],
-    "waveglow": [{"sigma": 0.6}, {"sigma": 1.0}],
-}
+    "waveglow": [{"sigma": 0.6}, {"sigma": 1.0}]}
 
 
 def demonstrate_procedures(frames: int, seed: int = 0, procedures: dict[str, list[dict]] | None = None,

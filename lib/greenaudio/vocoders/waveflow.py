@@ -34,20 +34,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import registry
-from .base import (
-    OptimizerConfig,
-    Vocoder,
-    VocoderConfig,
-    check_choice,
-    check_config_bool,
-    check_config_int,
-    check_config_ints,
-    check_config_number,
-    check_non_negative_float,
-    positive_int_or_none,
-)
+from .base import (OptimizerConfig, Vocoder, VocoderConfig, check_choice, check_config_bool, check_config_int,
+                   check_config_ints, check_config_number, check_non_negative_float, positive_int_or_none)
 from ._fast import fast_gate, pointwise, scale_rows
-from .flow_common import InferenceCacheMixin, check_audio_and_mel, draw_latent, gated_tanh, gaussian_nll, weight_norm
+from .flow_common import InferenceCacheMixin, draw_latent, gated_tanh, weight_norm
 
 __all__ = ["WaveFlowConfig", "WaveFlow", "PRESETS", "REVERSE_MODES"]
 
@@ -86,8 +76,7 @@ class WaveFlowConfig(VocoderConfig):
     train_sigma: float = 1.0
     inference_sigma: float = 1.0
     optimizer: OptimizerConfig = field(
-        default_factory=lambda: OptimizerConfig(name="adam", lr=2e-4, grad_clip_norm=5.0)
-    )
+        default_factory=lambda: OptimizerConfig(name="adam", lr=2e-4, grad_clip_norm=5.0))
 
     def __post_init__(self) -> None:
         """Validate the fields (``ValueError`` naming ``WaveFlowConfig.<field>`` and the value) before any layer is
@@ -123,8 +112,7 @@ class _WaveNet2d(nn.Module):
         self.dilations = [(2 ** (i % cfg.dilation_h_cycle), 2**i) for i in range(cfg.n_layers)]  # (height, width)
         self.front = weight_norm(nn.Conv2d(1, r, 1))
         self.in_layers = nn.ModuleList(
-            weight_norm(nn.Conv2d(r, 2 * r, k, dilation=d, padding=(0, d[1] * (k - 1) // 2))) for d in self.dilations
-        )
+            weight_norm(nn.Conv2d(r, 2 * r, k, dilation=d, padding=(0, d[1] * (k - 1) // 2))) for d in self.dilations)
         self.cond_layers = nn.ModuleList(weight_norm(nn.Conv2d(cfg.n_mels, 2 * r, 1)) for _ in self.dilations)
         # every layer outputs residual + skip (2r), as in the reference: the last layer's residual half is unused
         self.res_skip_layers = nn.ModuleList(weight_norm(nn.Conv2d(r, 2 * r, 1)) for _ in self.dilations)
@@ -164,23 +152,28 @@ class _WaveNet2d(nn.Module):
         """Invert one flow row by row with per-layer queues. ``z``: ``(B, 1, H, W)``; ``c``: ``(B, n_cond, H, W)``."""
         r, (b, _, n_rows, w) = self.channels, z.shape
         cond = self.cond_features(c[:, :, 1:])  # row i's network sees X[<i] and C[i]; precomputed for all rows
-        # fetch (weight-normalised) weights once per flow instead of once per row
-        front = (self.front.weight, self.front.bias)
-        layers = [(m.weight, m.bias, m.dilation, m.padding) for m in self.in_layers]
-        res_skips = [(m.weight, m.bias) for m in self.res_skip_layers]
         queues = [z.new_zeros(b, r, (self.kernel_size - 1) * dh, w) for dh, _ in self.dilations]  # past input rows
         rows = [z[:, :, :1]]  # Z[0] = X[0]
         for i in range(1, n_rows):
-            h, skip = F.conv2d(rows[-1], *front), 0  # the new input row is X[i-1]
-            for l, ((wt, bias, dil, pad), (w_rs, b_rs)) in enumerate(zip(layers, res_skips)):
-                window = torch.cat([queues[l], h], 2)  # rows i-1-(k-1)dh .. i-1 of this layer's input
-                queues[l] = window[:, :, 1:]
-                acts = F.conv2d(window, wt, bias, dilation=dil, padding=pad)  # exactly one output row
-                out = F.conv2d(gated_tanh(acts + cond[:, 2 * r * l : 2 * r * (l + 1), i - 1 : i], r), w_rs, b_rs)
-                h, skip = h + out[:, :r], skip + out[:, r:]
-            log_s_t = self.proj(skip)
+            log_s_t, *queues = self.row_step(rows[-1], cond[:, :, i - 1 : i], *queues)  # the new input row: X[i-1]
             rows.append((z[:, :, i : i + 1] - log_s_t[:, 1:]) * torch.exp(-log_s_t[:, :1]))
         return torch.cat(rows, 2)
+
+    def row_step(self, row: torch.Tensor, cond: torch.Tensor, *queues: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One row of the fast reverse (also the ONNX graph ``row_<k>``): the previous row ``(B, 1, 1, W)``, its
+        conditioning ``(B, L * 2r, 1, W)`` and each layer's queue of past input rows ``(B, r, (k - 1) dh, W)`` ->
+        ``((log s, t) (B, 2, 1, W), *new queues)``; each dilated convolution gives exactly one output row."""
+        r = self.channels
+        h = self.front(row)
+        skip = None
+        new_queues = []
+        for l, (conv, res_skip) in enumerate(zip(self.in_layers, self.res_skip_layers)):
+            window = torch.cat([queues[l], h], 2)  # rows i-1-(k-1)dh .. i-1 of this layer's input
+            new_queues.append(window[:, :, 1:])
+            out = res_skip(gated_tanh(conv(window) + cond[:, 2 * r * l: 2 * r * (l + 1)], r))
+            h = h + out[:, :r]
+            skip = out[:, r:] if skip is None else skip + out[:, r:]
+        return (self.proj(skip),) + tuple(new_queues)
 
     def prepare_rows(self) -> None:
         """Weights of :meth:`reverse_rows` (after weight-norm removal): each 3x3 layer as a 1-D convolution over the
@@ -194,10 +187,8 @@ class _WaveNet2d(nn.Module):
             "layers": [
                 (scale_rows(m.weight, 0, r, 2.0).reshape(2 * r, -1, m.weight.shape[-1]), scale_rows(m.bias, 0, r, 2.0),
                  m.dilation[1], m.padding[1], 2.0 * rs.weight[:, :, 0, 0], rs.bias.clone())
-                for m, rs in zip(self.in_layers, self.res_skip_layers)
-            ],
-            "proj": (self.proj.weight[:, :, 0, 0].clone(), self.proj.bias.clone()),
-        }
+                for m, rs in zip(self.in_layers, self.res_skip_layers)],
+            "proj": (self.proj.weight[:, :, 0, 0].clone(), self.proj.bias.clone())}
 
     def reverse_rows(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """:meth:`reverse_fast` with the conditioning of each row computed when the row is reached (memory: one row
@@ -322,33 +313,21 @@ class WaveFlow(InferenceCacheMixin, Vocoder):
     def _validate_procedure(self, procedure: dict[str, Any]) -> dict[str, Any]:
         return {
             "sigma": check_non_negative_float("sigma", procedure["sigma"]),
-            "reverse": check_choice("reverse", procedure["reverse"], REVERSE_MODES),
-        }
+            "reverse": check_choice("reverse", procedure["reverse"], REVERSE_MODES)}
 
     def _generate(
-        self, mel: torch.Tensor, *, generator: torch.Generator | None, sigma: float, reverse: str
-    ) -> torch.Tensor:
+        self, mel: torch.Tensor, *, generator: torch.Generator | None, sigma: float, reverse: str) -> torch.Tensor:
         h = self.config.n_height
         z = draw_latent((mel.shape[0], 1, h, mel.shape[-1] * self.hop_length // h), mel, sigma, generator)
         with torch.no_grad():
             return self.flow_inverse(z, mel, reverse)
 
-    def training_loss(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
-        """NLL (nats per audio sample) of ``audio`` ``(B, frames * hop)`` given ``mel`` ``(B, n_mels, frames)``."""
-        self._reject_training("training_loss()")
-        audio, mel = check_audio_and_mel(audio, mel, self.n_mels, self.hop_length)
-        z, log_det = self.flow_forward(audio, mel)
-        return gaussian_nll(z, log_det, self.config.train_sigma)
-
-    def prepare_for_inference(self, backend: str = "torch") -> "WaveFlow":
+    def _prepare_family(self) -> None:
         """Inference-only WaveFlow (see :meth:`Vocoder.prepare_for_inference`): weight norm removed, each flow's 8
         conditioning convs fused into one, and ``reverse="fast"`` computes each row's conditioning when it reaches
         the row instead of all rows up front (peak memory of the large model at 10 s of audio: the up-front
         ``(B, 2048, T)`` float32 block is ~1.3 GB; same FLOPs), with the row network in 1-D form
         (:meth:`_WaveNet2d.reverse_rows`)."""
-        return super().prepare_for_inference(backend)
-
-    def _prepare_family(self) -> None:
         for net in self.flows:
             net.fuse()
             net.prepare_rows()
@@ -371,8 +350,7 @@ PRESETS = {
     "wf2": _preset("wf2", 16, 64),
     "wf3": _preset("wf3", 16, 96),
     "wf4": _preset("wf4", 16, 128),
-    "wf5": _preset("wf5", 16, 256),
-}
+    "wf5": _preset("wf5", 16, 256)}
 
 registry.register(
     registry.ModelEntry(
@@ -386,7 +364,4 @@ registry.register(
             "Ping et al. 2020; 8 flows x 8 layers of 3x3 2-D convs causal on the height (dilation 1) and dilated "
             "2^i on the width; small/medium/large = (h 8, r 64), (h 16, r 96), (h 16, r 128); wf1..wf5 = thesis "
             "Table 6. Counts quoted with weight-norm gains. Sigma 1.0; reverse 'fast' (cached queues) or 'plain'; "
-            "Adam 2e-4, grad clip 5."
-        ),
-    )
-)
+            "Adam 2e-4, grad clip 5.")))

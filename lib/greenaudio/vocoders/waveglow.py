@@ -25,17 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import registry
-from .base import (
-    OptimizerConfig,
-    Vocoder,
-    VocoderConfig,
-    check_config_int,
-    check_config_number,
-    check_non_negative_float,
-    positive_int_or_none,
-)
+from .base import (OptimizerConfig, Vocoder, VocoderConfig, check_config_int, check_config_number,
+                   check_non_negative_float, positive_int_or_none)
 from ._fast import fast_gate, pointwise, scale_rows, transposed_conv_overlap_add
-from .flow_common import InferenceCacheMixin, check_audio_and_mel, draw_latent, gated_tanh, gaussian_nll, weight_norm
+from .flow_common import InferenceCacheMixin, draw_latent, gated_tanh, weight_norm
 
 __all__ = ["WaveGlowConfig", "WaveGlow", "PRESETS"]
 
@@ -87,8 +80,7 @@ class WaveGlowConfig(VocoderConfig):
         if self.n_group % 2 or self.n_early_size % 2 or (hop is not None and hop % self.n_group):
             raise ValueError(
                 f"need even n_group ({self.n_group}) and n_early_size ({self.n_early_size}), and hop_length "
-                f"({self.hop_length}) divisible by n_group"
-            )
+                f"({self.hop_length}) divisible by n_group")
         n_early = len(_early_flows(self))
         if self.n_group - n_early * self.n_early_size < 2:
             raise ValueError(f"n_group={self.n_group} leaves no channels after {n_early} early outputs")
@@ -150,9 +142,7 @@ class _CouplingWaveNet(nn.Module):
             d = 2**i
             self.in_layers.append(
                 weight_norm(
-                    nn.Conv1d(channels, 2 * channels, kernel_size, dilation=d, padding=d * (kernel_size - 1) // 2)
-                )
-            )
+                    nn.Conv1d(channels, 2 * channels, kernel_size, dilation=d, padding=d * (kernel_size - 1) // 2)))
             out = 2 * channels if i < n_layers - 1 else channels
             self.res_skip_layers.append(weight_norm(nn.Conv1d(channels, out, 1)))
         self.end = nn.Conv1d(channels, 2 * n_in, 1)
@@ -183,8 +173,7 @@ class _CouplingWaveNet(nn.Module):
             "layers": [(scale_rows(m.weight, 0, c, 2.0), scale_rows(m.bias, 0, c, 2.0), m.dilation[0], m.padding[0],
                         2.0 * rs.weight[:, :, 0], rs.bias.clone())
                        for m, rs in zip(self.in_layers, self.res_skip_layers)],
-            "end": (self.end.weight[:, :, 0].clone(), self.end.bias.clone()),
-        }
+            "end": (self.end.weight[:, :, 0].clone(), self.end.bias.clone())}
 
     def forward_fast(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` with the prepared weights: two-sigmoid gate, in-place sums, 1x1 convs as GEMMs."""
@@ -226,9 +215,7 @@ class WaveGlow(InferenceCacheMixin, Vocoder):
             self.inv_convs.append(_InvertibleConv1x1(remaining))
             self.couplings.append(
                 _CouplingWaveNet(
-                    remaining // 2, cfg.n_mels * cfg.n_group, cfg.wn_channels, cfg.wn_layers, cfg.wn_kernel_size
-                )
-            )
+                    remaining // 2, cfg.n_mels * cfg.n_group, cfg.wn_channels, cfg.wn_layers, cfg.wn_kernel_size))
 
     # -- shared pieces --------------------------------------------------------------------------------------------
     def _conditioning(self, mel: torch.Tensor) -> torch.Tensor:
@@ -300,20 +287,10 @@ class WaveGlow(InferenceCacheMixin, Vocoder):
         with torch.no_grad():
             return self.flow_inverse(z, mel)
 
-    def training_loss(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
-        """NLL (nats per audio sample) of ``audio`` ``(B, frames * hop)`` given ``mel`` ``(B, n_mels, frames)``."""
-        self._reject_training("training_loss()")
-        audio, mel = check_audio_and_mel(audio, mel, self.n_mels, self.hop_length)
-        z, log_det = self.flow_forward(audio, mel)
-        return gaussian_nll(z, log_det, self.config.train_sigma)
-
-    def prepare_for_inference(self, backend: str = "torch") -> "WaveGlow":
+    def _prepare_family(self) -> None:
         """Inference-only WaveGlow (see :meth:`Vocoder.prepare_for_inference`): weight norm removed, every ``W^{-1}``
         cached (computed once in float64), and the coupling WaveNets run with a two-sigmoid gate, in-place sums and
         1x1 convolutions as GEMMs (:meth:`_CouplingWaveNet.forward_fast`)."""
-        return super().prepare_for_inference(backend)
-
-    def _prepare_family(self) -> None:
         for conv in self.inv_convs:
             conv.cache_inverse()
         for coupling in self.couplings:
@@ -321,8 +298,7 @@ class WaveGlow(InferenceCacheMixin, Vocoder):
 
     def _cache_clearers(self):
         return [conv.clear_cache for conv in self.inv_convs] + [
-            (lambda cp=cp: cp.__dict__.pop("fast", None)) for cp in self.couplings
-        ]
+            (lambda cp=cp: cp.__dict__.pop("fast", None)) for cp in self.couplings]
 
 
 PRESETS = {
@@ -343,7 +319,4 @@ registry.register(
         notes=(
             "Prenger et al. 2019; 12 flows, n_group 8, early outputs of 2 channels every 4 flows, 8-layer WaveNet "
             "couplings (64/128/256 channels). Counts quoted without weight-norm gains. Inference sigma 0.6 "
-            "(reference README; reference code default 1.0); training sigma 1.0; Adam 1e-4."
-        ),
-    )
-)
+            "(reference README; reference code default 1.0); training sigma 1.0; Adam 1e-4.")))

@@ -54,7 +54,6 @@ within 5k of 33.91M, 80-1536-768-512-512-256-96-1, which no one would choose.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,21 +61,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..validation import is_bool
 from . import registry
-from .base import (
-    OptimizerConfig,
-    Vocoder,
-    VocoderConfig,
-    check_config_int,
-    check_config_ints,
-    check_config_number,
-    check_int_tuple,
-    positive_int_or_none,
-)
-from .diffusion_common import CLAMP_CHOICES, NoiseSchedule, ancestral_sample, linear_schedule, resolve_schedule_choice
+from .base import (OptimizerConfig, VocoderConfig, check_config_int, check_config_ints, check_config_number,
+                   check_int_tuple, positive_int_or_none)
+from .diffusion_common import DiffusionVocoder, NoiseSchedule, ancestral_sample, linear_schedule
 from ._fast import pointwise
-from .diffwave import _check_pair
 
 __all__ = ["WaveGradConfig", "WaveGrad", "INFERENCE_SCHEDULES", "FILM_LAYOUTS"]
 
@@ -88,8 +77,7 @@ INFERENCE_SCHEDULES: dict[str, tuple[float, ...]] = {
     "fast": (1e-6, 1.8929e-5, 1e-4, 1e-3, 1.11e-2, 6e-2),
     # 50 iterations: linspace(1e-4, 0.05, 50) (our choice, departs from the paper, whose 50-step schedule is not
     # printed): the DiffWave training chain, alpha-bar_N ~0.28, inside the noise-level range seen in training.
-    "full": tuple(torch.linspace(1e-4, 0.05, 50, dtype=torch.float64).tolist()),
-}
+    "full": tuple(torch.linspace(1e-4, 0.05, 50, dtype=torch.float64).tolist())}
 
 
 @dataclass(frozen=True)
@@ -131,8 +119,7 @@ class WaveGradConfig(VocoderConfig):
     upsample_preconv_channels: int = 768
     upsample_channels: tuple[int, ...] = (512, 512, 256, 128, 128)
     upsample_dilations: tuple[tuple[int, ...], ...] = (
-        (1, 2, 1, 2), (1, 2, 1, 2), (1, 2, 4, 8), (1, 2, 4, 8), (1, 2, 4, 8)
-    )
+        (1, 2, 1, 2), (1, 2, 1, 2), (1, 2, 4, 8), (1, 2, 4, 8), (1, 2, 4, 8))
     downsample_preconv_channels: int = 32
     downsample_channels: tuple[int, ...] = (128, 128, 256, 512)
     downsample_dilations: tuple[int, ...] = (1, 2, 4)
@@ -142,8 +129,7 @@ class WaveGradConfig(VocoderConfig):
     beta_end: float = 1e-2
     film_layout: str = "paper"
     optimizer: OptimizerConfig = field(
-        default_factory=lambda: OptimizerConfig(name="adam", lr=1e-3, lr_decay_per_epoch=0.9)
-    )
+        default_factory=lambda: OptimizerConfig(name="adam", lr=1e-3, lr_decay_per_epoch=0.9))
 
     def __post_init__(self) -> None:
         """Validate the fields (``ValueError`` naming ``WaveGradConfig.<field>`` and the value) before any layer is
@@ -161,12 +147,10 @@ class WaveGradConfig(VocoderConfig):
         if len(factors) != n or len(self.upsample_dilations) != n:
             raise ValueError(
                 f"upsample_factors {self.upsample_factors}, upsample_channels {self.upsample_channels} and "
-                f"upsample_dilations need the same length"
-            )
+                f"upsample_dilations need the same length")
         object.__setattr__(self, "upsample_dilations", tuple(  # each UBlock has four dilated convolutions
             check_int_tuple(f"WaveGradConfig.upsample_dilations[{i}]", d, length=4)
-            for i, d in enumerate(self.upsample_dilations)
-        ))
+            for i, d in enumerate(self.upsample_dilations)))
         down_pre = check_config_int(self, "downsample_preconv_channels")
         down_channels = check_config_ints(self, "downsample_channels", min_length=0)
         if len(down_channels) != n - 1:
@@ -181,8 +165,7 @@ class WaveGradConfig(VocoderConfig):
         if odd:
             raise ValueError(
                 f"WaveGradConfig.{field_name} must be even with film_layout={self.film_layout!r} (each FiLM adds a "
-                f"sine/cosine noise-level encoding of that width), got {widths}"
-            )
+                f"sine/cosine noise-level encoding of that width), got {widths}")
         check_config_number(self, "noise_level_scale", min_value=0.0, min_inclusive=False)
         check_config_int(self, "train_steps")
         for name in ("beta_start", "beta_end"):
@@ -190,8 +173,7 @@ class WaveGradConfig(VocoderConfig):
         hop = positive_int_or_none(self.hop_length)
         if hop is not None and math.prod(factors) != hop:
             raise ValueError(
-                f"product of upsample_factors {self.upsample_factors} must equal hop_length {self.hop_length}"
-            )
+                f"product of upsample_factors {self.upsample_factors} must equal hop_length {self.hop_length}")
 
 
 def noise_level_encoding(noise_level: torch.Tensor, channels: int, scale: float) -> torch.Tensor:
@@ -271,7 +253,7 @@ class _DBlock(nn.Module):
         return h + down(self.shortcut(x))
 
 
-class WaveGrad(Vocoder):
+class WaveGrad(DiffusionVocoder):
     """WaveGrad vocoder: ``eps_theta(y_noisy, mel, sqrt(alpha-bar))`` and its ancestral sampler.
 
     Procedures (``generate(mel, steps=...)`` or ``generate(mel, schedule=...)``):
@@ -283,7 +265,7 @@ class WaveGrad(Vocoder):
     Algorithm 2), so any schedule works without retraining. Sampling starts from ``y_N ~ N(0, I)``.
     """
 
-    family = "diffusion"
+    _cache_attribute = "_encoding_cache"
 
     def __init__(self, config: WaveGradConfig):
         super().__init__(config)
@@ -292,20 +274,17 @@ class WaveGrad(Vocoder):
         ins = (c.upsample_preconv_channels,) + tuple(c.upsample_channels[:-1])
         self.ublocks = nn.ModuleList(
             _UBlock(i, o, f, d)
-            for i, o, f, d in zip(ins, c.upsample_channels, c.upsample_factors, c.upsample_dilations)
-        )
+            for i, o, f, d in zip(ins, c.upsample_channels, c.upsample_factors, c.upsample_dilations))
         self.up_postconv = _conv(c.upsample_channels[-1], 1)
         self.down_preconv = _conv(1, c.downsample_preconv_channels, kernel=5)
         down_ins = (c.downsample_preconv_channels,) + tuple(c.downsample_channels[:-1])
         down_factors = tuple(reversed(c.upsample_factors[1:]))
         self.dblocks = nn.ModuleList(
-            _DBlock(i, o, f, c.downsample_dilations) for i, o, f in zip(down_ins, c.downsample_channels, down_factors)
-        )
+            _DBlock(i, o, f, c.downsample_dilations) for i, o, f in zip(down_ins, c.downsample_channels, down_factors))
         film_ins = (c.downsample_preconv_channels,) + tuple(c.downsample_channels)  # audio rate first
         self.films = nn.ModuleList(
             _FiLM(i, o, hidden=i if c.film_layout == "paper" else o)
-            for i, o in zip(film_ins, reversed(c.upsample_channels))
-        )
+            for i, o in zip(film_ins, reversed(c.upsample_channels)))
         self.train_schedule = linear_schedule(c.beta_start, c.beta_end, c.train_steps)
         self._encoding_cache: dict[str, list[torch.Tensor]] = {}
 
@@ -316,22 +295,14 @@ class WaveGrad(Vocoder):
         ``CLAMP_CHOICES``)."""
         return {"steps": None, "schedule": None, "clamp": "predicted_clean"}
 
-    def _validate_procedure(self, procedure: dict[str, Any]) -> dict[str, Any]:
-        available = {name: len(b) for name, b in INFERENCE_SCHEDULES.items()}
-        steps = procedure["steps"]
-        if isinstance(steps, numbers.Integral) and not is_bool(steps):
-            steps = int(steps)  # np.int64(6) is 6 (bools and floats are left for the check to refuse)
-        steps, schedule = resolve_schedule_choice(steps, procedure["schedule"], available)
-        if procedure["clamp"] not in CLAMP_CHOICES:
-            raise ValueError(f"clamp={procedure['clamp']!r} is not valid; choose one of {list(CLAMP_CHOICES)}")
-        return {"steps": steps, "schedule": schedule, "clamp": procedure["clamp"]}
+    def _schedule_steps(self) -> dict[str, int]:
+        return {name: len(b) for name, b in INFERENCE_SCHEDULES.items()}
 
     def encodings(self, noise_level: torch.Tensor) -> list[torch.Tensor]:
         """Per-FiLM positional encodings of noise levels ``(B,)`` -> list of ``(B, C_i, 1)``."""
         return [
             noise_level_encoding(noise_level, f.input_conv.out_channels, self.config.noise_level_scale)
-            for f in self.films
-        ]
+            for f in self.films]
 
     # -- network ----------------------------------------------------------------------------------------------
     def predict_noise(self, y_noisy: torch.Tensor, mel: torch.Tensor, encodings: list[torch.Tensor]) -> torch.Tensor:
@@ -370,10 +341,9 @@ class WaveGrad(Vocoder):
                 return self._generate_prepared(mel, generator, betas, per_step, clamp)
             return ancestral_sample(
                 lambda y, n: self.predict_noise(y, mel, [e[n : n + 1] for e in per_step]), betas, shape, mel, generator,
-                clamp=clamp,
-            )
+                clamp=clamp)
 
-    def prepare_for_inference(self, backend: str = "torch") -> "WaveGrad":
+    def _prepare_family(self) -> None:
         """Inference-only WaveGrad (see :meth:`Vocoder.prepare_for_inference`; no weight norm to remove).
 
         Caches the noise-level encodings of both schedules (computed in float64, as :meth:`_generate` does without a
@@ -386,26 +356,20 @@ class WaveGrad(Vocoder):
         low rate (a convolution of a nearest-upsampled signal is a sum of shifted low-rate products), each FiLM's
         scale and shift convolutions run as one, and ``scale * h + shift`` is one fused ``addcmul``.
         """
-        return super().prepare_for_inference(backend)
-
-    def _prepare_family(self) -> None:
         p = next(self.parameters())
         self._encoding_cache = {
             name: [e.to(device=p.device, dtype=p.dtype) for e in self.encodings(betas.noise_levels)]
-            for name, betas in ((n, NoiseSchedule.from_betas(b)) for n, b in INFERENCE_SCHEDULES.items())
-        }
+            for name, betas in ((n, NoiseSchedule.from_betas(b)) for n, b in INFERENCE_SCHEDULES.items())}
         self._film_weights = [
             (torch.cat([f.scale_conv.weight, f.shift_conv.weight]), torch.cat([f.scale_conv.bias, f.shift_conv.bias]))
-            for f in self.films
-        ]
+            for f in self.films]
         # first conv of each UBlock as 3 stacked 1x1 products (polyphase form), shortcuts as matrices
         self._ublock_weights = []
         for blk in self.ublocks:
             w = blk.convs[0].weight  # (C_out, C_in, k)
             self._ublock_weights.append((
                 torch.cat([w[:, :, j] for j in range(w.shape[-1])]).contiguous(), blk.convs[0].bias.clone(),
-                blk.convs[0].dilation[0], w.shape[-1], blk.shortcut.weight[:, :, 0].clone(), blk.shortcut.bias.clone(),
-            ))
+                blk.convs[0].dilation[0], w.shape[-1], blk.shortcut.weight[:, :, 0].clone(), blk.shortcut.bias.clone()))
         self._dblock_shortcuts = [(d.shortcut.weight[:, :, 0].clone(), d.shortcut.bias.clone()) for d in self.dblocks]
 
     def _generate_prepared(self, mel, generator, betas, per_step, clamp: str) -> torch.Tensor:
@@ -417,8 +381,7 @@ class WaveGrad(Vocoder):
         denoise = self._compiled("denoise", self._predict_noise_prepared)
         return ancestral_sample(
             lambda y, n: denoise(y, first, shortcut0, [e[n : n + 1] for e in per_step]), betas, shape, mel,
-            generator, clamp=clamp,
-        )
+            generator, clamp=clamp)
 
     def _upsample_conv(self, i: int, x: torch.Tensor) -> torch.Tensor:
         """``ublocks[i].convs[0](up(x))`` computed at the low rate: ``(B, C_in, L)`` -> ``(B, C_out, L * factor)``.
@@ -487,12 +450,6 @@ class WaveGrad(Vocoder):
         hidden = F.leaky_relu_(film.input_conv(h), 0.2).add_(encoding)
         return F.conv1d(hidden, w, b, padding=1).chunk(2, dim=1)
 
-    def train(self, mode: bool = True) -> "WaveGrad":
-        if mode:
-            self._reject_training("model.train()")
-            self._encoding_cache = {}
-        return super().train(mode)
-
     # -- training ---------------------------------------------------------------------------------------------
     def training_loss(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
         """L1 noise-prediction loss at a continuous noise level (paper Algorithm 1).
@@ -508,7 +465,7 @@ class WaveGrad(Vocoder):
             ``{"loss": L1(eps, eps_theta), "mean_noise_level": mean sqrt(alpha-bar) drawn}``.
         """
         self._reject_training("training_loss()")
-        audio = _check_pair(audio, mel, self)
+        audio = self._check_pair(audio, mel)
         b = audio.shape[0]
         levels = torch.cat([torch.ones(1, dtype=torch.float64), self.train_schedule.noise_levels])  # index 0: 1
         s = torch.randint(1, self.config.train_steps + 1, (b,))
@@ -527,8 +484,7 @@ def _preset(size: str, up_pre: int, up: tuple[int, ...], down: tuple[int, ...], 
         upsample_preconv_channels=up_pre,
         upsample_channels=up,
         downsample_preconv_channels=32,
-        downsample_channels=down,
-    )
+        downsample_channels=down)
 
 
 PRESETS = {
@@ -537,8 +493,7 @@ PRESETS = {
     "medium": _preset("medium", 512, (384, 384, 256, 128, 64), (64, 128, 256, 384), "thesis_code"),
     "large": _preset("large", 768, (512, 512, 256, 128, 128), (128, 128, 256, 512), "thesis_code"),
     # The paper's WaveGrad Base: same channel lists as "large", the paper's FiLM layout.
-    "base": _preset("base", 768, (512, 512, 256, 128, 128), (128, 128, 256, 512), "paper"),
-}
+    "base": _preset("base", 768, (512, 512, 256, 128, 128), (128, 128, 256, 512), "paper")}
 
 registry.register(
     registry.ModelEntry(
@@ -552,7 +507,4 @@ registry.register(
             "Chen et al. 2020. U-Net-like UBlocks/DBlocks with FiLM on the noise level sqrt(alpha-bar); "
             "small/medium/large use the thesis code's FiLM layout, base the paper's. "
             "Training: 1000 steps linspace(1e-6, 1e-2), continuous noise level, L1, Adam 1e-3. Inference: 6 "
-            "grid-searched steps (default) or 50, starting from N(0, I). Hop 256 via ratios (4, 4, 4, 2, 2)."
-        ),
-    )
-)
+            "grid-searched steps (default) or 50, starting from N(0, I). Hop 256 via ratios (4, 4, 4, 2, 2).")))
