@@ -121,8 +121,8 @@ SLOW_TESTS: tuple[str, ...] = (
     "test_vocoders_gan.py::test_one_training_step[hifigan-8-terms1]",
     "test_vocoders_flows.py::test_waveflow_fast_equals_plain",
     "test_vocoders_flows.py::test_seeded_generation_is_deterministic[waveflow]",
-    "test_experiments_waveflow_study.py::test_training_flops_extrapolated_from_one_and_two_flows_equal_the_direct_count",
-    "test_experiments_zoo.py::test_gan_warm_up_leaves_the_discriminator_untouched_until_its_start_step",
+    "test_chapters_waveflow.py::test_training_flops_extrapolated_from_one_and_two_flows_equal_the_direct_count",
+    "test_chapters_zoo.py::test_gan_warm_up_leaves_the_discriminator_untouched_until_its_start_step",
     # measured 2026-11-26 (second session; 5-11 s each on a loaded 2-core machine): WaveFlow and WaveGrad variants
     # of interface tests whose other families stay in the fast tier, and single heavy set-ups
     "test_vocoders_common.py::test_uniform_interface[waveflow]",
@@ -130,8 +130,8 @@ SLOW_TESTS: tuple[str, ...] = (
     "test_vocoders_diffusion.py::test_output_length[64-wavegrad]",
     "test_vocoders_prepared.py::test_waveflow_prepared_conditioning_is_row_by_row",
     "test_vocoders_prepared.py::test_prepared_equals_plain_for_other_procedures[waveflow-procedure5]",
-    "test_experiments_waveflow_study.py::test_real_training_steps_are_timed",
-    "test_experiments_waveflow_study.py::test_cpu_generation_energy_is_labelled_estimated",
+    "test_chapters_waveflow.py::test_real_training_steps_are_timed",
+    "test_chapters_waveflow.py::test_cpu_generation_energy_is_labelled_estimated",
     "test_orchestration_export.py::test_export_writes_a_manifest_whose_hashes_match_the_files",
     "test_data_espeak.py::test_a_corrupt_digit_cache_names_the_file",
     "test_vocoders_prepared.py::test_prepared_equals_plain_for_other_procedures[wavegrad-procedure1]",

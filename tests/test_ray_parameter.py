@@ -1,7 +1,7 @@
 """The chapters' ``RAY_ADDRESS`` parameter: routing through greenaudio.orchestration, without Ray.
 
 The cluster entry points are replaced by fakes that record their calls, so these tests check *where* the work goes
-(and that bad addresses stop it before any work), not the cluster itself (tests/test_experiments_cluster.py runs a
+(and that bad addresses stop it before any work), not the cluster itself (tests/test_orchestration_grid.py runs a
 real one).
 """
 
