@@ -465,7 +465,7 @@ def sig3(value: float) -> str:
 
 
 #: Number formats of the chapter's columns (the CSV files keep full precision).
-FORMATS = {"wall_s": "{:.1f}", "share": "{:.3g}", "cpu_power_w": "{:.3g}", "memory_power_w": "{:.3g}",
+FORMATS = {"wall_s": "{:.2f}", "share": "{:.3g}", "cpu_power_w": "{:.3g}", "memory_power_w": "{:.3g}",
            "cpu_energy_kwh": "{:.3g}", "memory_energy_kwh": "{:.3g}", "hours": "{:.3g}", "tdp_factor": "{:.3g}",
            "share_factor": "{:.3g}", "pue_factor": "{:.3g}", "cpu_energy_factor": "{:.3g}", "energy_factor": "{:.3g}",
            "params": "{:,}", "thesis_params": "{:,}", "workload": lambda w: str(w).split(" (")[0],
