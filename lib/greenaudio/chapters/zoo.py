@@ -145,7 +145,9 @@ class RandomCropDataset:
         return audio[a:a + self.frames * self.hop_length], mel[..., start:start + self.frames]
 
 
-def _corpus_fingerprint(train_set) -> dict[str, Any]:
+def corpus_fingerprint(train_set) -> dict[str, Any]:
+    """What identifies a prepared training corpus in a run's folder name and record: its name, clips kept, training
+    clips, the normaliser's range and the samples (a run trained on another corpus gets another folder)."""
     report = train_set.report
     return {"corpus": report.corpus, "kept": report.n_kept, "train": len(train_set),
             "normalizer": [float(train_set.normalizer.minimum), float(train_set.normalizer.maximum)],
@@ -199,7 +201,8 @@ def train_configuration(name: str, size: str, protocol: str | ZooProtocol, train
     torch.set_num_threads(protocol.threads)
     seed_everything(protocol.seed)
     model = vocoders.load(name, size)
-    run_dir = run_directory(root, protocol, name, size, model.config.to_dict(), _corpus_fingerprint(train_set))
+    corpus = corpus_fingerprint(train_set)
+    run_dir = run_directory(root, protocol, name, size, model.config.to_dict(), corpus)
     data = RandomCropDataset(train_set, protocol.crop_frames) if protocol.crop_frames else train_set
     val = evaluation.CroppedDataset(test_set, protocol.val_frames, indices=range(protocol.val_clips))
     metrics = evaluation.make_validation_metrics(protocol.val_metrics)
@@ -211,7 +214,7 @@ def train_configuration(name: str, size: str, protocol: str | ZooProtocol, train
     summary_path = run_dir / "zoo_run.json"
     previous = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     write_json(summary_path, {
-        "model": name, "size": size, "protocol": protocol.to_dict(), "corpus": _corpus_fingerprint(train_set),
+        "model": name, "size": size, "protocol": protocol.to_dict(), "corpus": corpus,
         "step": result.step, "budget_elapsed_s": result.elapsed_s, "clock": protocol.clock,
         "stop_reason": result.stop_reason, "seconds_per_step": result.seconds_per_step,
         "wall_s_total": float(previous.get("wall_s_total", 0.0)) + wall, "threads": protocol.threads,

@@ -180,7 +180,7 @@ def run_study(protocol: str | StudyProtocol = "mini", configs: Iterable[str] | N
         train_set = data.load_espeak_speech("train", cache_dir=cache)
     if test_set is None:
         test_set = data.load_espeak_speech("test", cache_dir=cache)
-    corpus = zoo._corpus_fingerprint(train_set)
+    corpus = zoo.corpus_fingerprint(train_set)
     key = protocol.key() + "-" + hashlib.sha256(json.dumps(corpus, sort_keys=True).encode()).hexdigest()[:8]
     done = read_scores(out)
     done_keys = dict(zip(done["config"], done["study_key"])) if not done.empty else {}

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..chapters.zoo import ZooProtocol, ZooRun, _corpus_fingerprint, get_protocol, run_directory, train_configuration
+from ..chapters.zoo import ZooProtocol, ZooRun, corpus_fingerprint, get_protocol, run_directory, train_configuration
 from ..measure.protocol import Protocol
 from .executors import SequentialExecutor, Task, check_ray_address_form, make_executor, run_grid
 from .store import ZooCellRecord, ZooGridStore
@@ -276,7 +276,7 @@ def plan_cells(models: Iterable[str] | None, sizes: Iterable[str] | None, protoc
     runs = shared / "runs" if runs_dir is None else Path(runs_dir).expanduser().resolve()
     if runs.exists() and not runs.is_dir():
         raise ValueError(f"runs_dir {str(runs)!r} is a file; give a folder every node of the cluster sees")
-    corpus = _corpus_fingerprint(data.load_espeak_speech("train", cache_dir=cache_dir))
+    corpus = corpus_fingerprint(data.load_espeak_speech("train", cache_dir=cache_dir))
     return [CellSpec(model=name, size=size, protocol=protocol.to_dict(), shared_dir=str(shared),
                      run_name=run_directory(runs, protocol, name, size,
                                             vocoders.registry.config_for(name, size).to_dict(), corpus).name,
