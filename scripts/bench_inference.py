@@ -43,6 +43,14 @@ Shipping: ``--ship`` merges into ``greenaudio/resources/speed/inference_prepared
 the manifest; ``--replay`` re-runs every command recorded in the shipped file (``--force``) and rewrites the manifest:
 the manifest's one reproduce command.
 
+Against the reference implementations (``--against-reference DIR``): for HiFi-GAN and MelGAN, the public reference
+code cloned by you under ``DIR`` (``git clone https://github.com/jik876/hifi-gan DIR/hifi-gan``, ``git clone
+https://github.com/descriptinc/melgan-neurips DIR/melgan-neurips``; nothing of it is shipped or copied) is imported,
+given our weights, checked to give our output, and timed interleaved with our plain and prepared paths
+(:mod:`greenaudio.orchestration.reference_bench`); one duration, ``--csv`` merges the table into a file of yours and
+``--ship`` into ``resources/speed/against_reference_cpu.csv`` with its manifest row. Families without an adapter (the
+diffusion and flow references draw their noise inside) are refused, named, before any work.
+
 Example (core 0, 1 thread; the shipped CSV's ``command`` column lists the exact commands behind each of its rows):
 
     taskset -c 0 python scripts/bench_inference.py --sizes small --durations 1 --repeats 2 --rss --ship
@@ -71,6 +79,40 @@ from greenaudio.orchestration.inference_bench import ship_dir as _ship_dir
 
 def _replay() -> int:
     return bench.replay(_ship_dir(), __file__)
+
+
+def _against_reference(parser, args, raw_argv) -> int:
+    """``--against-reference DIR``: the reference comparison (:mod:`greenaudio.orchestration.reference_bench`); every
+    argument is checked before any model is built."""
+    from greenaudio.orchestration import reference_bench as ref
+
+    if args.rss or args.rss_only:
+        parser.error("--against-reference times generate only: not with --rss or --rss-only")
+    if args.ship and args.csv is not None:
+        parser.error("--ship writes the package's reference comparison: give --ship or --csv, not both")
+    models = args.models if "--models" in raw_argv else [m for m in args.models if m in ref.REFERENCES]
+    try:
+        ref.check_reference_root(args.against_reference, models)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+    table = ref.compare_with_reference(args.against_reference, models, args.sizes, duration_s=args.durations[0],
+                                       repeats=args.repeats, backends=tuple(args.backends), weights=args.weights,
+                                       mel=args.mel, threads=args.threads)
+    table["command"] = "python scripts/bench_inference.py " + " ".join(raw_argv)
+    print(table[["model", "size", "path", "time_median_s", "speedup_vs_reference", "speedup_vs_plain",
+                 "output_rel_l2_vs_reference"]].to_string(index=False))
+    if args.ship:
+        from greenaudio.chapters.inference_speed import REFERENCE_SPEED_FILE
+
+        args.csv = _ship_dir() / Path(REFERENCE_SPEED_FILE).name
+    if args.csv is not None:  # merged: rows of other configurations already in the file are kept, in their order
+        from greenaudio.files import merge_keyed_csv
+
+        merge_keyed_csv(args.csv, table.to_dict("records"), ref.row_key, ref.COLUMNS)
+        print(f"merged {len(table)} rows into {args.csv}")
+    if args.ship:
+        print(f"wrote {bench.write_manifest(_ship_dir())}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--manifest-only", action="store_true", help="only rewrite the shipped manifest")
     p.add_argument("--replay", action="store_true", help="re-run the commands recorded in the shipped file "
                    "(--force) and rewrite its manifest")
+    p.add_argument("--against-reference", type=Path, default=None, metavar="DIR",
+                   help="time the public reference implementations cloned under DIR (hifi-gan/, melgan-neurips/) "
+                        "against our plain and prepared paths, same weights and same output checked, interleaved; "
+                        "one duration (the first of --durations), --models limited to those with an adapter; "
+                        "the code under DIR is imported and run: give only clones you trust")
     p.add_argument("--_rss-cell", nargs=5, default=None, help=argparse.SUPPRESS)
     raw_argv = list(argv if argv is not None else sys.argv[1:])
     args = p.parse_args(raw_argv)
@@ -122,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--repeats and --threads must be >= 1, durations and --compile-timeout-s > 0")
     if args.ship and args.csv is not None:
         p.error("--ship writes the package's CSV: give --ship or --csv, not both")
+    if args.against_reference is not None:
+        return _against_reference(p, args, raw_argv)
     if args.ship:
         from greenaudio.chapters.inference_speed import INFERENCE_SPEED_FILE
 

@@ -316,3 +316,93 @@ def test_replay_reruns_each_recorded_command_once_then_writes_the_manifest(tmp_p
     row = pd.read_csv(tmp_path / "manifest.csv", keep_default_na=False).iloc[0]
     assert row["path"] == "inference_prepared_cpu.csv" and row["reproduce"] == bench.SHIP_REPRODUCE
     assert row["sha256"] == hashlib.sha256((tmp_path / "inference_prepared_cpu.csv").read_bytes()).hexdigest()
+
+
+def test_speedup_table_names_the_roof_of_each_configurations_run():
+    frame = _frame([
+        {"model": "melgan", "size": "small", "duration_s": 1.0, "variant": "plain", "time_s": 0.2, "rtf": 0.2,
+         "peak_gflops_per_s": 90.4, "roof_kernel": "conv1d-256ch-k3-fp32"},
+        {"model": "melgan", "size": "small", "duration_s": 1.0, "variant": "prepared-torch", "time_s": 0.1,
+         "rtf": 0.1, "peak_gflops_per_s": 90.4, "roof_kernel": "conv1d-256ch-k3-fp32"},
+        {"model": "hifigan", "size": "small", "duration_s": 10.0, "variant": "plain", "time_s": 2.0, "rtf": 0.2,
+         "peak_gflops_per_s": 34.7, "roof_kernel": None},  # a row written before the column existed
+    ])
+    table = inference_speed.speedup_table(frame).set_index("model")
+    assert (table.roof_gflops_per_s["melgan"], table.roof_kernel["melgan"]) == (90.4, "conv1d-256ch-k3-fp32")
+    assert (table.roof_gflops_per_s["hifigan"], table.roof_kernel["hifigan"]) == (34.7, "not recorded")
+
+
+def _against(model, size, reference, plain, torch_, ort, l2=(0.0, 0.0, 3e-7, 4e-7)):
+    paths = ("reference", "plain", "prepared-torch", "prepared-onnxruntime")
+    return [{"model": model, "size": size, "duration_s": 0.992, "path": p, "time_median_s": t,
+             "output_rel_l2_vs_reference": e, "reference": f"https://github.com/x/{model}",
+             "reference_commit": "abc1234ff",
+             "device": "CPU", "threads": 1, "repeats": 7, "date_utc": "2026-12-06T13:00:00Z"}
+            for p, t, e in zip(paths, (reference, plain, torch_, ort), l2)]
+
+
+def test_reference_table_gives_each_path_against_the_reference_and_the_target():
+    frame = pd.DataFrame(_against("hifigan", "small", 0.050, 0.060, 0.040, 0.025)
+                         + _against("melgan", "small", 0.020, 0.022, 0.020, 0.016, l2=(0.0, 0.0, 0.0, 2e-3)))
+    table = inference_speed.reference_speed_table(frame)
+    assert list(table.configuration) == ["MelGAN small", "HiFi-GAN small"]  # the zoo's order
+    hifigan = table.set_index("model").loc["hifigan"]
+    assert hifigan.reference_ms == pytest.approx(50.0)
+    assert (hifigan.speedup_plain, hifigan.speedup_torch, hifigan.speedup_onnxruntime) == pytest.approx(
+        (50 / 60, 1.25, 2.0))  # 0.050 / 0.060, 0.050 / 0.040, 0.050 / 0.025
+    assert hifigan.best_path == "prepared-onnxruntime" and bool(hifigan.target_met)
+    assert hifigan.max_rel_l2 == pytest.approx(4e-7)
+    melgan = table.set_index("model").loc["melgan"]
+    assert melgan.speedup_onnxruntime == pytest.approx(1.25) and not bool(melgan.target_met)  # 0.020 / 0.016
+    assert melgan.max_rel_l2 == pytest.approx(2e-3)
+    facts = inference_speed.reference_speed_facts(frame)
+    assert (facts["configurations"], facts["met"]) == (2, 1)
+    assert (facts["worst"], facts["best"]) == pytest.approx((1.25, 2.0))
+    assert facts["references"] == "https://github.com/x/hifigan @ abc1234, https://github.com/x/melgan @ abc1234"
+    assert (facts["audio_s"], facts["repeats"]) == (0.992, 7)
+    assert all("_" not in label for label in inference_speed.REFERENCE_LABELS.values())
+    assert set(inference_speed.REFERENCE_MAIN) <= set(table.columns) and len(inference_speed.REFERENCE_MAIN) <= 7
+
+
+def test_reference_comparison_file_is_verified_and_its_manifest_row_names_the_references(tmp_path):
+    rows = pd.DataFrame(_against("hifigan", "small", 0.050, 0.060, 0.040, 0.025))
+    rows.to_csv(tmp_path / "against_reference_cpu.csv", index=False)
+    manifest = shipping.write_speed_manifest(tmp_path, {"against_reference_cpu.csv": "git clone ..."})
+    row = pd.read_csv(manifest, keep_default_na=False).iloc[0]
+    assert "https://github.com/x/hifigan at commit abc1234ff" in row["provenance"]
+    assert "output relative L2 to the reference at most 4e-07" in row["provenance"]
+    assert len(inference_speed.load_reference_speed(tmp_path / "against_reference_cpu.csv")) == 4
+    (tmp_path / "against_reference_cpu.csv").write_text(rows.assign(time_median_s=1.0).to_csv(index=False))
+    with pytest.raises(inference_speed.SpeedManifestError):
+        inference_speed.load_reference_speed(tmp_path / "against_reference_cpu.csv")
+    rows.drop(columns="reference").to_csv(tmp_path / "mine.csv", index=False)
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['reference'\]"):
+        inference_speed.load_reference_speed(tmp_path / "mine.csv")
+
+
+def test_shipped_reference_comparison_holds_our_outputs_to_the_reference():
+    frame = inference_speed.load_reference_speed()
+    if frame is None:
+        pytest.skip("this package ships no reference comparison")
+    assert (frame.output_rel_l2_vs_reference <= 1e-3).all()  # every float32 path: the same network's output
+    assert set(frame.path) == {"reference", "plain", "prepared-torch", "prepared-onnxruntime"}
+    assert (frame.repeats >= 5).all() and (frame.threads == 1).all()
+
+
+def test_measurement_runs_say_when_and_at_which_roof_each_clip_length_was_timed():
+    frame = _frame([
+        {"model": "melgan", "size": "small", "duration_s": 0.992, "variant": "plain", "time_s": 0.02, "rtf": 0.02,
+         "peak_gflops_per_s": 105.5, "date_utc": "2026-12-06T12:44:55Z"},
+        {"model": "hifigan", "size": "small", "duration_s": 0.992, "variant": "plain", "time_s": 0.04, "rtf": 0.04,
+         "peak_gflops_per_s": 99.9, "date_utc": "2026-12-06T13:02:00Z"},
+        {"model": "melgan", "size": "small", "duration_s": 10.0, "variant": "plain", "time_s": 0.6, "rtf": 0.06,
+         "peak_gflops_per_s": 34.7, "date_utc": "2026-11-26T17:16:05Z"},
+        {"model": "hifigan", "size": "small", "duration_s": 10.0, "variant": "plain", "time_s": 1.5, "rtf": 0.15,
+         "peak_gflops_per_s": 33.9, "date_utc": "2026-11-27T01:00:00Z"},
+        {"model": "hifigan", "size": "small", "duration_s": 10.0, "variant": "prepared-compile", "time_s": None,
+         "status": "unavailable", "reason": "no compiler", "date_utc": "2026-12-01T00:00:00Z"},  # not timed
+    ])
+    runs = inference_speed.measurement_runs(frame).set_index("duration_s")
+    assert list(runs.index) == [0.99, 10.0]
+    assert (runs.dates[0.99], runs.roof_min[0.99], runs.roof_max[0.99]) == ("2026-12-06", 99.9, 105.5)
+    assert (runs.dates[10.0], runs.roof_min[10.0], runs.roof_max[10.0]) == ("2026-11-26 to 2026-11-27", 33.9, 34.7)

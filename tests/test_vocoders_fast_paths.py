@@ -193,11 +193,11 @@ def test_cpu_flags_are_read_from_proc_cpuinfo_once():
 
 
 def test_backend_a_family_does_not_implement_and_misplaced_calibration_are_refused(monkeypatch):
-    melgan = vocoders.load("melgan", "small")
+    waveglow = vocoders.load("waveglow", "small")
     monkeypatch.setattr(vbase, "cpu_flags", lambda: frozenset({"avx512_bf16"}))  # the CPU could: the family cannot
-    with pytest.raises(ValueError, match=r"backend='bf16' is not implemented for MelGAN; its backends: \['torch'"):
-        melgan.prepare_for_inference("bf16")
-    assert melgan.inference_backend is None
+    with pytest.raises(ValueError, match=r"backend='bf16' is not implemented for WaveGlow; its backends: \['torch'"):
+        waveglow.prepare_for_inference("bf16")
+    assert waveglow.inference_backend is None
     monkeypatch.undo()
     model = vocoders.load("hifigan", "small", **TINY)
     with pytest.raises(ValueError, match="calibration_mels is only used by backend='int8'"):

@@ -131,14 +131,14 @@ def test_compile_backend_equals_plain(name):
 
 
 @pytest.mark.parametrize("name", ["melgan", "hifigan", "diffwave", "wavegrad", "waveflow", "waveglow"])
-def test_reduced_precision_backends_are_implemented_by_hifigan_only(name, monkeypatch):
+def test_reduced_precision_backends_are_implemented_by_the_gans_only(name, monkeypatch):
     # the CPU could run them (flags monkeypatched in): the refusal is the family's, before the model is changed
     monkeypatch.setattr(vbase, "cpu_flags", lambda: frozenset({"avx512_bf16", "avx512_vnni"}))
     model = vocoders.load(name, "small")
     assert set(vbase.REDUCED_PRECISION_BACKENDS) <= set(vbase.INFERENCE_BACKENDS)
     assert {"torch", "compile", "onnxruntime"} <= set(model.supported_backends)
     for backend in vbase.REDUCED_PRECISION_BACKENDS:
-        if name == "hifigan":
+        if name in ("hifigan", "melgan"):
             assert backend in model.supported_backends
             continue
         with pytest.raises(ValueError, match=rf"backend='{backend}' is not implemented for {type(model).__name__}"):
@@ -147,11 +147,12 @@ def test_reduced_precision_backends_are_implemented_by_hifigan_only(name, monkey
 
 
 @pytest.mark.parametrize("backend", ["bf16", "int8"])
-def test_hifigan_reduced_precision_backends_on_every_preset_stay_close(backend):
+@pytest.mark.parametrize("name", ["hifigan", "melgan"])
+def test_gan_reduced_precision_backends_on_every_preset_stay_close(name, backend):
     if backend not in vbase.available_backends():
         pytest.skip(f"{backend} unavailable here")
     for size in ("small", "medium"):
-        plain, prepared = _pair("hifigan", size, seed=6)
+        plain, prepared = _pair(name, size, seed=6)
         mel = _mel(6)
         want = _gen(plain, mel)
         options = {"calibration_mels": [_mel(16, seed=20 + i)[0] for i in range(2)]} if backend == "int8" else {}
@@ -173,7 +174,8 @@ def test_unknown_and_unavailable_backends_name_the_available_ones(monkeypatch):
     assert vbase.check_backend("TORCH") == "torch"
 
 
-@pytest.mark.parametrize(("name", "backend"), [(n, "torch") for n in vocoders.names()] + [("hifigan", "bf16")])
+@pytest.mark.parametrize(("name", "backend"), [(n, "torch") for n in vocoders.names()] + [("hifigan", "bf16"),
+                                                                                          ("melgan", "bf16")])
 def test_prepared_model_refuses_training(name, backend):
     if backend not in vbase.available_backends():
         pytest.skip(f"{backend} unavailable here")

@@ -31,7 +31,9 @@ from ..files import ArtefactError, column_values, verify_listed_file
 __all__ = ["INFERENCE_SPEED_FILE", "SpeedManifestError", "default_speed_dir", "load_inference_speed", "with_status",
            "inference_speed_table", "inference_speed_formats", "roofline_facts", "speedup_table", "SPEEDUP_LABELS",
            "SPEEDUP_FORMATS", "SPEEDUP_MAIN", "speed_target_table", "speed_target_counts", "SPEED_TARGET_FORMATS",
-           "SPEED_TARGET_MAIN", "inference_speed_provenance"]
+           "SPEED_TARGET_MAIN", "inference_speed_provenance", "REFERENCE_SPEED_FILE", "REFERENCE_TARGET",
+           "REFERENCE_LABELS", "REFERENCE_MAIN", "REFERENCE_FORMATS", "load_reference_speed", "reference_speed_table",
+           "reference_speed_facts", "reference_speed_provenance", "measurement_runs"]
 
 #: Path of the shipped file inside the package's resources.
 INFERENCE_SPEED_FILE = "speed/inference_prepared_cpu.csv"
@@ -191,17 +193,19 @@ _SPEEDUP_VARIANTS = {"prepared-torch": "torch", "prepared-compile": "compile", "
 SPEEDUP_LABELS = {"configuration": "Configuration", "duration_s": "Audio (s)", "rtf_plain": "Plain RTF",
                   "speedup_torch": "Speed-up, torch", "speedup_compile": "Speed-up, compile",
                   "speedup_onnxruntime": "Speed-up, ONNX Runtime", "best_variant": "Fastest variant",
-                  "best_fraction_of_peak": "Roof fraction", "gflops_plain": "GFLOPs, plain",
+                  "best_fraction_of_peak": "Roof fraction", "roof_gflops_per_s": "Roof (GFLOP/s)",
+                  "roof_kernel": "Roof kernel", "gflops_plain": "GFLOPs, plain",
                   "gflops_prepared": "GFLOPs, prepared (fewest)", "peak_rss_plain_mb": "Peak memory, plain (MB)",
                   "peak_rss_torch_mb": "Peak memory, prepared (MB)",
                   "peak_rss_compile_mb": "Peak memory, compiled (MB)",
                   "peak_rss_onnxruntime_mb": "Peak memory, ONNX Runtime (MB)", "untimed": "Variants not timed"}
 SPEEDUP_FORMATS = {"duration_s": "{:.2f}", "rtf_plain": "{:.3g}", "speedup_torch": "{:.2f}",
-                   "speedup_compile": "{:.2f}", "speedup_onnxruntime": "{:.2f}", "best_fraction_of_peak": "{:.2f}",
+                   "roof_gflops_per_s": "{:.0f}", "speedup_compile": "{:.2f}", "speedup_onnxruntime": "{:.2f}",
+                   "best_fraction_of_peak": "{:.2f}",
                    "gflops_plain": "{:.3g}", "gflops_prepared": "{:.3g}", "peak_rss_plain_mb": "{:.0f}",
                    "peak_rss_torch_mb": "{:.0f}", "peak_rss_compile_mb": "{:.0f}", "peak_rss_onnxruntime_mb": "{:.0f}"}
-SPEEDUP_MAIN = ("configuration", "duration_s", "rtf_plain", "speedup_torch", "speedup_compile", "speedup_onnxruntime",
-                "best_fraction_of_peak")
+SPEEDUP_MAIN = ("configuration", "duration_s", "rtf_plain", "speedup_torch", "speedup_onnxruntime",
+                "best_fraction_of_peak", "roof_gflops_per_s")
 
 
 def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -211,7 +215,8 @@ def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
     peak memory of each variant (MB) and, when some variant was not timed, which (with its status).
 
     Columns: ``model, size, configuration`` (display name), ``duration_s``, ``rtf_plain``, ``speedup_torch``,
-    ``speedup_compile``, ``speedup_onnxruntime``, ``best_variant``, ``best_fraction_of_peak``, ``gflops_plain``,
+    ``speedup_compile``, ``speedup_onnxruntime``, ``best_variant``, ``best_fraction_of_peak``, ``roof_gflops_per_s``
+    (the compute roof measured in the plain row's run) and ``roof_kernel`` (the kernel that set it), ``gflops_plain``,
     ``gflops_prepared``, ``peak_rss_<variant>_mb`` and ``untimed`` (only when not empty).
     """
     from ..report import configuration_name
@@ -232,6 +237,11 @@ def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
         fractions = [float(r["roofline_fraction"]) for r in timed.values()
                      if "roofline_fraction" in r and pd.notna(r["roofline_fraction"])]
         row["best_fraction_of_peak"] = max(fractions) if fractions else float("nan")
+        roof_row = plain if plain is not None else next(iter(timed.values()), None)
+        row["roof_gflops_per_s"] = (float(roof_row["peak_gflops_per_s"]) if roof_row is not None
+                                    and pd.notna(roof_row.get("peak_gflops_per_s")) else float("nan"))
+        kernel = roof_row.get("roof_kernel") if roof_row is not None else None
+        row["roof_kernel"] = kernel if isinstance(kernel, str) and kernel else "not recorded"
         gflops = {v: float(r["gflops"]) for v, r in timed.items() if "gflops" in r and pd.notna(r["gflops"])}
         row["gflops_plain"] = gflops.get("plain", float("nan"))
         prepared = [g for v, g in gflops.items() if v != "plain"]
@@ -312,3 +322,118 @@ def speed_target_counts(table: pd.DataFrame) -> dict[str, int]:
             "missed": int((verdicts != VERDICT_MET).sum()),
             "out_of_reach": int((verdicts == VERDICT_OUT_OF_REACH).sum()),
             "within_reach": int((verdicts == VERDICT_WITHIN_REACH).sum())}
+
+
+# -- against the public reference implementations ---------------------------------------------------------------------
+#: The shipped comparison with the reference implementations (``scripts/bench_inference.py --against-reference``).
+REFERENCE_SPEED_FILE = "speed/against_reference_cpu.csv"
+#: Issue #27's target: the fastest float32 path at least this many times faster than the reference, same output.
+REFERENCE_TARGET = 1.5
+#: Paths of :func:`reference_speed_table`, in its column order (name in the file -> column suffix).
+_REFERENCE_PATHS = {"plain": "plain", "prepared-torch": "torch", "prepared-onnxruntime": "onnxruntime"}
+REFERENCE_LABELS = {"configuration": "Configuration", "reference_ms": "Reference (ms)", "speedup_plain": "Plain ×",
+                    "speedup_torch": "Torch ×", "speedup_onnxruntime": "ONNX Runtime ×", "best_path": "Fastest path",
+                    "max_rel_l2": "Largest relative L2", "target_met": "1.5× met?"}
+#: The columns shown on the page (the fastest path's name is in the table's CSV).
+REFERENCE_MAIN = ("configuration", "reference_ms", "speedup_plain", "speedup_torch", "speedup_onnxruntime",
+                  "max_rel_l2", "target_met")
+REFERENCE_FORMATS = {"reference_ms": "{:.1f}", "speedup_plain": "{:.2f}", "speedup_torch": "{:.2f}",
+                     "speedup_onnxruntime": "{:.2f}", "max_rel_l2": "{:.1e}"}
+_REFERENCE_REQUIRED = ("model", "size", "duration_s", "path", "time_median_s", "output_rel_l2_vs_reference",
+                       "reference", "reference_commit", "device", "threads", "repeats", "date_utc")
+
+
+def load_reference_speed(path: str | Path | None = None) -> pd.DataFrame | None:
+    """The shipped comparison with the reference implementations, sha256-verified (or a CSV of your own from
+    ``bench_inference.py --against-reference DIR --csv``); ``None`` when the package ships none.
+
+    Raises:
+        SpeedManifestError: the shipped file does not match its manifest row.
+        ValueError: a required column is missing (named, with the file).
+    """
+    shipped = path is None
+    path = default_speed_dir() / Path(REFERENCE_SPEED_FILE).name if shipped else Path(path)
+    if not path.is_file():
+        if shipped:
+            return None
+        raise FileNotFoundError(f"no reference comparison file {path}")
+    verify_speed_file(path, required=shipped)
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    missing = [c for c in _REFERENCE_REQUIRED if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected the output of "
+                         "scripts/bench_inference.py --against-reference")
+    return frame
+
+
+def reference_speed_table(frame: pd.DataFrame, target: float = REFERENCE_TARGET) -> pd.DataFrame:
+    """One row per configuration (the zoo's order): the reference's median time (ms), each of our paths' speed-up
+    over it (ratio of medians), the fastest path, the largest output difference of our float32 paths from the
+    reference's (relative L2) and whether the fastest reaches ``target``."""
+    from ..report import configuration_name
+
+    rows = []
+    order = _sorted(frame.rename(columns={"path": "variant"}))
+    for (model, size), group in order.groupby(["model", "size"], sort=False):
+        times = dict(zip(group["variant"], group["time_median_s"].astype(float)))
+        if "reference" not in times:
+            continue
+        ours = {p: times["reference"] / times[p] for p in _REFERENCE_PATHS if p in times}
+        best = max(ours, key=ours.get) if ours else ""
+        row = {"model": model, "size": size, "configuration": configuration_name(model, size),
+               "reference_ms": times["reference"] * 1e3}
+        row.update({f"speedup_{suffix}": ours.get(p, float("nan")) for p, suffix in _REFERENCE_PATHS.items()})
+        row.update(best_path=best, max_rel_l2=float(group.loc[group["variant"].isin(list(ours)),
+                                                                "output_rel_l2_vs_reference"].max()),
+                   target_met=bool(best and ours[best] >= target))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def reference_speed_facts(frame: pd.DataFrame, target: float = REFERENCE_TARGET) -> dict[str, object]:
+    """``configurations`` compared, ``met`` (fastest path >= ``target`` times the reference), ``best`` and ``worst``
+    (the fastest path's speed-up over the reference, over configurations), ``references`` (repository @ short
+    commit, comma-joined), ``audio_s`` and ``repeats``."""
+    table = reference_speed_table(frame, target)
+    fastest = table.apply(lambda r: r[f"speedup_{_REFERENCE_PATHS[r.best_path]}"], axis=1) if len(table) else []
+    refs = sorted({f"{repo} @ {str(commit)[:7] or 'unknown commit'}"
+                   for repo, commit in zip(frame["reference"], frame["reference_commit"].fillna(""))})
+    return {"configurations": len(table), "met": int(table["target_met"].sum()) if len(table) else 0,
+            "best": float(max(fastest)) if len(table) else float("nan"),
+            "worst": float(min(fastest)) if len(table) else float("nan"),
+            "references": ", ".join(refs), "audio_s": float(frame["duration_s"].iloc[0]),
+            "repeats": int(frame["repeats"].iloc[0])}
+
+
+def reference_speed_provenance(frame: pd.DataFrame) -> dict[str, str]:
+    """How the comparison with the reference implementations was measured, as a provenance row (quantity, method,
+    tool, machine, when)."""
+    dates = sorted(str(d)[:10] for d in frame["date_utc"].dropna() if str(d))
+    refs = sorted({f"{repo} @ {commit}" for repo, commit in zip(frame["reference"], frame["reference_commit"])})
+    return {"quantity": "Speed against the reference implementations (shipped)",
+            "method": (f"measured: median wall-clock time over {column_values(frame, 'repeats', ', ')} interleaved "
+                       "rounds after a warm-up; the reference generators with our weights copied in, outputs "
+                       f"compared; references (cloned by the user, not shipped): {'; '.join(refs)}"),
+            "tool": (f"torch {column_values(frame, 'torch_version', ', ')}, ONNX Runtime "
+                     f"{column_values(frame, 'onnxruntime_version', ', ')}"),
+            "machine": f"{column_values(frame, 'device', ', ')}, {column_values(frame, 'threads', ', ')} thread(s)",
+            "when": f"{dates[0]} to {dates[-1]} (UTC)" if dates and dates[0] != dates[-1] else
+                    f"{dates[0]} (UTC)" if dates else "unknown"}
+
+
+def measurement_runs(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per clip length of the timed rows: ``duration_s``, ``first_date`` and ``last_date`` (UTC day), ``dates``
+    (the one day, or "first to last"),
+    ``roof_min`` and ``roof_max`` (the compute roofs their runs measured, GFLOP/s). Rows of different lengths may
+    come from different runs and machines: speed-ups compare within a run, real-time factors across runs do not."""
+    timed = with_status(frame)
+    timed = timed[timed["status"] == STATUS_MEASURED]
+    rows = []
+    for seconds, group in timed.groupby(timed["duration_s"].round(2), sort=True):
+        dates = sorted(str(d)[:10] for d in group["date_utc"].dropna() if str(d))
+        roofs = group["peak_gflops_per_s"].dropna().astype(float)
+        span = "" if not dates else dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+        rows.append({"duration_s": float(seconds), "first_date": dates[0] if dates else "",
+                     "last_date": dates[-1] if dates else "", "dates": span, "roof_min": float(roofs.min()) if len(roofs) else
+                     float("nan"), "roof_max": float(roofs.max()) if len(roofs) else float("nan")})
+    return pd.DataFrame(rows)

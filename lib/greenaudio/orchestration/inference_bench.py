@@ -42,6 +42,11 @@ COLUMNS = ["model", "size", "duration_s", "variant", "backend", "time_s", "rtf",
 #: The float32 backends measured by default; ``bf16`` and ``int8`` are opted into with ``--backends``.
 DEFAULT_BACKENDS = ("torch", "compile", "onnxruntime")
 SHIP_REPRODUCE = "python scripts/bench_inference.py --replay"
+#: The reference comparison needs the references cloned by the user (never shipped, never fetched by the package).
+REFERENCE_REPRODUCE = ("git clone https://github.com/jik876/hifi-gan refs/hifi-gan && git clone "
+                       "https://github.com/descriptinc/melgan-neurips refs/melgan-neurips && taskset -c 0 python "
+                       "scripts/bench_inference.py --against-reference refs --models hifigan melgan --durations 1 "
+                       "--repeats 15 --weights trained --mel speech --backends torch onnxruntime --ship")
 
 
 def _ort_version() -> str:
@@ -296,10 +301,13 @@ def ship_dir() -> Path:
 
 def write_manifest(folder: Path) -> Path:
     """(Re)write ``folder/manifest.csv`` for the shipped speed file (bytes, sha256, provenance, reproduce)."""
-    from ..chapters.inference_speed import INFERENCE_SPEED_FILE
+    from ..chapters.inference_speed import INFERENCE_SPEED_FILE, REFERENCE_SPEED_FILE
     from .shipping import write_speed_manifest
 
-    return write_speed_manifest(folder, {Path(INFERENCE_SPEED_FILE).name: SHIP_REPRODUCE})
+    files = {Path(INFERENCE_SPEED_FILE).name: SHIP_REPRODUCE}
+    if (folder / Path(REFERENCE_SPEED_FILE).name).is_file():
+        files[Path(REFERENCE_SPEED_FILE).name] = REFERENCE_REPRODUCE
+    return write_speed_manifest(folder, files)
 
 
 def replay(folder: Path, script: str | Path) -> int:

@@ -147,16 +147,26 @@ def _speed_manifest_row(path: Path, reproduce: str) -> dict[str, object]:
     def values(col: str) -> str:
         return column_values(frame, col, ", ")
 
-    timed = frame.dropna(subset=["time_s"]) if "time_s" in frame else frame.iloc[:0]
     configs = sorted({f"{m} {s} {d:.2f} s" for m, s, d in zip(frame.model, frame["size"], frame.duration_s)})
     dates = sorted(str(d) for d in frame["date_utc"].dropna())
+    when = f"{dates[0] if dates else '?'} to {dates[-1] if dates else '?'} (UTC)"
+    if "path" in frame and "variant" not in frame:  # bench_inference.py --against-reference
+        references = sorted({f"{r} at commit {c}" for r, c in zip(frame["reference"], frame["reference_commit"])})
+        provenance = (
+            f"measured: median wall-clock time of our generate() (plain and prepared paths) and of the reference "
+            f"generator's forward with our weights copied in, interleaved, {values('repeats')} repeats after a "
+            f"warm-up; output relative L2 to the reference at most {frame['output_rel_l2_vs_reference'].max():.2g}; "
+            f"references (the user's clones, not shipped): {'; '.join(references)}; {len(frame)} rows over "
+            f"{len(configs)} configurations ({'; '.join(configs)}); device {values('device')}, {values('threads')} "
+            f"thread(s); torch {values('torch_version')}, onnxruntime {values('onnxruntime_version')}; {when}")
+        return file_row(path, provenance, reproduce)
+    timed = frame.dropna(subset=["time_s"]) if "time_s" in frame else frame.iloc[:0]
     provenance = (
         f"measured: wall-clock time of generate(), plain vs prepare_for_inference variants ({values('variant')}), "
         f"FLOPs counted by torch FlopCounterMode, peak RSS (VmHWM of a fresh process); {len(frame)} rows "
         f"({len(timed)} timed) over {len(configs)} configurations ({'; '.join(configs)}); device {values('device')}, "
         f"core(s) {values('cpu_affinity')}, {values('threads')} thread(s); torch {values('torch_version')}, "
-        f"onnxruntime {values('onnxruntime_version')}; {dates[0] if dates else '?'} to {dates[-1] if dates else '?'} "
-        "(UTC)")
+        f"onnxruntime {values('onnxruntime_version')}; {when}")
     return file_row(path, provenance, reproduce)
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -28,8 +27,9 @@ from torch import nn
 
 from .base import (OptimizerConfig, VocoderConfig, check_config_choice, check_config_int, check_config_ints,
                    check_config_number, check_int_tuple, positive_int_or_none)
-from .gan_common import (DiscriminatorOutput, GanVocoder, feature_matching_loss, lsgan_discriminator_loss,
-                         lsgan_generator_loss, sn, wn)
+from .gan_common import (DiscriminatorOutput, GanVocoder, cache_convolutions, conv_2d, conv_prepared,
+                         feature_matching_loss, lsgan_discriminator_loss, lsgan_generator_loss, sn, to_prepared_layout,
+                         wn)
 from .graphs import split_gan
 from .mel import MelConfig, MelFrontEnd
 from .registry import ModelEntry, register
@@ -117,24 +117,6 @@ class HiFiGANConfig(VocoderConfig):
                              f"(HiFiGANConfig.upsample_rates={rates})")
 
 
-def conv_2d(conv: nn.Module, x: torch.Tensor, weight: torch.Tensor | None = None, bias: Any = "conv") -> torch.Tensor:
-    """A ``Conv1d`` / ``ConvTranspose1d`` (stride, padding and dilation along time; one group) applied as the
-    equivalent 2-D convolution to ``x`` ``(B, C_in, 1, T)``: its weight viewed as a ``(1, K)`` kernel (or
-    ``weight``, ``bias`` when given: the cached ones of :func:`conv_prepared`)."""
-    weight = conv.weight.unsqueeze(2) if weight is None else weight
-    bias = conv.bias if isinstance(bias, str) else bias
-    kw = dict(stride=(1, conv.stride[0]), padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
-    if isinstance(conv, nn.ConvTranspose1d):
-        return F.conv_transpose2d(x, weight, bias, output_padding=(0, conv.output_padding[0]), **kw)
-    return F.conv2d(x, weight, bias, **kw)
-
-
-def conv_prepared(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """:func:`conv_2d` with the weight and bias cached by :meth:`HiFiGANGenerator.prepare_convolutions`
-    (channels-last, in the prepared path's compute dtype)."""
-    return conv_2d(conv, x, conv.prepared_weight, conv.prepared_bias)
-
-
 def _call(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return module(x)
 
@@ -219,15 +201,10 @@ class HiFiGANGenerator(nn.Module):
         self.conv_post = wn(nn.Conv1d(ch, 1, 7, padding=3))
 
     def prepare_convolutions(self, dtype: torch.dtype = torch.float32) -> None:
-        """Cache every convolution's weight as a 2-D kernel ``(C_out, C_in, 1, K)`` (transposed: ``(C_in, C_out, 1,
-        K)``) in channels-last memory format, and its bias, in ``dtype`` (the prepared path's compute dtype:
-        float32, or bfloat16 for the ``"bf16"`` backend). Runs once, in :meth:`HiFiGAN.prepare_for_inference`;
-        weight norm must already be folded."""
-        for module in self.modules():
-            if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d)):
-                w = module.weight.detach().unsqueeze(2).to(dtype)
-                module.prepared_weight = w.contiguous(memory_format=torch.channels_last)
-                module.prepared_bias = None if module.bias is None else module.bias.detach().to(dtype).clone()
+        """Cache every convolution for the prepared path (:func:`.gan_common.cache_convolutions`) in ``dtype`` (the
+        prepared path's compute dtype: float32, or bfloat16 for the ``"bf16"`` backend). Runs once, in
+        :meth:`HiFiGAN.prepare_for_inference`; weight norm must already be folded."""
+        cache_convolutions(self, dtype)
 
     def forward_inference(self, mel: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` on the prepared path (after :meth:`prepare_convolutions`), ``(B, n_mels, F)`` -> ``(B, 1,
@@ -239,9 +216,7 @@ class HiFiGANGenerator(nn.Module):
         small and medium generators). Arithmetic in place: the MRF sum accumulates into the first block's output,
         residual additions and activations overwrite tensors nothing else reads. Computes in the dtype of the cached
         weights (bfloat16 for the ``"bf16"`` backend), returns ``mel``'s."""
-        dtype = self.conv_pre.prepared_weight.dtype
-        x = mel.to(dtype).unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        x = conv_prepared(self.conv_pre, x)
+        x = conv_prepared(self.conv_pre, to_prepared_layout(mel, self.conv_pre.prepared_weight.dtype))
         for up, mrf in zip(self.ups, self.mrfs):
             x = conv_prepared(up, F.leaky_relu_(x, LRELU_SLOPE))
             acc = None

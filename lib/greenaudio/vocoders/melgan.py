@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
 
 from .base import (OptimizerConfig, VocoderConfig, check_config_int, check_config_ints, check_config_number,
                    positive_int_or_none)
-from .gan_common import (DiscriminatorOutput, GanVocoder, ReflectionPad1d, feature_matching_loss,
-                         hinge_discriminator_loss, hinge_generator_loss, wn)
+from .gan_common import (DiscriminatorOutput, GanVocoder, ReflectionPad1d, cache_convolutions, conv_2d,
+                         conv_prepared, feature_matching_loss, hinge_discriminator_loss, hinge_generator_loss,
+                         to_prepared_layout, wn)
+from .graphs import split_gan
 from .registry import ModelEntry, register
 
 __all__ = ["MelGANConfig", "MelGAN", "MelGANGenerator", "MelGANDiscriminator", "min_reflection_frames"]
@@ -126,12 +129,38 @@ class ResidualStack(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.shortcut(x) + self.block(x)
 
-    def forward_inference(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` with the inner activation and the sum in place (``x`` itself is not modified)."""
-        _, pad, conv, _, pointwise = self.block
-        y = conv(pad(nn.functional.leaky_relu(x, LRELU_SLOPE)))
-        return self.shortcut(x).add_(pointwise(nn.functional.leaky_relu_(y, LRELU_SLOPE)))
+    def forward_2d(self, x: torch.Tensor, conv: Callable, in_place: bool) -> torch.Tensor:
+        """:meth:`forward` on ``(B, C, 1, T)`` with 2-D convolutions (``conv``: :func:`.gan_common.conv_2d` for the
+        ONNX export, :func:`.gan_common.conv_prepared` on the prepared path, where ``in_place`` runs the inner
+        activation and the sum in place; ``x`` itself is never modified)."""
+        _, pad, dilated, _, pointwise = self.block
+        y = conv(dilated, _pad_time(nn.functional.leaky_relu(x, LRELU_SLOPE), pad.pad))
+        y = conv(pointwise, (nn.functional.leaky_relu_ if in_place else nn.functional.leaky_relu)(y, LRELU_SLOPE))
+        shortcut = conv(self.shortcut, x)
+        return shortcut.add_(y) if in_place else shortcut + y
 
+def _pad_time(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """:class:`.gan_common.ReflectionPad1d` on ``(B, C, 1, T)``: reflection along time, replication if ``T <= pad``."""
+    return nn.functional.pad(x, (pad, pad, 0, 0), mode="reflect" if x.shape[-1] > pad else "replicate")
+
+
+
+def _generator_2d(generator: nn.Sequential, x: torch.Tensor, conv: Callable, in_place: bool) -> torch.Tensor:
+    """The MelGAN generator's layers on ``(B, C, 1, T)`` with 2-D convolutions (see :meth:`ResidualStack.forward_2d`);
+    ``in_place``: activations overwrite their input, which is then never the caller's (a padded copy or a
+    convolution's output)."""
+    for layer in generator:
+        if isinstance(layer, ResidualStack):
+            x = layer.forward_2d(x, conv, in_place)
+        elif isinstance(layer, nn.LeakyReLU):
+            x = (nn.functional.leaky_relu_ if in_place else nn.functional.leaky_relu)(x, LRELU_SLOPE)
+        elif isinstance(layer, nn.Tanh):
+            x = torch.tanh_(x) if in_place else torch.tanh(x)
+        elif isinstance(layer, ReflectionPad1d):
+            x = _pad_time(x, layer.pad)
+        else:
+            x = conv(layer, x)
+    return x
 
 class MelGANGenerator(nn.Sequential):
     """``(B, n_mels, F)`` -> ``(B, 1, F * prod(ratios))`` audio in [-1, 1]."""
@@ -149,6 +178,21 @@ class MelGANGenerator(nn.Sequential):
             layers += [ResidualStack(channels, dilation=3**j) for j in range(n_residual_layers)]
         layers += [nn.LeakyReLU(LRELU_SLOPE), ReflectionPad1d(3), wn(nn.Conv1d(channels, 1, kernel_size=7)), nn.Tanh()]
         super().__init__(*layers)
+
+
+class Generator2d(nn.Module):
+    """The generator as 2-D ``(1, K)`` convolutions over ``(B, C, 1, T)`` (``mel (B, n_mels, F)`` -> ``audio (B, 1,
+    F * hop)``), for ONNX export: ONNX Runtime runs 2-D convolutions in its blocked NCHWc layout with the activation
+    fused, 1-D ones through im2col + SGEMM (see :class:`greenaudio.vocoders.hifigan.Generator2d`). Holds the
+    generator itself (same parameters)."""
+
+    def __init__(self, generator: MelGANGenerator):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        # (B, 1, 1, T) -> (B, 1, T) by flatten: a Squeeze at the end is dropped by ONNX Runtime's quant_pre_process
+        return _generator_2d(self.generator, mel.unsqueeze(2), conv_2d, in_place=False).flatten(2)
 
 
 class ScaleDiscriminator(nn.Module):
@@ -205,8 +249,7 @@ class MelGANDiscriminator(nn.Module):
 class MelGAN(GanVocoder):
     """MelGAN vocoder: ``generate(mel)`` is one forward pass, no procedure arguments.
 
-    Inference-only MelGAN (see :meth:`Vocoder.prepare_for_inference`): weight norm folded, activations and residual
-    sums in place (:meth:`_forward_prepared`).
+    Inference-only MelGAN: every backend of :meth:`Vocoder.prepare_for_inference` (see :meth:`_prepare_family`).
     """
 
     def __init__(self, config: MelGANConfig):
@@ -216,19 +259,37 @@ class MelGAN(GanVocoder):
                 f"prod(upsample_ratios)={math.prod(config.upsample_ratios)} must equal hop_length={config.hop_length}")
         self.net = MelGANGenerator(config.n_mels, config.ngf, config.n_residual_layers, config.upsample_ratios)
 
+    #: Every backend, the reduced-precision ones included (see :meth:`prepare_for_inference`).
+    supported_backends = ("torch", "compile", "onnxruntime", "bf16", "int8")
+
+    def _prepare_family(self) -> None:
+        """Inference-only MelGAN (see :meth:`Vocoder.prepare_for_inference`).
+
+        * ``"torch"`` / ``"compile"``: weight norm folded; every convolution runs as a 2-D ``(1, K)`` one on
+          channels-last ``(B, C, 1, T)`` activations with cached weights (:func:`.gan_common.cache_convolutions`),
+          activations and residual sums in place (:meth:`_forward_prepared`).
+        * ``"onnxruntime"``: the generator exported to an fp32 ONNX graph, run by ONNX Runtime.
+        * ``"bf16"``: the ``"torch"`` path with bfloat16 weights and activations (oneDNN's AVX512_BF16 kernels),
+          output cast back to float32; the parameters stay float32.
+        * ``"int8"``: the ``"onnxruntime"`` graph quantised statically to int8 (QDQ, per-channel int8 weights, uint8
+          activations, ranges over ``calibration_mels``).
+        """
+        cache_convolutions(self.net, torch.float32)
+
+    def _prepare_precision(self, backend: str) -> None:
+        if backend == "bf16":
+            cache_convolutions(self.net, torch.bfloat16)
+
+    def _export_graphs(self, example_frames: int, **procedure):
+        """One graph, ``generator``: :class:`Generator2d` (2-D convolutions: ONNX Runtime's NCHWc kernels)."""
+        return split_gan(self, example_frames, Generator2d(self.net).eval(), "one forward pass of the generator "
+                         "(2-D convolutions), as generate(mel)", **procedure)
+
     def _forward_prepared(self, mel: torch.Tensor) -> torch.Tensor:
-        """The generator with in-place activations wherever their input is read by nothing else."""
-        x = mel
-        for layer in self.net:
-            if isinstance(layer, ResidualStack):
-                x = layer.forward_inference(x)
-            elif isinstance(layer, nn.LeakyReLU):
-                x = x if x is mel else nn.functional.leaky_relu_(x, LRELU_SLOPE)
-            elif isinstance(layer, nn.Tanh):
-                x = torch.tanh_(x)
-            else:
-                x = layer(x)
-        return x
+        """The generator on the prepared path (2-D convolutions, channels-last, in the cached weights' dtype),
+        in-place activations wherever their input is read by nothing else; ``(B, 1, T)`` in ``mel``'s dtype."""
+        x = to_prepared_layout(mel, self.net[1].prepared_weight.dtype)
+        return _generator_2d(self.net, x, conv_prepared, in_place=True).squeeze(2).to(mel.dtype)
 
     def build_discriminator(self) -> MelGANDiscriminator:
         c = self.config
