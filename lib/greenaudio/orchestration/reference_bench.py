@@ -196,6 +196,17 @@ def _rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm().clamp_min(1e-30))
 
 
+def _time_interleaved(paths: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Wall-clock seconds of each path's call, ``repeats`` rounds, the paths interleaved within each round."""
+    times: dict[str, list[float]] = {p: [] for p in paths}
+    for _ in range(repeats):
+        for p, run in paths.items():
+            t = time.perf_counter()
+            run()
+            times[p].append(time.perf_counter() - t)
+    return times
+
+
 def compare_with_reference(
     root: str | Path,
     models: list[str],
@@ -254,12 +265,7 @@ def compare_with_reference(
             if gap > SAME_OUTPUT_REL_L2:
                 raise RuntimeError(f"{name} {size}: our plain output differs from the reference's by relative L2 "
                                    f"{gap:.3g} > {SAME_OUTPUT_REL_L2}: not the same network, no speed is compared")
-            times: dict[str, list[float]] = {p: [] for p in paths}
-            for _ in range(repeats):
-                for p, run in paths.items():
-                    t = time.perf_counter()
-                    run()
-                    times[p].append(time.perf_counter() - t)
+            times = _time_interleaved(paths, repeats)
             median = {p: statistics.median(v) for p, v in times.items()}
             for p in paths:
                 rows.append({"model": name, "size": size, "duration_s": frames / bench.FRAMES_PER_S, "path": p,
