@@ -100,12 +100,25 @@ def load_inference_speed(path: str | Path | None = None) -> pd.DataFrame:
     path = default_speed_dir() / Path(INFERENCE_SPEED_FILE).name if shipped else Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no speed file {path}")
+    return with_status(_read_speed_csv(path, shipped=shipped, required=_REQUIRED,
+                                       written_by="scripts/bench_inference.py"))
+
+
+def _read_speed_csv(path: Path, *, shipped: bool, required: tuple[str, ...], written_by: str) -> pd.DataFrame:
+    """``path`` sha256-verified against its folder's manifest (required when ``shipped``) and read, every column in
+    ``required`` present (else ``ValueError`` naming the missing ones, the file and ``written_by``)."""
     verify_speed_file(path, required=shipped)
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    missing = [c for c in _REQUIRED if c not in frame.columns]
+    missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; expected the output of scripts/bench_inference.py")
-    return with_status(frame)
+        raise ValueError(f"{path}: missing column(s) {missing}; expected the output of {written_by}")
+    return frame
+
+
+def _day_span(dates) -> str:
+    """The UTC days of ``dates`` (ISO strings): ``"2026-12-06"``, ``"2026-11-26 to 2026-12-06"``, or ``""``."""
+    days = sorted(str(d)[:10] for d in dates if isinstance(d, str) and d)
+    return "" if not days else days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
 
 
 def with_status(frame: pd.DataFrame) -> pd.DataFrame:
@@ -262,12 +275,10 @@ def inference_speed_provenance(frame: pd.DataFrame, quantity: str = "Prepared-in
     def values(col: str, sep: str = ", ") -> str:
         return column_values(frame, col, sep) if col in frame else "unknown"
 
-    dates = sorted(str(d) for d in frame["date_utc"].dropna() if str(d))
     method = (f"measured: {values('timing_method', ' / ')}; FLOPs: {values('flops_method', ' / ')}; peak memory: "
               f"{values('rss_method', ' / ')}; compute roof: {ROOF_METHOD}")
-    when = f"{dates[0][:10]} to {dates[-1][:10]} (UTC)" if dates else "unknown"
-    if dates and dates[0][:10] == dates[-1][:10]:
-        when = f"{dates[0][:10]} (UTC)"
+    span = _day_span(frame["date_utc"])
+    when = f"{span} (UTC)" if span else "unknown"
     return {"quantity": quantity, "method": method,
             "tool": f"torch {values('torch_version')}, ONNX Runtime {values('onnxruntime_version')}",
             "machine": f"{values('device')}, core(s) {values('cpu_affinity')}, {values('threads')} thread(s)",
@@ -333,7 +344,7 @@ REFERENCE_TARGET = 1.5
 _REFERENCE_PATHS = {"plain": "plain", "prepared-torch": "torch", "prepared-onnxruntime": "onnxruntime"}
 REFERENCE_LABELS = {"configuration": "Configuration", "reference_ms": "Reference (ms)", "speedup_plain": "Plain ×",
                     "speedup_torch": "Torch ×", "speedup_onnxruntime": "ONNX Runtime ×", "best_path": "Fastest path",
-                    "max_rel_l2": "Largest relative L2", "target_met": "1.5× met?"}
+                    "best_speedup": "Fastest ×", "max_rel_l2": "Largest relative L2", "target_met": "1.5× met?"}
 #: The columns shown on the page (the fastest path's name is in the table's CSV).
 REFERENCE_MAIN = ("configuration", "reference_ms", "speedup_plain", "speedup_torch", "speedup_onnxruntime",
                   "max_rel_l2", "target_met")
@@ -357,19 +368,14 @@ def load_reference_speed(path: str | Path | None = None) -> pd.DataFrame | None:
         if shipped:
             return None
         raise FileNotFoundError(f"no reference comparison file {path}")
-    verify_speed_file(path, required=shipped)
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    missing = [c for c in _REFERENCE_REQUIRED if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; expected the output of "
-                         "scripts/bench_inference.py --against-reference")
-    return frame
+    return _read_speed_csv(path, shipped=shipped, required=_REFERENCE_REQUIRED,
+                           written_by="scripts/bench_inference.py --against-reference")
 
 
 def reference_speed_table(frame: pd.DataFrame, target: float = REFERENCE_TARGET) -> pd.DataFrame:
     """One row per configuration (the zoo's order): the reference's median time (ms), each of our paths' speed-up
-    over it (ratio of medians), the fastest path, the largest output difference of our float32 paths from the
-    reference's (relative L2) and whether the fastest reaches ``target``."""
+    over it (ratio of medians), the fastest path and its speed-up, the largest output difference of our float32
+    paths from the reference's (relative L2) and whether the fastest reaches ``target``."""
     from ..report import configuration_name
 
     rows = []
@@ -383,8 +389,8 @@ def reference_speed_table(frame: pd.DataFrame, target: float = REFERENCE_TARGET)
         row = {"model": model, "size": size, "configuration": configuration_name(model, size),
                "reference_ms": times["reference"] * 1e3}
         row.update({f"speedup_{suffix}": ours.get(p, float("nan")) for p, suffix in _REFERENCE_PATHS.items()})
-        row.update(best_path=best, max_rel_l2=float(group.loc[group["variant"].isin(list(ours)),
-                                                                "output_rel_l2_vs_reference"].max()),
+        row.update(best_path=best, best_speedup=ours[best] if best else float("nan"),
+                   max_rel_l2=float(group.loc[group["variant"].isin(list(ours)), "output_rel_l2_vs_reference"].max()),
                    target_met=bool(best and ours[best] >= target))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -395,12 +401,11 @@ def reference_speed_facts(frame: pd.DataFrame, target: float = REFERENCE_TARGET)
     (the fastest path's speed-up over the reference, over configurations), ``references`` (repository @ short
     commit, comma-joined), ``audio_s`` and ``repeats``."""
     table = reference_speed_table(frame, target)
-    fastest = table.apply(lambda r: r[f"speedup_{_REFERENCE_PATHS[r.best_path]}"], axis=1) if len(table) else []
     refs = sorted({f"{repo} @ {str(commit)[:7] or 'unknown commit'}"
                    for repo, commit in zip(frame["reference"], frame["reference_commit"].fillna(""))})
     return {"configurations": len(table), "met": int(table["target_met"].sum()) if len(table) else 0,
-            "best": float(max(fastest)) if len(table) else float("nan"),
-            "worst": float(min(fastest)) if len(table) else float("nan"),
+            "best": float(table["best_speedup"].max()) if len(table) else float("nan"),
+            "worst": float(table["best_speedup"].min()) if len(table) else float("nan"),
             "references": ", ".join(refs), "audio_s": float(frame["duration_s"].iloc[0]),
             "repeats": int(frame["repeats"].iloc[0])}
 
@@ -408,7 +413,7 @@ def reference_speed_facts(frame: pd.DataFrame, target: float = REFERENCE_TARGET)
 def reference_speed_provenance(frame: pd.DataFrame) -> dict[str, str]:
     """How the comparison with the reference implementations was measured, as a provenance row (quantity, method,
     tool, machine, when)."""
-    dates = sorted(str(d)[:10] for d in frame["date_utc"].dropna() if str(d))
+    span = _day_span(frame["date_utc"])
     refs = sorted({f"{repo} @ {commit}" for repo, commit in zip(frame["reference"], frame["reference_commit"])})
     return {"quantity": "Speed against the reference implementations (shipped)",
             "method": (f"measured: median wall-clock time over {column_values(frame, 'repeats', ', ')} interleaved "
@@ -417,23 +422,19 @@ def reference_speed_provenance(frame: pd.DataFrame) -> dict[str, str]:
             "tool": (f"torch {column_values(frame, 'torch_version', ', ')}, ONNX Runtime "
                      f"{column_values(frame, 'onnxruntime_version', ', ')}"),
             "machine": f"{column_values(frame, 'device', ', ')}, {column_values(frame, 'threads', ', ')} thread(s)",
-            "when": f"{dates[0]} to {dates[-1]} (UTC)" if dates and dates[0] != dates[-1] else
-                    f"{dates[0]} (UTC)" if dates else "unknown"}
+            "when": f"{span} (UTC)" if span else "unknown"}
 
 
 def measurement_runs(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per clip length of the timed rows: ``duration_s``, ``first_date`` and ``last_date`` (UTC day), ``dates``
-    (the one day, or "first to last"),
+    """One row per clip length of the timed rows: ``duration_s``, ``dates`` (UTC: the one day, or "first to last"),
     ``roof_min`` and ``roof_max`` (the compute roofs their runs measured, GFLOP/s). Rows of different lengths may
     come from different runs and machines: speed-ups compare within a run, real-time factors across runs do not."""
     timed = with_status(frame)
     timed = timed[timed["status"] == STATUS_MEASURED]
     rows = []
     for seconds, group in timed.groupby(timed["duration_s"].round(2), sort=True):
-        dates = sorted(str(d)[:10] for d in group["date_utc"].dropna() if str(d))
         roofs = group["peak_gflops_per_s"].dropna().astype(float)
-        span = "" if not dates else dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
-        rows.append({"duration_s": float(seconds), "first_date": dates[0] if dates else "",
-                     "last_date": dates[-1] if dates else "", "dates": span, "roof_min": float(roofs.min()) if len(roofs) else
-                     float("nan"), "roof_max": float(roofs.max()) if len(roofs) else float("nan")})
+        rows.append({"duration_s": float(seconds), "dates": _day_span(group["date_utc"]),
+                     "roof_min": float(roofs.min()) if len(roofs) else float("nan"),
+                     "roof_max": float(roofs.max()) if len(roofs) else float("nan")})
     return pd.DataFrame(rows)

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..host import read_git_commit
+from ..vocoders.base import remove_all_weight_norms
 
 __all__ = ["ReferenceImplementation", "REFERENCES", "check_reference_root", "build_reference", "compare_with_reference",
            "COLUMNS", "row_key"]
@@ -91,13 +92,6 @@ def _kind(conv: nn.Module) -> type:
     return nn.ConvTranspose1d if isinstance(conv, nn.ConvTranspose1d) else nn.Conv1d
 
 
-def _remove_weight_norm(module: nn.Module) -> None:
-    """Fold the weight norm of every convolution of ``module`` (the old hook form, as the references use)."""
-    for m in _convolutions(module):
-        if hasattr(m, "weight_g"):
-            nn.utils.remove_weight_norm(m)
-
-
 def copy_convolutions(source: nn.Module, target: nn.Module) -> int:
     """Copy the (weight-norm folded) weights and biases of ``source``'s convolutions into ``target``'s, pairing them
     in module order; returns how many. Raises ``ValueError`` naming the first pair that differs in kind, shape,
@@ -136,7 +130,7 @@ def _melgan_reference(folder: Path, model: nn.Module) -> nn.Module:
         raise ValueError(f"the MelGAN reference has upsampling ratios (8, 8, 2, 2) fixed, this configuration "
                          f"{tuple(c.upsample_ratios)}")
     reference = _import_from(folder, "mel2wav.modules").Generator(c.n_mels, c.ngf, c.n_residual_layers)
-    _remove_weight_norm(reference)
+    remove_all_weight_norms(reference)
     copy_convolutions(model.net, reference)
     return reference.eval()
 

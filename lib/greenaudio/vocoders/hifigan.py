@@ -200,15 +200,9 @@ class HiFiGANGenerator(nn.Module):
                 block(ch, kr, dr) for kr, dr in zip(c.resblock_kernel_sizes, c.resblock_dilation_sizes, strict=True)))
         self.conv_post = wn(nn.Conv1d(ch, 1, 7, padding=3))
 
-    def prepare_convolutions(self, dtype: torch.dtype = torch.float32) -> None:
-        """Cache every convolution for the prepared path (:func:`.gan_common.cache_convolutions`) in ``dtype`` (the
-        prepared path's compute dtype: float32, or bfloat16 for the ``"bf16"`` backend). Runs once, in
-        :meth:`HiFiGAN.prepare_for_inference`; weight norm must already be folded."""
-        cache_convolutions(self, dtype)
-
     def forward_inference(self, mel: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` on the prepared path (after :meth:`prepare_convolutions`), ``(B, n_mels, F)`` -> ``(B, 1,
-        F * hop)`` in ``mel``'s dtype.
+        """:meth:`forward` on the prepared path (after :func:`.gan_common.cache_convolutions`), ``(B, n_mels, F)`` ->
+        ``(B, 1, F * hop)`` in ``mel``'s dtype.
 
         The activations are ``(B, C, 1, T)`` tensors in channels-last memory format and every convolution a 2-D one
         with a ``(1, K)`` kernel (:func:`conv_prepared`): oneDNN's channels-last direct convolution runs the
@@ -378,11 +372,11 @@ class HiFiGAN(GanVocoder):
         The float32 backends equal the plain path within 1e-4 x max(1, peak); the reduced-precision ones change the
         output by the SNR and D_STFT stated in the README (measured on the trained zoo's weights).
         """
-        self.net.prepare_convolutions(torch.float32)
+        cache_convolutions(self.net, torch.float32)
 
     def _prepare_precision(self, backend: str) -> None:
         if backend == "bf16":
-            self.net.prepare_convolutions(torch.bfloat16)
+            cache_convolutions(self.net, torch.bfloat16)
 
     def _export_graphs(self, example_frames: int, **procedure):
         """One graph, ``generator``: :class:`Generator2d` (2-D convolutions: ONNX Runtime's NCHWc kernels)."""

@@ -139,10 +139,10 @@ class ResidualStack(nn.Module):
         shortcut = conv(self.shortcut, x)
         return shortcut.add_(y) if in_place else shortcut + y
 
+
 def _pad_time(x: torch.Tensor, pad: int) -> torch.Tensor:
     """:class:`.gan_common.ReflectionPad1d` on ``(B, C, 1, T)``: reflection along time, replication if ``T <= pad``."""
     return nn.functional.pad(x, (pad, pad, 0, 0), mode="reflect" if x.shape[-1] > pad else "replicate")
-
 
 
 def _generator_2d(generator: nn.Sequential, x: torch.Tensor, conv: Callable, in_place: bool) -> torch.Tensor:
@@ -161,6 +161,7 @@ def _generator_2d(generator: nn.Sequential, x: torch.Tensor, conv: Callable, in_
         else:
             x = conv(layer, x)
     return x
+
 
 class MelGANGenerator(nn.Sequential):
     """``(B, n_mels, F)`` -> ``(B, 1, F * prod(ratios))`` audio in [-1, 1]."""
