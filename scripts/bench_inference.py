@@ -43,13 +43,17 @@ Shipping: ``--ship`` merges into ``greenaudio/resources/speed/inference_prepared
 the manifest; ``--replay`` re-runs every command recorded in the shipped file (``--force``) and rewrites the manifest:
 the manifest's one reproduce command.
 
-Against the reference implementations (``--against-reference DIR``): for HiFi-GAN and MelGAN, the public reference
-code cloned by you under ``DIR`` (``git clone https://github.com/jik876/hifi-gan DIR/hifi-gan``, ``git clone
-https://github.com/descriptinc/melgan-neurips DIR/melgan-neurips``; nothing of it is shipped or copied) is imported,
-given our weights, checked to give our output, and timed interleaved with our plain and prepared paths
-(:mod:`greenaudio.orchestration.reference_bench`); one duration, ``--csv`` merges the table into a file of yours and
-``--ship`` into ``resources/speed/against_reference_cpu.csv`` with its manifest row. Families without an adapter (the
-diffusion and flow references draw their noise inside) are refused, named, before any work.
+Against the reference implementations (``--against-reference DIR``): for every family but WaveGrad (whose reference
+is not our presets' network), the public reference code cloned by you under ``DIR`` (``git clone
+https://github.com/jik876/hifi-gan DIR/hifi-gan``, likewise descriptinc/melgan-neurips, lmnt-com/diffwave,
+NVIDIA/waveglow and L0SG/WaveFlow into
+``DIR/<repository name>``; nothing of it is shipped or copied) is imported, given our weights, checked to give our
+output (the diffusion and flow references with their noise made ours), and timed interleaved with our plain and
+prepared paths (:mod:`greenaudio.orchestration.reference_bench`, whose ``REFERENCES`` say how each runs); one
+duration, ``--csv`` merges the table into a file of yours and ``--ship`` into
+``resources/speed/against_reference_cpu.csv`` with its manifest row. A missing clone is refused, named with its ``git
+clone``, before any work; a configuration the reference hard-codes otherwise (e.g. a WaveGlow upsampler kernel
+other than 1024) is refused, named, when it is reached.
 
 Example (core 0, 1 thread; the shipped CSV's ``command`` column lists the exact commands behind each of its rows):
 
@@ -149,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replay", action="store_true", help="re-run the commands recorded in the shipped file "
                    "(--force) and rewrite its manifest")
     p.add_argument("--against-reference", type=Path, default=None, metavar="DIR",
-                   help="time the public reference implementations cloned under DIR (hifi-gan/, melgan-neurips/) "
-                        "against our plain and prepared paths, same weights and same output checked, interleaved; "
+                   help="time the public reference implementations cloned under DIR (hifi-gan/, melgan-neurips/, "
+                        "diffwave/, waveglow/, WaveFlow/) against our plain and prepared paths, same "
+                        "weights, noise and output checked, interleaved; "
                         "one duration (the first of --durations), --models limited to those with an adapter; "
                         "the code under DIR is imported and run: give only clones you trust")
     p.add_argument("--_rss-cell", nargs=5, default=None, help=argparse.SUPPRESS)

@@ -141,3 +141,45 @@ def test_table_row_fails_on_a_callers_subfolder_and_keeps_its_files(tmp_path):
     assert status.startswith("failed:") and str(folder / "melgan-small") in status
     assert mine.read_bytes() == MINE
     assert sorted(p.name for p in (folder / "melgan-small").iterdir()) == ["results.csv"]
+
+
+def _sym_shape_failure(input_path, output_path, skip_symbolic_shape=False, **kwargs):
+    """What ONNX Runtime 1.2x's quant_pre_process does when its symbolic shape inference cannot finish (WaveGrad's
+    graphs): saves ``sym_shape_infer_temp.onnx`` and a ``<uuid>.data`` file into the *current working directory*,
+    then raises; with ``skip_symbolic_shape`` it writes its output."""
+    if not skip_symbolic_shape:
+        Path("sym_shape_infer_temp.onnx").write_bytes(b"partial model")
+        Path("0f0f0f0f-f189-11f1-b32a-02fc00000001.data").write_bytes(b"weights")
+        raise Exception("Incomplete symbolic shape inference")
+    Path(output_path).write_bytes(Path(input_path).read_bytes())
+
+
+def test_quantize_graph_leaves_the_working_directory_alone_when_shape_inference_fails(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from onnxruntime.quantization import shape_inference
+
+    q = Q.quantize_vocoder(_tiny_melgan(), tmp_path / "q", _mels())
+    name, fp32 = next(iter(q.fp32_paths.items()))
+    feeds = record_graph_inputs(q.graphs, check_calibration_mels(_mels(), 80), seed=0, max_per_graph=4)
+    folder, mine = _callers_folder(tmp_path)
+    monkeypatch.chdir(folder)  # the caller runs from their own folder
+    monkeypatch.setattr(shape_inference, "quant_pre_process", _sym_shape_failure)
+    result = Q.quantize_graph(fp32, tmp_path / "out" / f"{name}.onnx", feeds[name])
+    assert result.is_file()
+    assert _tree(folder) == ["results.csv"] and mine.read_bytes() == MINE  # nothing left in the working directory
+    assert sorted(p.name for p in result.parent.iterdir()) == [f"{name}.onnx"]  # nor beside the output
+
+
+@pytest.mark.slow
+def test_int8_wavegrad_leaves_the_working_directory_alone(tmp_path, monkeypatch):
+    # the real case: onnxruntime's symbolic shape inference gives up on WaveGrad's denoiser graph
+    from greenaudio.vocoders.base import available_backends
+
+    if "int8" not in available_backends():
+        pytest.skip("int8 unavailable here")
+    folder, mine = _callers_folder(tmp_path)
+    monkeypatch.chdir(folder)
+    model = vocoders.load("wavegrad", "small")
+    model.prepare_for_inference("int8", calibration_mels=[torch.rand(80, 4, generator=torch.Generator().manual_seed(1))])
+    assert model.generate(_mels()).audio.shape == (1, 4 * model.hop_length)
+    assert _tree(folder) == ["results.csv"] and mine.read_bytes() == MINE

@@ -130,20 +130,42 @@ def test_compile_backend_equals_plain(name):
     _assert_close(_gen(prepared, mel), _gen(plain, mel))
 
 
-@pytest.mark.parametrize("name", ["melgan", "hifigan", "diffwave", "wavegrad", "waveflow", "waveglow"])
-def test_reduced_precision_backends_are_implemented_by_the_gans_only(name, monkeypatch):
-    # the CPU could run them (flags monkeypatched in): the refusal is the family's, before the model is changed
+def test_every_family_implements_every_backend_and_a_family_that_does_not_is_refused(monkeypatch):
+    # the CPU could run them (flags monkeypatched in): a family's refusal comes before the model is changed
     monkeypatch.setattr(vbase, "cpu_flags", lambda: frozenset({"avx512_bf16", "avx512_vnni"}))
-    model = vocoders.load(name, "small")
     assert set(vbase.REDUCED_PRECISION_BACKENDS) <= set(vbase.INFERENCE_BACKENDS)
-    assert {"torch", "compile", "onnxruntime"} <= set(model.supported_backends)
+    for name in vocoders.names():
+        assert set(vocoders.load(name, "small").supported_backends) == set(vbase.INFERENCE_BACKENDS), name
+    model = vocoders.load("wavegrad", "small")
+    monkeypatch.setattr(type(model), "supported_backends", ("torch", "compile", "onnxruntime"))
     for backend in vbase.REDUCED_PRECISION_BACKENDS:
-        if name in ("hifigan", "melgan"):
-            assert backend in model.supported_backends
-            continue
-        with pytest.raises(ValueError, match=rf"backend='{backend}' is not implemented for {type(model).__name__}"):
+        with pytest.raises(ValueError, match=rf"backend='{backend}' is not implemented for WaveGrad; its backends: "
+                                             r"\['torch', 'compile', 'onnxruntime'\]"):
             model.prepare_for_inference(backend)
         assert model.inference_backend is None
+
+
+@pytest.mark.parametrize("backend", ["bf16", pytest.param("int8", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["diffwave", "wavegrad", "waveglow", "waveflow"])
+def test_iterative_reduced_precision_backends_change_the_output_by_a_bounded_amount(name, backend):
+    if backend not in vbase.available_backends():
+        pytest.skip(f"{backend} unavailable here")
+    import greenaudio.quantization  # noqa: F401  (registers "int8")
+
+    plain, prepared = _pair(name, "small", seed=7)
+    mel = _mel(4)
+    want = _gen(plain, mel)
+    options = {"calibration_mels": [_mel(8, seed=30 + i)[0] for i in range(2)]} if backend == "int8" else {}
+    got = _gen(prepared.prepare_for_inference(backend, **options), mel)
+    rel = ((got - want).norm() / want.norm()).item()
+    assert got.dtype == torch.float32 and got.shape == want.shape
+    assert 0 < rel < (0.05 if backend == "bf16" else 0.5), rel  # changed (not silently fp32), not destroyed
+    assert all(p.dtype == torch.float32 for p in prepared.parameters())  # the caller's weights stay float32
+    if backend == "bf16":
+        runner = prepared.__dict__["_inference"]["runner"]
+        assert {p.dtype for p in runner.model.parameters()} == {torch.bfloat16}  # the copy computes in bfloat16
+    prepared.prepare_for_inference("torch")  # re-preparing gives the float32 path back
+    _assert_close(_gen(prepared, mel), want)
 
 
 @pytest.mark.parametrize("backend", ["bf16", "int8"])
@@ -175,7 +197,8 @@ def test_unknown_and_unavailable_backends_name_the_available_ones(monkeypatch):
 
 
 @pytest.mark.parametrize(("name", "backend"), [(n, "torch") for n in vocoders.names()] + [("hifigan", "bf16"),
-                                                                                          ("melgan", "bf16")])
+                                                                                          ("melgan", "bf16"),
+                                                                                          ("wavegrad", "bf16")])
 def test_prepared_model_refuses_training(name, backend):
     if backend not in vbase.available_backends():
         pytest.skip(f"{backend} unavailable here")

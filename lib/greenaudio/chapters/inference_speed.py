@@ -340,16 +340,25 @@ def speed_target_counts(table: pd.DataFrame) -> dict[str, int]:
 REFERENCE_SPEED_FILE = "speed/against_reference_cpu.csv"
 #: Issue #27's target: the fastest float32 path at least this many times faster than the reference, same output.
 REFERENCE_TARGET = 1.5
+#: Largest relative L2 difference from the reference's output at which a float32 path counts as the same output
+#: (issue #27; the bench refuses a plain path beyond it, the table leaves a prepared one out of "fastest").
+REFERENCE_SAME_OUTPUT = 1e-3
 #: Paths of :func:`reference_speed_table`, in its column order (name in the file -> column suffix).
-_REFERENCE_PATHS = {"plain": "plain", "prepared-torch": "torch", "prepared-onnxruntime": "onnxruntime"}
+_REFERENCE_PATHS = {"plain": "plain", "prepared-torch": "torch", "prepared-compile": "compile",
+                    "prepared-onnxruntime": "onnxruntime"}
 REFERENCE_LABELS = {"configuration": "Configuration", "reference_ms": "Reference (ms)", "speedup_plain": "Plain ×",
-                    "speedup_torch": "Torch ×", "speedup_onnxruntime": "ONNX Runtime ×", "best_path": "Fastest path",
-                    "best_speedup": "Fastest ×", "max_rel_l2": "Largest relative L2", "target_met": "1.5× met?"}
-#: The columns shown on the page (the fastest path's name is in the table's CSV).
-REFERENCE_MAIN = ("configuration", "reference_ms", "speedup_plain", "speedup_torch", "speedup_onnxruntime",
-                  "max_rel_l2", "target_met")
+                    "speedup_torch": "Torch ×", "speedup_compile": "Compiled ×", "speedup_onnxruntime": "ONNX Runtime ×",
+                    "best_path": "Fastest path",
+                    "best_speedup": "Fastest ×", "max_rel_l2": "Largest relative L2", "target_met": "1.5× met?",
+                    "reference_roof_fraction": "Reference / roof", "ceiling": "Ceiling ×"}
+#: The columns shown on the page (the fastest path's name, plain's and the compiled path's speed-ups and the
+#: reference's fraction of the roof are in the table's CSV).
+REFERENCE_MAIN = ("configuration", "reference_ms", "speedup_torch", "speedup_onnxruntime", "ceiling", "max_rel_l2",
+                  "target_met")
 REFERENCE_FORMATS = {"reference_ms": "{:.1f}", "speedup_plain": "{:.2f}", "speedup_torch": "{:.2f}",
-                     "speedup_onnxruntime": "{:.2f}", "max_rel_l2": "{:.1e}"}
+                     "speedup_compile": "{:.2f}", "best_speedup": "{:.2f}",
+                     "speedup_onnxruntime": "{:.2f}", "max_rel_l2": "{:.1e}", "reference_roof_fraction": "{:.2f}",
+                     "ceiling": "{:.2f}"}
 _REFERENCE_REQUIRED = ("model", "size", "duration_s", "path", "time_median_s", "output_rel_l2_vs_reference",
                        "reference", "reference_commit", "device", "threads", "repeats", "date_utc")
 
@@ -374,8 +383,16 @@ def load_reference_speed(path: str | Path | None = None) -> pd.DataFrame | None:
 
 def reference_speed_table(frame: pd.DataFrame, target: float = REFERENCE_TARGET) -> pd.DataFrame:
     """One row per configuration (the zoo's order): the reference's median time (ms), each of our paths' speed-up
-    over it (ratio of medians), the fastest path and its speed-up, the largest output difference of our float32
-    paths from the reference's (relative L2) and whether the fastest reaches ``target``."""
+    over it (ratio of medians), the fastest path with the reference's output (relative L2 at most
+    :data:`REFERENCE_SAME_OUTPUT`) and its speed-up, the largest output difference of our float32 paths from the
+    reference's (relative L2) and whether the fastest reaches ``target``.
+
+    With the run's roof and the network's GFLOPs in the file: ``reference_roof_fraction`` (the reference's GFLOP/s
+    over the float32 roof measured in the same run) and ``ceiling``, the speed-up over the reference of a path that
+    did the network's FLOPs at that roof (``1 / reference_roof_fraction``). The roof is the best of a few benchmark
+    kernels (:mod:`greenaudio.measure.roof`), not the CPU's peak: a generator's own convolutions can run a few
+    percent above it, so the ceiling is a guide to what is left, not a wall. NaN for files written before those
+    columns."""
     from ..report import configuration_name
 
     rows = []
@@ -385,13 +402,19 @@ def reference_speed_table(frame: pd.DataFrame, target: float = REFERENCE_TARGET)
         if "reference" not in times:
             continue
         ours = {p: times["reference"] / times[p] for p in _REFERENCE_PATHS if p in times}
-        best = max(ours, key=ours.get) if ours else ""
+        gaps = dict(zip(group["variant"], group["output_rel_l2_vs_reference"].astype(float)))
+        same = {p: v for p, v in ours.items() if gaps[p] <= REFERENCE_SAME_OUTPUT}
+        best = max(same, key=same.get) if same else ""
         row = {"model": model, "size": size, "configuration": configuration_name(model, size),
                "reference_ms": times["reference"] * 1e3}
         row.update({f"speedup_{suffix}": ours.get(p, float("nan")) for p, suffix in _REFERENCE_PATHS.items()})
         row.update(best_path=best, best_speedup=ours[best] if best else float("nan"),
                    max_rel_l2=float(group.loc[group["variant"].isin(list(ours)), "output_rel_l2_vs_reference"].max()),
                    target_met=bool(best and ours[best] >= target))
+        first = group.iloc[0]
+        work, roof = (float(first.get(c, float("nan"))) for c in ("gflops", "peak_gflops_per_s"))
+        row["reference_roof_fraction"] = work / times["reference"] / roof
+        row["ceiling"] = 1.0 / row["reference_roof_fraction"]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -399,7 +422,9 @@ def reference_speed_table(frame: pd.DataFrame, target: float = REFERENCE_TARGET)
 def reference_speed_facts(frame: pd.DataFrame, target: float = REFERENCE_TARGET) -> dict[str, object]:
     """``configurations`` compared, ``met`` (fastest path >= ``target`` times the reference), ``best`` and ``worst``
     (the fastest path's speed-up over the reference, over configurations), ``references`` (repository @ short
-    commit, comma-joined), ``audio_s`` and ``repeats``."""
+    commit, comma-joined), ``audio_s``, ``repeats`` (text: "7", or "5 to 15" when configurations differ),
+    ``ceiling_min`` / ``ceiling_max`` (see
+    :func:`reference_speed_table`) and ``out_of_reach`` (configurations whose ceiling is under ``target``)."""
     table = reference_speed_table(frame, target)
     refs = sorted({f"{repo} @ {str(commit)[:7] or 'unknown commit'}"
                    for repo, commit in zip(frame["reference"], frame["reference_commit"].fillna(""))})
@@ -407,7 +432,16 @@ def reference_speed_facts(frame: pd.DataFrame, target: float = REFERENCE_TARGET)
             "best": float(table["best_speedup"].max()) if len(table) else float("nan"),
             "worst": float(table["best_speedup"].min()) if len(table) else float("nan"),
             "references": ", ".join(refs), "audio_s": float(frame["duration_s"].iloc[0]),
-            "repeats": int(frame["repeats"].iloc[0])}
+            "repeats": _count_span(frame["repeats"]),
+            "ceiling_min": float(table["ceiling"].min()) if len(table) else float("nan"),
+            "ceiling_max": float(table["ceiling"].max()) if len(table) else float("nan"),
+            "out_of_reach": int((table["ceiling"] < target).sum()) if len(table) else 0}
+
+
+def _count_span(values: pd.Series) -> str:
+    """The integers of ``values`` as "7", or "5 to 15" (smallest to largest) when they differ."""
+    low, high = int(values.min()), int(values.max())
+    return str(low) if low == high else f"{low} to {high}"
 
 
 def reference_speed_provenance(frame: pd.DataFrame) -> dict[str, str]:

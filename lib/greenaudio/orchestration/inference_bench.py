@@ -43,10 +43,12 @@ COLUMNS = ["model", "size", "duration_s", "variant", "backend", "time_s", "rtf",
 DEFAULT_BACKENDS = ("torch", "compile", "onnxruntime")
 SHIP_REPRODUCE = "python scripts/bench_inference.py --replay"
 #: The reference comparison needs the references cloned by the user (never shipped, never fetched by the package).
-REFERENCE_REPRODUCE = ("git clone https://github.com/jik876/hifi-gan refs/hifi-gan && git clone "
-                       "https://github.com/descriptinc/melgan-neurips refs/melgan-neurips && taskset -c 0 python "
+REFERENCE_REPRODUCE = ("for r in jik876/hifi-gan descriptinc/melgan-neurips lmnt-com/diffwave NVIDIA/waveglow "
+                       "L0SG/WaveFlow; do git clone https://github.com/$r refs/${r#*/}; done && taskset -c 0 python "
                        "scripts/bench_inference.py --against-reference refs --models hifigan melgan --durations 1 "
-                       "--repeats 15 --weights trained --mel speech --backends torch onnxruntime --ship")
+                       "--repeats 15 --weights trained --mel speech --ship && taskset -c 0 python "
+                       "scripts/bench_inference.py --against-reference refs --models diffwave waveflow waveglow "
+                       "--durations 1 --repeats 5 --weights trained --mel speech --ship")
 
 
 def _ort_version() -> str:

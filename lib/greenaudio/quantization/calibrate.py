@@ -146,24 +146,27 @@ def quantize_graph(fp32_path: str | Path, int8_path: str | Path, inputs: list[di
 
     if not inputs:
         raise ValueError(f"no calibration input for {fp32_path}")
-    fp32_path, int8_path = Path(fp32_path), Path(int8_path)
+    fp32_path, int8_path = Path(fp32_path).resolve(), Path(int8_path).resolve()
     int8_path.parent.mkdir(parents=True, exist_ok=True)
     # the pre-processed model goes to a fresh temporary folder (removed with its content), never to a name beside
-    # int8_path that could be a file of the caller's
+    # int8_path that could be a file of the caller's; the pre-processing also runs *in* that folder, because ONNX
+    # Runtime's symbolic shape inference, when it cannot finish, saves "sym_shape_infer_temp.onnx" and a
+    # "<uuid>.data" file into the current working directory (onnxruntime 1.2x, tools/symbolic_shape_infer.py)
     with tempfile.TemporaryDirectory(prefix=f".{int8_path.stem}-pre-", dir=int8_path.parent) as scratch:
         source = fp32_path
         if preprocess:
             pre = Path(scratch) / "pre.onnx"
-            try:
-                with contextlib.redirect_stdout(io.StringIO()):
-                    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=False)
-                source = pre
-            except Exception:  # noqa: BLE001 - pre-processing is an optimisation only
+            with contextlib.chdir(scratch):
                 try:
-                    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=False)
                     source = pre
-                except Exception:  # noqa: BLE001
-                    source = fp32_path
+                except Exception:  # noqa: BLE001 - pre-processing is an optimisation only
+                    try:
+                        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+                        source = pre
+                    except Exception:  # noqa: BLE001
+                        source = fp32_path
 
         class _Reader(CalibrationDataReader):
             def __init__(self):

@@ -10,6 +10,7 @@ measurements can record exactly what ran.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib.util
 import os
@@ -27,14 +28,15 @@ from ..validation import (check_bool, check_choice, check_finite_number, check_i
 
 __all__ = ["Generation", "OptimizerConfig", "Vocoder", "VocoderConfig", "validate_mel", "remove_all_weight_norms",
            "count_parameters", "INFERENCE_BACKENDS", "REDUCED_PRECISION_BACKENDS", "BACKEND_ISA", "PreparedModelError",
-           "available_backends", "check_backend", "register_backend"]
+           "available_backends", "check_backend", "register_backend", "Bfloat16Copy"]
 
 #: Backends of :meth:`Vocoder.prepare_for_inference`: ``"torch"`` (eager PyTorch with the family's inference-only
 #: rewrites, the default), ``"compile"`` (the same, with the network called in the loop compiled by
 #: ``torch.compile``; needs a C++ compiler), ``"onnxruntime"`` (that network exported to an fp32 ONNX graph and run by
 #: ONNX Runtime; the loops stay in Python), and two reduced-precision ones (:data:`REDUCED_PRECISION_BACKENDS`):
 #: ``"bf16"`` (the prepared torch path computing in bfloat16; needs AVX512_BF16) and ``"int8"`` (the ONNX graph
-#: statically quantised to int8, QDQ; needs VNNI). Which a family implements: :attr:`Vocoder.supported_backends`.
+#: statically quantised to int8, QDQ; needs VNNI). Every family implements all five (:attr:`Vocoder.supported_backends`
+#: is where a future family would say otherwise).
 INFERENCE_BACKENDS = ("torch", "compile", "onnxruntime", "bf16", "int8")
 
 #: Backends whose output differs from the plain path's by more than float32 rounding (their change is measured and
@@ -87,6 +89,25 @@ def _runner(backend: str) -> tuple[Callable[[Any, int], Any] | None, Callable[[A
         raise ValueError(f"backend={backend!r} needs {module} ({what}), which registers it when imported: run "
                          f"`import {module}` first")
     return _RUNNERS[backend]
+
+
+class Bfloat16Copy:
+    """The ``"bf16"`` backend of a family without a bfloat16 path of its own: a copy of the prepared model whose
+    parameters, buffers and inference caches are cast to bfloat16 (:meth:`Vocoder._apply` casts the caches), run on
+    the mel cast to bfloat16, the noise drawn in bfloat16 from the caller's generator, float32 audio returned.
+
+    The caller's model keeps its float32 weights (re-preparing it with ``"torch"`` gives the float32 path back); the
+    copy holds half as many bytes again as the weights. On a CPU with AVX512_BF16 oneDNN runs the copy's convolutions
+    and matrix products with two bfloat16 products per float32 lane; the elementwise work also runs in bfloat16."""
+
+    def __init__(self, model: "Vocoder"):
+        twin = copy.deepcopy(model)
+        twin.__dict__["_inference"] = {"backend": "torch", "runner": None, "compiled": {}}
+        self.model = twin.to(torch.bfloat16)
+
+    def run(self, mel: torch.Tensor, generator: torch.Generator | None, procedure: dict[str, Any]) -> torch.Tensor:
+        """``(B, n_mels, frames)`` mel -> ``(B, frames * hop_length)`` float32 audio, computed in bfloat16."""
+        return self.model._generate(mel.to(torch.bfloat16), generator=generator, **procedure).float()
 
 
 class PreparedModelError(RuntimeError):
@@ -498,8 +519,9 @@ class Vocoder(nn.Module):
     def _generate(self, mel: torch.Tensor, *, generator: torch.Generator | None, **procedure: Any) -> torch.Tensor:
         raise NotImplementedError
 
-    #: The :data:`INFERENCE_BACKENDS` this family implements (the reduced-precision ones are opted into per family).
-    supported_backends: ClassVar[tuple[str, ...]] = ("torch", "compile", "onnxruntime")
+    #: The :data:`INFERENCE_BACKENDS` this family implements (all of them: ``"bf16"`` through
+    #: :class:`Bfloat16Copy` unless the family has a bfloat16 path of its own, ``"int8"`` through the quantised graphs).
+    supported_backends: ClassVar[tuple[str, ...]] = INFERENCE_BACKENDS
 
     def prepare_for_inference(self, backend: str = "torch", *, calibration_mels: Any = None) -> "Vocoder":
         """Turn the model into an inference-only model; returns ``self`` (eval mode).
@@ -562,7 +584,15 @@ class Vocoder(nn.Module):
         if runner is not None:
             state["runner"] = runner[1](self, calibration_mels)
             self.__dict__["_inference"] = state  # the graph split re-prepares the torch model: restore
+        elif backend == "bf16":
+            state["runner"] = self._bfloat16_runner()
         return self
+
+    def _bfloat16_runner(self) -> "Bfloat16Copy | None":
+        """Family hook of the ``"bf16"`` backend: the runner that computes in bfloat16 (default: a bfloat16 copy of
+        the prepared model, :class:`Bfloat16Copy`), or ``None`` when :meth:`_prepare_precision` gave the torch
+        path bfloat16 caches of its own (the GANs)."""
+        return Bfloat16Copy(self)
 
     def _prepare_precision(self, backend: str) -> None:
         """Family hook of :meth:`prepare_for_inference` after :meth:`_prepare_family`: caches for a backend that

@@ -243,3 +243,8 @@ class GanVocoder(Vocoder):
     def _forward_prepared(self, mel: torch.Tensor) -> torch.Tensor:
         """The generator network on the prepared (inference-only) path; subclasses may rewrite it in place."""
         return self.net(mel)
+
+    def _bfloat16_runner(self) -> None:
+        """None: the GANs' ``"bf16"`` backend is their torch path with bfloat16 convolution caches
+        (:func:`cache_convolutions` from each family's ``_prepare_precision``), no copy of the model."""
+        return None

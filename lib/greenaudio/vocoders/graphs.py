@@ -13,8 +13,9 @@ and a *procedure*, plain Python that calls the graphs through a backend (torch, 
   ``denoiser`` (``eps_theta(x_t, cond, step_embedding)``, called once per reverse step);
 * WaveGrad: ``denoiser`` (``eps_theta(y_t, mel, noise-level encodings)``, called once per reverse step; the
   encodings have no parameters and are computed in float64 by the procedure, as the torch model does);
-* WaveGlow: ``conditioner`` (the ConvTranspose1d upsampler and the squeeze) and one ``flow_k`` graph per flow
-  (affine coupling inverse then ``W^-1``), the early outputs re-joined by the procedure;
+* WaveGlow: ``conditioner`` (the ConvTranspose1d upsampler, as one polyphase convolution, and the squeeze) and one
+  ``flow_k`` graph per flow (affine coupling inverse then ``W^-1``), the early outputs re-joined by the procedure;
+  both with 2-D ``(1, K)`` convolutions (ONNX Runtime's NCHWc kernels);
 * WaveFlow: ``conditioner``, and per flow ``cond_k`` (all layers' conditioning of one row, called when the row is
   reached) and ``row_k`` (one row of the fast reverse, its convolution queues passed in and out), the row loop in
   Python.
@@ -191,36 +192,67 @@ def _wavegrad(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
 
 
 # -- WaveGlow --------------------------------------------------------------------------------------------------------
+# Both graphs compute on (B, C, 1, T) activations with 2-D (1, K) convolutions: ONNX Runtime runs those in its blocked
+# NCHWc layout (1-D ones through im2col + SGEMM); inputs and outputs keep their 1-D shapes (flatten at the end, not
+# Squeeze, which ONNX Runtime's quant_pre_process drops).
+def _polyphase_weight(upsample: nn.ConvTranspose1d) -> torch.Tensor:
+    """The weight ``(C_out * s, C_in, 1, n)`` of the ``ConvTranspose1d`` ``upsample`` (stride ``s``, kernel ``K``, no
+    padding) as an ordinary convolution over its input left-padded by ``n - 1`` frames, ``n = ceil(K / s)``: output
+    channel ``o * s + r`` at frame ``f`` is sample ``f * s + r`` of channel ``o`` (bias aside); tap ``t`` holds the
+    kernel slice ``n - 1 - t`` (slice ``j`` reaches ``j`` frames later); a kernel that is not a multiple of the stride
+    is zero-padded to one (the presets' 1024 = 4 x 256 is). Sizes are Python integers and the slices are stacked, so
+    that the ONNX exporter folds the weight into one initializer."""
+    stride, k = upsample.stride[0], upsample.kernel_size[0]
+    c_in, c_out = upsample.in_channels, upsample.out_channels
+    taps = -(-k // stride)
+    weight = upsample.weight
+    if taps * stride != k:
+        weight = torch.cat([weight, weight.new_zeros(c_in, c_out, taps * stride - k)], 2)
+    weight = torch.stack([weight[:, :, j * stride : (j + 1) * stride] for j in reversed(range(taps))], 3)
+    return weight.permute(1, 2, 0, 3).reshape(c_out * stride, c_in, 1, taps)
+
+
 class _WaveGlowConditioner(nn.Module):
+    """``mel (B, n_mels, F)`` -> squeezed upsampled mel ``(B, n_mels * n_group, F * hop / n_group)``, as
+    :meth:`~greenaudio.vocoders.waveglow.WaveGlow._conditioning`: the upsampler as one polyphase convolution
+    (:func:`_polyphase_weight`: the transposed convolution's FLOPs without its column buffer and trimmed tail), its
+    bias added per mel band (not repeated per phase: the graph holds as many parameters as the upsampler), then one
+    transpose that interleaves the phases and squeezes."""
+
     def __init__(self, model):
         super().__init__()
         self.upsample = model.upsample
-        self.trim = model.upsample.kernel_size[0] - model.upsample.stride[0]
         self.n_group = model.config.n_group
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        c = self.upsample(mel)  # (B, m, F * hop + kernel - hop)
-        c = c[..., : c.shape[-1] - self.trim] if self.trim else c
-        c = c.unflatten(-1, (-1, self.n_group)).transpose(2, 3)  # (B, m, g, T / g)
-        return c.flatten(1, 2)
+        up, g = self.upsample, self.n_group
+        weight = _polyphase_weight(up)
+        phases = F.conv2d(F.pad(mel.unsqueeze(2), (weight.shape[-1] - 1, 0)), weight)  # (B, m * hop, 1, F)
+        # channel (mel, i, j) at frame f is sample f * hop + i * n_group + j: squeezed channel mel * n_group + j
+        c = phases.flatten(2).unflatten(1, (up.out_channels, up.stride[0] // g, g)) + up.bias.view(-1, 1, 1, 1)
+        return c.permute(0, 1, 3, 4, 2).flatten(3).flatten(1, 2)
 
 
 class _WaveGlowInverseFlow(nn.Module):
+    """Flow ``k`` inverted: ``x (B, c, L), cond (B, n_mels * n_group, L)`` -> ``x_prev (B, c, L)``, the affine
+    coupling undone (:meth:`~greenaudio.vocoders.waveglow._CouplingWaveNet.forward_2d`) then ``W^-1``."""
+
     def __init__(self, model, k: int):
         super().__init__()
         self.coupling = model.couplings[k]
         w_inv = model.inv_convs[k].weight_inverse
         if w_inv is None:
             w_inv = torch.linalg.inv(model.inv_convs[k].weight.detach().double()).float()
-        self.weight_inverse = nn.Parameter(w_inv.detach().clone().unsqueeze(-1), requires_grad=False)
+        self.weight_inverse = nn.Parameter(w_inv.detach().clone()[:, :, None, None], requires_grad=False)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        x = x.unsqueeze(2)
         half = x.shape[1] // 2
         x_a, x_b = x[:, :half], x[:, half:]
-        out = self.coupling(x_a, cond)
+        out = self.coupling.forward_2d(x_a, cond.unsqueeze(2))
         t, log_s = out[:, :half], out[:, half:]
         x = torch.cat([x_a, (x_b - t) * torch.exp(-log_s)], 1)
-        return F.conv1d(x, self.weight_inverse)
+        return F.conv2d(x, self.weight_inverse).flatten(2)
 
 
 def _waveglow(model, example_frames: int, **procedure: Any) -> VocoderGraphs:

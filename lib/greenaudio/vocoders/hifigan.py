@@ -349,9 +349,6 @@ class HiFiGAN(GanVocoder):
         frontend = self._mel.to(fake_audio.device)
         return F.l1_loss(frontend(fake_audio), frontend(real_audio).detach())
 
-    #: Every backend, the reduced-precision ones included (see :meth:`prepare_for_inference`).
-    supported_backends = ("torch", "compile", "onnxruntime", "bf16", "int8")
-
     def _forward_prepared(self, mel: torch.Tensor) -> torch.Tensor:
         return self.net.forward_inference(mel)
 

@@ -260,9 +260,6 @@ class MelGAN(GanVocoder):
                 f"prod(upsample_ratios)={math.prod(config.upsample_ratios)} must equal hop_length={config.hop_length}")
         self.net = MelGANGenerator(config.n_mels, config.ngf, config.n_residual_layers, config.upsample_ratios)
 
-    #: Every backend, the reduced-precision ones included (see :meth:`prepare_for_inference`).
-    supported_backends = ("torch", "compile", "onnxruntime", "bf16", "int8")
-
     def _prepare_family(self) -> None:
         """Inference-only MelGAN (see :meth:`Vocoder.prepare_for_inference`).
 

@@ -29,6 +29,7 @@ from .base import (OptimizerConfig, Vocoder, VocoderConfig, check_config_int, ch
                    check_non_negative_float, positive_int_or_none)
 from ._fast import fast_gate, pointwise, scale_rows, transposed_conv_overlap_add
 from .flow_common import InferenceCacheMixin, draw_latent, gated_tanh, weight_norm
+from .gan_common import conv_2d
 
 __all__ = ["WaveGlowConfig", "WaveGlow", "PRESETS"]
 
@@ -124,6 +125,12 @@ class _InvertibleConv1x1(nn.Module):
         self.weight_inverse = None
 
 
+def _output_rows_2d(conv: nn.Conv1d, x: torch.Tensor, start: int, count: int) -> torch.Tensor:
+    """Output channels ``start : start + count`` of ``conv`` on ``x`` ``(B, C_in, 1, L)``, as the 2-D ``(1, K)``
+    convolution of :func:`.gan_common.conv_2d` with those rows of the weight and bias: ``(B, count, 1, L)``."""
+    return conv_2d(conv, x, conv.weight[start : start + count].unsqueeze(2), conv.bias[start : start + count])
+
+
 class _CouplingWaveNet(nn.Module):
     """WaveGlow's ``WN``: ``(x_a (B, n_in, L), cond (B, n_cond, L))`` -> ``(B, 2 n_in, L)`` = ``[t, log s]``.
 
@@ -161,6 +168,33 @@ class _CouplingWaveNet(nn.Module):
             else:
                 skip = skip + acts
         return self.end(skip)
+
+    def forward_2d(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` on ``(B, C, 1, L)`` activations (``x_a`` ``(B, n_in, 1, L)``, ``cond`` ``(B, n_cond, 1,
+        L)`` -> ``(B, 2 n_in, 1, L)``) with 2-D ``(1, K)`` convolutions, for the ONNX export of
+        :mod:`greenaudio.vocoders.graphs`. Every convolution whose output the gate or the residual/skip sums would
+        slice by channel runs as one convolution per slice (same weights, same FLOPs), so that no activation is sliced:
+        ONNX Runtime keeps the convolutions, sums and activations in its blocked NCHWc layout, leaving it only for the
+        gate's product (a Mul of tensors whose equal shapes it cannot prove after a dilated convolution).
+
+        The operations are traced layer by layer, each layer's conditioning first and its skip sum before its residual
+        sum: in that order ONNX Runtime runs every convolution when its layer is reached instead of computing half of
+        the conditioning first and the skips last, which holds fewer activations at once (WaveGlow small, 10 s of audio,
+        timed interleaved with other models: about 40 % fewer page faults, 8 % less CPU time). Sums are written in the
+        order of :meth:`forward` or commuted (exact)."""
+        c = self.channels
+        h, skip = conv_2d(self.start, x), None
+        for i, (conv, res_skip) in enumerate(zip(self.in_layers, self.res_skip_layers)):
+            cond_tanh = _output_rows_2d(self.cond, cond, 2 * c * i, c)
+            cond_sigmoid = _output_rows_2d(self.cond, cond, 2 * c * i + c, c)
+            gate = (torch.tanh(cond_tanh + _output_rows_2d(conv, h, 0, c))
+                    * torch.sigmoid(cond_sigmoid + _output_rows_2d(conv, h, c, c)))
+            last = i == self.n_layers - 1
+            out = conv_2d(res_skip, gate) if last else _output_rows_2d(res_skip, gate, c, c)
+            skip = out if skip is None else out + skip
+            if not last:
+                h = h + _output_rows_2d(res_skip, gate, 0, c)
+        return conv_2d(self.end, skip)
 
     def prepare_fast(self) -> None:
         """Weights of :meth:`forward_fast` (after weight-norm removal): 1x1 convs as matrices, the gate's ``tanh``
