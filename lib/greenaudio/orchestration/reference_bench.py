@@ -123,18 +123,13 @@ def _convolutions(module: nn.Module) -> list[nn.Module]:
 
 def copy_convolutions(source: nn.Module, target: nn.Module) -> int:
     """Copy the (weight-norm folded) weights and biases of ``source``'s convolutions into ``target``'s, pairing them
-    in module order; returns how many. Raises ``ValueError`` naming the first pair that differs in kind, shape,
-    stride, padding or dilation: then the two are not the same network."""
+    in module order (:func:`copy_layers` with pairs named ``convolution i``); returns how many. Raises ``ValueError``
+    naming the first pair that differs in kind, shape, stride, padding or dilation: then the two are not the same
+    network."""
     ours, theirs = _convolutions(source), _convolutions(target)
     if len(ours) != len(theirs):
         raise ValueError(f"the reference has {len(theirs)} convolutions, ours {len(ours)}: not the same network")
-    for i, (a, b) in enumerate(zip(ours, theirs)):
-        if _differs(a, b):
-            raise ValueError(f"convolution {i} differs: ours {a}, the reference's {b}")
-        with torch.no_grad():
-            b.weight.copy_(a.weight.detach())
-            if a.bias is not None:
-                b.bias.copy_(a.bias.detach())
+    copy_layers([(f"convolution {i}", a, b) for i, (a, b) in enumerate(zip(ours, theirs))], source, target)
     return len(ours)
 
 
