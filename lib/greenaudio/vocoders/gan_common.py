@@ -9,7 +9,7 @@ Discriminator convention (see :meth:`greenaudio.vocoders.base.Vocoder.build_disc
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 from .base import Vocoder, validate_mel
+from .graphs import split_gan
 
 __all__ = ["GanVocoder", "wn", "sn", "feature_matching_loss", "hinge_discriminator_loss", "hinge_generator_loss",
            "lsgan_discriminator_loss", "lsgan_generator_loss", "check_audio_pair", "ReflectionPad1d",
@@ -182,12 +183,29 @@ def lsgan_generator_loss(fake_logits: list[torch.Tensor]) -> torch.Tensor:
 class GanVocoder(Vocoder):
     """A GAN vocoder: one feed-forward pass of ``self.net`` (``(B, n_mels, F)`` -> ``(B, 1, F * hop)``).
 
-    Subclasses build ``self.net`` and the discriminator; the inference procedure is empty (``generate(mel)`` takes no
-    keyword arguments) and ``generator`` is ignored (no noise is sampled).
+    Subclasses build ``self.net`` and the discriminator, and name :attr:`generator_2d`; the inference procedure is
+    empty (``generate(mel)`` takes no keyword arguments) and ``generator`` is ignored (no noise is sampled).
+
+    Inference (:meth:`Vocoder.prepare_for_inference`), every backend:
+
+    * ``"torch"`` / ``"compile"``: weight norm folded; every convolution runs as a 2-D ``(1, K)`` one on channels-last
+      ``(B, C, 1, T)`` activations with cached weights (:func:`cache_convolutions`; oneDNN's channels-last kernels),
+      sums and activations in place (each family's :meth:`_forward_prepared`).
+    * ``"onnxruntime"``: :attr:`generator_2d` exported to ONNX; ONNX Runtime runs its convolutions in the blocked
+      NCHWc layout with the activation fused (a 1-D ``Conv`` never gets that layout).
+    * ``"bf16"``: the ``"torch"`` path with bfloat16 weights and activations (oneDNN's AVX512_BF16 kernels: two
+      products per instruction lane), output cast back to float32; the parameters stay float32.
+    * ``"int8"``: the ``"onnxruntime"`` graph quantised statically to int8 (QDQ; per-channel int8 weights, uint8
+      activations, MinMax ranges over ``calibration_mels``).
+
+    The float32 backends equal the plain path within 1e-4 x max(1, peak); the reduced-precision ones change the output
+    by the SNR and D_STFT stated in the README (measured on the trained zoo's weights).
     """
 
     family = "gan"
     net: nn.Module
+    #: The generator as 2-D convolutions over ``(B, C, 1, T)``, built as ``generator_2d(self.net)``: the ONNX export.
+    generator_2d: ClassVar[type[nn.Module]]
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """Differentiable synthesis.
@@ -244,7 +262,19 @@ class GanVocoder(Vocoder):
         """The generator network on the prepared (inference-only) path; subclasses may rewrite it in place."""
         return self.net(mel)
 
+    def _prepare_family(self) -> None:
+        cache_convolutions(self.net, torch.float32)
+
+    def _prepare_precision(self, backend: str) -> None:
+        if backend == "bf16":
+            cache_convolutions(self.net, torch.bfloat16)
+
+    def _export_graphs(self, example_frames: int, **procedure: Any):
+        """One graph, ``generator``: :attr:`generator_2d` (2-D convolutions: ONNX Runtime's NCHWc kernels)."""
+        return split_gan(self, example_frames, self.generator_2d(self.net).eval(), "one forward pass of the "
+                         "generator (2-D convolutions), as generate(mel)", **procedure)
+
     def _bfloat16_runner(self) -> None:
         """None: the GANs' ``"bf16"`` backend is their torch path with bfloat16 convolution caches
-        (:func:`cache_convolutions` from each family's ``_prepare_precision``), no copy of the model."""
+        (:func:`cache_convolutions` from :meth:`_prepare_precision`), no copy of the model."""
         return None

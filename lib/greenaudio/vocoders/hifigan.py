@@ -27,10 +27,9 @@ from torch import nn
 
 from .base import (OptimizerConfig, VocoderConfig, check_config_choice, check_config_int, check_config_ints,
                    check_config_number, check_int_tuple, positive_int_or_none)
-from .gan_common import (DiscriminatorOutput, GanVocoder, cache_convolutions, conv_2d, conv_prepared,
+from .gan_common import (DiscriminatorOutput, GanVocoder, conv_2d, conv_prepared,
                          feature_matching_loss, lsgan_discriminator_loss, lsgan_generator_loss, sn, to_prepared_layout,
                          wn)
-from .graphs import split_gan
 from .mel import MelConfig, MelFrontEnd
 from .registry import ModelEntry, register
 
@@ -333,7 +332,11 @@ class HiFiGANDiscriminator(nn.Module):
 
 
 class HiFiGAN(GanVocoder):
-    """HiFi-GAN vocoder: ``generate(mel)`` is one forward pass, no procedure arguments."""
+    """HiFi-GAN vocoder: ``generate(mel)`` is one forward pass, no procedure arguments. Prepared for inference (see
+    :class:`.gan_common.GanVocoder`), the generator runs :meth:`HiFiGANGenerator.forward_inference` (the
+    multi-receptive-field sum and the residual additions accumulated in place) and exports :class:`Generator2d`."""
+
+    generator_2d = Generator2d
 
     def __init__(self, config: HiFiGANConfig):
         super().__init__(config)
@@ -351,34 +354,6 @@ class HiFiGAN(GanVocoder):
 
     def _forward_prepared(self, mel: torch.Tensor) -> torch.Tensor:
         return self.net.forward_inference(mel)
-
-    def _prepare_family(self) -> None:
-        """Inference-only HiFi-GAN (see :meth:`Vocoder.prepare_for_inference`); every backend is implemented.
-
-        * ``"torch"`` / ``"compile"``: weight norm folded; the generator runs
-          :meth:`HiFiGANGenerator.forward_inference`: activations ``(B, C, 1, T)`` in channels-last memory format
-          through 2-D ``(1, K)`` convolutions with cached weights (oneDNN's channels-last kernels), the
-          multi-receptive-field sum and the residual additions accumulated in place, activations in place.
-        * ``"onnxruntime"``: :class:`Generator2d` exported to ONNX; ONNX Runtime runs its convolutions in the
-          blocked NCHWc layout with the LeakyReLU fused (the fastest float32 path on AVX-512 CPUs).
-        * ``"bf16"``: the ``"torch"`` path with bfloat16 weights and activations (oneDNN's AVX512_BF16 kernels: two
-          products per instruction lane), output cast back to float32.
-        * ``"int8"``: the ``"onnxruntime"`` graph quantised statically to int8 (QDQ; per-channel int8 weights, uint8
-          activations, MinMax ranges over ``calibration_mels``).
-
-        The float32 backends equal the plain path within 1e-4 x max(1, peak); the reduced-precision ones change the
-        output by the SNR and D_STFT stated in the README (measured on the trained zoo's weights).
-        """
-        cache_convolutions(self.net, torch.float32)
-
-    def _prepare_precision(self, backend: str) -> None:
-        if backend == "bf16":
-            cache_convolutions(self.net, torch.bfloat16)
-
-    def _export_graphs(self, example_frames: int, **procedure):
-        """One graph, ``generator``: :class:`Generator2d` (2-D convolutions: ONNX Runtime's NCHWc kernels)."""
-        return split_gan(self, example_frames, Generator2d(self.net).eval(), "one forward pass of the generator "
-                         "(2-D convolutions), as generate(mel)", **procedure)
 
     def build_discriminator(self) -> HiFiGANDiscriminator:
         return HiFiGANDiscriminator(self.config.mpd_periods, self.config.msd_scales)

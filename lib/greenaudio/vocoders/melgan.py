@@ -30,10 +30,9 @@ from torch import nn
 
 from .base import (OptimizerConfig, VocoderConfig, check_config_int, check_config_ints, check_config_number,
                    positive_int_or_none)
-from .gan_common import (DiscriminatorOutput, GanVocoder, ReflectionPad1d, cache_convolutions, conv_2d,
+from .gan_common import (DiscriminatorOutput, GanVocoder, ReflectionPad1d, conv_2d,
                          conv_prepared, feature_matching_loss, hinge_discriminator_loss, hinge_generator_loss,
                          to_prepared_layout, wn)
-from .graphs import split_gan
 from .registry import ModelEntry, register
 
 __all__ = ["MelGANConfig", "MelGAN", "MelGANGenerator", "MelGANDiscriminator", "min_reflection_frames"]
@@ -250,8 +249,11 @@ class MelGANDiscriminator(nn.Module):
 class MelGAN(GanVocoder):
     """MelGAN vocoder: ``generate(mel)`` is one forward pass, no procedure arguments.
 
-    Inference-only MelGAN: every backend of :meth:`Vocoder.prepare_for_inference` (see :meth:`_prepare_family`).
+    Prepared for inference: every backend (see :class:`.gan_common.GanVocoder`); the ONNX export is
+    :class:`Generator2d`.
     """
+
+    generator_2d = Generator2d
 
     def __init__(self, config: MelGANConfig):
         super().__init__(config)
@@ -259,29 +261,6 @@ class MelGAN(GanVocoder):
             raise ValueError(
                 f"prod(upsample_ratios)={math.prod(config.upsample_ratios)} must equal hop_length={config.hop_length}")
         self.net = MelGANGenerator(config.n_mels, config.ngf, config.n_residual_layers, config.upsample_ratios)
-
-    def _prepare_family(self) -> None:
-        """Inference-only MelGAN (see :meth:`Vocoder.prepare_for_inference`).
-
-        * ``"torch"`` / ``"compile"``: weight norm folded; every convolution runs as a 2-D ``(1, K)`` one on
-          channels-last ``(B, C, 1, T)`` activations with cached weights (:func:`.gan_common.cache_convolutions`),
-          activations and residual sums in place (:meth:`_forward_prepared`).
-        * ``"onnxruntime"``: the generator exported to an fp32 ONNX graph, run by ONNX Runtime.
-        * ``"bf16"``: the ``"torch"`` path with bfloat16 weights and activations (oneDNN's AVX512_BF16 kernels),
-          output cast back to float32; the parameters stay float32.
-        * ``"int8"``: the ``"onnxruntime"`` graph quantised statically to int8 (QDQ, per-channel int8 weights, uint8
-          activations, ranges over ``calibration_mels``).
-        """
-        cache_convolutions(self.net, torch.float32)
-
-    def _prepare_precision(self, backend: str) -> None:
-        if backend == "bf16":
-            cache_convolutions(self.net, torch.bfloat16)
-
-    def _export_graphs(self, example_frames: int, **procedure):
-        """One graph, ``generator``: :class:`Generator2d` (2-D convolutions: ONNX Runtime's NCHWc kernels)."""
-        return split_gan(self, example_frames, Generator2d(self.net).eval(), "one forward pass of the generator "
-                         "(2-D convolutions), as generate(mel)", **procedure)
 
     def _forward_prepared(self, mel: torch.Tensor) -> torch.Tensor:
         """The generator on the prepared path (2-D convolutions, channels-last, in the cached weights' dtype),
