@@ -380,6 +380,9 @@ def test_reference_table_gives_the_ceiling_at_the_roof_measured_in_the_run():
     facts = inference_speed.reference_speed_facts(frame)
     assert (facts["ceiling_min"], facts["ceiling_max"]) == pytest.approx((1 / 0.9, 2.5))
     assert facts["out_of_reach"] == 1  # MelGAN's reference already runs at 0.9 of the roof: 1.5x needs fewer FLOPs
+    assert facts["trained"] == 0  # a file without the weights column: none known to be trained
+    frame["weights"] = ["trained"] * 4 + ["fresh"] * 4  # HiFi-GAN's four rows trained, MelGAN's fresh
+    assert inference_speed.reference_speed_facts(frame)["trained"] == 1
 
 
 def test_reference_comparison_file_is_verified_and_its_manifest_row_names_the_references(tmp_path):

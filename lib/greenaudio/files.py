@@ -38,6 +38,7 @@ import math
 import os
 import re
 import sqlite3
+import stat
 import tempfile
 import time
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -87,9 +88,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
+    mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         _lock(fd)  # held while writing: another process's clean-up leaves this file alone
+        if hasattr(os, "fchmod"):  # mkstemp creates 0600: give the file the mode a plain write would have
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -110,6 +114,29 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     except OSError:
         pass
     return path
+
+
+def _mode_for(path: Path) -> int:
+    """The permission bits a rewrite of ``path`` keeps: the existing file's, else what ``open(path, "w")`` would
+    create (0666 less the process's umask)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask: read from ``/proc/self/status`` (Linux), else set and restored at once."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def _lock(fd: int, blocking: bool = True) -> bool:

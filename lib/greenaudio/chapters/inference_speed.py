@@ -424,8 +424,10 @@ def reference_speed_facts(frame: pd.DataFrame, target: float = REFERENCE_TARGET)
     (the fastest path's speed-up over the reference, over configurations), ``references`` (repository @ short
     commit, comma-joined), ``audio_s``, ``repeats`` (text: "7", or "5 to 15" when configurations differ),
     ``ceiling_min`` / ``ceiling_max`` (see
-    :func:`reference_speed_table`) and ``out_of_reach`` (configurations whose ceiling is under ``target``)."""
+    :func:`reference_speed_table`), ``out_of_reach`` (configurations whose ceiling is under ``target``) and
+    ``trained`` (configurations run with trained weights: the others' outputs may not depend on every layer)."""
     table = reference_speed_table(frame, target)
+    weights = frame.groupby(["model", "size"])["weights"].first() if "weights" in frame else pd.Series(dtype=str)
     refs = sorted({f"{repo} @ {str(commit)[:7] or 'unknown commit'}"
                    for repo, commit in zip(frame["reference"], frame["reference_commit"].fillna(""))})
     return {"configurations": len(table), "met": int(table["target_met"].sum()) if len(table) else 0,
@@ -435,7 +437,8 @@ def reference_speed_facts(frame: pd.DataFrame, target: float = REFERENCE_TARGET)
             "repeats": _count_span(frame["repeats"]),
             "ceiling_min": float(table["ceiling"].min()) if len(table) else float("nan"),
             "ceiling_max": float(table["ceiling"].max()) if len(table) else float("nan"),
-            "out_of_reach": int((table["ceiling"] < target).sum()) if len(table) else 0}
+            "out_of_reach": int((table["ceiling"] < target).sum()) if len(table) else 0,
+            "trained": int((weights == "trained").sum())}
 
 
 def _count_span(values: pd.Series) -> str:

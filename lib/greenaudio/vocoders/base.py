@@ -536,7 +536,8 @@ class Vocoder(nn.Module):
         Args:
             backend: one of :data:`INFERENCE_BACKENDS`: ``"torch"`` (default), ``"compile"`` (``torch.compile`` of
                 the network called in the loop; compiled on the first call for each input shape, which takes
-                minutes on a small CPU), ``"onnxruntime"`` (that network exported to fp32 ONNX graphs with
+                minutes on a small CPU; DiffWave's is not compiled, Inductor's code being slower than its prepared
+                torch path), ``"onnxruntime"`` (that network exported to fp32 ONNX graphs with
                 :mod:`greenaudio.vocoders.graphs`, or the family's own export graph, run by ONNX Runtime with
                 as many intra-op threads as :func:`torch.get_num_threads` gives at preparation; loops in Python:
                 :class:`greenaudio.vocoders.onnx.OnnxVocoder`), ``"bf16"`` (the prepared torch path with bfloat16

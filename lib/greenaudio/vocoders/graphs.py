@@ -22,11 +22,13 @@ and a *procedure*, plain Python that calls the graphs through a backend (torch, 
 
 Every parameter of the model is inside some graph, so the serialised graphs' sizes are the model's size. A family may
 export other graphs for its own ONNX Runtime backends (:meth:`~greenaudio.vocoders.base.Vocoder._export_graphs`:
-HiFi-GAN's 2-D convolutions); :func:`split_vocoder` is the portable split every family has.
+the GANs' 2-D convolutions, DiffWave's mel projections once per clip, :func:`split_diffwave_conditioned`);
+:func:`split_vocoder` is the portable split every family has.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -36,12 +38,12 @@ from torch import nn
 
 from .base import Vocoder
 from .diffusion_common import NoiseSchedule, ancestral_sample
-from .diffwave import step_encoding
 from .flow_common import draw_latent
 from .registry import load, names
 from .wavegrad import INFERENCE_SCHEDULES
 
-__all__ = ["GraphSpec", "VocoderGraphs", "split_vocoder", "describe_splits", "SUPPORTED_MODELS"]
+__all__ = ["GraphSpec", "VocoderGraphs", "split_vocoder", "split_diffwave_conditioned", "describe_splits",
+           "SUPPORTED_MODELS"]
 
 #: A backend maps a graph name to a callable ``(*tensors) -> tensor or tuple of tensors``.
 Backend = Mapping[str, Callable[..., Any]]
@@ -145,8 +147,7 @@ def _diffwave(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
     betas, train_steps = model.schedules()[schedule]
 
     def procedure(backend: Backend, mel: torch.Tensor, generator) -> torch.Tensor:
-        encoding = step_encoding(train_steps.to(torch.float64), cfg.step_embedding_dim).to(torch.float32)
-        embeddings = backend["embedding"](encoding)
+        embeddings = backend["embedding"](model.encode_steps(train_steps))
         cond = backend["conditioner"](mel)
         shape = (mel.shape[0], mel.shape[-1] * hop)
         return ancestral_sample(lambda x, n: backend["denoiser"](x, cond, embeddings[n:n + 1]),
@@ -155,6 +156,122 @@ def _diffwave(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
     return VocoderGraphs(model, graphs, procedure,
                          f"{betas.steps}-step '{schedule}' ancestral sampler in Python; conditioner and step "
                          "embedding once per clip, denoiser once per step", resolved)
+
+
+class _DiffWaveMelProjections(nn.Module):
+    """``cond (B, n_mels, T)`` -> the mel projections of layers ``[start, stop)`` ``(B, n * 2C, T)``: their 1x1
+    convolutions stacked into one, each dilated convolution's bias added to its layer's rows (the layers run
+    without it)."""
+
+    def __init__(self, model, start: int, stop: int):
+        super().__init__()
+        self.layers = model.layers[start:stop]
+
+    def forward(self, cond: torch.Tensor) -> torch.Tensor:
+        weight = torch.cat([layer.mel_projection.weight for layer in self.layers])
+        bias = torch.cat([layer.mel_projection.bias + layer.dilated_conv.bias for layer in self.layers])
+        return F.conv1d(cond, weight, bias)
+
+
+class _DiffWaveLayerGroup(nn.Module):
+    """Residual layers ``[start, stop)`` of ``eps_theta`` given their mel projections:
+    ``(x, skip, mel_proj (B, n * 2C, T), step_embedding (1, hidden)) -> (x_next, skip_next)``; the first group takes
+    ``x_t (B, T)`` instead of ``(x, skip)`` (the input projection runs first), the last returns ``eps (B, T)`` (the
+    skip projections run last)."""
+
+    def __init__(self, model, start: int, stop: int):
+        super().__init__()
+        self.model, self.start, self.stop = model, start, stop
+        self.first, self.last = start == 0, stop == len(model.layers)
+
+    def forward(self, *inputs: torch.Tensor):
+        m = self.model
+        if self.first:
+            x_t, mel_proj, step_embedding = inputs
+            x, skip = F.relu(m.input_projection(x_t.unsqueeze(1))), None
+        else:
+            x, skip, mel_proj, step_embedding = inputs
+        c2 = 2 * m.config.residual_channels
+        for i, layer in enumerate(m.layers[self.start:self.stop]):
+            conv = layer.dilated_conv
+            y = x + layer.step_projection(step_embedding).unsqueeze(-1)
+            y = F.conv1d(y, conv.weight, None, padding=conv.padding, dilation=conv.dilation) \
+                + mel_proj[:, c2 * i : c2 * (i + 1)]
+            gate, filt = y.chunk(2, dim=1)
+            residual, s = layer.output_projection(torch.sigmoid(gate) * torch.tanh(filt)).chunk(2, dim=1)
+            x = (x + residual) / math.sqrt(2.0)
+            skip = s if skip is None else skip + s
+        if not self.last:
+            return x, skip
+        x = F.relu(m.skip_projection(skip / math.sqrt(len(m.layers))))
+        return m.output_projection(x).squeeze(1)
+
+
+#: Residual layers per graph of :func:`split_diffwave_conditioned` (30 layers: 6 groups; 10 s of audio at C = 64 keeps
+#: one group's projections, 564 MB, within DiffWave's 1 GiB ``CONDITIONER_CACHE_BYTES``).
+DIFFWAVE_GROUP_LAYERS = 5
+
+
+def split_diffwave_conditioned(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
+    """DiffWave for the ONNX Runtime backends (``Vocoder._export_graphs``): as the portable split, but the
+    denoiser is cut into groups of :data:`DIFFWAVE_GROUP_LAYERS` layers that take their mel projections as an
+    input, computed by ``mel_projections_<g>`` once per clip while they fit in the model's
+    ``CONDITIONER_CACHE_BYTES`` (the later groups' at every step, as the plain path does for all layers). ``model``
+    is prepared for inference."""
+    resolved = model.resolve_procedure(**procedure)
+    schedule, clamp = resolved["schedule"], resolved.get("clamp", "none")
+    cfg, hop = model.config, model.hop_length
+    layers, size, c2 = len(model.layers), DIFFWAVE_GROUP_LAYERS, 2 * cfg.residual_channels
+    groups = [(start, min(start + size, layers)) for start in range(0, layers, size)]
+    t = example_frames * hop
+    mel = torch.rand(1, model.n_mels, example_frames)
+    cond, emb = torch.rand(1, model.n_mels, t), torch.randn(1, cfg.step_hidden_dim)
+    axes = {"x_t": {0: "batch", 1: "samples"}, "x": {0: "batch", 2: "samples"}, "skip": {0: "batch", 2: "samples"},
+            "x_next": {0: "batch", 2: "samples"}, "skip_next": {0: "batch", 2: "samples"},
+            "mel_proj": {0: "batch", 2: "samples"}, "cond": {0: "batch", 2: "samples"},
+            "eps": {0: "batch", 1: "samples"}}
+    graphs = [
+        GraphSpec("conditioner", _Method(model, "upsample_mel"), ("mel",), ("cond",),
+                  {"mel": {0: "batch", 2: "frames"}, "cond": {0: "batch", 2: "samples"}}, (mel,)),
+        GraphSpec("embedding", model.step_mlp, ("encoding",), ("embedding",),
+                  {"encoding": {0: "steps"}, "embedding": {0: "steps"}},
+                  (torch.rand(6, cfg.step_embedding_dim),))]
+    for g, (start, stop) in enumerate(groups):
+        projection = (torch.rand(1, c2 * (stop - start), t),)
+        graphs.append(GraphSpec(f"mel_projections_{g}", _DiffWaveMelProjections(model, start, stop), ("cond",),
+                                ("mel_proj",), {k: axes[k] for k in ("cond", "mel_proj")}, (cond,)))
+        inputs = (("x_t",), (torch.randn(1, t),)) if start == 0 else \
+            (("x", "skip"), (torch.randn(1, c2 // 2, t), torch.randn(1, c2 // 2, t)))
+        io_names = inputs[0] + ("mel_proj", "step_embedding"), ("eps",) if stop == layers else ("x_next", "skip_next")
+        graphs.append(GraphSpec(f"layers_{g}", _DiffWaveLayerGroup(model, start, stop), *io_names,
+                                {k: axes[k] for k in io_names[0] + io_names[1] if k in axes},
+                                inputs[1] + projection + (emb,)))
+    betas, train_steps = model.schedules()[schedule]
+
+    def procedure(backend: Backend, mel: torch.Tensor, generator) -> torch.Tensor:
+        embeddings = backend["embedding"](model.encode_steps(train_steps))
+        cond = backend["conditioner"](mel)
+        b, t = mel.shape[0], mel.shape[-1] * hop
+        budget, cached = model.CONDITIONER_CACHE_BYTES, {}
+        for g, (start, stop) in enumerate(groups):
+            need = b * c2 * (stop - start) * t * 4  # float32
+            if need > budget:
+                break
+            cached[g], budget = backend[f"mel_projections_{g}"](cond), budget - need
+
+        def eps(x_t: torch.Tensor, n: int) -> torch.Tensor:
+            state = (x_t,)
+            for g in range(len(groups)):
+                projection = cached[g] if g in cached else backend[f"mel_projections_{g}"](cond)
+                state = backend[f"layers_{g}"](*state, projection, embeddings[n:n + 1])
+            return state
+
+        return ancestral_sample(eps, betas, (b, t), mel, generator, clamp=clamp)
+
+    return VocoderGraphs(model, graphs, procedure,
+                         f"{betas.steps}-step '{schedule}' ancestral sampler in Python; conditioner, step embedding "
+                         f"and the mel projections once per clip; {len(groups)} groups of layers once per step",
+                         resolved)
 
 
 # -- WaveGrad --------------------------------------------------------------------------------------------------------
