@@ -385,13 +385,53 @@ def test_reference_table_gives_the_ceiling_at_the_roof_measured_in_the_run():
     assert inference_speed.reference_speed_facts(frame)["trained"] == 1
 
 
+def test_reduced_precision_paths_are_a_table_of_their_own_with_their_output_change():
+    # HiFi-GAN: reference 50 ms, bf16 25 ms at relative L2 1e-2 (40 dB), int8 20 ms at 0.1 (20 dB);
+    # MelGAN: reference 20 ms, only int8, 16 ms at 1e-3 (60 dB)
+    frame = pd.DataFrame(_against("hifigan", "small", 0.050, 0.060, 0.040, 0.025) + [
+        {**_against("hifigan", "small", 0.050, 0, 0, 0)[0], "path": p, "time_median_s": t,
+         "output_rel_l2_vs_reference": e}
+        for p, t, e in (("prepared-bf16", 0.025, 1e-2), ("prepared-int8", 0.020, 0.1))]
+        + _against("melgan", "small", 0.020, 0.022, 0.020, 0.016) + [
+        {**_against("melgan", "small", 0.020, 0, 0, 0)[0], "path": "prepared-int8", "time_median_s": 0.016,
+         "output_rel_l2_vs_reference": 1e-3}])
+    table = inference_speed.reduced_precision_reference_table(frame).set_index("model")
+    assert list(table.index) == ["melgan", "hifigan"]
+    assert (table.speedup_bf16["hifigan"], table.snr_bf16_db["hifigan"]) == pytest.approx((2.0, 40.0))
+    assert (table.speedup_int8["hifigan"], table.snr_int8_db["hifigan"]) == pytest.approx((2.5, 20.0))
+    assert math.isnan(table.speedup_bf16["melgan"]) and math.isnan(table.snr_bf16_db["melgan"])
+    assert (table.speedup_int8["melgan"], table.snr_int8_db["melgan"]) == pytest.approx((1.25, 60.0))
+    assert table.target_met.tolist() == [False, True]
+    facts = inference_speed.reduced_precision_reference_facts(frame)
+    assert (facts["configurations"], facts["met"]) == (2, 1)
+    assert (facts["int8_speedup_min"], facts["int8_speedup_max"]) == pytest.approx((1.25, 2.5))
+    assert (facts["int8_snr_min"], facts["int8_snr_max"]) == pytest.approx((20.0, 60.0))
+    assert (facts["bf16_speedup_min"], facts["bf16_snr_max"]) == pytest.approx((2.0, 40.0))
+    # the float32 table is unchanged by them: HiFi-GAN's fastest same-output path stays ONNX Runtime (2.0x)
+    float32 = inference_speed.reference_speed_table(frame).set_index("model")
+    assert float32.best_path["hifigan"] == "prepared-onnxruntime"
+    assert float32.max_rel_l2["hifigan"] == pytest.approx(4e-7)
+    assert all("_" not in label for label in inference_speed.REDUCED_LABELS.values())
+    assert inference_speed.reduced_precision_reference_table(frame[~frame.path.str.contains("bf16|int8")]).empty
+    none = inference_speed.reduced_precision_reference_facts(None)  # no shipped file: zero and NaN, same keys
+    assert set(none) == set(facts) and (none["configurations"], none["met"]) == (0, 0)
+    assert math.isnan(none["int8_snr_max"])
+
+
 def test_reference_comparison_file_is_verified_and_its_manifest_row_names_the_references(tmp_path):
     rows = pd.DataFrame(_against("hifigan", "small", 0.050, 0.060, 0.040, 0.025))
     rows.to_csv(tmp_path / "against_reference_cpu.csv", index=False)
     manifest = shipping.write_speed_manifest(tmp_path, {"against_reference_cpu.csv": "git clone ..."})
     row = pd.read_csv(manifest, keep_default_na=False).iloc[0]
     assert "https://github.com/x/hifigan at commit abc1234ff" in row["provenance"]
-    assert "output relative L2 to the reference at most 4e-07" in row["provenance"]
+    assert "output relative L2 to the reference at most 4e-07 for the float32 paths;" in row["provenance"]
+    int8 = {**rows.iloc[0].to_dict(), "path": "prepared-int8", "output_rel_l2_vs_reference": 0.1}
+    pd.DataFrame([*rows.to_dict("records"), int8]).to_csv(tmp_path / "against_reference_cpu.csv", index=False)
+    manifest = shipping.write_speed_manifest(tmp_path, {"against_reference_cpu.csv": "git clone ..."})
+    row = pd.read_csv(manifest, keep_default_na=False).iloc[0]  # an int8 output does not raise the float32 bound
+    assert "at most 4e-07 for the float32 paths, 0.1 to 0.1 for bf16 and int8;" in row["provenance"]
+    rows.to_csv(tmp_path / "against_reference_cpu.csv", index=False)
+    shipping.write_speed_manifest(tmp_path, {"against_reference_cpu.csv": "git clone ..."})
     assert len(inference_speed.load_reference_speed(tmp_path / "against_reference_cpu.csv")) == 4
     (tmp_path / "against_reference_cpu.csv").write_text(rows.assign(time_median_s=1.0).to_csv(index=False))
     with pytest.raises(inference_speed.SpeedManifestError):
@@ -412,7 +452,10 @@ def test_shipped_reference_comparison_holds_our_outputs_to_the_reference():
                          right_on=["model", "size", "best_path"])
     assert len(chosen) == len(table) and (chosen.output_rel_l2_vs_reference <= 1e-3).all()  # counted speed-ups
     assert {"reference", "plain", "prepared-torch", "prepared-onnxruntime"} <= set(frame.path)
-    assert set(frame.path) <= {"reference", "plain", "prepared-torch", "prepared-compile", "prepared-onnxruntime"}
+    assert set(frame.path) <= {"reference", "plain", "prepared-torch", "prepared-compile", "prepared-onnxruntime",
+                               "prepared-bf16", "prepared-int8"}
+    reduced = frame[frame.path.isin(["prepared-bf16", "prepared-int8"])].output_rel_l2_vs_reference
+    assert ((reduced > 1e-4) & (reduced < 0.2)).all()  # changed by the fewer bits (not silently float32), not destroyed
     assert (frame.gflops > 0).all() and (frame.peak_gflops_per_s > 0).all()  # the ceiling can be computed
     assert (frame.repeats >= 5).all() and (frame.threads == 1).all()
 

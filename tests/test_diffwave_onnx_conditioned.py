@@ -61,3 +61,18 @@ def test_onnxruntime_equals_plain_on_the_trained_weights():
     assert want.abs().max() > 0.01
     assert (got - want).abs().max().item() <= TOL
     assert ((got - want).norm() / want.norm()).item() < 1e-5
+
+
+def test_diffwave_onnx_sessions_keep_the_memory_arena_and_the_portable_split_leaves_it_off():
+    # DiffWave's groups are called at every step with the same shapes: the arena reuses their buffers (README: 1.6
+    # against 0.95 s per clip for small); the portable split (Chapter 6's int8 measurements) keeps the default, off
+    pytest.importorskip("onnxruntime")
+    _, prepared = _pair("diffwave", "small", seed=8)
+    assert not graphs.split_vocoder(prepared, 8).memory_arena
+    prepared.prepare_for_inference(backend="onnxruntime")
+    sessions = prepared.__dict__["_inference"]["runner"].backend.values()
+    assert all(call.session.get_session_options().enable_cpu_mem_arena for call in sessions)
+    _, gan = _pair("hifigan", "small", seed=8)
+    gan.prepare_for_inference(backend="onnxruntime")
+    assert not any(call.session.get_session_options().enable_cpu_mem_arena
+                   for call in gan.__dict__["_inference"]["runner"].backend.values())

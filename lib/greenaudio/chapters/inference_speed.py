@@ -21,6 +21,7 @@ of :mod:`greenaudio.files`); :func:`load_inference_speed` verifies the sha256 be
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -33,7 +34,8 @@ __all__ = ["INFERENCE_SPEED_FILE", "SpeedManifestError", "default_speed_dir", "l
            "SPEEDUP_FORMATS", "SPEEDUP_MAIN", "speed_target_table", "speed_target_counts", "SPEED_TARGET_FORMATS",
            "SPEED_TARGET_MAIN", "inference_speed_provenance", "REFERENCE_SPEED_FILE", "REFERENCE_TARGET",
            "REFERENCE_LABELS", "REFERENCE_MAIN", "REFERENCE_FORMATS", "load_reference_speed", "reference_speed_table",
-           "reference_speed_facts", "reference_speed_provenance", "measurement_runs"]
+           "reference_speed_facts", "reference_speed_provenance", "measurement_runs",
+           "reduced_precision_reference_table", "reduced_precision_reference_facts", "REDUCED_LABELS", "REDUCED_FORMATS"]
 
 #: Path of the shipped file inside the package's resources.
 INFERENCE_SPEED_FILE = "speed/inference_prepared_cpu.csv"
@@ -439,6 +441,66 @@ def reference_speed_facts(frame: pd.DataFrame, target: float = REFERENCE_TARGET)
             "ceiling_max": float(table["ceiling"].max()) if len(table) else float("nan"),
             "out_of_reach": int((table["ceiling"] < target).sum()) if len(table) else 0,
             "trained": int((weights == "trained").sum())}
+
+
+#: Reduced-precision paths of :func:`reduced_precision_reference_table` (name in the file -> column suffix).
+_REDUCED_PATHS = {"prepared-bf16": "bf16", "prepared-int8": "int8"}
+REDUCED_LABELS = {"configuration": "Configuration", "reference_ms": "Reference (ms)", "speedup_bf16": "bf16 ×",
+                  "snr_bf16_db": "bf16 SNR (dB)", "speedup_int8": "int8 ×", "snr_int8_db": "int8 SNR (dB)",
+                  "target_met": "1.5× met?"}
+REDUCED_FORMATS = {"reference_ms": "{:.1f}", "speedup_bf16": "{:.2f}", "snr_bf16_db": "{:.1f}",
+                   "speedup_int8": "{:.2f}", "snr_int8_db": "{:.1f}"}
+
+
+def _snr_db(rel_l2: float) -> float:
+    """Signal-to-noise ratio (dB) of an output whose relative L2 difference from the reference's is ``rel_l2``:
+    ``10 log10(|ref|^2 / |out - ref|^2) = -20 log10(rel_l2)`` (inf for identical outputs)."""
+    return float("inf") if rel_l2 <= 0 else -20.0 * math.log10(rel_l2)
+
+
+def reduced_precision_reference_table(frame: pd.DataFrame, target: float = REFERENCE_TARGET) -> pd.DataFrame:
+    """One row per configuration timed with a reduced-precision backend (``bf16``, ``int8``), the zoo's order: the
+    reference's median time (ms), each backend's speed-up over it (ratio of medians, NaN where not timed) and the
+    SNR of its output against the reference's (dB, :func:`_snr_db`), and ``target_met``: one of them reaches
+    ``target``. These paths change the output by design, so :func:`reference_speed_table` leaves them out."""
+    from ..report import configuration_name
+
+    rows = []
+    order = _sorted(frame.rename(columns={"path": "variant"}))
+    for (model, size), group in order.groupby(["model", "size"], sort=False):
+        times = dict(zip(group["variant"], group["time_median_s"].astype(float)))
+        gaps = dict(zip(group["variant"], group["output_rel_l2_vs_reference"].astype(float)))
+        timed = [p for p in _REDUCED_PATHS if p in times]
+        if "reference" not in times or not timed:
+            continue
+        row = {"model": model, "size": size, "configuration": configuration_name(model, size),
+               "reference_ms": times["reference"] * 1e3}
+        for path, suffix in _REDUCED_PATHS.items():
+            row[f"speedup_{suffix}"] = times["reference"] / times[path] if path in times else float("nan")
+            row[f"snr_{suffix}_db"] = _snr_db(gaps[path]) if path in times else float("nan")
+        row["target_met"] = any(times["reference"] / times[p] >= target for p in timed)
+        rows.append(row)
+    columns = ["model", "size", "configuration", "reference_ms"] + [
+        c for s in _REDUCED_PATHS.values() for c in (f"speedup_{s}", f"snr_{s}_db")] + ["target_met"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def reduced_precision_reference_facts(frame: pd.DataFrame | None, target: float = REFERENCE_TARGET
+                                      ) -> dict[str, object]:
+    """``configurations`` timed with a reduced-precision backend, ``met`` (one of them >= ``target`` times the
+    reference), and per backend the smallest and largest speed-up over the reference and SNR (dB):
+    ``bf16_speedup_min`` ... ``int8_snr_max`` (NaN when the backend was not timed; ``frame`` None: no file)."""
+    table = pd.DataFrame(columns=[f"{k}_{s}" for s in _REDUCED_PATHS.values() for k in ("speedup", "snr")]) \
+        if frame is None else reduced_precision_reference_table(frame, target)
+    table = table.rename(columns={f"snr_{s}": f"snr_{s}_db" for s in _REDUCED_PATHS.values()})
+    facts: dict[str, object] = {"configurations": len(table),
+                                "met": int(table["target_met"].sum()) if len(table) else 0}
+    for suffix in _REDUCED_PATHS.values():
+        for kind, column in (("speedup", f"speedup_{suffix}"), ("snr", f"snr_{suffix}_db")):
+            values = table[column].dropna()
+            facts[f"{suffix}_{kind}_min"] = float(values.min()) if len(values) else float("nan")
+            facts[f"{suffix}_{kind}_max"] = float(values.max()) if len(values) else float("nan")
+    return facts
 
 
 def _count_span(values: pd.Series) -> str:

@@ -46,9 +46,12 @@ SHIP_REPRODUCE = "python scripts/bench_inference.py --replay"
 REFERENCE_REPRODUCE = ("for r in jik876/hifi-gan descriptinc/melgan-neurips lmnt-com/diffwave NVIDIA/waveglow "
                        "L0SG/WaveFlow; do git clone https://github.com/$r refs/${r#*/}; done && taskset -c 0 python "
                        "scripts/bench_inference.py --against-reference refs --models hifigan melgan --durations 1 "
-                       "--repeats 15 --weights trained --mel speech --ship && taskset -c 0 python "
-                       "scripts/bench_inference.py --against-reference refs --models diffwave waveflow waveglow "
-                       "--durations 1 --repeats 5 --weights trained --mel speech --ship")
+                       "--repeats 15 --weights trained --mel speech --backends torch compile onnxruntime bf16 int8 "
+                       "--ship && taskset -c 0 python scripts/bench_inference.py --against-reference refs --models "
+                       "diffwave waveflow waveglow --durations 1 --repeats 5 --weights trained --mel speech --ship && "
+                       "taskset -c 0 python scripts/bench_inference.py --against-reference refs --models diffwave "
+                       "--sizes small --durations 1 --repeats 5 --weights trained --mel speech --backends torch "
+                       "compile onnxruntime bf16 int8 --ship")
 
 
 def _ort_version() -> str:
