@@ -81,7 +81,7 @@ class VocoderGraphs:
         procedure: ``(backend, mel (B, n_mels, F), generator) -> audio (B, F * hop)``; the loop of the model in
             Python, calling ``backend[graph name](*tensors)``.
         notes: how the procedure maps onto the model's own ``generate`` (shown in the chapter).
-        memory_arena: run the graphs' ONNX Runtime sessions with its CPU memory arena
+        memory_arena: run the graphs' ONNX Runtime sessions with a CPU memory arena, one shared by all of them
             (:func:`greenaudio.vocoders.onnx.make_session`): worth it where a graph is called many times with the
             same shapes, so that the arena's blocks are reused instead of fresh pages being faulted in at every call.
     """
