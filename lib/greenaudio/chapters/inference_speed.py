@@ -35,7 +35,8 @@ __all__ = ["INFERENCE_SPEED_FILE", "SpeedManifestError", "default_speed_dir", "l
            "SPEED_TARGET_MAIN", "inference_speed_provenance", "REFERENCE_SPEED_FILE", "REFERENCE_TARGET",
            "REFERENCE_LABELS", "REFERENCE_MAIN", "REFERENCE_FORMATS", "load_reference_speed", "reference_speed_table",
            "reference_speed_facts", "reference_speed_provenance", "measurement_runs",
-           "reduced_precision_reference_table", "reduced_precision_reference_facts", "REDUCED_LABELS", "REDUCED_FORMATS"]
+           "reduced_precision_reference_table", "reduced_precision_reference_facts", "REDUCED_LABELS",
+           "REDUCED_FORMATS"]
 
 #: Path of the shipped file inside the package's resources.
 INFERENCE_SPEED_FILE = "speed/inference_prepared_cpu.csv"
@@ -349,9 +350,9 @@ REFERENCE_SAME_OUTPUT = 1e-3
 _REFERENCE_PATHS = {"plain": "plain", "prepared-torch": "torch", "prepared-compile": "compile",
                     "prepared-onnxruntime": "onnxruntime"}
 REFERENCE_LABELS = {"configuration": "Configuration", "reference_ms": "Reference (ms)", "speedup_plain": "Plain ×",
-                    "speedup_torch": "Torch ×", "speedup_compile": "Compiled ×", "speedup_onnxruntime": "ONNX Runtime ×",
-                    "best_path": "Fastest path",
-                    "best_speedup": "Fastest ×", "max_rel_l2": "Largest relative L2", "target_met": "1.5× met?",
+                    "speedup_torch": "Torch ×", "speedup_compile": "Compiled ×",
+                    "speedup_onnxruntime": "ONNX Runtime ×", "best_path": "Fastest path", "best_speedup": "Fastest ×",
+                    "max_rel_l2": "Largest relative L2", "target_met": "1.5× met?",
                     "reference_roof_fraction": "Reference / roof", "ceiling": "Ceiling ×"}
 #: The columns shown on the page (the fastest path's name, plain's and the compiled path's speed-ups and the
 #: reference's fraction of the roof are in the table's CSV).
@@ -445,6 +446,8 @@ def reference_speed_facts(frame: pd.DataFrame, target: float = REFERENCE_TARGET)
 
 #: Reduced-precision paths of :func:`reduced_precision_reference_table` (name in the file -> column suffix).
 _REDUCED_PATHS = {"prepared-bf16": "bf16", "prepared-int8": "int8"}
+_REDUCED_COLUMNS = ["model", "size", "configuration", "reference_ms"] + [
+    c for s in _REDUCED_PATHS.values() for c in (f"speedup_{s}", f"snr_{s}_db")] + ["target_met"]
 REDUCED_LABELS = {"configuration": "Configuration", "reference_ms": "Reference (ms)", "speedup_bf16": "bf16 ×",
                   "snr_bf16_db": "bf16 SNR (dB)", "speedup_int8": "int8 ×", "snr_int8_db": "int8 SNR (dB)",
                   "target_met": "1.5× met?"}
@@ -480,9 +483,7 @@ def reduced_precision_reference_table(frame: pd.DataFrame, target: float = REFER
             row[f"snr_{suffix}_db"] = _snr_db(gaps[path]) if path in times else float("nan")
         row["target_met"] = any(times["reference"] / times[p] >= target for p in timed)
         rows.append(row)
-    columns = ["model", "size", "configuration", "reference_ms"] + [
-        c for s in _REDUCED_PATHS.values() for c in (f"speedup_{s}", f"snr_{s}_db")] + ["target_met"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=_REDUCED_COLUMNS)
 
 
 def reduced_precision_reference_facts(frame: pd.DataFrame | None, target: float = REFERENCE_TARGET
@@ -490,11 +491,9 @@ def reduced_precision_reference_facts(frame: pd.DataFrame | None, target: float 
     """``configurations`` timed with a reduced-precision backend, ``met`` (one of them >= ``target`` times the
     reference), and per backend the smallest and largest speed-up over the reference and SNR (dB):
     ``bf16_speedup_min`` ... ``int8_snr_max`` (NaN when the backend was not timed; ``frame`` None: no file)."""
-    table = pd.DataFrame(columns=[f"{k}_{s}" for s in _REDUCED_PATHS.values() for k in ("speedup", "snr")]) \
-        if frame is None else reduced_precision_reference_table(frame, target)
-    table = table.rename(columns={f"snr_{s}": f"snr_{s}_db" for s in _REDUCED_PATHS.values()})
-    facts: dict[str, object] = {"configurations": len(table),
-                                "met": int(table["target_met"].sum()) if len(table) else 0}
+    table = (pd.DataFrame(columns=_REDUCED_COLUMNS) if frame is None
+             else reduced_precision_reference_table(frame, target))
+    facts: dict[str, object] = {"configurations": len(table), "met": int(table["target_met"].astype(bool).sum())}
     for suffix in _REDUCED_PATHS.values():
         for kind, column in (("speedup", f"speedup_{suffix}"), ("snr", f"snr_{suffix}_db")):
             values = table[column].dropna()

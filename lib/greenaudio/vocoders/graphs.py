@@ -130,20 +130,26 @@ class _Method(nn.Module):
         return getattr(self.model, self.method)(*inputs)
 
 
+def _diffwave_conditioning(model, example_frames: int) -> list[GraphSpec]:
+    """DiffWave's per-clip graphs, in both of its splits: ``conditioner`` (the mel upsamplers) and ``embedding`` (the
+    step MLP)."""
+    return [
+        GraphSpec("conditioner", _Method(model, "upsample_mel"), ("mel",), ("cond",),
+                  {"mel": {0: "batch", 2: "frames"}, "cond": {0: "batch", 2: "samples"}},
+                  (torch.rand(1, model.n_mels, example_frames),)),
+        GraphSpec("embedding", model.step_mlp, ("encoding",), ("embedding",),
+                  {"encoding": {0: "steps"}, "embedding": {0: "steps"}},
+                  (torch.rand(6, model.config.step_embedding_dim),))]
+
+
 def _diffwave(model, example_frames: int, **procedure: Any) -> VocoderGraphs:
     resolved = model.resolve_procedure(**procedure)
     schedule, clamp = resolved["schedule"], resolved.get("clamp", "none")
 
     cfg = model.config
     hop = model.hop_length
-    mel = torch.rand(1, model.n_mels, example_frames)
     t = example_frames * hop
-    graphs = [
-        GraphSpec("conditioner", _Method(model, "upsample_mel"), ("mel",), ("cond",),
-                  {"mel": {0: "batch", 2: "frames"}, "cond": {0: "batch", 2: "samples"}}, (mel,)),
-        GraphSpec("embedding", model.step_mlp, ("encoding",), ("embedding",),
-                  {"encoding": {0: "steps"}, "embedding": {0: "steps"}},
-                  (torch.rand(6, cfg.step_embedding_dim),)),
+    graphs = _diffwave_conditioning(model, example_frames) + [
         GraphSpec("denoiser", _Method(model, "predict_noise"), ("x_t", "cond", "step_embedding"), ("eps",),
                   {"x_t": {0: "batch", 1: "samples"}, "cond": {0: "batch", 2: "samples"},
                    "eps": {0: "batch", 1: "samples"}},
@@ -228,18 +234,12 @@ def split_diffwave_conditioned(model, example_frames: int, **procedure: Any) -> 
     layers, size, c2 = len(model.layers), DIFFWAVE_GROUP_LAYERS, 2 * cfg.residual_channels
     groups = [(start, min(start + size, layers)) for start in range(0, layers, size)]
     t = example_frames * hop
-    mel = torch.rand(1, model.n_mels, example_frames)
     cond, emb = torch.rand(1, model.n_mels, t), torch.randn(1, cfg.step_hidden_dim)
     axes = {"x_t": {0: "batch", 1: "samples"}, "x": {0: "batch", 2: "samples"}, "skip": {0: "batch", 2: "samples"},
             "x_next": {0: "batch", 2: "samples"}, "skip_next": {0: "batch", 2: "samples"},
             "mel_proj": {0: "batch", 2: "samples"}, "cond": {0: "batch", 2: "samples"},
             "eps": {0: "batch", 1: "samples"}}
-    graphs = [
-        GraphSpec("conditioner", _Method(model, "upsample_mel"), ("mel",), ("cond",),
-                  {"mel": {0: "batch", 2: "frames"}, "cond": {0: "batch", 2: "samples"}}, (mel,)),
-        GraphSpec("embedding", model.step_mlp, ("encoding",), ("embedding",),
-                  {"encoding": {0: "steps"}, "embedding": {0: "steps"}},
-                  (torch.rand(6, cfg.step_embedding_dim),))]
+    graphs = _diffwave_conditioning(model, example_frames)
     for g, (start, stop) in enumerate(groups):
         projection = (torch.rand(1, c2 * (stop - start), t),)
         graphs.append(GraphSpec(f"mel_projections_{g}", _DiffWaveMelProjections(model, start, stop), ("cond",),
